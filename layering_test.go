@@ -1,0 +1,97 @@
+package tcx_test
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// kernelOnlyImports may be imported only by package kernel: they create live
+// kernel objects or change the caller's network namespace.
+var kernelOnlyImports = []string{
+	"github.com/cilium/ebpf/link",
+	"github.com/cilium/ebpf/rlimit",
+	"github.com/vishvananda/netlink",
+	"github.com/vishvananda/netns",
+}
+
+// cilium/ebpf's root package mixes pure data (specs) and live objects; only
+// the data side may be used outside package kernel.
+var liveEBPF = regexp.MustCompile(`^(New\w*|LoadPinned\w*|Program|Map|Collection|MapIterator)$`)
+
+// x/sys/unix outside package kernel is for errno values and constants only.
+var syscallUnix = regexp.MustCompile(`^(Syscall\w*|RawSyscall\w*|Setns|Unshare|Mount|Unmount|Socket\w*|Sendto|Bind|Ioctl\w*|Mmap|Open\w*|Bpf\w*)$`)
+
+// TestLayering enforces the brief's rule that only one package talks to the
+// kernel, so the userspace runtime provably runs without it.
+func TestLayering(t *testing.T) {
+	fset := token.NewFileSet()
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			switch d.Name() {
+			case "testdata", ".git", ".ci":
+				return filepath.SkipDir
+			}
+			if path == "kernel" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
+		if err != nil {
+			return err
+		}
+		names := map[string]string{} // local name -> import path
+		for _, imp := range f.Imports {
+			p, _ := strconv.Unquote(imp.Path.Value)
+			for _, bad := range kernelOnlyImports {
+				if p == bad {
+					t.Errorf("%s imports %s; only package kernel may", path, p)
+				}
+			}
+			name := p[strings.LastIndex(p, "/")+1:]
+			if imp.Name != nil {
+				name = imp.Name.Name
+			}
+			names[name] = p
+		}
+		isTest := strings.HasSuffix(path, "_test.go")
+		ast.Inspect(f, func(n ast.Node) bool {
+			sel, ok := n.(*ast.SelectorExpr)
+			if !ok {
+				return true
+			}
+			x, ok := sel.X.(*ast.Ident)
+			if !ok {
+				return true
+			}
+			switch names[x.Name] {
+			case "github.com/cilium/ebpf":
+				if liveEBPF.MatchString(sel.Sel.Name) {
+					t.Errorf("%s: uses ebpf.%s (a live kernel object); only package kernel may", fset.Position(sel.Pos()), sel.Sel.Name)
+				}
+			case "golang.org/x/sys/unix":
+				if !isTest && syscallUnix.MatchString(sel.Sel.Name) {
+					t.Errorf("%s: calls unix.%s; only package kernel talks to the kernel", fset.Position(sel.Pos()), sel.Sel.Name)
+				}
+			}
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
