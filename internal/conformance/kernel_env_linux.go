@@ -1,0 +1,167 @@
+package conformance
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+
+	"github.com/tcxgo/tcx"
+	"github.com/tcxgo/tcx/kernel"
+)
+
+// kernelEnv runs a scenario on the real kernel in a network namespace of its
+// own. Probe programs are small asm programs that set seen[n] = 1 in an
+// array map shared by all of them, then return their verdict.
+type kernelEnv struct {
+	ns    *kernel.NetNS
+	b     *kernel.Backend
+	seen  *kernel.Map
+	lo    int
+	colls []*kernel.Collection
+	used  map[int]bool // probe numbers loaded, to reset
+}
+
+// pingTimeout bounds one loopback round trip; the scenarios never drop.
+const pingTimeout = 2 * time.Second
+
+// NewKernelEnv creates a kernel Env in a fresh network namespace.
+func NewKernelEnv() (Env, error) {
+	ns, err := kernel.NewNetNS()
+	if err != nil {
+		return nil, fmt.Errorf("kernel env: %w", err)
+	}
+	e := &kernelEnv{ns: ns, used: map[int]bool{}}
+	if err := e.init(); err != nil {
+		e.Close()
+		return nil, fmt.Errorf("kernel env: %w", err)
+	}
+	return e, nil
+}
+
+func (e *kernelEnv) init() error {
+	var err error
+	if e.b, err = kernel.New(e.ns, kernel.Options{}); err != nil {
+		return err
+	}
+	if e.lo, err = e.ns.Ifindex("lo"); err != nil {
+		return err
+	}
+	e.seen, err = e.b.NewMap(&ebpf.MapSpec{
+		Name: "seen", Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: MaxProbe + 1,
+	})
+	return err
+}
+
+func (e *kernelEnv) Name() string         { return "kernel" }
+func (e *kernelEnv) Backend() tcx.Backend { return e.b }
+func (e *kernelEnv) Loopback() int        { return e.lo }
+
+// probeSpec is "seen[n] = 1; return verdict" with seen a map reference.
+func probeSpec(n int, verdict int32) *ebpf.CollectionSpec {
+	insns := asm.Instructions{
+		asm.StoreImm(asm.RFP, -4, int64(n), asm.Word),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -4),
+		asm.LoadMapPtr(asm.R1, 0).WithReference("seen"),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "out"),
+		asm.StoreImm(asm.R0, 0, 1, asm.Word),
+		asm.Mov.Imm(asm.R0, verdict).WithSymbol("out"),
+		asm.Return(),
+	}
+	return &ebpf.CollectionSpec{
+		Maps: map[string]*ebpf.MapSpec{
+			"seen": {Name: "seen", Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: MaxProbe + 1},
+		},
+		Programs: map[string]*ebpf.ProgramSpec{
+			"probe": {
+				Name: fmt.Sprintf("tc%d", n), Type: ebpf.SchedCLS, Instructions: insns, License: "GPL",
+			},
+		},
+	}
+}
+
+func (e *kernelEnv) Probe(n int, verdict int32) (tcx.Program, error) {
+	if n < 0 || n > MaxProbe {
+		return nil, fmt.Errorf("probe %d out of range", n)
+	}
+	c, err := e.b.LoadCollection(probeSpec(n, verdict), kernel.LoadOptions{Maps: map[string]*kernel.Map{"seen": e.seen}})
+	if err != nil {
+		return nil, err
+	}
+	e.colls = append(e.colls, c)
+	e.used[n] = true
+	return c.Programs["probe"], nil
+}
+
+func (e *kernelEnv) Seen(n int) (bool, error) {
+	var v uint32
+	if err := e.seen.Lookup(uint32(n), &v); err != nil {
+		return false, err
+	}
+	return v != 0, nil
+}
+
+func (e *kernelEnv) ResetSeen() error {
+	for n := range e.used {
+		if err := e.seen.Update(uint32(n), uint32(0)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *kernelEnv) Ping() error { return e.ns.Ping(pingTimeout) }
+
+func (e *kernelEnv) AddVeth(a, b string) (int, int, error) { return e.ns.AddVethPair(a, b) }
+func (e *kernelEnv) DeleteDevice(ifindex int) error       { return e.ns.DeleteDevice(ifindex) }
+
+func qdiscKind(q Qdisc) string {
+	if q == Ingress {
+		return kernel.QdiscIngress
+	}
+	return kernel.QdiscClsact
+}
+
+func (e *kernelEnv) AddQdisc(ifindex int, q Qdisc) error {
+	return e.ns.AddQdisc(ifindex, qdiscKind(q))
+}
+
+func (e *kernelEnv) DeleteQdisc(ifindex int, q Qdisc) error {
+	return e.ns.DeleteQdisc(ifindex, qdiscKind(q))
+}
+
+func (e *kernelEnv) AddClassicFilter(ifindex int, dir tcx.Direction, prog tcx.Program) error {
+	p, ok := prog.(*kernel.Program)
+	if !ok {
+		return fmt.Errorf("add classic filter: %T is not a kernel program", prog)
+	}
+	return e.ns.AddFilter(ifindex, dir, 1, 1, p)
+}
+
+func (e *kernelEnv) DeleteClassicFilter(ifindex int, dir tcx.Direction) error {
+	return e.ns.DeleteFilter(ifindex, dir, 1, 1)
+}
+
+// PinPath is relative: the backend resolves it in its private bpffs.
+func (e *kernelEnv) PinPath(name string) string { return name }
+
+// Close closes every program handle still open, the map, the backend's
+// bpffs and the namespace (which deletes its devices).
+func (e *kernelEnv) Close() error {
+	var errs []error
+	for _, c := range e.colls {
+		errs = append(errs, c.Close())
+	}
+	if e.seen != nil {
+		errs = append(errs, e.seen.Close())
+	}
+	if e.b != nil {
+		errs = append(errs, e.b.Close())
+	}
+	errs = append(errs, e.ns.Close())
+	return errors.Join(errs...)
+}
