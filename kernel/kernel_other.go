@@ -1,0 +1,92 @@
+//go:build !linux
+
+package kernel
+
+import (
+	"fmt"
+	"syscall"
+	"time"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/tcxgo/tcx"
+)
+
+// errUnsupported is every answer off Linux: tcx exists only there.
+var errUnsupported = fmt.Errorf("kernel backend: %w (tcx needs Linux)", syscall.ENOTSUP)
+
+// Supported reports that the kernel backend needs Linux.
+func Supported() error { return errUnsupported }
+
+// NetNS is a network namespace; none can exist off Linux.
+type NetNS struct{}
+
+func NewNetNS() (*NetNS, error)                                   { return nil, errUnsupported }
+func (ns *NetNS) Do(f func() error) error                         { return errUnsupported }
+func (ns *NetNS) FD() int                                         { return -1 }
+func (ns *NetNS) Close() error                                    { return errUnsupported }
+func (ns *NetNS) Ifindex(name string) (int, error)                { return 0, errUnsupported }
+func (ns *NetNS) AddVethPair(a, b string) (ia, ib int, err error) { return 0, 0, errUnsupported }
+func (ns *NetNS) DeleteDevice(ifindex int) error                  { return errUnsupported }
+func (ns *NetNS) AddQdisc(ifindex int, kind string) error         { return errUnsupported }
+func (ns *NetNS) DeleteQdisc(ifindex int, kind string) error      { return errUnsupported }
+func (ns *NetNS) AddFilter(ifindex int, dir tcx.Direction, prio uint16, handle uint32, prog *Program) error {
+	return errUnsupported
+}
+func (ns *NetNS) DeleteFilter(ifindex int, dir tcx.Direction, prio uint16, handle uint32) error {
+	return errUnsupported
+}
+func (ns *NetNS) Ping(timeout time.Duration) error { return errUnsupported }
+func (ns *NetNS) OpenPacketSocket(ifindex int, ethertype uint16) (*PacketSocket, error) {
+	return nil, errUnsupported
+}
+func (ns *NetNS) SendFrame(ifindex int, frame []byte) error { return errUnsupported }
+
+// PacketSocket is a raw packet socket; none can exist off Linux.
+type PacketSocket struct{}
+
+func (s *PacketSocket) Send(frame []byte) error                    { return errUnsupported }
+func (s *PacketSocket) Recv(timeout time.Duration) ([]byte, error) { return nil, errUnsupported }
+func (s *PacketSocket) Close() error                               { return errUnsupported }
+
+// Backend is the kernel backend; none can exist off Linux.
+type Backend struct{}
+
+var _ tcx.Backend = (*Backend)(nil)
+
+func New(ns *NetNS, opts Options) (*Backend, error) { return nil, errUnsupported }
+func (b *Backend) NetNS() *NetNS                    { return nil }
+func (b *Backend) PinDir() string                   { return "" }
+func (b *Backend) Close() error                     { return errUnsupported }
+func (b *Backend) Attach(ifindex int, dir tcx.Direction, prog tcx.Program, opts tcx.AttachOptions) error {
+	return errUnsupported
+}
+func (b *Backend) Detach(ifindex int, dir tcx.Direction, prog tcx.Program, opts tcx.DetachOptions) error {
+	return errUnsupported
+}
+func (b *Backend) Query(ifindex int, dir tcx.Direction, opts tcx.QueryOptions) (tcx.QueryResult, error) {
+	return tcx.QueryResult{}, errUnsupported
+}
+func (b *Backend) CreateLink(ifindex int, dir tcx.Direction, prog tcx.Program, opts tcx.LinkOptions) (tcx.Link, error) {
+	return nil, errUnsupported
+}
+func (b *Backend) OpenPinnedLink(path string) (tcx.Link, error) { return nil, errUnsupported }
+func (b *Backend) LoadCollection(spec *ebpf.CollectionSpec, opts LoadOptions) (*Collection, error) {
+	return nil, errUnsupported
+}
+func (b *Backend) NewMap(spec *ebpf.MapSpec) (*Map, error) { return nil, errUnsupported }
+func (b *Backend) ProgramByID(id uint32) (*Program, error) { return nil, errUnsupported }
+
+// Link is a tcx link handle; none can exist off Linux.
+type Link struct{}
+
+var _ tcx.Link = (*Link)(nil)
+
+func (l *Link) ID() uint32                                            { return 0 }
+func (l *Link) FD() int                                               { return -1 }
+func (l *Link) Info() (tcx.LinkInfo, error)                           { return tcx.LinkInfo{}, errUnsupported }
+func (l *Link) Update(prog tcx.Program, opts tcx.UpdateOptions) error { return errUnsupported }
+func (l *Link) Detach() error                                         { return errUnsupported }
+func (l *Link) Pin(path string) error                                 { return errUnsupported }
+func (l *Link) Unpin() error                                          { return errUnsupported }
+func (l *Link) Close() error                                          { return errUnsupported }

@@ -1,0 +1,74 @@
+package kernel
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+)
+
+// LoadCollection loads spec's maps and programs into the kernel (programs
+// and maps do not belong to a namespace). The caller owns the result.
+func (b *Backend) LoadCollection(spec *ebpf.CollectionSpec, opts LoadOptions) (*Collection, error) {
+	var copts ebpf.CollectionOptions
+	if len(opts.Maps) > 0 {
+		copts.MapReplacements = make(map[string]*ebpf.Map, len(opts.Maps))
+		for name, m := range opts.Maps {
+			copts.MapReplacements[name] = m.m
+		}
+	}
+	coll, err := ebpf.NewCollectionWithOptions(spec, copts)
+	if err != nil {
+		return nil, fmt.Errorf("load collection: %w", err)
+	}
+	c := &Collection{Programs: make(map[string]*Program, len(coll.Programs)), Maps: make(map[string]*Map, len(coll.Maps))}
+	for name, m := range coll.Maps {
+		c.Maps[name] = &Map{m: m}
+	}
+	var errs []error
+	for name, p := range coll.Programs {
+		prog, err := newProgram(p)
+		if err != nil {
+			p.Close()
+			errs = append(errs, fmt.Errorf("program %s: %w", name, err))
+			continue
+		}
+		c.Programs[name] = prog
+	}
+	if len(errs) > 0 {
+		c.Close()
+		return nil, fmt.Errorf("load collection: %w", errors.Join(errs...))
+	}
+	return c, nil
+}
+
+// NewMap creates a map on its own, for example one that several collections
+// share through LoadOptions.Maps.
+func (b *Backend) NewMap(spec *ebpf.MapSpec) (*Map, error) {
+	m, err := ebpf.NewMap(spec)
+	if err != nil {
+		return nil, fmt.Errorf("create map: %w", err)
+	}
+	return &Map{m: m}, nil
+}
+
+// ProgramByID opens a new handle to the program with that ID
+// (BPF_PROG_GET_FD_BY_ID).
+func (b *Backend) ProgramByID(id uint32) (*Program, error) {
+	attr := getIDAttr{id: id}
+	fd, err := sysBPF(cmdProgGetFDByID, &attr)
+	if err != nil {
+		return nil, fmt.Errorf("open program by id %d: %w", id, err)
+	}
+	// NewProgramFromFD owns fd from here on, also on failure.
+	p, err := ebpf.NewProgramFromFD(fd)
+	if err != nil {
+		return nil, fmt.Errorf("open program by id %d: %w", id, err)
+	}
+	prog, err := newProgram(p)
+	if err != nil {
+		p.Close()
+		return nil, fmt.Errorf("open program by id %d: %w", id, err)
+	}
+	return prog, nil
+}
