@@ -1,4 +1,4 @@
-//go:build linux && !mips
+//go:build linux && !(386 || arm || mips || mipsle)
 
 package kernel
 
@@ -9,5 +9,4 @@ import "unsafe"
 // while the kernel writes to it.
 type pointer struct {
 	p unsafe.Pointer
-	_ [8 - unsafe.Sizeof(unsafe.Pointer(nil))]byte
 }

@@ -1,0 +1,47 @@
+package kerneltest
+
+import (
+	"os"
+	"testing"
+
+	"github.com/tcxgo/tcx/kernel"
+)
+
+// RequireKernel skips t, saying why, unless kernel.Supported() passes. With
+// TCX_REQUIRE_KERNEL=1 in the environment (CI) it fails t instead.
+func RequireKernel(t testing.TB) {
+	t.Helper()
+	err := kernel.Supported()
+	if err == nil {
+		return
+	}
+	if os.Getenv("TCX_REQUIRE_KERNEL") == "1" {
+		t.Fatalf("TCX_REQUIRE_KERNEL=1 but %v", err)
+	}
+	t.Skipf("skipping kernel test: %v", err)
+}
+
+// NewBackend is RequireKernel plus a backend in a fresh network namespace
+// with a private bpffs; both go away when t ends.
+func NewBackend(t testing.TB) *kernel.Backend {
+	t.Helper()
+	RequireKernel(t)
+	ns, err := kernel.NewNetNS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := kernel.New(ns, kernel.Options{})
+	if err != nil {
+		ns.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			t.Error(err)
+		}
+		if err := ns.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return b
+}
