@@ -1,0 +1,272 @@
+package skb
+
+import (
+	"encoding/binary"
+	"math/bits"
+)
+
+// CtxSize is sizeof(struct __sk_buff).
+const CtxSize = 192
+
+// Offsets of the struct __sk_buff fields (include/uapi/linux/bpf.h).
+const (
+	CtxLen            = 0
+	CtxPktType        = 4
+	CtxMark           = 8
+	CtxQueueMapping   = 12
+	CtxProtocol       = 16
+	CtxVlanPresent    = 20
+	CtxVlanTCI        = 24
+	CtxVlanProto      = 28
+	CtxPriority       = 32
+	CtxIngressIfindex = 36
+	CtxIfindex        = 40
+	CtxTCIndex        = 44
+	CtxCB             = 48 // __u32 cb[5]
+	CtxHash           = 68
+	CtxTCClassid      = 72
+	CtxData           = 76
+	CtxDataEnd        = 80
+	CtxNapiID         = 84
+	CtxFamily         = 88 // family .. local_port: sockets only, not tc
+	CtxRemoteIP4      = 92
+	CtxLocalIP4       = 96
+	CtxRemoteIP6      = 100
+	CtxLocalIP6       = 116
+	CtxRemotePort     = 132
+	CtxLocalPort      = 136
+	CtxDataMeta       = 140
+	CtxFlowKeys       = 144 // pointer, 8 bytes
+	CtxTstamp         = 152 // __u64
+	CtxWireLen        = 160
+	CtxGSOSegs        = 164
+	CtxSk             = 168 // pointer, 8 bytes
+	CtxGSOSize        = 176
+	CtxTstampType     = 180 // __u8, then 3 bytes of padding
+	CtxHWTstamp       = 184 // __u64
+
+	cbSize = 20
+)
+
+// noQueueMapping is NO_QUEUE_MAPPING: a queue_mapping store of this value or
+// more is dropped.
+const noQueueMapping = 0xffff
+
+// CtxAccess reports whether a SCHED_CLS program may load (write false) or
+// store (write true) size bytes at offset off of its struct __sk_buff, as
+// tc_cls_act_is_valid_access, bpf_skb_is_valid_access and the verifier's
+// context conversion decide it. Accesses it rejects make the kernel refuse
+// the program at load time.
+func CtxAccess(off, size int, write bool) bool {
+	if size != 1 && size != 2 && size != 4 && size != 8 {
+		return false
+	}
+	if off < 0 || off >= CtxSize {
+		return false
+	}
+	if write {
+		switch {
+		case in(off, CtxMark, 4), in(off, CtxTCIndex, 4), in(off, CtxPriority, 4),
+			in(off, CtxTCClassid, 4), in(off, CtxCB, cbSize), in(off, CtxTstamp, 8),
+			in(off, CtxQueueMapping, 4):
+		default:
+			return false
+		}
+	}
+	switch {
+	case off >= CtxFamily && off < CtxDataMeta:
+		return false
+	case off == CtxTstampType:
+		return size == 1 && !write
+	}
+	if off%size != 0 {
+		return false
+	}
+	switch {
+	case in(off, CtxCB, cbSize):
+		return off+size <= CtxCB+cbSize
+	case in(off, CtxData, 4), in(off, CtxDataEnd, 4), in(off, CtxDataMeta, 4):
+		return size == 4
+	case in(off, CtxFlowKeys, 8):
+		return false
+	case in(off, CtxHWTstamp, 8):
+		return !write && size == 8
+	case in(off, CtxTstamp, 8):
+		return size == 8
+	case in(off, CtxSk, 8):
+		// Only the whole pointer; the verifier has no conversion for a
+		// narrow load inside it.
+		return off == CtxSk && !write && size == 8
+	case off > CtxTstampType && off < CtxHWTstamp:
+		return false // padding
+	}
+	if write {
+		return size == 4
+	}
+	return size <= 4
+}
+
+func in(off, start, n int) bool { return off >= start && off < start+n }
+
+// narrowTarget is the target_size convert_ctx_access reports for the 32-bit
+// context field at start: the width of the sk_buff field behind it.
+func narrowTarget(start int) int {
+	switch start {
+	case CtxPktType, CtxVlanPresent:
+		return 1
+	case CtxQueueMapping, CtxProtocol, CtxVlanTCI, CtxVlanProto, CtxTCIndex,
+		CtxTCClassid, CtxGSOSegs, CtxGSOSize:
+		return 2
+	}
+	return 4
+}
+
+// CtxLoad returns what a load of size bytes at off from a struct __sk_buff
+// image written by WriteCtx yields in the kernel, including its narrow-load
+// rules: a load narrower than the sk_buff field shifts and masks, a load at
+// least as wide as the field returns the whole field wherever it starts
+// (a 2-byte load at protocol+2 reads the protocol, not zero). off and size
+// must pass CtxAccess(off, size, false); img must hold CtxSize bytes.
+func CtxLoad(img []byte, off, size int) uint64 {
+	switch {
+	case in(off, CtxCB, cbSize):
+		return loadLE(img[off:], size)
+	case off == CtxTstamp, off == CtxHWTstamp, off == CtxSk:
+		return binary.LittleEndian.Uint64(img[off:])
+	case off == CtxTstampType:
+		return uint64(img[off])
+	}
+	start := off &^ 3
+	target := narrowTarget(start)
+	v := uint64(binary.LittleEndian.Uint32(img[start:])) & mask(target)
+	if size < target {
+		v = v >> (uint(off&3) * 8) & mask(size)
+	}
+	return v
+}
+
+func mask(size int) uint64 { return 1<<(uint(size)*8) - 1 }
+
+func loadLE(b []byte, size int) uint64 {
+	switch size {
+	case 1:
+		return uint64(b[0])
+	case 2:
+		return uint64(binary.LittleEndian.Uint16(b))
+	case 4:
+		return uint64(binary.LittleEndian.Uint32(b))
+	}
+	return binary.LittleEndian.Uint64(b)
+}
+
+func storeLE(b []byte, size int, v uint64) {
+	switch size {
+	case 1:
+		b[0] = byte(v)
+	case 2:
+		binary.LittleEndian.PutUint16(b, uint16(v))
+	case 4:
+		binary.LittleEndian.PutUint32(b, uint32(v))
+	default:
+		binary.LittleEndian.PutUint64(b, v)
+	}
+}
+
+// be16 is how a __be16 sk_buff field reads through a little-endian load.
+func be16(v uint16) uint32 { return uint32(bits.ReverseBytes16(v)) }
+
+// WriteCtx lays out the struct __sk_buff image of p in img (at least CtxSize
+// bytes) with the packet bytes (Data) mapped at virtual address base: every
+// readable field as the kernel's context conversion reads it, zero elsewhere.
+// family..local_port stay zero (tc may not read them) and so does sk: there
+// is no socket (BPF_PROG_TEST_RUN attaches a dummy one).
+func (p *Packet) WriteCtx(img []byte, base uint32) {
+	img = img[:CtxSize]
+	clear(img)
+	le := binary.LittleEndian
+	le.PutUint32(img[CtxLen:], uint32(p.Len()))
+	le.PutUint32(img[CtxPktType:], uint32(p.PktType&7))
+	le.PutUint32(img[CtxMark:], p.Mark)
+	le.PutUint32(img[CtxQueueMapping:], uint32(p.QueueMapping))
+	le.PutUint32(img[CtxProtocol:], be16(p.Protocol))
+	if p.VlanPresent {
+		img[CtxVlanPresent] = 1
+	}
+	le.PutUint32(img[CtxVlanTCI:], uint32(p.VlanTCI))
+	le.PutUint32(img[CtxVlanProto:], be16(p.VlanProto))
+	le.PutUint32(img[CtxPriority:], p.Priority)
+	le.PutUint32(img[CtxIngressIfindex:], p.IngressIfindex)
+	le.PutUint32(img[CtxIfindex:], p.Ifindex)
+	le.PutUint32(img[CtxTCIndex:], uint32(p.TCIndex))
+	copy(img[CtxCB:CtxCB+cbSize], p.CB[:])
+	le.PutUint32(img[CtxHash:], p.Hash)
+	le.PutUint32(img[CtxTCClassid:], uint32(p.TCClassid))
+	meta, data, end := p.Pointers(base)
+	le.PutUint32(img[CtxData:], data)
+	le.PutUint32(img[CtxDataEnd:], end)
+	le.PutUint32(img[CtxDataMeta:], meta)
+	le.PutUint32(img[CtxNapiID:], p.NapiID)
+	le.PutUint64(img[CtxTstamp:], p.Tstamp)
+	le.PutUint32(img[CtxWireLen:], p.WireLen)
+	le.PutUint32(img[CtxGSOSegs:], uint32(p.GSOSegs))
+	le.PutUint32(img[CtxGSOSize:], uint32(p.GSOSize))
+	img[CtxTstampType] = p.TstampType
+	le.PutUint64(img[CtxHWTstamp:], p.HWTstamp)
+}
+
+// StoreCtx performs a program's store of the low size bytes of v at off of
+// its context as the kernel's conversion does, on p and on img: tc_index and
+// tc_classid keep 16 bits, a queue_mapping store of 0xffff or more (the full
+// 64-bit register) is dropped, cb takes the raw bytes. img then reads back
+// what the kernel would read. It reports false, changing nothing, when
+// CtxAccess(off, size, true) is false.
+func (p *Packet) StoreCtx(img []byte, off, size int, v uint64) bool {
+	if !CtxAccess(off, size, true) {
+		return false
+	}
+	le := binary.LittleEndian
+	switch {
+	case in(off, CtxCB, cbSize):
+		storeLE(p.CB[off-CtxCB:], size, v)
+		storeLE(img[off:], size, v)
+	case off == CtxMark:
+		p.Mark = uint32(v)
+		le.PutUint32(img[off:], p.Mark)
+	case off == CtxPriority:
+		p.Priority = uint32(v)
+		le.PutUint32(img[off:], p.Priority)
+	case off == CtxTCIndex:
+		p.TCIndex = uint16(v)
+		le.PutUint32(img[off:], uint32(p.TCIndex))
+	case off == CtxTCClassid:
+		p.TCClassid = uint16(v)
+		le.PutUint32(img[off:], uint32(p.TCClassid))
+	case off == CtxQueueMapping:
+		if v < noQueueMapping {
+			p.QueueMapping = uint16(v)
+			le.PutUint32(img[off:], uint32(p.QueueMapping))
+		}
+	case off == CtxTstamp:
+		p.Tstamp = v
+		le.PutUint64(img[off:], v)
+	}
+	return true
+}
+
+// ReadCtx pulls the fields a program may write back from an image it stored
+// to directly (mark, priority, tc_index, tc_classid, queue_mapping, cb,
+// tstamp), with the kernel's store widths. Only the image's 32 bits of a
+// queue_mapping store survive, so a store whose upper register half was set
+// is not dropped as the kernel would drop it; StoreCtx is exact.
+func (p *Packet) ReadCtx(img []byte) {
+	le := binary.LittleEndian
+	p.Mark = le.Uint32(img[CtxMark:])
+	p.Priority = le.Uint32(img[CtxPriority:])
+	p.TCIndex = uint16(le.Uint32(img[CtxTCIndex:]))
+	p.TCClassid = uint16(le.Uint32(img[CtxTCClassid:]))
+	if q := le.Uint32(img[CtxQueueMapping:]); q < noQueueMapping {
+		p.QueueMapping = uint16(q)
+	}
+	copy(p.CB[:], img[CtxCB:CtxCB+cbSize])
+	p.Tstamp = le.Uint64(img[CtxTstamp:])
+}
