@@ -11,14 +11,19 @@ import (
 // TCX_REQUIRE_KERNEL=1 in the environment (CI) it fails t instead.
 func RequireKernel(t testing.TB) {
 	t.Helper()
-	err := kernel.Supported()
-	if err == nil {
-		return
-	}
-	if os.Getenv("TCX_REQUIRE_KERNEL") == "1" {
+	gate(t, kernel.Supported(), os.Getenv("TCX_REQUIRE_KERNEL") == "1")
+}
+
+// gate skips or (required) fails t when the probe failed with err.
+func gate(t testing.TB, err error, required bool) {
+	t.Helper()
+	switch {
+	case err == nil:
+	case required:
 		t.Fatalf("TCX_REQUIRE_KERNEL=1 but %v", err)
+	default:
+		t.Skipf("skipping kernel test: %v", err)
 	}
-	t.Skipf("skipping kernel test: %v", err)
 }
 
 // NewBackend is RequireKernel plus a backend in a fresh network namespace
