@@ -90,17 +90,33 @@ func (ns *NetNS) release() error {
 	return err
 }
 
-// Do runs f on the namespace's thread and returns its error. f must not
-// start goroutines that expect to be in the namespace, and must not call Do.
+// Do runs f on the namespace's thread and returns its error; a panic in f
+// is re-raised in the caller. f must not start goroutines that expect to be
+// in the namespace, and must not call Do.
 func (ns *NetNS) Do(f func() error) error {
 	ns.mu.RLock()
 	defer ns.mu.RUnlock()
 	if ns.closed {
 		return fmt.Errorf("netns: %w (closed)", unix.EBADF)
 	}
-	errc := make(chan error, 1)
-	ns.reqs <- func() { errc <- f() }
-	return <-errc
+	var (
+		errc     = make(chan error, 1)
+		panicked any
+	)
+	ns.reqs <- func() {
+		defer func() {
+			if r := recover(); r != nil {
+				panicked = r
+				errc <- nil
+			}
+		}()
+		errc <- f()
+	}
+	err := <-errc
+	if panicked != nil {
+		panic(panicked)
+	}
+	return err
 }
 
 // FD is an fd of the namespace (for setns(2)), -1 once closed.
