@@ -1,0 +1,431 @@
+package maps
+
+import (
+	"encoding/binary"
+	"hash/maphash"
+	"sync/atomic"
+)
+
+// index is the lock-free core of the hash maps: a fixed array of buckets,
+// each a sorted singly linked list (Michael's lock-free list, SPAA 2002)
+// whose nodes are preallocated slots linked by index, plus a lock-free free
+// list of unused slots. See RATIONALE.md, "Why are hash maps lock-free
+// sorted lists over preallocated slots?".
+//
+// Link words (bucket heads and next[]) pack three fields:
+//
+//	63            33 32 31             0
+//	+---------------+--+----------------+
+//	|      tag      |M |    slot + 1    |   slot+1 == 0: end of list
+//	+---------------+--+----------------+
+//
+// M marks the node owning the word as logically deleted, and every write
+// bumps tag, so a CAS against a stale view fails even when a slot has been
+// freed and reused in between (no ABA).
+//
+// State words (state[]) say who may use a slot:
+//
+//	63            32 31 30 29          0
+//	+---------------+--+--+-------------+
+//	|      gen      |R |L |    pins     |
+//	+---------------+--+--+-------------+
+//
+// gen grows each time the slot leaves the free list, L (live) is set once
+// the node is linked, R (retired) once it is unlinked. A retired slot goes
+// back to the free list when its last pin is dropped; pins are held by
+// userspace copies and in-place updates, so those never touch a reused slot.
+type index struct {
+	keySize  int
+	keyWords int
+	n        int
+	mask     uint64 // buckets - 1
+	seed     maphash.Seed
+
+	heads    []atomic.Uint64
+	next     []atomic.Uint64
+	hash     []atomic.Uint64
+	state    []atomic.Uint64
+	freeNext []atomic.Uint32
+	keys     []uint64 // keyWords per slot, accessed atomically
+
+	freeHead atomic.Uint64 // tag<<32 | slot+1
+	count    atomic.Int64
+}
+
+const (
+	linkMark   = 1 << 32
+	linkTagOne = 1 << 33
+
+	stPins    = 1<<30 - 1
+	stLive    = 1 << 30
+	stRetired = 1 << 31
+	stGenOne  = 1 << 32
+)
+
+func linkSlot(w uint64) int32  { return int32(uint32(w)) - 1 }
+func linkMarked(w uint64) bool { return w&linkMark != 0 }
+
+// relink returns the next version of link word old pointing at slot.
+func relink(old uint64, slot int32, mark bool) uint64 {
+	w := (old&^(linkTagOne-1) + linkTagOne) | uint64(uint32(slot+1))
+	if mark {
+		w |= linkMark
+	}
+	return w
+}
+
+// indexBytes is the memory an index of n slots and keySize keys takes.
+func indexBytes(n, keySize int) int64 {
+	return int64(n)*int64(roundUp8(keySize)+3*8+4) + int64(nextPow2(n))*8
+}
+
+func nextPow2(n int) int {
+	p := 1
+	for p < n {
+		p <<= 1
+	}
+	return p
+}
+
+func newIndex(n, keySize int) *index {
+	nb := nextPow2(n)
+	ix := &index{
+		keySize: keySize, keyWords: roundUp8(keySize) / 8, n: n,
+		mask: uint64(nb - 1), seed: maphash.MakeSeed(),
+		heads: make([]atomic.Uint64, nb), next: make([]atomic.Uint64, n),
+		hash: make([]atomic.Uint64, n), state: make([]atomic.Uint64, n),
+		freeNext: make([]atomic.Uint32, n),
+	}
+	ix.keys = make([]uint64, n*ix.keyWords)
+	for s := n - 1; s >= 0; s-- {
+		ix.state[s].Store(stRetired)
+		ix.push(int32(s))
+	}
+	return ix
+}
+
+func (ix *index) hashOf(key []byte) uint64 { return maphash.Bytes(ix.seed, key) }
+
+func (ix *index) keyOf(s int32) []uint64 {
+	return ix.keys[int(s)*ix.keyWords : int(s+1)*ix.keyWords]
+}
+
+// cmp orders slot s against (h, key): by hash, then by key words.
+func (ix *index) cmp(s int32, h uint64, key []byte) int {
+	if nh := ix.hash[s].Load(); nh != h {
+		if nh < h {
+			return -1
+		}
+		return 1
+	}
+	kw := ix.keyOf(s)
+	n := len(key) / 8
+	for i := 0; i < n; i++ {
+		a, b := atomic.LoadUint64(&kw[i]), binary.NativeEndian.Uint64(key[i*8:])
+		if a != b {
+			if a < b {
+				return -1
+			}
+			return 1
+		}
+	}
+	if n*8 < len(key) {
+		var tmp [8]byte
+		copy(tmp[:], key[n*8:])
+		a, b := atomic.LoadUint64(&kw[n]), binary.NativeEndian.Uint64(tmp[:])
+		if a != b {
+			if a < b {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
+
+// pos is where find stopped: prev (a bucket head or a next word) held pw,
+// which pointed at cur (-1: end of list); cw and gen are cur's next word and
+// generation as seen while prev still pointed at it.
+type pos struct {
+	prev *atomic.Uint64
+	pw   uint64
+	cur  int32
+	cw   uint64
+	gen  uint64
+}
+
+// find returns the position of the first unmarked node >= (h, key) and
+// whether it holds key, unlinking the marked nodes it passes (Michael's Find).
+func (ix *index) find(h uint64, key []byte) (p pos, found bool) {
+retry:
+	p.prev = &ix.heads[h&ix.mask]
+	p.pw = p.prev.Load()
+	for {
+		c := linkSlot(p.pw)
+		if c < 0 {
+			p.cur = -1
+			return p, false
+		}
+		cw := ix.next[c].Load()
+		st := ix.state[c].Load()
+		d := ix.cmp(c, h, key)
+		if p.prev.Load() != p.pw {
+			goto retry
+		}
+		if !linkMarked(cw) {
+			if d >= 0 {
+				p.cur, p.cw, p.gen = c, cw, st>>32
+				return p, d == 0
+			}
+			p.prev, p.pw = &ix.next[c], cw
+			continue
+		}
+		nw := relink(p.pw, linkSlot(cw), false)
+		if !p.prev.CompareAndSwap(p.pw, nw) {
+			goto retry
+		}
+		ix.retire(c)
+		p.pw = nw
+	}
+}
+
+// lookup is find without writes, for the packet path: the slot holding key
+// and its generation.
+func (ix *index) lookup(h uint64, key []byte) (int32, uint64, bool) {
+retry:
+	prev := &ix.heads[h&ix.mask]
+	pw := prev.Load()
+	for {
+		c := linkSlot(pw)
+		if c < 0 {
+			return -1, 0, false
+		}
+		cw := ix.next[c].Load()
+		st := ix.state[c].Load()
+		d := ix.cmp(c, h, key)
+		if prev.Load() != pw {
+			goto retry
+		}
+		switch {
+		case d > 0:
+			return -1, 0, false
+		case d == 0:
+			// A marked node is deleted, and no live copy of the key can
+			// follow it: inserts unlink it first.
+			if linkMarked(cw) {
+				return -1, 0, false
+			}
+			return c, st >> 32, true
+		}
+		prev, pw = &ix.next[c], cw
+	}
+}
+
+// link inserts slot s (key, hash and value already written) at p, which
+// find returned for its key. It fails if the list changed around p.
+func (ix *index) link(p pos, s int32, gen uint64) bool {
+	ix.next[s].Store(relink(ix.next[s].Load(), p.cur, false))
+	if !p.prev.CompareAndSwap(p.pw, relink(p.pw, s, false)) {
+		return false
+	}
+	ix.count.Add(1)
+	for {
+		st := ix.state[s].Load()
+		if st>>32 != gen || st&stRetired != 0 || ix.state[s].CompareAndSwap(st, st|stLive) {
+			return true
+		}
+	}
+}
+
+// mark logically deletes the node found at p; it fails if the node changed.
+func (ix *index) mark(p pos) bool {
+	if !ix.next[p.cur].CompareAndSwap(p.cw, relink(p.cw, linkSlot(p.cw), true)) {
+		return false
+	}
+	ix.count.Add(-1)
+	return true
+}
+
+// unlink removes the node marked at p from its list, or lets a find do it
+// when the list changed meanwhile.
+func (ix *index) unlink(p pos, h uint64, key []byte) {
+	if p.prev.CompareAndSwap(p.pw, relink(p.pw, linkSlot(p.cw), false)) {
+		ix.retire(p.cur)
+		return
+	}
+	ix.find(h, key)
+}
+
+// del deletes key. copyOut, if not nil, sees the node's slot after it is
+// marked and before it can be reused (lookup-and-delete).
+func (ix *index) del(h uint64, key []byte, copyOut func(s int32)) bool {
+	for {
+		p, found := ix.find(h, key)
+		if !found {
+			return false
+		}
+		if copyOut != nil && !ix.pin(p.cur, p.gen) {
+			continue
+		}
+		if !ix.mark(p) {
+			if copyOut != nil {
+				ix.unpin(p.cur)
+			}
+			continue
+		}
+		if copyOut != nil {
+			copyOut(p.cur)
+		}
+		ix.unlink(p, h, key)
+		if copyOut != nil {
+			ix.unpin(p.cur)
+		}
+		return true
+	}
+}
+
+// purge unlinks every marked node of bucket b.
+func (ix *index) purge(b uint64) {
+retry:
+	prev := &ix.heads[b]
+	pw := prev.Load()
+	for {
+		c := linkSlot(pw)
+		if c < 0 {
+			return
+		}
+		cw := ix.next[c].Load()
+		if prev.Load() != pw {
+			goto retry
+		}
+		if !linkMarked(cw) {
+			prev, pw = &ix.next[c], cw
+			continue
+		}
+		nw := relink(pw, linkSlot(cw), false)
+		if !prev.CompareAndSwap(pw, nw) {
+			goto retry
+		}
+		ix.retire(c)
+		pw = nw
+	}
+}
+
+// firstAfter copies into out the key of the first live node of bucket b
+// ordered after (h, key), or the first live node when key is nil.
+func (ix *index) firstAfter(b, h uint64, key, out []byte) bool {
+retry:
+	prev := &ix.heads[b]
+	pw := prev.Load()
+	for {
+		c := linkSlot(pw)
+		if c < 0 {
+			return false
+		}
+		cw := ix.next[c].Load()
+		st := ix.state[c].Load()
+		d := 1
+		if key != nil {
+			d = ix.cmp(c, h, key)
+		}
+		if prev.Load() != pw {
+			goto retry
+		}
+		if d > 0 && !linkMarked(cw) {
+			loadWords(out, ix.keyOf(c))
+			if ix.state[c].Load()>>32 != st>>32 {
+				goto retry // reused while copying: the key may be torn
+			}
+			return true
+		}
+		prev, pw = &ix.next[c], cw
+	}
+}
+
+// nextKey is htab_map_get_next_key: the key after key in bucket order, the
+// first key when key is nil or missing.
+func (ix *index) nextKey(key, out []byte) bool {
+	start := uint64(0)
+	if key != nil {
+		h := ix.hashOf(key)
+		if _, _, ok := ix.lookup(h, key); ok {
+			if ix.firstAfter(h&ix.mask, h, key, out) {
+				return true
+			}
+			start = h&ix.mask + 1
+		}
+	}
+	for b := start; b <= ix.mask; b++ {
+		if ix.firstAfter(b, 0, nil, out) {
+			return true
+		}
+	}
+	return false
+}
+
+// pin keeps slot s in its generation gen from being reused; it fails once
+// the node is retired.
+func (ix *index) pin(s int32, gen uint64) bool {
+	for {
+		st := ix.state[s].Load()
+		if st>>32 != gen || st&stRetired != 0 {
+			return false
+		}
+		if ix.state[s].CompareAndSwap(st, st+1) {
+			return true
+		}
+	}
+}
+
+func (ix *index) unpin(s int32) {
+	if st := ix.state[s].Add(^uint64(0)); st&stRetired != 0 && st&stPins == 0 {
+		ix.push(s)
+	}
+}
+
+// retire is called by whoever unlinked s; the last of it and the pins frees s.
+func (ix *index) retire(s int32) {
+	for {
+		st := ix.state[s].Load()
+		if ix.state[s].CompareAndSwap(st, st|stRetired) {
+			if st&stPins == 0 {
+				ix.push(s)
+			}
+			return
+		}
+	}
+}
+
+// release returns a slot that pop handed out but that was never linked.
+func (ix *index) release(s int32) {
+	ix.state[s].Store(ix.state[s].Load() | stRetired)
+	ix.push(s)
+}
+
+func (ix *index) push(s int32) {
+	for {
+		old := ix.freeHead.Load()
+		ix.freeNext[s].Store(uint32(old))
+		if ix.freeHead.CompareAndSwap(old, (old>>32+1)<<32|uint64(uint32(s+1))) {
+			return
+		}
+	}
+}
+
+// pop takes a free slot and starts its next generation.
+func (ix *index) pop() (int32, uint64, bool) {
+	for {
+		old := ix.freeHead.Load()
+		s1 := uint32(old)
+		if s1 == 0 {
+			return -1, 0, false
+		}
+		nxt := ix.freeNext[s1-1].Load()
+		if ix.freeHead.CompareAndSwap(old, (old>>32+1)<<32|uint64(nxt)) {
+			s := int32(s1 - 1)
+			gen := ix.state[s].Load()>>32 + 1
+			ix.state[s].Store(gen << 32)
+			return s, gen, true
+		}
+	}
+}
