@@ -1,29 +1,24 @@
 package conformance
 
 import (
-	"os"
 	"testing"
 
-	"github.com/tcxgo/tcx/kernel"
+	"github.com/tcxgo/tcx/internal/kerneltest"
 )
 
 type backendCase struct {
 	name    string
 	factory Factory
+	// require gates the backend: it skips (or, with TCX_REQUIRE_KERNEL=1,
+	// fails) when the backend cannot run here.
 	require func(t *testing.T)
 }
 
 func backends() []backendCase {
 	return []backendCase{
+		{name: "userspace", factory: NewUserspaceEnv},
 		{name: "kernel", factory: NewKernelEnv, require: requireKernel},
 	}
 }
 
-func requireKernel(t *testing.T) {
-	if err := kernel.Supported(); err != nil {
-		if os.Getenv("TCX_REQUIRE_KERNEL") == "1" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-}
+func requireKernel(t *testing.T) { kerneltest.RequireKernel(t) }

@@ -21,7 +21,7 @@ type Env interface {
 
 	// Probe loads a new program that records "probe n ran" every time it
 	// runs and then returns verdict. Each call loads a distinct program (a new
-	// program ID), even for the same n. n is in [0, MaxProbe].
+	// program ID), even for the same n. n is in [0, probes.MaxProbe].
 	Probe(n int, verdict int32) (tcx.Program, error)
 	// Seen reports whether probe n ran since the last ResetSeen.
 	Seen(n int) (bool, error)
@@ -53,9 +53,6 @@ type Env interface {
 	Close() error
 }
 
-// MaxProbe is the highest probe number an Env records.
-const MaxProbe = 255
-
 // Qdisc is a classic tc qdisc that can share a hook with tcx.
 type Qdisc uint8
 
@@ -76,13 +73,3 @@ func (q Qdisc) String() string {
 
 // Factory creates a fresh Env; each scenario case gets its own.
 type Factory func() (Env, error)
-
-// selftestVerdict is what progs/test_tc_link.c's tcN returns: tc1..tc4
-// return TCX_NEXT, tc5..tc8 TCX_PASS. Higher numbers stand for the
-// selftests' dummy programs (r0 = 0), which pass.
-func selftestVerdict(n int) int32 {
-	if n >= 1 && n <= 4 {
-		return tcx.VerdictNext
-	}
-	return tcx.VerdictPass
-}

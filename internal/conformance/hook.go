@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/tcxgo/tcx"
+	"github.com/tcxgo/tcx/internal/kerneltest/probes"
 	"golang.org/x/sys/unix"
 )
 
@@ -70,7 +71,7 @@ func (h *hook) tc(n int) tcx.Program {
 	if p, ok := h.objs.probes[n]; ok {
 		return p
 	}
-	p, err := h.env.Probe(n, selftestVerdict(n))
+	p, err := h.env.Probe(n, probes.SelftestVerdict(n))
 	if err != nil {
 		h.t.Fatalf("load probe tc%d: %v", n, err)
 	}

@@ -5,16 +5,16 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
+	"golang.org/x/sys/unix"
 
 	"github.com/tcxgo/tcx"
+	"github.com/tcxgo/tcx/internal/kerneltest/probes"
 	"github.com/tcxgo/tcx/kernel"
 )
 
 // kernelEnv runs a scenario on the real kernel in a network namespace of its
-// own. Probe programs are small asm programs that set seen[n] = 1 in an
-// array map shared by all of them, then return their verdict.
+// own. Probe programs are the asm programs of package probes: seen[n] = 1 in
+// an array map all of them share, then their verdict.
 type kernelEnv struct {
 	ns    *kernel.NetNS
 	b     *kernel.Backend
@@ -49,9 +49,7 @@ func (e *kernelEnv) init() error {
 	if e.lo, err = e.ns.Ifindex("lo"); err != nil {
 		return err
 	}
-	e.seen, err = e.b.NewMap(&ebpf.MapSpec{
-		Name: "seen", Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: MaxProbe + 1,
-	})
+	e.seen, err = e.b.NewMap(probes.SeenSpec())
 	return err
 }
 
@@ -59,42 +57,18 @@ func (e *kernelEnv) Name() string         { return "kernel" }
 func (e *kernelEnv) Backend() tcx.Backend { return e.b }
 func (e *kernelEnv) Loopback() int        { return e.lo }
 
-// probeSpec is "seen[n] = 1; return verdict" with seen a map reference.
-func probeSpec(n int, verdict int32) *ebpf.CollectionSpec {
-	insns := asm.Instructions{
-		asm.StoreImm(asm.RFP, -4, int64(n), asm.Word),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, -4),
-		asm.LoadMapPtr(asm.R1, 0).WithReference("seen"),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, "out"),
-		asm.StoreImm(asm.R0, 0, 1, asm.Word),
-		asm.Mov.Imm(asm.R0, verdict).WithSymbol("out"),
-		asm.Return(),
-	}
-	return &ebpf.CollectionSpec{
-		Maps: map[string]*ebpf.MapSpec{
-			"seen": {Name: "seen", Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: MaxProbe + 1},
-		},
-		Programs: map[string]*ebpf.ProgramSpec{
-			"probe": {
-				Name: fmt.Sprintf("tc%d", n), Type: ebpf.SchedCLS, Instructions: insns, License: "GPL",
-			},
-		},
-	}
-}
-
 func (e *kernelEnv) Probe(n int, verdict int32) (tcx.Program, error) {
-	if n < 0 || n > MaxProbe {
-		return nil, fmt.Errorf("probe %d out of range", n)
+	if n < 0 || n > probes.MaxProbe {
+		return nil, fmt.Errorf("probe %d: %w (out of range)", n, unix.EINVAL)
 	}
-	c, err := e.b.LoadCollection(probeSpec(n, verdict), kernel.LoadOptions{Maps: map[string]*kernel.Map{"seen": e.seen}})
+	p := probes.Probe{N: n, Verdict: verdict}
+	c, err := e.b.LoadCollection(probes.Spec(p), kernel.LoadOptions{Maps: map[string]*kernel.Map{probes.SeenMap: e.seen}})
 	if err != nil {
 		return nil, err
 	}
 	e.colls = append(e.colls, c)
 	e.used[n] = true
-	return c.Programs["probe"], nil
+	return c.Programs[p.Name()], nil
 }
 
 func (e *kernelEnv) Seen(n int) (bool, error) {
@@ -117,7 +91,7 @@ func (e *kernelEnv) ResetSeen() error {
 func (e *kernelEnv) Ping() error { return e.ns.Ping(pingTimeout) }
 
 func (e *kernelEnv) AddVeth(a, b string) (int, int, error) { return e.ns.AddVethPair(a, b) }
-func (e *kernelEnv) DeleteDevice(ifindex int) error       { return e.ns.DeleteDevice(ifindex) }
+func (e *kernelEnv) DeleteDevice(ifindex int) error        { return e.ns.DeleteDevice(ifindex) }
 
 func qdiscKind(q Qdisc) string {
 	if q == Ingress {

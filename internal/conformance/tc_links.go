@@ -320,7 +320,7 @@ func tcLinksChainMixed(h *hook) {
 // qdisc neither disturbs nor is disturbed by the egress tcx entry.
 func tcLinksIngress(h *hook) {
 	for _, c := range []struct {
-		name              string
+		name            string
 		qdisc, tcxFirst bool
 	}{
 		{"qdisc_tcx_teardown_first", true, true},
