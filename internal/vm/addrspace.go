@@ -1,0 +1,226 @@
+package vm
+
+import (
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"syscall"
+)
+
+// Virtual addresses are 64 bits: the high 32 bits name a region, the low 32
+// bits are an offset inside it.
+//
+//	63                32 31                 0
+//	+-------------------+--------------------+
+//	|     region id     |       offset       |
+//	+-------------------+--------------------+
+//
+// Region 0 holds the packet at PacketBase, so packet addresses fit the u32
+// data/data_end/data_meta fields of __sk_buff. Addresses below PacketBase
+// (NULL and small offsets) are never mapped.
+const (
+	RegionPacket uint32 = 0 // the packet, [data_meta, data_end) accessible
+	RegionStack  uint32 = 1 // the Machine's stack: MaxFrames frames of StackSize bytes
+	RegionCtx    uint32 = 2 // the context (e.g. __sk_buff), checked by a CtxPolicy
+	RegionCode   uint32 = 3 // subprogram addresses (ld_imm64 src 4); never accessible
+
+	// MaxDynamicRegions is how many per-run regions (ring buffer records,
+	// helper results) a Machine maps at once, ids firstDynamic and up.
+	MaxDynamicRegions = 16
+
+	firstDynamic = 4
+	firstShared  = firstDynamic + MaxDynamicRegions
+
+	// PacketBase is the address of byte 0 of the packet buffer.
+	PacketBase uint64 = 1 << 16
+
+	// CtxAddr is the address of the context, the value r1 starts with.
+	CtxAddr uint64 = uint64(RegionCtx) << 32
+
+	// StackSize is the stack of one frame; MaxFrames is the deepest call chain.
+	StackSize = 512
+	MaxFrames = 8
+
+	// MaxTailCalls is the kernel's MAX_TAIL_CALL_CNT.
+	MaxTailCalls = 33
+)
+
+// PacketAddr is the address of byte off of the packet buffer given to
+// SetPacket. The skb layer stores its low 32 bits in __sk_buff.data and friends.
+func PacketAddr(off int) uint64 { return PacketBase + uint64(off) }
+
+// StackAddr is the address of byte off of the Machine's stack region; frame f
+// (0 = the program's entry frame) starts r10 at StackAddr((f+1)*StackSize).
+func StackAddr(off int) uint64 { return uint64(RegionStack)<<32 | uint64(off) }
+
+// FuncAddr is the value ld_imm64 src 4 loads for the subprogram starting at raw
+// instruction insn; Machine.Call accepts it.
+func FuncAddr(insn int) uint64 { return uint64(RegionCode)<<32 | uint64(uint32(insn)) }
+
+// Region describes memory mapped into an AddressSpace.
+type Region struct {
+	// Data is the memory itself. The VM reads and writes it in place.
+	Data []byte
+	// Stride, if not 0, divides Data into slots (map values): every access
+	// must stay inside the first SlotSize bytes of one slot.
+	Stride int
+	// SlotSize is the accessible prefix of each slot (0 means Stride), so a
+	// map can pad values to 8 bytes and still confine accesses to value_size.
+	SlotSize int
+	// ReadOnly rejects writes and atomics (frozen maps, .rodata).
+	ReadOnly bool
+}
+
+// perm bits of a region.
+const (
+	permRead   uint8 = 1 << iota
+	permWrite        // plain stores
+	permAtomic       // atomic read-modify-write
+	permSlow         // slot or context-policy check needed
+)
+
+// region is the VM's view of one region. An access of n bytes at offset o is
+// allowed iff lo <= o, o+n <= hi, and the perm and slot rules hold; the byte
+// at offset o is buf[o-base].
+type region struct {
+	buf    []byte
+	base   uint32
+	lo, hi uint32
+	perm   uint8
+	stride uint32     // 0: no slots
+	slot   uint32     // accessible bytes per slot
+	magic  uint64     // ceil(2^64/stride), for a division-free remainder
+	policy *CtxPolicy // context region: per-access rules
+	obj    any        // handle regions: the object the handle stands for
+}
+
+// AddressSpace is the set of shared regions (map values, globals) and
+// handles that programs and Machines agree on. Programs loaded into the same
+// AddressSpace can tail-call each other. It is safe for concurrent use;
+// Machines see a consistent snapshot of it per run.
+type AddressSpace struct {
+	mu   sync.Mutex
+	free []uint32 // unmapped ids, reused LIFO
+	snap atomic.Pointer[[]region]
+	gen  atomic.Uint64
+}
+
+// NewAddressSpace returns an empty address space.
+func NewAddressSpace() *AddressSpace {
+	as := &AddressSpace{}
+	empty := []region{}
+	as.snap.Store(&empty)
+	return as
+}
+
+// Map makes r accessible to programs and returns the address of r.Data[0].
+func (as *AddressSpace) Map(r Region) (uint64, error) {
+	reg, err := newRegion(r)
+	if err != nil {
+		return 0, err
+	}
+	return as.add(reg), nil
+}
+
+// NewHandle returns an opaque, never accessible address standing for obj
+// (typically a map, for ld_imm64 src 1/5). Object maps it back.
+func (as *AddressSpace) NewHandle(obj any) uint64 {
+	return as.add(region{obj: obj})
+}
+
+// Object returns the object a handle from NewHandle stands for.
+func (as *AddressSpace) Object(handle uint64) (any, bool) {
+	if uint32(handle) != 0 {
+		return nil, false
+	}
+	regs := *as.snap.Load()
+	id := handle >> 32
+	if id < firstShared || id-firstShared >= uint64(len(regs)) {
+		return nil, false
+	}
+	obj := regs[id-firstShared].obj
+	return obj, obj != nil
+}
+
+// Unmap removes the region or handle at addr (as returned by Map or
+// NewHandle). Runs already in progress may still use it until they end;
+// afterwards every access through its addresses faults.
+func (as *AddressSpace) Unmap(addr uint64) error {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	regs := *as.snap.Load()
+	id := addr >> 32
+	if uint32(addr) != 0 || id < firstShared || id-firstShared >= uint64(len(regs)) {
+		return fmt.Errorf("unmap %#x: %w", addr, syscall.EINVAL)
+	}
+	i := id - firstShared
+	if regs[i].perm == 0 && regs[i].obj == nil {
+		return fmt.Errorf("unmap %#x: %w", addr, syscall.ENOENT)
+	}
+	next := append([]region(nil), regs...)
+	next[i] = region{}
+	as.free = append(as.free, uint32(i))
+	as.publish(next)
+	return nil
+}
+
+func (as *AddressSpace) add(reg region) uint64 {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	regs := *as.snap.Load()
+	next := append([]region(nil), regs...)
+	var i uint32
+	if n := len(as.free); n > 0 {
+		i = as.free[n-1]
+		as.free = as.free[:n-1]
+		next[i] = reg
+	} else {
+		i = uint32(len(next))
+		next = append(next, reg)
+	}
+	as.publish(next)
+	return uint64(i+firstShared) << 32
+}
+
+func (as *AddressSpace) publish(regs []region) {
+	as.snap.Store(&regs)
+	as.gen.Add(1)
+}
+
+// lookup returns the shared region holding addr, for load-time checks.
+func (as *AddressSpace) lookup(addr uint64) (region, bool) {
+	regs := *as.snap.Load()
+	id := addr >> 32
+	if id < firstShared || id-firstShared >= uint64(len(regs)) {
+		return region{}, false
+	}
+	r := regs[id-firstShared]
+	return r, r.perm != 0
+}
+
+func newRegion(r Region) (region, error) {
+	if uint64(len(r.Data)) > math.MaxUint32 {
+		return region{}, fmt.Errorf("map region: %d bytes: %w", len(r.Data), syscall.E2BIG)
+	}
+	reg := region{buf: r.Data, hi: uint32(len(r.Data)), perm: permRead | permWrite | permAtomic}
+	if r.ReadOnly {
+		reg.perm = permRead
+	}
+	if r.Stride < 0 || r.SlotSize < 0 || r.SlotSize > r.Stride || (r.Stride == 0 && r.SlotSize != 0) {
+		return region{}, fmt.Errorf("map region: stride %d slot %d: %w", r.Stride, r.SlotSize, syscall.EINVAL)
+	}
+	if r.Stride > 0 {
+		if len(r.Data)%r.Stride != 0 {
+			return region{}, fmt.Errorf("map region: %d bytes is not a multiple of stride %d: %w", len(r.Data), r.Stride, syscall.EINVAL)
+		}
+		reg.stride = uint32(r.Stride)
+		reg.slot = uint32(r.SlotSize)
+		if reg.slot == 0 {
+			reg.slot = reg.stride
+		}
+		reg.perm |= permSlow
+		reg.magic = math.MaxUint64/uint64(reg.stride) + 1 // 0 for stride 1, see slotRem
+	}
+	return reg, nil
+}

@@ -1,0 +1,285 @@
+package vm
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"syscall"
+)
+
+// frame is a saved caller: where to resume, in which program (a tail call
+// may have replaced the callee's), and its callee-saved r6-r9.
+type frame struct {
+	ret   int32
+	prog  *Program
+	saved [4]uint64
+}
+
+// Pending requests raised by helpers, handled when the helper returns.
+const (
+	pendTail uint8 = 1 << iota
+	pendExit
+	pendExitDone // exitR0 holds the result
+	pendAbort
+)
+
+// errExit unwinds nested interpreter loops after Machine.Exit.
+var errExit = errors.New("vm: program exit requested by helper")
+
+// Machine runs programs: it holds the registers, the stack, the packet and
+// context of the current run and the per-run regions. It is not safe for
+// concurrent use; use one per goroutine and reuse it (Run does not
+// allocate).
+type Machine struct {
+	regs  [256]uint64 // indexed by uint8 register numbers: no bounds checks
+	stack [MaxFrames * StackSize]byte
+
+	regions []region // [packet, stack, ctx, code, dynamic..., shared...]
+	frames  [MaxFrames]frame
+	depth   int
+	prog    *Program // program of the current frame (tail calls change it)
+	as      *AddressSpace
+	asGen   uint64
+	ctxSet  bool
+	user    any
+
+	pktData, pktEnd uint32 // packet offsets of data and data_end, for LD_ABS
+
+	limit    uint64
+	steps    int // instructions executed, synchronised at helper calls
+	executed uint64
+	tail     int
+	mayGoto  uint64
+	ndyn     int
+
+	pc      int // op index of the helper call in progress
+	pending uint8
+	next    *Program
+	exitR0  uint64
+	abort   error
+}
+
+// NewMachine returns a Machine with no packet, no context and no limit.
+func NewMachine() *Machine {
+	m := &Machine{regions: make([]region, firstShared, firstShared+16)}
+	m.regions[RegionStack] = region{buf: m.stack[:], hi: uint32(len(m.stack)), perm: permRead | permWrite | permAtomic}
+	return m
+}
+
+// SetPacket makes buf the packet: addresses PacketAddr(meta) up to
+// PacketAddr(end) are accessible (data_meta to data_end), data is where
+// LD_ABS offset 0 points. Helpers that resize the packet call it again.
+func (m *Machine) SetPacket(buf []byte, meta, data, end int) error {
+	if meta < 0 || meta > data || data > end || end > len(buf) || PacketBase+uint64(len(buf)) > math.MaxUint32 {
+		return fmt.Errorf("set packet: meta %d data %d end %d len %d: %w", meta, data, end, len(buf), syscall.EINVAL)
+	}
+	m.regions[RegionPacket] = region{
+		buf:  buf,
+		base: uint32(PacketBase),
+		lo:   uint32(PacketBase) + uint32(meta),
+		hi:   uint32(PacketBase) + uint32(end),
+		perm: permRead | permWrite,
+	}
+	m.pktData, m.pktEnd = uint32(data), uint32(end)
+	return nil
+}
+
+// SetContext makes ctx the context (for SCHED_CLS the 192-byte
+// __sk_buff image the skb layer maintains); r1 starts at CtxAddr. Accesses
+// follow the running program's CtxPolicy. nil removes it (r1 starts at 0).
+func (m *Machine) SetContext(ctx []byte) {
+	m.ctxSet = ctx != nil
+	m.regions[RegionCtx] = region{buf: ctx, hi: uint32(min(len(ctx), math.MaxUint32)), perm: permRead | permWrite}
+}
+
+// SetUser sets the value helpers get from User: the per-run state of the
+// helper layer (e.g. the skb being processed).
+func (m *Machine) SetUser(v any) { m.user = v }
+
+// User is the value given to SetUser.
+func (m *Machine) User() any { return m.user }
+
+// SetLimit bounds the instructions one Run may execute (0: no limit). A
+// run over the limit ends with a *LimitError; the check happens at taken
+// jumps, so a run stops at most one straight-line stretch past the limit.
+func (m *Machine) SetLimit(n uint64) { m.limit = n }
+
+// Executed is the number of instructions the last Run executed (helpers
+// count as one instruction, the call).
+func (m *Machine) Executed() uint64 { return m.executed }
+
+// Program is the program the current frame runs: during a helper call,
+// the caller (after tail calls, the tail-called one).
+func (m *Machine) Program() *Program { return m.prog }
+
+// AddressSpace is the address space of the current (or last) run.
+func (m *Machine) AddressSpace() *AddressSpace { return m.as }
+
+// Run executes p. With no args r1 is CtxAddr (0 without a context);
+// otherwise args are r1, r2, ... (at most 5). The result is r0.
+//
+// A run that breaks the rules ends with a *Fault, *LimitError or
+// *HelperError and r0 = 0; a Go panic inside the interpreter or a helper
+// is recovered here and reported as a *Fault of kind FaultPanic.
+func (m *Machine) Run(p *Program, args ...uint64) (r0 uint64, err error) {
+	if len(args) > 5 {
+		return 0, fmt.Errorf("run: %d arguments, at most 5: %w", len(args), syscall.EINVAL)
+	}
+	m.prog = p
+	defer func() {
+		if v := recover(); v != nil {
+			f := m.fault(m.prog, -1, FaultPanic, 0, 0, 0)
+			f.Panic = v
+			r0, err = 0, f
+		}
+	}()
+	m.bind(p.as)
+	m.reset(p)
+	if len(args) == 0 {
+		if m.ctxSet {
+			m.regs[1] = CtxAddr
+		}
+	} else {
+		copy(m.regs[1:6], args)
+	}
+	r0, err = m.exec(p, 0, 0)
+	m.executed = uint64(m.steps)
+	if err == errExit {
+		return m.exitR0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return r0, nil
+}
+
+// bind makes the Machine's region table reflect as.
+func (m *Machine) bind(as *AddressSpace) {
+	gen := as.gen.Load()
+	if m.as == as && m.asGen == gen {
+		return
+	}
+	shared := *as.snap.Load()
+	m.regions = append(m.regions[:firstShared], shared...)
+	m.as, m.asGen = as, gen
+}
+
+func (m *Machine) reset(p *Program) {
+	m.depth, m.tail, m.steps = 0, 0, 0
+	m.mayGoto = 1 << 23 // BPF_MAX_LOOPS
+	m.pending, m.next, m.abort, m.exitR0 = 0, nil, nil, 0
+	clear(m.regions[firstDynamic : firstDynamic+m.ndyn])
+	m.ndyn = 0
+	m.setPolicy(p)
+	clear(m.regs[:10])
+	m.regs[10] = StackAddr(StackSize)
+	clear(m.stack[:StackSize])
+}
+
+func (m *Machine) setPolicy(p *Program) {
+	r := &m.regions[RegionCtx]
+	r.policy = p.ctx
+	r.perm = permRead | permWrite
+	if p.ctx != nil {
+		r.perm |= permSlow
+	}
+}
+
+// cur is the program a helper was called from.
+func (m *Machine) cur() *Program { return m.prog }
+
+// TailCall asks for a tail call into next once the calling helper returns
+// (the helper layer's bpf_tail_call). It reports false, and nothing
+// happens, when next is nil, lives in another address space, or the run
+// already made MaxTailCalls tail calls; the helper then returns as the
+// kernel's does on failure and the program continues.
+func (m *Machine) TailCall(next *Program) bool {
+	if next == nil || next.as != m.as || m.tail >= MaxTailCalls {
+		return false
+	}
+	m.tail++
+	m.next = next
+	m.pending |= pendTail
+	return true
+}
+
+// Exit ends the whole run when the calling helper returns, with r0 = the
+// helper's return value (the conformance corpus's "unwind" helper).
+func (m *Machine) Exit() { m.pending |= pendExit }
+
+// MapDynamic maps buf for the rest of the current run (a ring buffer
+// record, a helper's result) and returns its address. At most
+// MaxDynamicRegions per run.
+func (m *Machine) MapDynamic(buf []byte, readOnly bool) (uint64, error) {
+	if m.ndyn == MaxDynamicRegions {
+		return 0, fmt.Errorf("map dynamic region: %w", syscall.ENOSPC)
+	}
+	if uint64(len(buf)) > math.MaxUint32 {
+		return 0, fmt.Errorf("map dynamic region: %d bytes: %w", len(buf), syscall.E2BIG)
+	}
+	r := region{buf: buf, hi: uint32(len(buf)), perm: permRead | permWrite}
+	if readOnly {
+		r.perm = permRead
+	}
+	id := firstDynamic + m.ndyn
+	m.regions[id] = r
+	m.ndyn++
+	return uint64(id) << 32, nil
+}
+
+// UnmapDynamic revokes a region from MapDynamic (a submitted or
+// discarded ring buffer record): later accesses fault.
+func (m *Machine) UnmapDynamic(addr uint64) error {
+	id := addr >> 32
+	if uint32(addr) != 0 || id < firstDynamic || id >= uint64(firstDynamic+m.ndyn) {
+		return fmt.Errorf("unmap dynamic region %#x: %w", addr, syscall.EINVAL)
+	}
+	m.regions[id] = region{}
+	return nil
+}
+
+// Call runs the subprogram at fn (a FuncAddr loaded by ld_imm64 src 4) as a
+// callback from a helper (bpf_loop, bpf_for_each_map_elem) with r1-r5 =
+// args, in a new frame, and returns its r0. An error means the run is
+// aborting; the helper should return it (the run aborts even if it does not).
+func (m *Machine) Call(fn uint64, r1, r2, r3, r4, r5 uint64) (uint64, error) {
+	p := m.prog
+	t, ok := p.funcs[int32(uint32(fn))]
+	switch {
+	case fn>>32 != uint64(RegionCode) || !ok:
+		return 0, m.stickyAbort(m.fault(p, m.pc, FaultBadCall, fn, 0, 0))
+	case m.depth+1 >= MaxFrames:
+		return 0, m.stickyAbort(m.fault(p, m.pc, FaultCallDepth, fn, 0, 0))
+	}
+	regs := &m.regs
+	depth := m.depth
+	f := &m.frames[depth]
+	f.saved = [4]uint64{regs[6], regs[7], regs[8], regs[9]}
+	m.enterFrame(depth + 1)
+	regs[1], regs[2], regs[3], regs[4], regs[5] = r1, r2, r3, r4, r5
+	pc := m.pc
+	r0, err := m.exec(p, int(t), depth+1)
+	// Back to the helper's frame, whatever happened inside.
+	m.depth, m.prog, m.pc = depth, p, pc
+	regs[6], regs[7], regs[8], regs[9] = f.saved[0], f.saved[1], f.saved[2], f.saved[3]
+	regs[10] = StackAddr((depth + 1) * StackSize)
+	if err != nil {
+		return 0, m.stickyAbort(err)
+	}
+	return r0, nil
+}
+
+// enterFrame makes frame d current, with a zeroed stack.
+func (m *Machine) enterFrame(d int) {
+	m.depth = d
+	clear(m.stack[d*StackSize : (d+1)*StackSize])
+	m.regs[10] = StackAddr((d + 1) * StackSize)
+}
+
+func (m *Machine) stickyAbort(err error) error {
+	if err != errExit && m.abort == nil {
+		m.abort = err
+		m.pending |= pendAbort
+	}
+	return err
+}
