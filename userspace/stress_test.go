@@ -230,7 +230,7 @@ func TestRuntime_Stress(t *testing.T) {
 			runtime.Gosched()
 		}
 	}()
-	for sent.Load() < 3000 && len(errc) == 0 {
+	for (sent.Load() < 3000 || changes.Load() < 1000) && len(errc) == 0 {
 		runtime.Gosched()
 	}
 	stop.Store(true)
