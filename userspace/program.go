@@ -77,44 +77,42 @@ func (h *progHandle) Close() error {
 	return nil
 }
 
-// progOf is bpf_prog_get on a handle: nil is fd 0, which is stdin and so
-// not a program (EINVAL); a closed handle or one from elsewhere is not an
-// open fd of ours (EBADF); a link handle is an fd of the wrong kind.
-func (rt *Runtime) progOf(o tcx.Object) (*program, error) {
+// open is fdget on a handle: it yields the program or the link the handle
+// names. nil is fd 0, which is stdin and so no bpf object (EINVAL); a closed
+// handle or one from another runtime or backend is not an open fd of ours
+// (EBADF).
+func (rt *Runtime) open(o tcx.Object) (*program, *link, error) {
 	switch h := o.(type) {
 	case nil:
-		return nil, errInval
+		return nil, nil, errInval
 	case *progHandle:
-		if h.rt != rt || h.closed {
-			return nil, errBadFD
+		if h.rt == rt && !h.closed {
+			return h.p, nil, nil
 		}
-		return h.p, nil
 	case *linkHandle:
-		if h.rt != rt || h.closed {
-			return nil, errBadFD
+		if h.rt == rt && !h.closed {
+			return nil, h.l, nil
 		}
-		return nil, errInval
 	}
-	return nil, errBadFD
+	return nil, nil, errBadFD
 }
 
-// linkOf is bpf_link_get_from_fd on a handle.
-func (rt *Runtime) linkOf(o tcx.Object) (*link, error) {
-	switch h := o.(type) {
-	case nil:
-		return nil, errInval
-	case *linkHandle:
-		if h.rt != rt || h.closed {
-			return nil, errBadFD
-		}
-		return h.l, nil
-	case *progHandle:
-		if h.rt != rt || h.closed {
-			return nil, errBadFD
-		}
-		return nil, errInval
+// progOf is bpf_prog_get: an open link handle is an fd of the wrong kind.
+func (rt *Runtime) progOf(o tcx.Object) (*program, error) {
+	p, _, err := rt.open(o)
+	if err == nil && p == nil {
+		err = errInval
 	}
-	return nil, errBadFD
+	return p, err
+}
+
+// linkOf is bpf_link_get_from_fd.
+func (rt *Runtime) linkOf(o tcx.Object) (*link, error) {
+	_, l, err := rt.open(o)
+	if err == nil && l == nil {
+		err = errInval
+	}
+	return l, err
 }
 
 // resolve is bpf_mprog_tuple_relative: it turns the relative object of a

@@ -110,9 +110,17 @@ func (rt *Runtime) destroyQdisc(d *device) {
 	d.qdisc = QdiscNone
 }
 
-// hasFilters reports whether dir of d can carry classic filters.
-func (d *device) hasFilters(dir tcx.Direction) bool {
-	return validDir(dir) && slices.Contains(d.qdisc.dirs(), dir)
+// filterHook finds a device whose qdisc serves dir: ENODEV without the
+// device, EINVAL without such a qdisc.
+func (rt *Runtime) filterHook(ifindex int, dir tcx.Direction) (*device, error) {
+	d := rt.devs[ifindex]
+	switch {
+	case d == nil:
+		return nil, errNoDev
+	case !validDir(dir) || !slices.Contains(d.qdisc.dirs(), dir):
+		return nil, errInval
+	}
+	return d, nil
 }
 
 // AddFilter adds a direct-action cls_bpf filter, or replaces the program of
@@ -123,12 +131,9 @@ func (rt *Runtime) AddFilter(ifindex int, dir tcx.Direction, f Filter) error {
 	const op = "add filter"
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	d := rt.devs[ifindex]
-	if d == nil {
-		return opError(op, errNoDev)
-	}
-	if !d.hasFilters(dir) {
-		return opError(op, errInval)
+	d, err := rt.filterHook(ifindex, dir)
+	if err != nil {
+		return opError(op, err)
 	}
 	p, err := rt.progOf(f.Program)
 	if err != nil {
@@ -173,12 +178,9 @@ func (rt *Runtime) DeleteFilter(ifindex int, dir tcx.Direction, priority uint16,
 	const op = "delete filter"
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	d := rt.devs[ifindex]
-	if d == nil {
-		return opError(op, errNoDev)
-	}
-	if !d.hasFilters(dir) {
-		return opError(op, errInval)
+	d, err := rt.filterHook(ifindex, dir)
+	if err != nil {
+		return opError(op, err)
 	}
 	var keep []filter
 	gone := 0
