@@ -121,9 +121,9 @@ func relative(flags tcx.Flags, rel tcx.Object, id uint32) uint32 {
 	return objFD(rel)
 }
 
-// Attach is BPF_PROG_ATTACH.
-func (b *Backend) Attach(ifindex int, dir tcx.Direction, prog tcx.Program, opts tcx.AttachOptions) error {
-	attr := progAttachAttr{
+// progAttach builds the BPF_PROG_ATTACH / BPF_PROG_DETACH attr.
+func progAttach(ifindex int, dir tcx.Direction, prog tcx.Program, opts tcx.AttachOptions) *progAttachAttr {
+	return &progAttachAttr{
 		targetIfindex:    uint32(ifindex),
 		attachBPFFD:      objFD(prog),
 		attachType:       dir.AttachType(),
@@ -132,7 +132,11 @@ func (b *Backend) Attach(ifindex int, dir tcx.Direction, prog tcx.Program, opts 
 		relativeFDOrID:   relative(opts.Flags, opts.Relative, opts.RelativeID),
 		expectedRevision: opts.ExpectedRevision,
 	}
-	if _, err := inNS(b.ns, cmdProgAttach, &attr); err != nil {
+}
+
+// Attach is BPF_PROG_ATTACH.
+func (b *Backend) Attach(ifindex int, dir tcx.Direction, prog tcx.Program, opts tcx.AttachOptions) error {
+	if _, err := inNS(b.ns, cmdProgAttach, progAttach(ifindex, dir, prog, opts)); err != nil {
 		return fmt.Errorf("attach tcx program: %w", err)
 	}
 	return nil
@@ -140,15 +144,10 @@ func (b *Backend) Attach(ifindex int, dir tcx.Direction, prog tcx.Program, opts 
 
 // Detach is BPF_PROG_DETACH; a nil prog sends attach_bpf_fd 0 (positional).
 func (b *Backend) Detach(ifindex int, dir tcx.Direction, prog tcx.Program, opts tcx.DetachOptions) error {
-	attr := progAttachAttr{
-		targetIfindex:    uint32(ifindex),
-		attachBPFFD:      objFD(prog),
-		attachType:       dir.AttachType(),
-		attachFlags:      uint32(opts.Flags),
-		relativeFDOrID:   relative(opts.Flags, opts.Relative, opts.RelativeID),
-		expectedRevision: opts.ExpectedRevision,
-	}
-	if _, err := inNS(b.ns, cmdProgDetach, &attr); err != nil {
+	attr := progAttach(ifindex, dir, prog, tcx.AttachOptions{
+		Flags: opts.Flags, Relative: opts.Relative, RelativeID: opts.RelativeID, ExpectedRevision: opts.ExpectedRevision,
+	})
+	if _, err := inNS(b.ns, cmdProgDetach, attr); err != nil {
 		return fmt.Errorf("detach tcx program: %w", err)
 	}
 	return nil

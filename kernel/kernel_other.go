@@ -83,6 +83,7 @@ type Link struct{}
 var _ tcx.Link = (*Link)(nil)
 
 func (l *Link) ID() uint32                                            { return 0 }
+func (l *Link) String() string                                        { return "tcx link" }
 func (l *Link) FD() int                                               { return -1 }
 func (l *Link) Info() (tcx.LinkInfo, error)                           { return tcx.LinkInfo{}, errUnsupported }
 func (l *Link) Update(prog tcx.Program, opts tcx.UpdateOptions) error { return errUnsupported }

@@ -88,7 +88,7 @@ func TestBackend_NeverFD0(t *testing.T) {
 // with its own programs, so every request must succeed); run it with -race.
 func TestBackend_Concurrent(t *testing.T) {
 	e := newEnv(t)
-	const workers, rounds = 4, 25
+	const workers, rounds = 4, 10
 	progs := make([][2]*kernel.Program, workers)
 	for w := range progs {
 		progs[w] = [2]*kernel.Program{e.tc(10 + 2*w), e.tc(11 + 2*w)}
