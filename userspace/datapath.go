@@ -90,6 +90,8 @@ type Outcome struct {
 	Verdict int32
 	// Hooks counts hook passes, Redirects the redirects among them.
 	Hooks, Redirects int
+	// RedirectedTo is the target of the last redirect (0 without one).
+	RedirectedTo int
 	// Packet is the packet's final state (Data shares the frame).
 	Packet Packet
 }
@@ -147,6 +149,7 @@ func (rt *Runtime) pipeline(p *Packet, dir tcx.Direction) Outcome {
 			// skb_do_redirect: the target is consumed from the
 			// packet; an unknown target drops it.
 			out.Redirects++
+			out.RedirectedTo = p.Redirect
 			p.Ifindex, dir = p.Redirect, tcx.Egress
 			if p.RedirectIngress {
 				dir = tcx.Ingress

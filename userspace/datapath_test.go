@@ -117,7 +117,7 @@ func TestRuntime_Transmit_Redirect(t *testing.T) {
 	} {
 		target, ingress = c.target, c.ingress
 		out := e.rt.Transmit(lo, frame)
-		if out.Fate != c.fate || out.Ifindex != c.where || out.Redirects == 0 {
+		if out.Fate != c.fate || out.Ifindex != c.where || out.Redirects == 0 || out.RedirectedTo != c.target {
 			t.Errorf("redirect to %d ingress=%v: %v at %d after %d redirects", c.target, c.ingress, out.Fate, out.Ifindex, out.Redirects)
 		}
 		if out.Fate == userspace.Looped && out.Hooks != userspace.MaxHops {
