@@ -12,7 +12,7 @@ const SkbCtxSize = 192
 // RunInput is one BPF_PROG_TEST_RUN request for a tc program.
 type RunInput struct {
 	// Data is the frame, starting at the Ethernet header. The kernel
-	// accepts 15..3712 bytes here; untagged IPv4 needs 34, IPv6 54.
+	// accepts 14..3712 bytes here; untagged IPv4 needs 34, IPv6 54.
 	Data []byte
 	// Ctx is an optional struct __sk_buff (at most SkbCtxSize bytes,
 	// shorter is zero-extended). Only mark, priority, ingress_ifindex,

@@ -13,7 +13,7 @@ import (
 // with EINVAL. The L3 minimums apply to untagged frames whose ethertype is
 // IPv4 or IPv6; every other frame only needs MinLen.
 const (
-	MinLen     = 15
+	MinLen     = 14
 	MinLenIPv4 = 34
 	MinLenIPv6 = 54
 	MaxLen     = 3712

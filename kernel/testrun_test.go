@@ -1,0 +1,329 @@
+package kernel_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+
+	"github.com/tcxgo/tcx/internal/benchprog"
+	"github.com/tcxgo/tcx/internal/kerneltest"
+	"github.com/tcxgo/tcx/internal/pktgen"
+	"github.com/tcxgo/tcx/kernel"
+)
+
+const corpusDir = "../testdata/progs"
+
+// corpus lists the object files of the program corpus, by name.
+func corpus(t testing.TB) []string {
+	t.Helper()
+	objs, err := filepath.Glob(filepath.Join(corpusDir, "*.o"))
+	if err != nil || len(objs) == 0 {
+		t.Fatalf("no corpus objects in %s: %v", corpusDir, err)
+	}
+	names := make([]string, len(objs))
+	for i, o := range objs {
+		names[i] = strings.TrimSuffix(filepath.Base(o), ".o")
+	}
+	return names
+}
+
+func corpusSpec(t testing.TB, name string) *ebpf.CollectionSpec {
+	t.Helper()
+	spec, err := ebpf.LoadCollectionSpec(filepath.Join(corpusDir, name+".o"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return spec
+}
+
+// newRunner is the kernel gate plus a runner for spec, closed with t.
+func newRunner(t testing.TB, spec *ebpf.CollectionSpec) *kernel.TestRunner {
+	t.Helper()
+	kerneltest.RequireKernel(t)
+	r, err := kernel.NewTestRunner(spec)
+	if err != nil {
+		t.Fatalf("load: %+v", err)
+	}
+	t.Cleanup(func() {
+		if err := r.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return r
+}
+
+func run(t testing.TB, r *kernel.TestRunner, prog string, frame []byte) kernel.RunOutput {
+	t.Helper()
+	out, err := r.Run(prog, kernel.RunInput{Data: frame})
+	if err != nil {
+		t.Fatalf("%s on % x: %v", prog, frame, err)
+	}
+	return out
+}
+
+func TestCorpus_ObjectsUpToDate(t *testing.T) {
+	if _, err := exec.LookPath("clang-19"); err != nil {
+		t.Skip("clang-19 not installed: cannot rebuild the corpus to compare")
+	}
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make not installed: cannot rebuild the corpus to compare")
+	}
+	srcs, _ := filepath.Glob(filepath.Join(corpusDir, "*.c"))
+	if len(srcs) < 22 {
+		t.Fatalf("%d programs in the corpus, want at least 22", len(srcs))
+	}
+	tmp := t.TempDir()
+	cmd := exec.Command("make", "-s", "-B", "-C", corpusDir, "OUT="+tmp)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make: %v\n%s", err, out)
+	}
+	for _, src := range srcs {
+		name := strings.TrimSuffix(filepath.Base(src), ".c")
+		want, err := os.ReadFile(filepath.Join(tmp, name+".o"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(filepath.Join(corpusDir, name+".o"))
+		if err != nil {
+			t.Errorf("%s.o not committed: %v", name, err)
+			continue
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s.o is stale: run make -C testdata/progs", name)
+		}
+	}
+	if objs := corpus(t); len(objs) != len(srcs) {
+		t.Errorf("%d objects for %d sources", len(objs), len(srcs))
+	}
+}
+
+// v4Features names the ISA v4 instructions in insns.
+func v4Features(insns asm.Instructions) map[string]bool {
+	f := map[string]bool{}
+	for _, ins := range insns {
+		op := ins.OpCode
+		alu := op.Class() == asm.ALUClass || op.Class() == asm.ALU64Class
+		switch {
+		case op.Class() == asm.LdXClass && op.Mode() == asm.MemSXMode:
+			f["ldsx"] = true
+		case alu && (op.ALUOp() == asm.SDiv || op.ALUOp() == asm.SMod):
+			f["sdiv/smod"] = true
+		case alu && (op.ALUOp() == asm.MovSX8 || op.ALUOp() == asm.MovSX16 || op.ALUOp() == asm.MovSX32):
+			f["movsx"] = true
+		case op.Class() == asm.ALU64Class && op.ALUOp() == asm.Swap:
+			f["bswap"] = true
+		case op.Class() == asm.Jump32Class && op.JumpOp() == asm.Ja:
+			f["gotol"] = true
+		}
+	}
+	return f
+}
+
+func TestCorpus_V4Instructions(t *testing.T) {
+	all := map[string]bool{}
+	for _, name := range corpus(t) {
+		for pname, p := range corpusSpec(t, name).Programs {
+			f := v4Features(p.Instructions)
+			if v4 := strings.HasPrefix(name, "v4_"); !v4 && len(f) > 0 {
+				t.Errorf("%s/%s is built for v3 but has %v", name, pname, f)
+			} else if v4 && len(f) == 0 {
+				t.Errorf("%s/%s is built for v4 but has no v4 instruction", name, pname)
+			}
+			for k := range f {
+				all[k] = true
+			}
+		}
+	}
+	for _, want := range []string{"ldsx", "sdiv/smod", "movsx", "bswap", "gotol"} {
+		if !all[want] {
+			t.Errorf("no corpus program uses %s", want)
+		}
+	}
+}
+
+// verdicts are the tc verdicts a corpus program may return on generated
+// traffic (must: seen at least once in the run; may: allowed).
+type verdicts struct{ must, may []uint32 }
+
+const (
+	ok, shot, redirect, unspec = 0, 2, 7, 0xffffffff
+)
+
+var corpusVerdicts = map[string]verdicts{
+	"atomic_stats":   {must: []uint32{ok}},
+	"config_filter":  {must: []uint32{ok, shot}},
+	"conntrack_lru":  {must: []uint32{ok, shot}},
+	"ctx_fields":     {must: []uint32{ok}},
+	"dns_guard":      {must: []uint32{ok, shot}},
+	"flow_events":    {must: []uint32{ok}},
+	// Tail-call targets also run on their own, with cb[0] = 0: the
+	// "TCP header" is then the Ethernet header.
+	"handle_tcp":     {must: []uint32{ok}, may: []uint32{shot}},
+	"handle_tcp_syn": {must: []uint32{shot}, may: []uint32{ok}},
+	"handle_udp":     {must: []uint32{ok}, may: []uint32{shot}},
+	"icmp_echo":      {must: []uint32{ok, redirect}},
+	"ipip_decap":     {must: []uint32{ok}, may: []uint32{shot}},
+	"ipip_encap":     {must: []uint32{ok}, may: []uint32{shot}},
+	"ipv6_exthdr":    {must: []uint32{ok, shot}},
+	"l3_forward":     {must: []uint32{ok, shot, redirect}},
+	"l4_classify":    {must: []uint32{ok, shot, unspec}},
+	"lpm_acl":        {must: []uint32{ok, shot}},
+	"mpls_push":      {must: []uint32{ok}},
+	"mss_clamp":      {must: []uint32{ok}},
+	"nat44":          {must: []uint32{ok}},
+	"nptv6":          {must: []uint32{ok}},
+	"proto_counters": {must: []uint32{ok}},
+	"qos_mark":       {must: []uint32{ok}},
+	"subprog_csum":   {must: []uint32{ok, shot}},
+	"tail_dispatch":  {must: []uint32{ok, shot}},
+	"trim_tail":      {must: []uint32{ok}},
+	"v4_long_jump":   {must: []uint32{ok, shot}},
+	"v4_signed_math": {must: []uint32{ok}},
+	"vlan_pop":       {must: []uint32{ok}, may: []uint32{shot}},
+	"vlan_push":      {must: []uint32{ok}},
+}
+
+// TestTestRunner_Run_Corpus loads every corpus object and runs each of its
+// programs on generated traffic: every frame must be accepted by the
+// kernel (so pktgen respects the test-run limits) and every verdict must be
+// one the program can give.
+func TestTestRunner_Run_Corpus(t *testing.T) {
+	const frames = 2000
+	for _, name := range corpus(t) {
+		t.Run(name, func(t *testing.T) {
+			r := newRunner(t, corpusSpec(t, name))
+			for _, prog := range r.Programs() {
+				want, known := corpusVerdicts[prog]
+				if !known {
+					t.Fatalf("no expected verdicts for %s", prog)
+				}
+				seen := map[uint32]int{}
+				g := pktgen.New(int64(len(prog)))
+				for range frames {
+					seen[run(t, r, prog, g.Next()).Retval]++
+				}
+				for v, n := range seen {
+					if !slices.Contains(want.must, v) && !slices.Contains(want.may, v) {
+						t.Errorf("%s returned %#x on %d frames", prog, v, n)
+					}
+				}
+				for _, v := range want.must {
+					if seen[v] == 0 {
+						t.Errorf("%s never returned %#x in %d frames (saw %v)", prog, v, frames, seen)
+					}
+				}
+			}
+		})
+	}
+}
+
+func etherFrame(ethertype uint16, n int) []byte {
+	f := make([]byte, max(n, 14))
+	f[0] = 0x02
+	binary.BigEndian.PutUint16(f[12:], ethertype)
+	return f[:n]
+}
+
+func TestTestRunner_Run_SizeLimits(t *testing.T) {
+	r := newRunner(t, benchprog.Spec())
+	for _, c := range []struct {
+		ethertype uint16
+		n         int
+		ok        bool
+	}{
+		{0x88b5, pktgen.MinLen - 1, false}, {0x88b5, pktgen.MinLen, true},
+		{0x88b5, pktgen.MaxLen, true}, {0x88b5, pktgen.MaxLen + 1, false},
+		{0x0800, pktgen.MinLenIPv4 - 1, false}, {0x0800, pktgen.MinLenIPv4, true},
+		{0x86dd, pktgen.MinLenIPv6 - 1, false}, {0x86dd, pktgen.MinLenIPv6, true},
+		{0x8100, pktgen.MinLen, true},
+	} {
+		_, err := r.Run(benchprog.Floor, kernel.RunInput{Data: etherFrame(c.ethertype, c.n)})
+		if c.ok && err != nil {
+			t.Errorf("ethertype %#04x, %d bytes: %v", c.ethertype, c.n, err)
+		}
+		if !c.ok && !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("ethertype %#04x, %d bytes: err = %v, want EINVAL", c.ethertype, c.n, err)
+		}
+	}
+}
+
+func TestTestRunner_Run_ALULoopResult(t *testing.T) {
+	r := newRunner(t, benchprog.Spec())
+	out := run(t, r, benchprog.ALULoop, etherFrame(0x88b5, 64))
+	if out.Retval != benchprog.ALULoopResult() {
+		t.Errorf("retval %#x, want %#x", out.Retval, benchprog.ALULoopResult())
+	}
+}
+
+// BenchmarkTestRunner_ALULoop reports the kernel's own figures (JIT) for
+// the ALU anchor and the trivial program, so an interpreter benchmark in the
+// same run can be compared per instruction.
+func BenchmarkTestRunner_ALULoop(b *testing.B) {
+	r := newRunner(b, benchprog.Spec())
+	in := kernel.RunInput{Data: etherFrame(0x88b5, 64)}
+	for _, prog := range []string{benchprog.Floor, benchprog.ALULoop} {
+		b.Run(prog, func(b *testing.B) {
+			d, err := r.Benchmark(prog, in, b.N)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(d.Nanoseconds()), "kernel-ns/run")
+			if prog == benchprog.ALULoop {
+				b.ReportMetric(float64(d.Nanoseconds())/benchprog.ALULoopExecuted, "kernel-ns/insn")
+			}
+		})
+	}
+}
+
+// skbCtx builds a struct __sk_buff with the given 32-bit fields set.
+func skbCtx(fields map[int]uint32) []byte {
+	c := make([]byte, kernel.SkbCtxSize)
+	for off, v := range fields {
+		binary.LittleEndian.PutUint32(c[off:], v)
+	}
+	return c
+}
+
+// __sk_buff offsets.
+const (
+	offLen, offMark, offPriority, offIfindex, offTCIndex, offCB, offWireLen = 0, 8, 32, 40, 44, 48, 160
+)
+
+func cb(ctx []byte, i int) uint32 { return binary.LittleEndian.Uint32(ctx[offCB+4*i:]) }
+
+func TestTestRunner_Run_ContextRules(t *testing.T) {
+	r := newRunner(t, benchprog.Spec())
+	frame := etherFrame(0x88b5, 60)
+	for _, off := range []int{offLen, offTCIndex} {
+		_, err := r.Run(benchprog.Floor, kernel.RunInput{Data: frame, Ctx: skbCtx(map[int]uint32{off: 1})})
+		if !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("ctx field at %d set: err = %v, want EINVAL", off, err)
+		}
+	}
+	in := skbCtx(map[int]uint32{offMark: 0xabc, offPriority: 3, offCB: 7, offCB + 16: 9})
+	out, err := r.Run(benchprog.Floor, kernel.RunInput{Data: frame, Ctx: in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	le := binary.LittleEndian
+	if le.Uint32(out.Ctx[offMark:]) != 0xabc || le.Uint32(out.Ctx[offPriority:]) != 3 ||
+		cb(out.Ctx, 0) != 7 || cb(out.Ctx, 4) != 9 {
+		t.Errorf("ctx_out does not carry ctx_in's fields: % x", out.Ctx[:68])
+	}
+	if got := le.Uint32(out.Ctx[offIfindex:]); got != 1 {
+		t.Errorf("ctx_out ifindex = %d, want 1 (loopback)", got)
+	}
+	if got := le.Uint32(out.Ctx[offWireLen:]); got != uint32(len(frame)) {
+		t.Errorf("ctx_out wire_len = %d, want %d", got, len(frame))
+	}
+}
