@@ -14,6 +14,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 
 	"github.com/tcxgo/tcx/internal/benchprog"
 	"github.com/tcxgo/tcx/internal/kerneltest"
@@ -160,12 +162,12 @@ const (
 )
 
 var corpusVerdicts = map[string]verdicts{
-	"atomic_stats":   {must: []uint32{ok}},
-	"config_filter":  {must: []uint32{ok, shot}},
-	"conntrack_lru":  {must: []uint32{ok, shot}},
-	"ctx_fields":     {must: []uint32{ok}},
-	"dns_guard":      {must: []uint32{ok, shot}},
-	"flow_events":    {must: []uint32{ok}},
+	"atomic_stats":  {must: []uint32{ok}},
+	"config_filter": {must: []uint32{ok, shot}},
+	"conntrack_lru": {must: []uint32{ok, shot}},
+	"ctx_fields":    {must: []uint32{ok}},
+	"dns_guard":     {must: []uint32{ok, shot}},
+	"flow_events":   {must: []uint32{ok}},
 	// Tail-call targets also run on their own, with cb[0] = 0: the
 	// "TCP header" is then the Ethernet header.
 	"handle_tcp":     {must: []uint32{ok}, may: []uint32{shot}},
@@ -325,5 +327,172 @@ func TestTestRunner_Run_ContextRules(t *testing.T) {
 	}
 	if got := le.Uint32(out.Ctx[offWireLen:]); got != uint32(len(frame)) {
 		t.Errorf("ctx_out wire_len = %d, want %d", got, len(frame))
+	}
+}
+
+// framesWhere returns n well-formed generated frames that satisfy keep.
+func framesWhere(t testing.TB, n int, keep func(gopacket.Packet) bool) [][]byte {
+	t.Helper()
+	g := pktgen.New(11)
+	var out [][]byte
+	for i := 0; len(out) < n; i++ {
+		if i > 200*n {
+			t.Fatalf("only %d of %d frames found", len(out), n)
+		}
+		f := g.NextFrame()
+		if !f.Malformed && keep(decode(f.Data)) {
+			out = append(out, f.Data)
+		}
+	}
+	return out
+}
+
+func decode(b []byte) gopacket.Packet {
+	return gopacket.NewPacket(b, layers.LayerTypeEthernet, gopacket.Default)
+}
+
+func build(t testing.TB, ls ...gopacket.SerializableLayer) []byte {
+	t.Helper()
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func ipv4Of(p gopacket.Packet) *layers.IPv4 {
+	ip, _ := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+	return ip
+}
+
+func untagged(p gopacket.Packet) bool { return p.Layer(layers.LayerTypeDot1Q) == nil }
+
+func isFragment(ip *layers.IPv4) bool {
+	return ip.Flags&layers.IPv4MoreFragments != 0 || ip.FragOffset != 0
+}
+
+func TestTestRunner_Run_NAT44(t *testing.T) {
+	r := newRunner(t, corpusSpec(t, "nat44"))
+	private := func(a []byte) bool {
+		return a[0] == 10 || (a[0] == 172 && a[1]&0xf0 == 16) || (a[0] == 192 && a[1] == 168)
+	}
+	frames := framesWhere(t, 300, func(p gopacket.Packet) bool {
+		ip := ipv4Of(p)
+		return ip != nil && !isFragment(ip) && p.TransportLayer() != nil && ip.Protocol != layers.IPProtocolIPv4 &&
+			pktgen.CheckChecksums(p.Data()) == nil
+	})
+	translated := 0
+	for _, f := range frames {
+		in := ipv4Of(decode(f))
+		out := run(t, r, "nat44", f)
+		p := decode(out.Data)
+		ip := ipv4Of(p)
+		if out.Retval != ok || ip == nil {
+			t.Fatalf("retval %d, output % x", out.Retval, out.Data)
+		}
+		if err := pktgen.CheckChecksums(out.Data); err != nil {
+			t.Errorf("checksums broken after NAT: %v\nin  % x\nout % x", err, f, out.Data)
+		}
+		if !private(in.SrcIP.To4()) {
+			if !bytes.Equal(out.Data, f) {
+				t.Errorf("public source %v was rewritten", in.SrcIP)
+			}
+			continue
+		}
+		translated++
+		port := binary.BigEndian.Uint16(p.TransportLayer().LayerContents()[0:2])
+		if !ip.SrcIP.Equal([]byte{192, 0, 2, 1}) || port < 20000 || port >= 20000+8192 {
+			t.Errorf("translated to %v:%d, want 192.0.2.1:20000..28191", ip.SrcIP, port)
+		}
+		// The conntrack keeps the flow's port.
+		if again := run(t, r, "nat44", f); !bytes.Equal(again.Data, out.Data) {
+			t.Errorf("same flow translated differently")
+		}
+	}
+	if translated < 50 {
+		t.Errorf("only %d private-source frames translated", translated)
+	}
+}
+
+func TestTestRunner_Run_NPTv6(t *testing.T) {
+	r := newRunner(t, corpusSpec(t, "nptv6"))
+	frames := framesWhere(t, 100, func(p gopacket.Packet) bool {
+		ip6, _ := p.Layer(layers.LayerTypeIPv6).(*layers.IPv6)
+		return ip6 != nil && ip6.SrcIP[0] == 0xfd && pktgen.CheckChecksums(p.Data()) == nil &&
+			(ip6.NextHeader == layers.IPProtocolTCP || ip6.NextHeader == layers.IPProtocolUDP || ip6.NextHeader == layers.IPProtocolICMPv6)
+	})
+	for _, f := range frames {
+		out := run(t, r, "nptv6", f)
+		ip6 := decode(out.Data).Layer(layers.LayerTypeIPv6).(*layers.IPv6)
+		in6 := decode(f).Layer(layers.LayerTypeIPv6).(*layers.IPv6)
+		if !bytes.Equal(ip6.SrcIP[:6], []byte{0x20, 0x01, 0x0d, 0xb8, 0xca, 0xfe}) || !bytes.Equal(ip6.SrcIP[6:], in6.SrcIP[6:]) {
+			t.Errorf("source %v -> %v, want prefix 2001:db8:cafe::/48 and the same host bits", in6.SrcIP, ip6.SrcIP)
+		}
+		if err := pktgen.CheckChecksums(out.Data); err != nil {
+			t.Errorf("checksum after NPTv6: %v", err)
+		}
+	}
+}
+
+func TestTestRunner_Run_TailCallChain(t *testing.T) {
+	r := newRunner(t, corpusSpec(t, "tail_dispatch"))
+	eth := &layers.Ethernet{SrcMAC: []byte{2, 0, 0, 0, 0, 1}, DstMAC: []byte{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
+	ip := func(p layers.IPProtocol) *layers.IPv4 {
+		return &layers.IPv4{Version: 4, TTL: 64, Protocol: p, SrcIP: []byte{10, 0, 0, 1}, DstIP: []byte{10, 0, 0, 2}}
+	}
+	tcp := func(port layers.TCPPort, syn bool) []byte {
+		n := ip(layers.IPProtocolTCP)
+		seg := &layers.TCP{SrcPort: 40000, DstPort: port, SYN: syn, ACK: !syn}
+		seg.SetNetworkLayerForChecksum(n)
+		return build(t, eth, n, seg)
+	}
+	udp := &layers.UDP{SrcPort: 5000, DstPort: 53}
+	udp.SetNetworkLayerForChecksum(ip(layers.IPProtocolUDP))
+	for _, c := range []struct {
+		name   string
+		frame  []byte
+		retval uint32
+		trace  uint32
+	}{
+		{"syn to closed port", tcp(9, true), shot, 0x123},
+		{"syn to open port", tcp(443, true), ok, 0x123},
+		{"ack", tcp(9, false), ok, 0x12},
+		{"udp", build(t, eth, ip(layers.IPProtocolUDP), udp, gopacket.Payload("q")), ok, 0x14},
+		{"icmp: empty slot", build(t, eth, ip(layers.IPProtocolICMPv4), &layers.ICMPv4{}), ok, 0x1f},
+	} {
+		out, err := r.Run("tail_dispatch", kernel.RunInput{Data: c.frame, Ctx: skbCtx(nil)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mark := binary.LittleEndian.Uint32(out.Ctx[offMark:]); out.Retval != c.retval || mark != c.trace {
+			t.Errorf("%s: retval %d trace %#x, want %d %#x", c.name, out.Retval, mark, c.retval, c.trace)
+		}
+	}
+}
+
+func TestTestRunner_Run_ICMPEchoReply(t *testing.T) {
+	r := newRunner(t, corpusSpec(t, "icmp_echo"))
+	frames := framesWhere(t, 60, func(p gopacket.Packet) bool {
+		ic4, _ := p.Layer(layers.LayerTypeICMPv4).(*layers.ICMPv4)
+		ic6, _ := p.Layer(layers.LayerTypeICMPv6).(*layers.ICMPv6)
+		ip := ipv4Of(p)
+		v4 := ic4 != nil && ic4.TypeCode == layers.CreateICMPv4TypeCode(8, 0) && ip != nil && ip.IHL == 5 && !isFragment(ip)
+		ip6, _ := p.Layer(layers.LayerTypeIPv6).(*layers.IPv6)
+		v6 := ic6 != nil && ic6.TypeCode == layers.CreateICMPv6TypeCode(128, 0) && ip6.NextHeader == layers.IPProtocolICMPv6
+		return untagged(p) && (v4 || v6) && pktgen.CheckChecksums(p.Data()) == nil
+	})
+	for _, f := range frames {
+		out := run(t, r, "icmp_echo", f)
+		in, p := decode(f), decode(out.Data)
+		if out.Retval != redirect {
+			t.Fatalf("retval %d, want TC_ACT_REDIRECT", out.Retval)
+		}
+		if err := pktgen.CheckChecksums(out.Data); err != nil {
+			t.Errorf("reply checksum: %v", err)
+		}
+		inNet, outNet := in.NetworkLayer().NetworkFlow(), p.NetworkLayer().NetworkFlow()
+		if inNet.Reverse() != outNet || !bytes.Equal(out.Data[0:6], f[6:12]) {
+			t.Errorf("addresses not swapped: %v -> %v", inNet, outNet)
+		}
 	}
 }
