@@ -351,8 +351,25 @@ func decode(b []byte) gopacket.Packet {
 	return gopacket.NewPacket(b, layers.LayerTypeEthernet, gopacket.Default)
 }
 
+// build serializes ls with lengths and checksums computed; transport
+// checksums use the closest network layer before them.
 func build(t testing.TB, ls ...gopacket.SerializableLayer) []byte {
 	t.Helper()
+	var nl gopacket.NetworkLayer
+	for _, l := range ls {
+		switch l := l.(type) {
+		case *layers.IPv4:
+			nl = l
+		case *layers.IPv6:
+			nl = l
+		case interface {
+			SetNetworkLayerForChecksum(gopacket.NetworkLayer) error
+		}:
+			if nl != nil {
+				l.SetNetworkLayerForChecksum(nl)
+			}
+		}
+	}
 	buf := gopacket.NewSerializeBuffer()
 	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
 		t.Fatal(err)
@@ -442,12 +459,9 @@ func TestTestRunner_Run_TailCallChain(t *testing.T) {
 	}
 	tcp := func(port layers.TCPPort, syn bool) []byte {
 		n := ip(layers.IPProtocolTCP)
-		seg := &layers.TCP{SrcPort: 40000, DstPort: port, SYN: syn, ACK: !syn}
-		seg.SetNetworkLayerForChecksum(n)
-		return build(t, eth, n, seg)
+		return build(t, eth, n, &layers.TCP{SrcPort: 40000, DstPort: port, SYN: syn, ACK: !syn})
 	}
 	udp := &layers.UDP{SrcPort: 5000, DstPort: 53}
-	udp.SetNetworkLayerForChecksum(ip(layers.IPProtocolUDP))
 	for _, c := range []struct {
 		name   string
 		frame  []byte
@@ -494,5 +508,194 @@ func TestTestRunner_Run_ICMPEchoReply(t *testing.T) {
 		if inNet.Reverse() != outNet || !bytes.Equal(out.Data[0:6], f[6:12]) {
 			t.Errorf("addresses not swapped: %v -> %v", inNet, outNet)
 		}
+	}
+}
+
+func TestTestRunner_Run_VLANPushPop(t *testing.T) {
+	push := newRunner(t, corpusSpec(t, "vlan_push"))
+	pop := newRunner(t, corpusSpec(t, "vlan_pop"))
+	eth := func(et layers.EthernetType) *layers.Ethernet {
+		return &layers.Ethernet{SrcMAC: []byte{2, 0, 0, 0, 0, 1}, DstMAC: []byte{2, 0, 0, 0, 0, 2}, EthernetType: et}
+	}
+	v4 := build(t, eth(layers.EthernetTypeIPv4), &layers.IPv4{Version: 4, TTL: 64, TOS: 0xa0, SrcIP: []byte{10, 0, 0, 1}, DstIP: []byte{10, 0, 0, 2}})
+	v6 := build(t, eth(layers.EthernetTypeIPv6), &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolNoNextHeader, SrcIP: make([]byte, 16), DstIP: make([]byte, 16)})
+	ctx := skbCtx(nil)
+
+	// One push keeps the tag out of band: the bytes do not change.
+	out, err := push.Run("vlan_push", kernel.RunInput{Data: v4, Ctx: ctx})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out.Data, v4) || cb(out.Ctx, 0) != 1 || cb(out.Ctx, 1) != 5<<13|100 || cb(out.Ctx, 2) != 0x8100 {
+		t.Errorf("single push: data changed=%v, cb % x", !bytes.Equal(out.Data, v4), out.Ctx[offCB:offCB+20])
+	}
+	// A second push moves the first tag into the packet.
+	out, err = push.Run("vlan_push", kernel.RunInput{Data: v6, Ctx: ctx})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := append(append(append([]byte{}, v6[:12]...), 0x81, 0x00, 0x00, 100), v6[12:]...)
+	if !bytes.Equal(out.Data, inner) || cb(out.Ctx, 1)&0xfff != 3000 || cb(out.Ctx, 2) != 0x88a8 || cb(out.Ctx, 4) != 0x8100 {
+		t.Errorf("double push: got % x\nwant % x\ncb % x", out.Data, inner, out.Ctx[offCB:offCB+20])
+	}
+
+	// Pop of the single tag gives the untagged frame; pop of QinQ takes the
+	// outer tag and moves the inner one out of band.
+	out, err = pop.Run("vlan_pop", kernel.RunInput{Data: inner, Ctx: ctx})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out.Data, v6) || cb(out.Ctx, 0) != 0 || cb(out.Ctx, 1) != 0 {
+		t.Errorf("pop: got % x want % x, cb % x", out.Data, v6, out.Ctx[offCB:offCB+20])
+	}
+	qinq := build(t, eth(layers.EthernetTypeQinQ), &layers.Dot1Q{VLANIdentifier: 3000, Type: layers.EthernetTypeDot1Q},
+		&layers.Dot1Q{VLANIdentifier: 100, Type: layers.EthernetTypeIPv4}, gopacket.Payload(v4[14:]))
+	out, err = pop.Run("vlan_pop", kernel.RunInput{Data: qinq, Ctx: ctx})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out.Data, v4) || cb(out.Ctx, 1) != 1 || cb(out.Ctx, 2)&0xfff != 100 || cb(out.Ctx, 3) != 0x0800 {
+		t.Errorf("QinQ pop: got % x want % x, cb % x", out.Data, v4, out.Ctx[offCB:offCB+20])
+	}
+}
+
+func TestTestRunner_ReadRing_FlowEvents(t *testing.T) {
+	r := newRunner(t, corpusSpec(t, "flow_events"))
+	eth := &layers.Ethernet{SrcMAC: []byte{2, 0, 0, 0, 0, 1}, DstMAC: []byte{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
+	ip := func(p layers.IPProtocol) *layers.IPv4 {
+		return &layers.IPv4{Version: 4, TTL: 64, Protocol: p, SrcIP: []byte{10, 0, 0, 1}, DstIP: []byte{10, 0, 0, 2}}
+	}
+	syn := build(t, eth, ip(layers.IPProtocolTCP), &layers.TCP{SrcPort: 1234, DstPort: 80, SYN: true})
+	ack := build(t, eth, ip(layers.IPProtocolTCP), &layers.TCP{SrcPort: 1234, DstPort: 80, ACK: true})
+	echo := build(t, eth, ip(layers.IPProtocolICMPv4), &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(8, 0)})
+	reply := build(t, eth, ip(layers.IPProtocolICMPv4), &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(0, 0)})
+	dns := build(t, eth, ip(layers.IPProtocolUDP), &layers.UDP{SrcPort: 999, DstPort: 53}, gopacket.Payload(make([]byte, 20)))
+	for _, f := range [][]byte{syn, ack, echo, reply, dns} {
+		run(t, r, "flow_events", f)
+	}
+	recs, err := r.ReadRing("events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []uint32
+	for _, rec := range recs {
+		kinds = append(kinds, binary.LittleEndian.Uint32(rec))
+	}
+	// SYN (1), echo request (2), DNS sample (3); the ACK is not an event
+	// and the echo reply's reservation was discarded.
+	if !slices.Equal(kinds, []uint32{1, 2, 3}) {
+		t.Errorf("record kinds %v, want [1 2 3]", kinds)
+	}
+	if len(recs) == 3 && (len(recs[2]) != 40 || !bytes.Equal(recs[2][8:40], dns[14:46])) {
+		t.Errorf("DNS sample record % x, want the first 32 bytes of the IP header on", recs[2])
+	}
+	if again, err := r.ReadRing("events"); err != nil || len(again) != 0 {
+		t.Errorf("second drain: %d records, %v", len(again), err)
+	}
+}
+
+func TestTestRunner_ResetMaps_GlobalVariables(t *testing.T) {
+	r := newRunner(t, corpusSpec(t, "config_filter"))
+	budget := func() uint32 {
+		kv, err := r.MapContents(".data")
+		if err != nil || len(kv) != 1 {
+			t.Fatalf(".data: %v %v", kv, err)
+		}
+		return binary.LittleEndian.Uint32(kv[0].Values[0])
+	}
+	bss := func() []byte {
+		kv, err := r.MapContents(".bss")
+		if err != nil || len(kv) != 1 {
+			t.Fatalf(".bss: %v %v", kv, err)
+		}
+		return kv[0].Values[0]
+	}
+	if budget() != 64 {
+		t.Fatalf("initial budget %d, want 64", budget())
+	}
+	g := pktgen.New(1)
+	for range 500 {
+		run(t, r, "config_filter", g.Next())
+	}
+	if seen := binary.LittleEndian.Uint64(bss()); seen != 500 || budget() != 0 {
+		t.Errorf("after 500 frames: seen %d, budget %d; want 500 and 0", seen, budget())
+	}
+	if err := r.ResetMaps(); err != nil {
+		t.Fatal(err)
+	}
+	if b := bss(); budget() != 64 || !bytes.Equal(b, make([]byte, len(b))) {
+		t.Errorf("after reset: budget %d, .bss % x", budget(), b)
+	}
+}
+
+func TestTestRunner_SetMap_LPMRule(t *testing.T) {
+	r := newRunner(t, corpusSpec(t, "lpm_acl"))
+	eth := &layers.Ethernet{SrcMAC: []byte{2, 0, 0, 0, 0, 1}, DstMAC: []byte{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
+	from := func(src []byte) []byte {
+		return build(t, eth, &layers.IPv4{Version: 4, TTL: 64, SrcIP: src, DstIP: []byte{10, 9, 9, 9}})
+	}
+	verdict := func(src []byte) (uint32, uint32) {
+		out, err := r.Run("lpm_acl", kernel.RunInput{Data: from(src), Ctx: skbCtx(nil)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.Retval, binary.LittleEndian.Uint32(out.Ctx[offMark:])
+	}
+	for _, c := range []struct {
+		src         []byte
+		retval, mrk uint32
+	}{
+		{[]byte{8, 8, 8, 8}, ok, 0xdef},  // only 0/0 matches
+		{[]byte{10, 1, 2, 3}, shot, 0},   // /32 deny inside a /24 mark
+		{[]byte{10, 1, 2, 4}, ok, 0x102}, // the /24
+		{[]byte{10, 1, 9, 9}, shot, 0},   // the /16
+		{[]byte{10, 2, 0, 1}, ok, 0},     // the /8 allow
+	} {
+		if v, m := verdict(c.src); v != c.retval || m != c.mrk {
+			t.Errorf("%v: verdict %d mark %#x, want %d %#x", c.src, v, m, c.retval, c.mrk)
+		}
+	}
+	// A control-plane rule (prefixlen, addr; action, mark, hits) for 8.8.8.0/24.
+	key := []byte{24, 0, 0, 0, 8, 8, 8, 0}
+	val := make([]byte, 16)
+	binary.LittleEndian.PutUint32(val, 1) // ACL_DENY
+	if err := r.SetMap("acl_v4", key, val); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := verdict([]byte{8, 8, 8, 8}); v != shot {
+		t.Errorf("after adding a deny rule: verdict %d", v)
+	}
+	rules, err := r.MapContents("acl_v4")
+	if err != nil || len(rules) != 9 {
+		t.Errorf("acl_v4 has %d rules (%v), want 8 installed + 1 added", len(rules), err)
+	}
+}
+
+func TestTestRunner_MapContents_PerCPUCounters(t *testing.T) {
+	r := newRunner(t, corpusSpec(t, "proto_counters"))
+	g := pktgen.New(9)
+	const n = 1000
+	for range n {
+		run(t, r, "proto_counters", g.Next())
+	}
+	kv, err := r.MapContents("class_stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total uint64
+	for _, e := range kv[:4] { // OTHER, ARP, IPV4, IPV6: exactly one per frame
+		if len(e.Values) != cpus {
+			t.Fatalf("%d per-CPU values, want %d", len(e.Values), cpus)
+		}
+		for _, v := range e.Values {
+			total += binary.LittleEndian.Uint64(v)
+		}
+	}
+	if total != n {
+		t.Errorf("frames counted over all CPUs: %d, want %d", total, n)
 	}
 }
