@@ -20,8 +20,10 @@ const (
 func (p *Packet) isGSOTCP() bool { return p.GSOType&gsoTCP != 0 }
 
 // genericPush is bpf_skb_generic_push: insert n zero bytes at off from data.
+// The caller made the headroom. An off beyond the packet moves whatever
+// lies past the tail along, as the kernel's memmove does.
 func (p *Packet) genericPush(off, n int) {
-	p.reserve(n, 0)
+	p.reserve(n, off+n-p.Len())
 	p.data -= n
 	copy(p.buf[p.data:p.data+off], p.buf[p.data+n:p.data+n+off])
 	clear(p.buf[p.data+off : p.data+off+n])
@@ -40,7 +42,7 @@ func (p *Packet) genericPop(off, n int) int64 {
 
 // netHdrPush is bpf_skb_net_hdr_push.
 func (p *Packet) netHdrPush(off, n int) {
-	transSame := p.transport == p.network
+	transSame := p.transportSet && p.transport == p.network
 	p.genericPush(off, n)
 	p.mac -= n
 	p.network -= n
@@ -51,7 +53,7 @@ func (p *Packet) netHdrPush(off, n int) {
 
 // netHdrPop is bpf_skb_net_hdr_pop.
 func (p *Packet) netHdrPop(off, n int) int64 {
-	transSame := p.transport == p.network
+	transSame := p.transportSet && p.transport == p.network
 	if err := p.genericPop(off, n); err != 0 {
 		return err
 	}
@@ -77,11 +79,13 @@ func (p *Packet) ChangeProto(proto uint16, flags uint64) int64 {
 	off := p.macHeaderLen()
 	switch {
 	case p.Protocol == EthPIP && to == EthPIPv6:
+		p.cow(diff)
 		p.netHdrPush(off, diff)
 		if p.isGSO() && p.GSOType&GSOTCPv4 != 0 {
 			p.GSOType = p.GSOType&^GSOTCPv4 | GSOTCPv6
 		}
 		p.Protocol = EthPIPv6
+		p.protoGSO()
 	case p.Protocol == EthPIPv6 && to == EthPIP:
 		if err := p.netHdrPop(off, diff); err != 0 {
 			return err
@@ -90,11 +94,21 @@ func (p *Packet) ChangeProto(proto uint16, flags uint64) int64 {
 			p.GSOType = p.GSOType&^GSOTCPv6 | GSOTCPv4
 		}
 		p.Protocol = EthPIP
+		p.protoGSO()
 	default:
 		return errENOTSUPP
 	}
 	p.clearHash()
 	return 0
+}
+
+// protoGSO marks a GSO packet dodgy after a protocol change. The source
+// read does not do this, but Linux 6.18 demonstrably sets some gso_type bit
+// other than TCPv4/v6 and UDP_L4 there without touching gso_segs.
+func (p *Packet) protoGSO() {
+	if p.isGSO() {
+		p.GSOType |= GSODodgy
+	}
 }
 
 func ntohs(v uint16) uint16 { return v<<8 | v>>8 }
@@ -109,7 +123,7 @@ func (p *Packet) ChangeHead(headRoom uint32, flags uint64) int64 {
 		return errEINVAL
 	}
 	n := int(headRoom)
-	p.reserve(n, 0)
+	p.cow(n)
 	p.data -= n
 	clear(p.buf[p.data : p.data+n])
 	p.mac = p.data
@@ -120,7 +134,7 @@ func (p *Packet) ChangeHead(headRoom uint32, flags uint64) int64 {
 // minLen is __bpf_skb_min_len, the shortest length change_tail may trim to.
 func (p *Packet) minLen() uint32 {
 	n := p.NetworkOffset()
-	if p.transport >= 0 {
+	if p.transportSet {
 		n = p.transport - p.data
 	}
 	if p.IPSummed == ChecksumPartial {
@@ -222,10 +236,6 @@ func (p *Packet) AdjustRoom(lenDiff int32, mode uint32, flags uint64) int64 {
 	if p.Protocol != EthPIP && p.Protocol != EthPIPv6 {
 		return errENOTSUPP
 	}
-	if (shrink && flags&adjRoomDecapL3Mask == adjRoomDecapL3Mask) ||
-		(!shrink && flags&adjRoomDecapL3Mask != 0) {
-		return errEINVAL
-	}
 	lenMin := p.netBaseLen()
 	off := p.macHeaderLen()
 	switch mode {
@@ -235,11 +245,17 @@ func (p *Packet) AdjustRoom(lenDiff int32, mode uint32, flags uint64) int64 {
 	default:
 		return errENOTSUPP
 	}
-	if shrink {
-		if flags&FAdjRoomDecapL3IPv6 != 0 {
-			lenMin = IPv6HLen
-		} else if flags&FAdjRoomDecapL3IPv4 != 0 {
+	if flags&adjRoomDecapL3Mask != 0 {
+		if !shrink {
+			return errEINVAL
+		}
+		switch flags & adjRoomDecapL3Mask {
+		case FAdjRoomDecapL3IPv4:
 			lenMin = IPv4HLen
+		case FAdjRoomDecapL3IPv6:
+			lenMin = IPv6HLen
+		default:
+			return errEINVAL
 		}
 	}
 	lenCur := uint32(p.Len()) - uint32(int32(p.NetworkOffset()))
@@ -275,8 +291,7 @@ func (p *Packet) netGrow(off, n int, flags uint64) int64 {
 	if !p.gsoUDPCheck(flags) {
 		return errENOTSUPP
 	}
-	p.reserve(n, 0)
-	var macLen, innerNet, innerTrans int
+	var macLen int
 	if encap {
 		switch {
 		case flags&adjRoomEncapL3Mask == adjRoomEncapL3Mask,
@@ -289,14 +304,12 @@ func (p *Packet) netGrow(off, n int, flags uint64) int64 {
 			return errEINVAL
 		}
 		macLen = p.network - p.mac
-		innerNet = p.network
-		innerTrans = p.transport
 	}
+	p.cow(n)
 	p.netHdrPush(off, n)
 	if encap {
-		p.innerMac = innerNet - innerMACLen
-		p.innerNet = innerNet
-		p.innerTransport = innerTrans
+		// The inner header offsets the kernel records here are not
+		// visible to programs and are not modelled.
 		if flags&FAdjRoomEncapL2Eth != 0 {
 			p.InnerProtocol = EthPTEB
 		} else {
@@ -319,7 +332,7 @@ func (p *Packet) netGrow(off, n int, flags uint64) int64 {
 			if flags&FAdjRoomEncapL3IPv6 != 0 {
 				nhLen = IPv6HLen
 			}
-			p.transport = p.data + macLen + nhLen
+			p.transport, p.transportSet = p.data+macLen+nhLen, true
 		}
 		if p.Protocol == EthPIP && flags&FAdjRoomEncapL3IPv6 != 0 {
 			p.Protocol = EthPIPv6
@@ -406,7 +419,7 @@ func (p *Packet) vlanPush(proto, tci uint16) int64 {
 			return errEINVAL
 		}
 		// __vlan_insert_tag: open four bytes after the MAC addresses.
-		p.reserve(VlanHLen, 0)
+		p.cow(VlanHLen)
 		p.data -= VlanHLen
 		copy(p.buf[p.data:p.data+macAddrsN], p.buf[p.data+VlanHLen:])
 		p.mac -= VlanHLen

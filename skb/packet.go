@@ -85,12 +85,14 @@ type Packet struct {
 	// Offsets into buf: data..tail is the packet, the headers are where the
 	// kernel's mac_header, network_header and transport_header point.
 	data, tail              int
-	mac, network, transport int // transport < 0: unset
+	mac, network, transport int
+	transportSet            bool
 	macLen                  int // sk_buff.mac_len
-	innerMac, innerNet      int // set by adjust_room encap
-	innerTransport          int
-	csumStart               int // CHECKSUM_PARTIAL: csum_start as a buf offset
-	csumOffset              int // CHECKSUM_PARTIAL: csum_offset
+	// kHead is where the equivalent kernel skb's head would be, so that
+	// data-kHead is its skb_headroom; see cow.
+	kHead      int
+	csumStart  int // CHECKSUM_PARTIAL: csum_start as a buf offset
+	csumOffset int // CHECKSUM_PARTIAL: csum_offset
 
 	PktType        uint8  // pkt_type
 	Mark           uint32 // mark
@@ -179,13 +181,12 @@ func (p *Packet) reset(frame []byte, dev Device) {
 	p.tail = p.data + copy(p.buf[p.data:], frame)
 	p.mac = p.data
 	p.network = p.data + EthHLen
-	p.transport = -1
-	p.innerMac, p.innerNet, p.innerTransport = -1, -1, -1
+	p.kHead = p.data - kernelHeadroom
 	p.Ifindex = dev.Ifindex
 	p.PktType, p.Protocol = ethTypeTrans(frame, &dev)
-	// test_run's buffer is zeroed past the frame, and vlan_set_encap_proto
-	// can peek there.
-	clear(p.buf[p.tail : p.tail+8])
+	// test_run's buffer is zeroed past the frame, and some helpers peek
+	// there (vlan_set_encap_proto, bpf_skb_generic_push).
+	clear(p.buf[p.tail : p.tail+DefaultTailroom])
 }
 
 // ethTypeTrans is eth_type_trans for a device without DSA tagging.
@@ -234,7 +235,7 @@ func (p *Packet) NetworkOffset() int { return p.network - p.data }
 // TransportOffset is skb_transport_offset, or -1 while no transport header
 // is set.
 func (p *Packet) TransportOffset() int {
-	if p.transport < 0 {
+	if !p.transportSet {
 		return -1
 	}
 	return p.transport - p.data
@@ -254,8 +255,8 @@ func (p *Packet) Pointers(base uint32) (meta, data, end uint32) {
 }
 
 // reserve makes sure head bytes of headroom and tail bytes of tailroom exist,
-// moving the packet into a larger buffer if needed (skb_cow and
-// pskb_expand_head; the kernel can fail with ENOMEM, this cannot).
+// moving the packet into a larger buffer if needed (the kernel can fail with
+// ENOMEM here, this cannot).
 func (p *Packet) reserve(head, tail int) {
 	if p.data >= head && len(p.buf)-p.tail >= tail {
 		return
@@ -264,20 +265,40 @@ func (p *Packet) reserve(head, tail int) {
 	newTail := max(tail, DefaultTailroom)
 	nb := make([]byte, newHead+p.Len()+newTail)
 	copy(nb[newHead:], p.buf[p.data:p.tail])
-	delta := newHead - p.data
+	d := newHead - p.data
 	p.buf = nb
-	p.data += delta
-	p.tail += delta
-	p.mac += delta
-	p.network += delta
-	for _, h := range []*int{&p.transport, &p.innerMac, &p.innerNet, &p.innerTransport} {
-		if *h >= 0 {
-			*h += delta
+	p.data += d
+	p.tail += d
+	p.mac += d
+	p.network += d
+	p.transport += d
+	p.csumStart += d
+	p.kHead += d
+}
+
+// kernelHeadroom is the headroom of test_run's skb when the program starts
+// (NET_SKB_PAD + NET_IP_ALIGN on x86-64); netSKBPad is the alignment of
+// headroom growth.
+const (
+	kernelHeadroom = 64
+	netSKBPad      = 64
+)
+
+// cow is skb_cow/skb_cow_head: make sure h bytes of headroom exist. It also
+// tracks when the kernel would reallocate the head (pskb_expand_head grows
+// the headroom by a multiple of NET_SKB_PAD): the reallocation shifts every
+// header offset, an unset transport header (~0) included, which then
+// becomes set one byte before the old head. change_tail's lower bound sees
+// that, so it is reproduced.
+func (p *Packet) cow(h int) {
+	if headroom := p.data - p.kHead; h > headroom {
+		nhead := (h - headroom + netSKBPad - 1) &^ (netSKBPad - 1)
+		if !p.transportSet {
+			p.transport, p.transportSet = p.kHead-1, true
 		}
+		p.kHead -= nhead
 	}
-	if p.IPSummed == ChecksumPartial {
-		p.csumStart += delta
-	}
+	p.reserve(h, 0)
 }
 
 // SetChecksumPartial puts the packet into CHECKSUM_PARTIAL with csum_start
