@@ -154,12 +154,12 @@ func (b *Backend) Detach(ifindex int, dir tcx.Direction, prog tcx.Program, opts 
 }
 
 // Query is BPF_PROG_QUERY. The kernel writes up to Count entries into every
-// non-nil array, so an array shorter than Count fails with EFAULT (the
-// kernel's answer to a buffer it cannot write) before anything is sent.
+// non-nil array, so an array shorter than Count fails with EINVAL before
+// anything is sent (the client-side rule both backends share).
 func (b *Backend) Query(ifindex int, dir tcx.Direction, opts tcx.QueryOptions) (tcx.QueryResult, error) {
 	for _, a := range [][]uint32{opts.ProgIDs, opts.ProgAttachFlags, opts.LinkIDs, opts.LinkAttachFlags} {
 		if a != nil && uint64(len(a)) < uint64(opts.Count) {
-			return tcx.QueryResult{}, fmt.Errorf("query tcx programs: %w (array of %d entries for count %d)", unix.EFAULT, len(a), opts.Count)
+			return tcx.QueryResult{}, fmt.Errorf("query tcx programs: %w (array of %d entries for count %d)", unix.EINVAL, len(a), opts.Count)
 		}
 	}
 	attr := progQueryAttr{

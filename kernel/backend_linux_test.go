@@ -172,7 +172,8 @@ func TestBackend_Query_Fill(t *testing.T) {
 	wantErrno(t, e.queryErr(tcx.QueryOptions{QueryFlags: 1}), unix.EINVAL, "query_flags 1")
 	wantErrno(t, e.queryErr(tcx.QueryOptions{AttachFlags: 1}), unix.EINVAL, "attach_flags 1")
 	// A short array is refused before the kernel could write past it.
-	wantErrno(t, e.queryErr(tcx.QueryOptions{Count: 4, ProgIDs: make([]uint32, 3)}), unix.EFAULT, "array shorter than count")
+	wantErrno(t, e.queryErr(tcx.QueryOptions{Count: 4, ProgIDs: make([]uint32, 3)}), unix.EINVAL, "array shorter than count")
+	wantErrno(t, e.queryErr(tcx.QueryOptions{Count: 4, LinkAttachFlags: make([]uint32, 3)}), unix.EINVAL, "flag array shorter than count")
 	_, err = e.b.Query(99, tcx.Ingress, tcx.QueryOptions{})
 	wantErrno(t, err, unix.ENODEV, "query unknown device")
 }

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -119,27 +120,42 @@ func (l *Link) Detach() error {
 }
 
 // Pin is BPF_OBJ_PIN; a relative path is resolved in the backend's bpffs.
+// As in cilium/ebpf, pinning again moves the handle's pin (the new pin is
+// made before the old one goes) and pinning to its current path is a no-op.
 func (l *Link) Pin(path string) error {
 	path = pinPath(l.pinDir, path)
 	name, err := bytePtr(path)
 	if err != nil {
 		return fmt.Errorf("pin tcx link: %w", err)
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	attr := objAttr{pathname: name, bpfFD: rawFD(l.fd.load())}
-	if _, err := sysBPF(cmdObjPin, &attr); err != nil {
+	_, err = sysBPF(cmdObjPin, &attr)
+	if errors.Is(err, unix.EEXIST) && path == l.pinned {
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("pin tcx link: %w", err)
 	}
-	l.mu.Lock()
+	old := l.pinned
 	l.pinned = path
-	l.mu.Unlock()
+	if old != "" {
+		if err := unix.Unlink(old); err != nil && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("pin tcx link: remove old pin: %w", err)
+		}
+	}
 	return nil
 }
 
 // Unpin removes the pin this handle made or was opened from; without one it
-// does nothing. It works on a closed handle too (it only removes a path).
+// does nothing. A closed handle fails with EBADF.
 func (l *Link) Unpin() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.fd.load() < 0 {
+		return fmt.Errorf("unpin tcx link: %w", unix.EBADF)
+	}
 	if l.pinned == "" {
 		return nil
 	}

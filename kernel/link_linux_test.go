@@ -119,18 +119,33 @@ func TestLink_Pin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	other := e.link(e.lo, tcx.Egress, e.tc(2), tcx.LinkOptions{})
+	if err := other.Pin("taken"); err != nil {
+		t.Fatal(err)
+	}
+	pinned := func(name string) bool {
+		_, err := os.Stat(filepath.Join(e.b.PinDir(), name))
+		return err == nil
+	}
+	if err := l.Pin("first"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Pin("first"); err != nil {
+		t.Errorf("pin again to the same path: %v", err)
+	}
+	wantErrno(t, l.Pin("taken"), unix.EEXIST, "pin onto another link's pin")
 	if err := l.Pin("l1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(e.b.PinDir(), "l1")); err != nil {
-		t.Errorf("pin not in the pin dir: %v", err)
+	if pinned("first") || !pinned("l1") || !pinned("taken") {
+		t.Errorf("after moving the pin: first %v l1 %v taken %v, want false true true", pinned("first"), pinned("l1"), pinned("taken"))
 	}
-	wantErrno(t, l.Pin("l1"), unix.EEXIST, "pin twice to one path")
 	id := l.ID()
 	closeOK(t, l)
+	wantErrno(t, l.Unpin(), unix.EBADF, "unpin closed handle")
 	closeOK(t, tc1)
-	// The pin keeps link and program attached.
-	e.traffic(1)
+	// The pin keeps link and program attached (tc2 is the other link).
+	e.traffic(1, 2)
 	l2, err := e.b.OpenPinnedLink("l1")
 	if err != nil {
 		t.Fatal(err)
