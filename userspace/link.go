@@ -140,49 +140,64 @@ func (h *linkHandle) Detach() error {
 	return nil
 }
 
-// Pin pins the link at path in the runtime's pin namespace; the pin holds a
-// reference. path must be absolute (EINVAL) and free (EEXIST). Pinning a
-// handle that already pinned moves its pin, as cilium/ebpf's Pin does.
+// Pin pins the link at path in the runtime's pin namespace (BPF_OBJ_PIN);
+// the pin holds a reference. A closed handle is EINVAL, as the kernel's
+// bpf_fd_probe_obj says of any fd that is no bpf object; path must be
+// absolute (EINVAL) and free (EEXIST, except for the handle's own pin).
+// Like cilium/ebpf, pinning a handle that already pinned moves its pin: the
+// new pin is made, then whatever sits at the old path is removed.
 func (h *linkHandle) Pin(path string) error {
 	const op = "pin tcx link"
+	rt := h.rt
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if h.closed || !filepath.IsAbs(path) {
+		return opError(op, errInval)
+	}
+	path = filepath.Clean(path)
+	if _, taken := rt.pins[path]; taken {
+		if path == h.pinned {
+			return nil
+		}
+		return opError(op, errExist)
+	}
+	rt.pins[path] = h.l
+	h.l.refs++
+	old := h.pinned
+	h.pinned = path
+	if old != "" {
+		rt.unpin(old)
+	}
+	return nil
+}
+
+// unpin removes whatever link is pinned at path (unlink), reporting whether
+// there was one.
+func (rt *Runtime) unpin(path string) bool {
+	l, ok := rt.pins[path]
+	if ok {
+		delete(rt.pins, path)
+		rt.putLink(l)
+	}
+	return ok
+}
+
+// Unpin removes the pin at the path this handle pinned or was opened from,
+// whatever is pinned there now; ENOENT if nothing is. Without a path it
+// does nothing.
+func (h *linkHandle) Unpin() error {
+	const op = "unpin tcx link"
 	rt := h.rt
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if h.closed {
 		return opError(op, errBadFD)
 	}
-	if !filepath.IsAbs(path) {
-		return opError(op, errInval)
-	}
-	path = filepath.Clean(path)
-	if path == h.pinned && rt.pins[path] == h.l {
+	if h.pinned == "" {
 		return nil
 	}
-	if _, taken := rt.pins[path]; taken {
-		return opError(op, errExist)
-	}
-	if h.pinned != "" && rt.pins[h.pinned] == h.l {
-		delete(rt.pins, h.pinned) // move: the pin's reference carries over
-	} else {
-		h.l.refs++
-	}
-	rt.pins[path] = h.l
-	h.pinned = path
-	return nil
-}
-
-// Unpin removes the handle's pin (if it still names this link) and drops
-// the pin's reference. Without a pin it does nothing.
-func (h *linkHandle) Unpin() error {
-	rt := h.rt
-	rt.mu.Lock()
-	defer rt.mu.Unlock()
-	if h.closed {
-		return opError("unpin tcx link", errBadFD)
-	}
-	if h.pinned != "" && rt.pins[h.pinned] == h.l {
-		delete(rt.pins, h.pinned)
-		rt.putLink(h.l)
+	if !rt.unpin(h.pinned) {
+		return opError(op, errNoEnt)
 	}
 	h.pinned = ""
 	return nil

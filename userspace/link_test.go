@@ -197,6 +197,13 @@ func TestRuntime_Link_Pin(t *testing.T) {
 	}
 	isErr(t, again.Unpin(), nil)
 	isErr(t, again.Unpin(), nil) // nothing left to unpin
+	// A handle's path may meanwhile name nothing (ENOENT) or another link.
+	isErr(t, again.Pin("/bpf/c"), nil)
+	other, err := e.rt.OpenPinnedLink("/bpf/c")
+	isErr(t, err, nil)
+	isErr(t, again.Unpin(), nil)
+	isErr(t, other.Unpin(), syscall.ENOENT)
+	isErr(t, other.Close(), nil)
 	isErr(t, again.Close(), nil)
 	e.chain(lo, tcx.Egress, 1, nil, nil)
 }
@@ -256,7 +263,8 @@ func TestRuntime_Handles(t *testing.T) {
 	isErr(t, closedLink.Update(closed, tcx.UpdateOptions{}), syscall.EBADF)
 	isErr(t, l.Update(closed, tcx.UpdateOptions{}), syscall.EBADF)
 	isErr(t, l.Update(p[1], tcx.UpdateOptions{Flags: tcx.FlagReplace, Old: closed}), syscall.EBADF)
-	isErr(t, closedLink.Pin("/x"), syscall.EBADF)
+	isErr(t, closedLink.Pin("/x"), syscall.EINVAL) // bpf_fd_probe_obj
+	isErr(t, closedLink.Unpin(), syscall.EBADF)
 }
 
 // TestRuntime_IDs: program and link IDs are separate cyclic spaces; a
