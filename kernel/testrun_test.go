@@ -699,3 +699,87 @@ func TestTestRunner_MapContents_PerCPUCounters(t *testing.T) {
 		t.Errorf("frames counted over all CPUs: %d, want %d", total, n)
 	}
 }
+
+// TestTestRunner_Run_DerivedContext checks what the kernel derives for the
+// program: pkt_type from the destination MAC against lo's all-zero
+// addresses, protocol, ifindex 1, data_meta == data, and wire_len, which is 0 without a context and the frame length
+// with one.
+func TestTestRunner_Run_DerivedContext(t *testing.T) {
+	r := newRunner(t, corpusSpec(t, "ctx_fields"))
+	snapshot := func(dst []byte, ctx []byte) []byte {
+		if err := r.ResetMaps(); err != nil { // slot 0 again
+			t.Fatal(err)
+		}
+		f := etherFrame(0x88b5, 60)
+		copy(f, dst)
+		if _, err := r.Run("ctx_fields", kernel.RunInput{Data: f, Ctx: ctx}); err != nil {
+			t.Fatal(err)
+		}
+		kv, err := r.MapContents("snapshots")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kv[0].Values[0]
+	}
+	le := binary.LittleEndian
+	for _, c := range []struct {
+		dst     []byte
+		pktType uint32
+	}{
+		{make([]byte, 6), 0}, // PACKET_HOST
+		// lo has no broadcast address (all zero), so ff:ff:.. is only
+		// multicast there: PACKET_MULTICAST, not PACKET_BROADCAST.
+		{[]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, 2},
+		{[]byte{0x01, 0x00, 0x5e, 0, 0, 1}, 2},
+		{[]byte{0x02, 0, 0, 0, 0, 9}, 3}, // PACKET_OTHERHOST
+	} {
+		if s := snapshot(c.dst, nil); le.Uint32(s[4:]) != c.pktType {
+			t.Errorf("dst %x: pkt_type %d, want %d", c.dst, le.Uint32(s[4:]), c.pktType)
+		}
+	}
+	s := snapshot(nil, nil)
+	if le.Uint32(s[0:]) != 60 || le.Uint32(s[16:]) != 0xb588 || le.Uint32(s[40:]) != 1 || le.Uint32(s[76:]) != 60 || le.Uint32(s[80:]) != 0 {
+		t.Errorf("len/protocol/ifindex/data_len/meta_len = %d %#x %d %d %d", le.Uint32(s[0:]), le.Uint32(s[16:]), le.Uint32(s[40:]), le.Uint32(s[76:]), le.Uint32(s[80:]))
+	}
+	if wl := le.Uint32(s[96:]); wl != 0 {
+		t.Errorf("wire_len without context = %d, want 0", wl)
+	}
+	if wl := le.Uint32(snapshot(nil, skbCtx(nil))[96:]); wl != 60 {
+		t.Errorf("wire_len with a zero context = %d, want 60", wl)
+	}
+}
+
+func TestTestRunner_Run_TailAndRoom(t *testing.T) {
+	trim := newRunner(t, corpusSpec(t, "trim_tail"))
+	encap := newRunner(t, corpusSpec(t, "ipip_encap"))
+	decap := newRunner(t, corpusSpec(t, "ipip_decap"))
+	g := pktgen.New(21)
+	tunnelled := 0
+	for range 3000 {
+		f := g.Next()
+		out := run(t, trim, "trim_tail", f)
+		keep := min(len(f), 256)
+		trailer := binary.BigEndian.AppendUint32([]byte("TCXT"), uint32(len(f)))
+		if !bytes.Equal(out.Data, append(bytes.Clone(f[:keep]), trailer...)) {
+			t.Fatalf("trim_tail: %d bytes in, % x out", len(f), out.Data)
+		}
+		p := decode(f)
+		if ip := ipv4Of(p); ip == nil || !untagged(p) || !ip.DstIP.Mask([]byte{255, 255, 255, 0}).Equal([]byte{198, 51, 100, 0}) || ip.Version != 4 {
+			continue
+		}
+		enc := run(t, encap, "ipip_encap", f)
+		if len(enc.Data) != len(f)+20 || enc.Data[23] != 4 {
+			t.Fatalf("encap: % x", enc.Data)
+		}
+		if err := pktgen.CheckChecksums(enc.Data); err != nil && !errors.Is(err, pktgen.ErrNoChecksum) {
+			t.Errorf("outer header: %v", err)
+		}
+		if dec := run(t, decap, "ipip_decap", enc.Data); !bytes.Equal(dec.Data, f) {
+			t.Errorf("decap(encap(f)) != f:\n% x\n% x", dec.Data, f)
+		}
+		tunnelled++
+	}
+	if tunnelled < 20 {
+		t.Errorf("only %d frames to the tunnel prefix", tunnelled)
+	}
+}
