@@ -16,6 +16,9 @@ import (
 // is always acc+pc, because a straight-line stretch advances pc by one per
 // instruction and every jump from pc to t adds pc-t to acc.
 func (m *Machine) exec(p *Program, pc int, base int) (uint64, error) {
+	// The current program lives in m.prog only (it changes at tail calls
+	// and returns), so the fast path carries just code, pc and acc.
+	m.prog = p
 	code := p.code
 	regs := &m.regs
 	limit := math.MaxInt
@@ -381,11 +384,29 @@ func (m *Machine) exec(p *Program, pc int, base int) (uint64, error) {
 			}
 			m.mayGoto--
 
+		default:
+			goto slow
+		}
+		continue
+	jump:
+		acc += pc - int(o.off)
+		pc = int(o.off)
+		if acc+pc <= limit {
+			continue
+		}
+		m.steps = acc + pc
+		return 0, &LimitError{PC: int(m.prog.insn[pc]), Limit: m.limit, Executed: uint64(acc + pc)}
+
+		// Everything that may call a function lives below, in one block
+		// that the fast cases never pass through: Go's register allocator
+		// then spills the loop state here instead of on every instruction.
+	slow:
+		switch o.kind {
 		case kLdxB, kLdxSB:
 			a := regs[o.src] + uint64(int64(o.off))
 			b := m.access(a, 1, permRead)
 			if b == nil {
-				return 0, m.memFault(p, pc-1, a, 1, permRead)
+				return 0, m.memFault(m.prog, pc-1, a, 1, permRead)
 			}
 			if o.kind == kLdxB {
 				regs[o.dst] = uint64(b[0])
@@ -396,7 +417,7 @@ func (m *Machine) exec(p *Program, pc int, base int) (uint64, error) {
 			a := regs[o.src] + uint64(int64(o.off))
 			b := m.access(a, 2, permRead)
 			if b == nil {
-				return 0, m.memFault(p, pc-1, a, 2, permRead)
+				return 0, m.memFault(m.prog, pc-1, a, 2, permRead)
 			}
 			if v := binary.LittleEndian.Uint16(b); o.kind == kLdxH {
 				regs[o.dst] = uint64(v)
@@ -407,7 +428,7 @@ func (m *Machine) exec(p *Program, pc int, base int) (uint64, error) {
 			a := regs[o.src] + uint64(int64(o.off))
 			b := m.access(a, 4, permRead)
 			if b == nil {
-				return 0, m.memFault(p, pc-1, a, 4, permRead)
+				return 0, m.memFault(m.prog, pc-1, a, 4, permRead)
 			}
 			if v := binary.LittleEndian.Uint32(b); o.kind == kLdxW {
 				regs[o.dst] = uint64(v)
@@ -418,7 +439,7 @@ func (m *Machine) exec(p *Program, pc int, base int) (uint64, error) {
 			a := regs[o.src] + uint64(int64(o.off))
 			b := m.access(a, 8, permRead)
 			if b == nil {
-				return 0, m.memFault(p, pc-1, a, 8, permRead)
+				return 0, m.memFault(m.prog, pc-1, a, 8, permRead)
 			}
 			regs[o.dst] = binary.LittleEndian.Uint64(b)
 
@@ -426,7 +447,7 @@ func (m *Machine) exec(p *Program, pc int, base int) (uint64, error) {
 			a := regs[o.dst] + uint64(int64(o.off))
 			b := m.access(a, 1, permRead|permWrite)
 			if b == nil {
-				return 0, m.memFault(p, pc-1, a, 1, permRead|permWrite)
+				return 0, m.memFault(m.prog, pc-1, a, 1, permRead|permWrite)
 			}
 			v := o.imm
 			if o.kind == kStxB {
@@ -437,7 +458,7 @@ func (m *Machine) exec(p *Program, pc int, base int) (uint64, error) {
 			a := regs[o.dst] + uint64(int64(o.off))
 			b := m.access(a, 2, permRead|permWrite)
 			if b == nil {
-				return 0, m.memFault(p, pc-1, a, 2, permRead|permWrite)
+				return 0, m.memFault(m.prog, pc-1, a, 2, permRead|permWrite)
 			}
 			v := o.imm
 			if o.kind == kStxH {
@@ -448,7 +469,7 @@ func (m *Machine) exec(p *Program, pc int, base int) (uint64, error) {
 			a := regs[o.dst] + uint64(int64(o.off))
 			b := m.access(a, 4, permRead|permWrite)
 			if b == nil {
-				return 0, m.memFault(p, pc-1, a, 4, permRead|permWrite)
+				return 0, m.memFault(m.prog, pc-1, a, 4, permRead|permWrite)
 			}
 			v := o.imm
 			if o.kind == kStxW {
@@ -459,7 +480,7 @@ func (m *Machine) exec(p *Program, pc int, base int) (uint64, error) {
 			a := regs[o.dst] + uint64(int64(o.off))
 			b := m.access(a, 8, permRead|permWrite)
 			if b == nil {
-				return 0, m.memFault(p, pc-1, a, 8, permRead|permWrite)
+				return 0, m.memFault(m.prog, pc-1, a, 8, permRead|permWrite)
 			}
 			v := o.imm
 			if o.kind == kStxDW {
@@ -476,10 +497,10 @@ func (m *Machine) exec(p *Program, pc int, base int) (uint64, error) {
 			a := regs[o.dst] + uint64(int64(o.off))
 			b := m.access(a, n, need)
 			if b == nil {
-				return 0, m.memFault(p, pc-1, a, n, need)
+				return 0, m.memFault(m.prog, pc-1, a, n, need)
 			}
 			if a&uint64(n-1) != 0 || !aligned(b, n) {
-				return 0, m.fault(p, pc-1, FaultMisaligned, a, n, need)
+				return 0, m.fault(m.prog, pc-1, FaultMisaligned, a, n, need)
 			}
 			atomicOp(o, b, regs, n)
 
@@ -500,10 +521,10 @@ func (m *Machine) exec(p *Program, pc int, base int) (uint64, error) {
 
 		case kCall:
 			if m.depth+1 >= MaxFrames {
-				return 0, m.fault(p, pc-1, FaultCallDepth, uint64(o.off), 0, 0)
+				return 0, m.fault(m.prog, pc-1, FaultCallDepth, uint64(o.off), 0, 0)
 			}
 			f := &m.frames[m.depth]
-			f.ret, f.prog = int32(pc), p
+			f.ret, f.prog = int32(pc), m.prog
 			f.saved = [4]uint64{regs[6], regs[7], regs[8], regs[9]}
 			m.enterFrame(m.depth + 1)
 			goto jump
@@ -513,40 +534,37 @@ func (m *Machine) exec(p *Program, pc int, base int) (uint64, error) {
 				m.steps = acc + pc
 				return regs[0], nil
 			}
-			m.depth--
+			m.setFrame(m.depth - 1)
 			f := &m.frames[m.depth]
 			regs[6], regs[7], regs[8], regs[9] = f.saved[0], f.saved[1], f.saved[2], f.saved[3]
-			regs[10] = StackAddr((m.depth + 1) * StackSize)
 			acc += pc - int(f.ret)
 			pc = int(f.ret)
-			if f.prog != p {
-				p, code = f.prog, f.prog.code
-				m.prog = p
-				m.setPolicy(p)
+			if f.prog != m.prog {
+				m.prog, code = f.prog, f.prog.code
+				m.setPolicy(f.prog)
 			}
 
 		case kCallHelper, kCallx:
 			id := int64(o.off)
 			if o.kind == kCallx {
-				if r := regs[o.dst]; r < uint64(len(p.helpers)) && p.helpers[r] != nil {
+				if r := regs[o.dst]; r < uint64(len(m.prog.helpers)) && m.prog.helpers[r] != nil {
 					id = int64(r)
 				} else {
-					return 0, m.fault(p, pc-1, FaultBadCall, r, 0, 0)
+					return 0, m.fault(m.prog, pc-1, FaultBadCall, r, 0, 0)
 				}
 			}
-			m.steps, m.pc, m.prog = acc+pc, pc-1, p
-			r0, err := p.helpers[id](m, regs[1], regs[2], regs[3], regs[4], regs[5])
+			m.steps, m.pc = acc+pc, pc-1
+			r0, err := m.prog.helpers[id](m, regs[1], regs[2], regs[3], regs[4], regs[5])
 			acc = m.steps - pc
 			if err != nil || m.pending != 0 {
-				next, err := m.afterHelper(p, pc-1, id, r0, err)
+				next, err := m.afterHelper(m.prog, pc-1, id, r0, err)
 				if err != nil {
 					return 0, err
 				}
 				if next != nil {
 					acc += pc
-					p, code, pc = next, next.code, 0
-					m.prog = p
-					m.setPolicy(p)
+					m.prog, code, pc = next, next.code, 0
+					m.setPolicy(next)
 					continue
 				}
 			}
@@ -554,14 +572,6 @@ func (m *Machine) exec(p *Program, pc int, base int) (uint64, error) {
 
 		default:
 			panic("vm: invalid op kind")
-		}
-		continue
-	jump:
-		acc += pc - int(o.off)
-		pc = int(o.off)
-		if acc+pc > limit {
-			m.steps = acc + pc
-			return 0, &LimitError{PC: int(p.insn[pc]), Limit: m.limit, Executed: uint64(acc + pc)}
 		}
 	}
 }

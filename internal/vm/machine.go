@@ -165,15 +165,14 @@ func (m *Machine) bind(as *AddressSpace) {
 }
 
 func (m *Machine) reset(p *Program) {
-	m.depth, m.tail, m.steps = 0, 0, 0
+	m.tail, m.steps = 0, 0
 	m.mayGoto = 1 << 23 // BPF_MAX_LOOPS
 	m.pending, m.next, m.abort, m.exitR0 = 0, nil, nil, 0
 	clear(m.regions[firstDynamic : firstDynamic+m.ndyn])
 	m.ndyn = 0
 	m.setPolicy(p)
 	clear(m.regs[:10])
-	m.regs[10] = StackAddr(StackSize)
-	clear(m.stack[:StackSize])
+	m.enterFrame(0)
 }
 
 func (m *Machine) setPolicy(p *Program) {
@@ -260,9 +259,10 @@ func (m *Machine) Call(fn uint64, r1, r2, r3, r4, r5 uint64) (uint64, error) {
 	pc := m.pc
 	r0, err := m.exec(p, int(t), depth+1)
 	// Back to the helper's frame, whatever happened inside.
-	m.depth, m.prog, m.pc = depth, p, pc
+	m.setFrame(depth)
+	m.prog, m.pc = p, pc
+	m.setPolicy(p)
 	regs[6], regs[7], regs[8], regs[9] = f.saved[0], f.saved[1], f.saved[2], f.saved[3]
-	regs[10] = StackAddr((depth + 1) * StackSize)
 	if err != nil {
 		return 0, m.stickyAbort(err)
 	}
@@ -271,9 +271,17 @@ func (m *Machine) Call(fn uint64, r1, r2, r3, r4, r5 uint64) (uint64, error) {
 
 // enterFrame makes frame d current, with a zeroed stack.
 func (m *Machine) enterFrame(d int) {
-	m.depth = d
 	clear(m.stack[d*StackSize : (d+1)*StackSize])
+	m.setFrame(d)
+}
+
+// setFrame makes frame d current: r10 at its top, and the stack region
+// ending there, so a program holds its own frame and its callers' (which
+// it may reach through pointers passed down) but nothing deeper.
+func (m *Machine) setFrame(d int) {
+	m.depth = d
 	m.regs[10] = StackAddr((d + 1) * StackSize)
+	m.regions[RegionStack].hi = uint32((d + 1) * StackSize)
 }
 
 func (m *Machine) stickyAbort(err error) error {

@@ -285,6 +285,9 @@ func (b *builder) alu(i int, ins rawInsn) error {
 	}
 	o := op{dst: ins.dst, src: ins.src}
 	o.kind, o.imm = lowerALU(is64, opc, x, ins)
+	if o.kind == kMov32Reg && !x {
+		o.src = o.dst // mod32 by constant zero: zero-extend dst in place
+	}
 	b.ops[i] = o
 	return nil
 }

@@ -1,0 +1,48 @@
+package vm_test
+
+import (
+	"testing"
+
+	"github.com/tcxgo/tcx/internal/benchprog"
+	"github.com/tcxgo/tcx/internal/vm"
+)
+
+// BenchmarkMachine_Run_ALULoop runs the project's ns/insn anchor (the
+// 4003-instruction ALU loop of userspace-runtimes.md 6.1, the same program
+// the kernel and uBPF figures were measured with).
+func BenchmarkMachine_Run_ALULoop(b *testing.B) {
+	p, err := vm.Load(benchprog.Spec().Programs[benchprog.ALULoop].Instructions, vm.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := vm.NewMachine()
+	want := uint64(benchprog.ALULoopResult())
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		r0, err := m.Run(p)
+		if err != nil || uint32(r0) != uint32(want) {
+			b.Fatalf("r0 = %#x, %v", r0, err)
+		}
+	}
+	b.StopTimer()
+	if m.Executed() != benchprog.ALULoopExecuted {
+		b.Fatalf("executed %d, want %d", m.Executed(), benchprog.ALULoopExecuted)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/benchprog.ALULoopExecuted, "ns/insn")
+}
+
+// BenchmarkMachine_Run_Floor is the per-run overhead: "r0 = 0; exit".
+func BenchmarkMachine_Run_Floor(b *testing.B) {
+	p, err := vm.Load(benchprog.Spec().Programs[benchprog.Floor].Instructions, vm.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := vm.NewMachine()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.Run(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
