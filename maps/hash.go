@@ -214,7 +214,10 @@ func (h *Hash) update(key, value []byte, flags uint64, cpu int) int64 {
 			ix.hash[s].Store(hv)
 			h.writeValue(s, value, cpu, true)
 			if h.lru {
-				h.ref[s].Store(1)
+				// New elements start unreferenced, as in the kernel; the
+				// clock hand just freed this slot, so it has a full turn
+				// to be used before it is considered again.
+				h.ref[s].Store(0)
 			}
 		}
 		if ix.link(p, s, gen) {
@@ -260,15 +263,19 @@ func (h *Hash) readValue(s int32, out []byte) {
 	}
 }
 
-// alloc takes a free slot; an LRU map evicts to make one.
+// alloc takes a free slot; an LRU map evicts to make one. Other
+// goroutines may take the slot an eviction freed, or free slots while the
+// clock finds nothing to evict, so both are retried a few times; then an
+// LRU map gives up with ENOMEM like the kernel's.
 func (h *Hash) alloc() (int32, uint64, bool) {
 	for try := 0; ; try++ {
 		if s, gen, ok := h.ix.pop(); ok {
 			return s, gen, true
 		}
-		if !h.lru || try == 8 || !h.evict() {
+		if !h.lru || try == 8 {
 			return -1, 0, false
 		}
+		h.evict()
 	}
 }
 

@@ -40,6 +40,7 @@ type index struct {
 	n        int
 	mask     uint64 // buckets - 1
 	seed     maphash.Seed
+	hmask    uint64 // all ones; tests narrow it to force hash collisions
 
 	heads    []atomic.Uint64
 	next     []atomic.Uint64
@@ -91,7 +92,7 @@ func newIndex(n, keySize int) *index {
 	nb := nextPow2(n)
 	ix := &index{
 		keySize: keySize, keyWords: roundUp8(keySize) / 8, n: n,
-		mask: uint64(nb - 1), seed: maphash.MakeSeed(),
+		mask: uint64(nb - 1), seed: maphash.MakeSeed(), hmask: ^uint64(0),
 		heads: make([]atomic.Uint64, nb), next: make([]atomic.Uint64, n),
 		hash: make([]atomic.Uint64, n), state: make([]atomic.Uint64, n),
 		freeNext: make([]atomic.Uint32, n),
@@ -104,7 +105,7 @@ func newIndex(n, keySize int) *index {
 	return ix
 }
 
-func (ix *index) hashOf(key []byte) uint64 { return maphash.Bytes(ix.seed, key) }
+func (ix *index) hashOf(key []byte) uint64 { return maphash.Bytes(ix.seed, key) & ix.hmask }
 
 func (ix *index) keyOf(s int32) []uint64 {
 	return ix.keys[int(s)*ix.keyWords : int(s+1)*ix.keyWords]
