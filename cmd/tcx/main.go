@@ -1,0 +1,42 @@
+// Command tcx drives tcx-go: a demo of the userspace tcx runtime and, as the
+// project grows, the tools to run and inspect tc programs without root.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is the whole command behind main, so tests can call it and compare its
+// output with golden files.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := &cobra.Command{
+		Use:   "tcx",
+		Short: "Linux tcx in Go: run and manage tc BPF program chains without root",
+		Long: `tcx is the command line of tcx-go, a userspace implementation of Linux tcx
+(the fd-based attach layer for tc BPF programs) checked against the real kernel.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(newDemoCommand())
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintf(stderr, "tcx: %v\n", err)
+		return 1
+	}
+	return 0
+}
