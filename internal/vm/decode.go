@@ -53,6 +53,12 @@ func fromAsm(insns asm.Instructions) ([]rawInsn, error) {
 				return nil, err
 			}
 		}
+		if a := ins.OpCode.AtomicOp(); a != asm.InvalidAtomic {
+			// asm v0.22.0's Marshal reads Constant before deriving it from
+			// the opcode, so DSL-built atomics (FetchAdd, Xchg, CmpXchg,
+			// LoadAcquire, ...) would be encoded with imm 0 (plain add).
+			ins.Constant = int64(a >> 8)
+		}
 		buf.Reset()
 		if _, err := ins.Marshal(&buf, binary.LittleEndian); err != nil {
 			if ins.OpCode.JumpOp() == asm.Call && ins.Src == asm.R0 {

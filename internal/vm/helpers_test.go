@@ -55,3 +55,9 @@ func helperTable(fns map[asm.BuiltinFunc]vm.HelperFunc) []vm.HelperFunc {
 
 func errorsAs[T error](err error, target *T) bool { return errors.As(err, target) }
 func errorsIs(err, target error) bool             { return errors.Is(err, target) }
+
+// stdw stores a sign-extended immediate double word (asm's StoreImm
+// refuses DWord).
+func stdw(dst asm.Register, off int16, v int64) asm.Instruction {
+	return asm.Instruction{OpCode: asm.StoreImmOp(asm.DWord), Dst: dst, Offset: off, Constant: v}
+}
