@@ -29,6 +29,7 @@ func TestHash_Model(t *testing.T) {
 		{"key3", 3, ^uint64(0), ^uint64(0)},
 		{"key12", 12, ^uint64(0), ^uint64(0)},
 		{"key12/one bucket", 12, ^uint64(0), 0},
+		{"key3/colliding hashes", 3, 1, ^uint64(0)},
 		{"key9/colliding hashes", 9, 3, ^uint64(0)},
 		{"key16/colliding hashes one bucket", 16, 1, 0},
 	} {
@@ -43,8 +44,10 @@ func TestHash_Model(t *testing.T) {
 			rng := rand.New(rand.NewPCG(1, uint64(tc.keyS)))
 			key := func() []byte {
 				k := make([]byte, tc.keyS)
-				k[0] = byte(rng.IntN(100)) // 100 candidate keys for 64 slots
-				k[tc.keyS-1] = k[0] ^ 0x5a
+				// 100 candidate keys for 64 slots, differing in the first
+				// and in the last (possibly partial) key word.
+				k[0] = byte(rng.IntN(10))
+				k[tc.keyS-1] ^= byte(rng.IntN(10)) << 4
 				return k
 			}
 			for i := 0; i < 20000; i++ {

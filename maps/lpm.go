@@ -1,6 +1,7 @@
 package maps
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math/bits"
@@ -206,6 +207,11 @@ func (t *LPMTrie) update(key, value []byte, flags uint64) int64 {
 			return -int64(syscall.EEXIST)
 		}
 		storeWords(t.valueWords(n.slot), value)
+		if !bytes.Equal(n.data, data) {
+			// The kernel's new node carries the new key's bits beyond the
+			// prefix, which NextKey reports.
+			t.root.Store(t.insert(root, &lpmNode{prefixlen: plen, slot: n.slot, data: append([]byte(nil), data...)}))
+		}
 		return 0
 	}
 	if flags == UpdateExist {
