@@ -112,7 +112,7 @@ func in(off, start, n int) bool { return off >= start && off < start+n }
 // context field at start: the width of the sk_buff field behind it.
 func narrowTarget(start int) int {
 	switch start {
-	case CtxPktType, CtxVlanPresent:
+	case CtxPktType:
 		return 1
 	case CtxQueueMapping, CtxProtocol, CtxVlanTCI, CtxVlanProto, CtxTCIndex,
 		CtxTCClassid, CtxGSOSegs, CtxGSOSize:
