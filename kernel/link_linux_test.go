@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
@@ -307,4 +308,44 @@ func TestNetNS_Close(t *testing.T) {
 	wantErrno(t, ns.Do(func() error { return nil }), unix.EBADF, "Do after close")
 	_, err = kernel.New(nil, kernel.Options{})
 	wantErrno(t, err, unix.EINVAL, "backend without netns")
+}
+
+// TestBackend_Close_ReleasesPrivatePins: the private bpffs goes away with
+// the backend, and with it the pins' references.
+func TestBackend_Close_ReleasesPrivatePins(t *testing.T) {
+	e := newEnv(t)
+	b, err := kernel.New(e.ns, kernel.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := b.CreateLink(e.lo, tcx.Ingress, e.tc(1), tcx.LinkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Pin("held"); err != nil {
+		t.Fatal(err)
+	}
+	closeOK(t, l)
+	e.traffic(1)
+	dir := b.PinDir()
+	closeOK(t, b)
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("pin dir %s still there: %v", dir, err)
+	}
+	// The kernel drops the pin's reference from a workqueue: wait for it.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		res, err := e.b.Query(e.lo, tcx.Ingress, tcx.QueryOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Count == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("link still attached after its bpffs was unmounted")
+		}
+	}
+	if err := b.Close(); err != nil {
+		t.Errorf("second close: %v", err)
+	}
 }
