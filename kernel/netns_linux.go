@@ -92,7 +92,7 @@ func (ns *NetNS) release() error {
 
 // Do runs f on the namespace's thread and returns its error; a panic in f
 // is re-raised in the caller. f must not start goroutines that expect to be
-// in the namespace, and must not call Do.
+// in the namespace, and must not call Do or Close.
 func (ns *NetNS) Do(f func() error) error {
 	ns.mu.RLock()
 	defer ns.mu.RUnlock()

@@ -33,7 +33,9 @@ type LoadOptions struct {
 	Maps map[string]*Map
 }
 
-// Program is a loaded program: a tcx.Program that owns one program fd.
+// Program is a loaded program: a tcx.Program that owns one program fd. Like
+// every handle of this package it may be used from several goroutines, but
+// not while it is being closed (as with a raw fd).
 type Program struct {
 	// prog owns the fd; its FD() is -1 once closed, which the bpf(2)
 	// requests send as the invalid fd badFD.
