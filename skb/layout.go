@@ -427,7 +427,7 @@ func (p *Packet) vlanPush(proto, tci uint16) int64 {
 		binary.BigEndian.PutUint16(p.buf[p.data+EthHLen:], p.VlanTCI)
 		p.Protocol = p.VlanProto
 		p.network -= VlanHLen
-		p.postpushRcsum(p.buf[p.data+macAddrsN:p.data+EthHLen], 0)
+		p.postpushRcsum(p.buf[p.data+macAddrsN:p.data+macAddrsN+VlanHLen], 0)
 	}
 	p.VlanPresent, p.VlanProto, p.VlanTCI = true, proto, tci
 	return 0
@@ -475,7 +475,7 @@ func (p *Packet) vlanPopPayload() (uint16, int64) {
 	if !p.mayPull(EthHLen + VlanHLen) {
 		return 0, errENOMEM
 	}
-	p.postpullRcsum(p.buf[p.data+macAddrsN:p.data+EthHLen], 0)
+	p.postpullRcsum(p.buf[p.data+macAddrsN:p.data+macAddrsN+VlanHLen], 0)
 	tci := binary.BigEndian.Uint16(p.buf[p.data+EthHLen:])
 	copy(p.buf[p.data+VlanHLen:p.data+VlanHLen+macAddrsN], p.buf[p.data:])
 	p.data += VlanHLen
