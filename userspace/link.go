@@ -2,6 +2,7 @@ package userspace
 
 import (
 	"path/filepath"
+	"syscall"
 
 	"github.com/tcxgo/tcx"
 )
@@ -208,7 +209,8 @@ func (h *linkHandle) Info() (tcx.LinkInfo, error) {
 	h.rt.mu.Lock()
 	defer h.rt.mu.Unlock()
 	if h.closed {
-		return tcx.LinkInfo{}, opError("link info", errBadFD)
+		// bpf_obj_get_info_by_fd answers a bad fd with EBADFD, not EBADF.
+		return tcx.LinkInfo{}, opError("link info", syscall.EBADFD)
 	}
 	l := h.l
 	info := tcx.LinkInfo{ID: l.id, ProgramID: l.prog.id, AttachType: l.dir.AttachType()}

@@ -139,7 +139,7 @@ func TestRuntime_Link_Update(t *testing.T) {
 		isErr(t, l2.Close(), syscall.EBADF)
 		isErr(t, l2.Detach(), syscall.EBADF)
 		_, err = l2.Info()
-		isErr(t, err, syscall.EBADF)
+		isErr(t, err, syscall.EBADFD) // the kernel's answer for info on a bad fd
 		e.chain(lo, dir, 6, p[3:], []tcx.Link{l1})
 	})
 }
