@@ -10,6 +10,9 @@ import (
 type DiffResult struct {
 	Ops         int
 	Divergences int
+	// Outcomes counts "kind outcome" (e.g. "attach ENOENT") on the first
+	// backend, to show what the generated sequence covered.
+	Outcomes map[string]int
 }
 
 // maxReports bounds how many divergences are described in full.
@@ -24,39 +27,55 @@ const historyLen = 12
 // index and everything needed to replay it) through report, and both
 // backends are then rebuilt from scratch, so that later divergences are
 // independent findings rather than echoes of the first one.
-func Differential(seed uint64, ops int, newA, newB Factory, report func(string)) (DiffResult, error) {
+//
+// Operations of the kinds in skip (comma-separated names such as
+// "link_pin,link_unpin") are never generated, to look past a known
+// divergence.
+func Differential(seed uint64, ops int, skip string, newA, newB Factory, report func(string)) (DiffResult, error) {
+	skipped, err := parseKinds(skip)
+	if err != nil {
+		return DiffResult{}, err
+	}
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	var res DiffResult
+	d := divergence{seed: seed, skip: skip}
+	res := DiffResult{Outcomes: map[string]int{}}
 	a, b, err := newPair(newA, newB)
 	if err != nil {
 		return res, err
 	}
 	defer func() { closePair(a, b) }()
-	start := 0
-	var history []string
 	for i := range ops {
-		o := generate(rng)
-		history = append(history, fmt.Sprintf("#%d %v", i, o))
-		if len(history) > historyLen {
-			history = history[1:]
+		o := generate(rng, skipped)
+		d.history = append(d.history, fmt.Sprintf("#%d %v", i, o))
+		if len(d.history) > historyLen {
+			d.history = d.history[1:]
 		}
 		ra, rb := a.apply(o, i), b.apply(o, i)
 		sa, sb := a.snapshot(), b.snapshot()
 		res.Ops++
+		res.Outcomes[o.kind.String()+" "+strings.Fields(ra + " ?")[0]]++
 		if ra == rb && sa == sb {
 			continue
 		}
 		res.Divergences++
 		if res.Divergences <= maxReports {
-			report(describe(seed, i, start, o, history, a, b, ra, rb, sa, sb))
+			report(d.describe(i, o, [2]*replica{a, b}, [2]string{ra, rb}, [2]string{sa, sb}))
 		}
 		closePair(a, b)
 		if a, b, err = newPair(newA, newB); err != nil {
 			return res, err
 		}
-		start, history = i+1, nil
+		d.start, d.history = i+1, nil
 	}
 	return res, nil
+}
+
+// divergence is what a report needs besides the diverging operation.
+type divergence struct {
+	seed    uint64
+	skip    string
+	start   int      // index of the first operation on the current backends
+	history []string // the last operations since start
 }
 
 func newPair(newA, newB Factory) (*replica, *replica, error) {
@@ -97,23 +116,27 @@ func closePair(a, b *replica) {
 	}
 }
 
-func describe(seed uint64, i, start int, o op, history []string, a, b *replica, ra, rb, sa, sb string) string {
+func (d *divergence) describe(i int, o op, sides [2]*replica, results, states [2]string) string {
 	var s strings.Builder
-	fmt.Fprintf(&s, "divergence: seed=%d op=#%d (backends fresh since #%d): %v\n", seed, i, start, o)
-	fmt.Fprintf(&s, "  replay: go test ./internal/conformance/ -run TestDifferential -diff.seed=%d -diff.ops=%d\n", seed, i+1)
-	fmt.Fprintf(&s, "  %-9s result: %s\n", a.env.Name(), ra)
-	fmt.Fprintf(&s, "  %-9s result: %s\n", b.env.Name(), rb)
-	if sa != sb {
-		la, lb := strings.Split(sa, "\n"), strings.Split(sb, "\n")
+	fmt.Fprintf(&s, "divergence: seed=%d op=#%d (backends fresh since #%d): %v\n", d.seed, i, d.start, o)
+	fmt.Fprintf(&s, "  replay: go test ./internal/conformance/ -run TestDifferential -diff.seed=%d -diff.ops=%d", d.seed, i+1)
+	if d.skip != "" {
+		fmt.Fprintf(&s, " -diff.skip=%s", d.skip)
+	}
+	s.WriteString("\n")
+	for k, r := range sides {
+		fmt.Fprintf(&s, "  %-9s result: %s\n", r.env.Name(), results[k])
+	}
+	if states[0] != states[1] {
+		la, lb := strings.Split(states[0], "\n"), strings.Split(states[1], "\n")
 		for j := range max(len(la), len(lb)) {
-			x, y := line(la, j), line(lb, j)
-			if x != y {
-				fmt.Fprintf(&s, "  state %-9s %s\n  state %-9s %s\n", a.env.Name()+":", x, b.env.Name()+":", y)
+			if x, y := line(la, j), line(lb, j); x != y {
+				fmt.Fprintf(&s, "  state %-10s %s\n  state %-10s %s\n", sides[0].env.Name()+":", x, sides[1].env.Name()+":", y)
 			}
 		}
 	}
 	s.WriteString("  operations since the backends were fresh (last ones):\n")
-	for _, h := range history {
+	for _, h := range d.history {
 		fmt.Fprintf(&s, "    %s\n", h)
 	}
 	return s.String()

@@ -3,7 +3,9 @@ package conformance
 import (
 	"flag"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 var (
 	diffSeed = flag.Uint64("diff.seed", 0, "seed of the differential test (0: $TCX_DIFF_SEED, else time-based)")
 	diffOps  = flag.Int("diff.ops", 0, "operations of the differential test (0: $TCX_DIFF_OPS, else 10000)")
+	diffSkip = flag.String("diff.skip", "", "comma-separated operation kinds the differential test leaves out")
 )
 
 // seedAndOps resolves the replay knobs: flag, then environment, then default.
@@ -48,9 +51,13 @@ func TestDifferential(t *testing.T) {
 	requireKernel(t)
 	seed, ops := seedAndOps(t)
 	t.Logf("differential seed %d (replay: -diff.seed=%d or TCX_DIFF_SEED=%d)", seed, seed, seed)
-	res, err := Differential(seed, ops, NewUserspaceEnv, NewKernelEnv, func(report string) { t.Error(report) })
+	res, err := Differential(seed, ops, *diffSkip, NewUserspaceEnv, NewKernelEnv, func(report string) { t.Error(report) })
 	if err != nil {
 		t.Fatalf("differential (seed %d) after %d ops: %v", seed, res.Ops, err)
+	}
+	keys := slices.Sorted(maps.Keys(res.Outcomes))
+	for _, k := range keys {
+		t.Logf("  %6d  %s", res.Outcomes[k], k)
 	}
 	summary := fmt.Sprintf("differential: %d ops, %d divergences", res.Ops, res.Divergences)
 	t.Log(summary)

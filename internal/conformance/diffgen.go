@@ -37,7 +37,7 @@ const (
 	opProgClose
 	opProgReload
 	opPing
-	opVethRecreate
+	opVethAdd
 	opVethDelete
 	numOpKinds
 )
@@ -46,7 +46,7 @@ func (k opKind) String() string {
 	names := [numOpKinds]string{
 		"attach", "detach", "query", "link_create", "link_update", "link_detach",
 		"link_close", "link_pin", "link_unpin", "open_pinned", "prog_close",
-		"prog_reload", "ping", "veth_recreate", "veth_delete",
+		"prog_reload", "ping", "veth_add", "veth_delete",
 	}
 	if k < numOpKinds {
 		return names[k]
@@ -57,9 +57,9 @@ func (k opKind) String() string {
 // weight makes request-shaped operations common and teardown rare.
 func (k opKind) weight() int {
 	weights := [numOpKinds]int{
-		opAttach: 24, opDetach: 16, opQuery: 8, opLinkCreate: 16, opLinkUpdate: 6,
-		opLinkDetach: 4, opLinkClose: 5, opLinkPin: 2, opLinkUnpin: 2, opOpenPinned: 2,
-		opProgClose: 2, opProgReload: 3, opPing: 2, opVethRecreate: 1, opVethDelete: 1,
+		opAttach: 24, opDetach: 20, opQuery: 8, opLinkCreate: 16, opLinkUpdate: 6,
+		opLinkDetach: 4, opLinkClose: 3, opLinkPin: 2, opLinkUnpin: 2, opOpenPinned: 2,
+		opProgClose: 1, opProgReload: 5, opPing: 2, opVethAdd: 4, opVethDelete: 1,
 	}
 	return weights[k]
 }
@@ -205,9 +205,39 @@ func junkBit(r *rand.Rand) tcx.Flags {
 	return bits[r.IntN(len(bits))]
 }
 
-// generate draws the next operation.
-func generate(r *rand.Rand) op {
-	o := op{kind: pickKind(r), dev: r.IntN(devSlots), prog: r.IntN(progSlots), link: r.IntN(linkSlots), pin: r.IntN(pinSlots)}
+// kindSet is a set of operation kinds.
+type kindSet uint32
+
+func (s kindSet) has(k opKind) bool { return s&(1<<k) != 0 }
+
+// parseKinds reads a comma-separated list of operation names.
+func parseKinds(list string) (kindSet, error) {
+	var s kindSet
+	for _, name := range strings.Split(list, ",") {
+		if name = strings.TrimSpace(name); name == "" {
+			continue
+		}
+		found := false
+		for k := range numOpKinds {
+			if k.String() == name {
+				s |= 1 << k
+				found = true
+			}
+		}
+		if !found {
+			return 0, fmt.Errorf("unknown operation %q", name)
+		}
+	}
+	return s, nil
+}
+
+// generate draws the next operation, never one of the skipped kinds.
+func generate(r *rand.Rand, skip kindSet) op {
+	kind := pickKind(r)
+	for skip.has(kind) {
+		kind = pickKind(r)
+	}
+	o := op{kind: kind, dev: r.IntN(devSlots), prog: r.IntN(progSlots), link: r.IntN(linkSlots), pin: r.IntN(pinSlots)}
 	if r.IntN(2) == 1 {
 		o.dir = tcx.Egress
 	}
@@ -215,6 +245,9 @@ func generate(r *rand.Rand) op {
 	case opAttach, opDetach, opLinkCreate:
 		o.rel = pickRef(r)
 		o.flags = pickFlags(r, o.rel)
+		if o.kind == opDetach && o.rel.kind == refNone && r.IntN(2) == 0 {
+			o.flags = 0 // a plain detach, the most common real request
+		}
 		o.rev = pickRev(r)
 		if o.kind == opDetach && r.IntN(4) == 0 {
 			o.prog = -1

@@ -3,6 +3,7 @@ package conformance
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -120,8 +121,8 @@ func (e *kernelEnv) DeleteClassicFilter(ifindex int, dir tcx.Direction) error {
 	return e.ns.DeleteFilter(ifindex, dir, 1, 1)
 }
 
-// PinPath is relative: the backend resolves it in its private bpffs.
-func (e *kernelEnv) PinPath(name string) string { return name }
+// PinPath is a path in the backend's private bpffs.
+func (e *kernelEnv) PinPath(name string) string { return filepath.Join(e.b.PinDir(), name) }
 
 // Close closes every program handle still open, the map, the backend's
 // bpffs and the namespace (which deletes its devices).

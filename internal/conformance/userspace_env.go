@@ -115,8 +115,8 @@ func (e *userspaceEnv) DeleteClassicFilter(ifindex int, dir tcx.Direction) error
 	return e.rt.DeleteFilter(ifindex, dir, 1, 1)
 }
 
-// PinPath is any name: the runtime's pin namespace is flat.
-func (e *userspaceEnv) PinPath(name string) string { return name }
+// PinPath is an absolute path in the runtime's flat pin namespace.
+func (e *userspaceEnv) PinPath(name string) string { return "/sys/fs/bpf/" + name }
 
 // Close has nothing to release: the runtime is garbage once unreferenced.
 func (e *userspaceEnv) Close() error { return nil }
