@@ -23,6 +23,9 @@ const (
 	pendAbort
 )
 
+// errNotRunning is returned by helper APIs used outside a helper call.
+var errNotRunning = fmt.Errorf("vm: no program is running: %w", syscall.EINVAL)
+
 // errExit unwinds nested interpreter loops after Machine.Exit.
 var errExit = errors.New("vm: program exit requested by helper")
 
@@ -125,12 +128,16 @@ func (m *Machine) Run(p *Program, args ...uint64) (r0 uint64, err error) {
 	if len(args) > 5 {
 		return 0, fmt.Errorf("run: %d arguments, at most 5: %w", len(args), syscall.EINVAL)
 	}
+	if p == nil {
+		return 0, fmt.Errorf("run: nil program: %w", syscall.EINVAL)
+	}
 	m.prog = p
 	defer func() {
 		if v := recover(); v != nil {
 			f := m.fault(m.prog, -1, FaultPanic, 0, 0, 0)
 			f.Panic = v
 			r0, err = 0, f
+			m.prog = nil
 		}
 	}()
 	m.bind(p.as)
@@ -144,6 +151,7 @@ func (m *Machine) Run(p *Program, args ...uint64) (r0 uint64, err error) {
 	}
 	r0, err = m.exec(p, 0, 0)
 	m.executed = uint64(m.steps)
+	m.prog = nil // helper APIs are for helpers, during a run
 	if err == errExit {
 		return m.exitR0, nil
 	}
@@ -243,6 +251,9 @@ func (m *Machine) UnmapDynamic(addr uint64) error {
 // aborting; the helper should return it (the run aborts even if it does not).
 func (m *Machine) Call(fn uint64, r1, r2, r3, r4, r5 uint64) (uint64, error) {
 	p := m.prog
+	if p == nil {
+		return 0, errNotRunning
+	}
 	t, ok := p.funcs[int32(uint32(fn))]
 	switch {
 	case fn>>32 != uint64(RegionCode) || !ok:

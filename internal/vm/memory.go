@@ -100,6 +100,9 @@ func (m *Machine) Mem(addr, size uint64, write bool) ([]byte, error) {
 	if size == 0 {
 		return nil, nil
 	}
+	if m.prog == nil {
+		return nil, errNotRunning
+	}
 	need := permRead
 	if write {
 		need |= permWrite

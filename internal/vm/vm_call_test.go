@@ -301,3 +301,22 @@ func TestMachine_Run_Args(t *testing.T) {
 		t.Errorf("r0 = %d, %v", v, err)
 	}
 }
+
+func TestMachine_OutsideRun(t *testing.T) {
+	m := vm.NewMachine()
+	if _, err := m.Run(nil); err == nil {
+		t.Error("Run(nil) succeeded")
+	}
+	if _, err := m.Mem(vm.StackAddr(0), 8, false); err == nil {
+		t.Error("Mem outside a run succeeded")
+	}
+	if _, err := m.Call(vm.FuncAddr(0), 0, 0, 0, 0, 0); err == nil {
+		t.Error("Call outside a run succeeded")
+	}
+	if _, err := m.Run(load(t, asm.Instructions{asm.Mov.Imm(asm.R0, 1), asm.Return()}, vm.Options{})); err != nil {
+		t.Error(err)
+	}
+	if m.Program() != nil {
+		t.Error("Program() is set after the run")
+	}
+}
