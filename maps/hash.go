@@ -91,7 +91,7 @@ func newHash(i Info, opts Options) (*Hash, error) {
 	if err := checkMemory(i, opts, bytes); err != nil {
 		return nil, err
 	}
-	h.ix = newIndex(n, int(i.KeySize))
+	h.ix = newIndex(n, int(i.KeySize), lru)
 	h.vals = make([]wordBuf, ncpu)
 	for c := range h.vals {
 		h.vals[c] = newWordBuf(n * h.stride)
@@ -107,7 +107,8 @@ func (h *Hash) Stride() int    { return h.stride }
 func (h *Hash) NumCPU() int    { return len(h.vals) }
 
 // Len is the number of elements.
-func (h *Hash) Len() int { return int(h.ix.count.Load()) }
+// Len counts the elements (a walk over every bucket, not for the packet path).
+func (h *Hash) Len() int { return h.ix.len() }
 
 // Slots returns cpu's value memory (nil for a CPU the map does not have).
 func (h *Hash) Slots(cpu int) []byte {
@@ -137,7 +138,7 @@ func (h *Hash) LookupSlot(key []byte, cpu int) (int, bool) {
 		return 0, false
 	}
 	key = key[:h.ix.keySize]
-	s, _, ok := h.ix.lookup(h.ix.hashOf(key), key)
+	s, _, ok := h.ix.lookup(h.ix.hashOf(key), key, false)
 	if !ok {
 		return 0, false
 	}
@@ -211,7 +212,7 @@ func (h *Hash) update(key, value []byte, flags uint64, cpu int) int64 {
 				return -int64(syscall.E2BIG)
 			}
 			storeWords(ix.keyOf(s), key)
-			ix.hash[s].Store(hv)
+			atomic.StoreUint64(ix.hashW(s), hv)
 			h.writeValue(s, value, cpu, true)
 			if h.lru {
 				// New elements start unreferenced, as in the kernel; the
@@ -288,7 +289,7 @@ func (h *Hash) evict() bool {
 	n := uint64(ix.n)
 	for step := uint64(0); step < 2*n+2; step++ {
 		s := int32(h.hand.Add(1) % n)
-		st := ix.state[s].Load()
+		st := atomic.LoadUint64(ix.stateW(s))
 		if st&stLive == 0 || st&stRetired != 0 {
 			continue
 		}
@@ -301,13 +302,12 @@ func (h *Hash) evict() bool {
 		}
 		// Live, pinned and not retired: the node is linked, so marking it
 		// deletes it; unlinking frees it when the pin goes.
-		cw := ix.next[s].Load()
-		if linkMarked(cw) || !ix.next[s].CompareAndSwap(cw, relink(cw, linkSlot(cw), true)) {
+		cw := atomic.LoadUint64(ix.nextW(s))
+		if linkMarked(cw) || !atomic.CompareAndSwapUint64(ix.nextW(s), cw, relink(cw, linkSlot(cw), true)) {
 			ix.unpin(s)
 			continue
 		}
-		ix.count.Add(-1)
-		ix.purge(ix.hash[s].Load() & ix.mask)
+		ix.purge(atomic.LoadUint64(ix.hashW(s)) & ix.mask)
 		ix.unpin(s)
 		return true
 	}
@@ -326,7 +326,7 @@ func (h *Hash) Lookup(key, valueOut []byte) error {
 	}
 	hv := h.ix.hashOf(key)
 	for {
-		s, gen, ok := h.ix.lookup(hv, key)
+		s, gen, ok := h.ix.lookup(hv, key, true)
 		if !ok {
 			return errnoErr("lookup", syscall.ENOENT)
 		}

@@ -38,20 +38,27 @@ type index struct {
 	keySize  int
 	keyWords int
 	n        int
+	nw       int    // words per node
 	mask     uint64 // buckets - 1
 	seed     maphash.Seed
 	hmask    uint64 // all ones; tests narrow it to force hash collisions
+	live     bool   // maintain the L bit (only LRU eviction reads it)
 
-	heads    []atomic.Uint64
-	next     []atomic.Uint64
-	hash     []atomic.Uint64
-	state    []atomic.Uint64
-	freeNext []atomic.Uint32
-	keys     []uint64 // keyWords per slot, accessed atomically
+	heads []uint64 // bucket heads (link words)
+	// nodes holds every slot's node in one cache-friendly run of words:
+	// link word, hash, state word, free-list link, then the key.
+	nodes []uint64
 
 	freeHead atomic.Uint64 // tag<<32 | slot+1
-	count    atomic.Int64
 }
+
+const (
+	nodeNext  = 0
+	nodeHash  = 1
+	nodeState = 2
+	nodeFree  = 3
+	nodeKey   = 4
+)
 
 const (
 	linkMark   = 1 << 32
@@ -75,9 +82,15 @@ func relink(old uint64, slot int32, mark bool) uint64 {
 	return w
 }
 
+// nodeWords is the size of a node in words, rounded up to whole 64-byte
+// cache lines.
+func nodeWords(keySize int) int {
+	return (nodeKey + roundUp8(keySize)/8 + 7) &^ 7
+}
+
 // indexBytes is the memory an index of n slots and keySize keys takes.
 func indexBytes(n, keySize int) int64 {
-	return int64(n)*int64(roundUp8(keySize)+3*8+4) + int64(nextPow2(n))*8
+	return int64(n)*int64(nodeWords(keySize))*8 + int64(nextPow2(n))*8
 }
 
 func nextPow2(n int) int {
@@ -88,38 +101,50 @@ func nextPow2(n int) int {
 	return p
 }
 
-func newIndex(n, keySize int) *index {
+func newIndex(n, keySize int, live bool) *index {
 	nb := nextPow2(n)
 	ix := &index{
-		keySize: keySize, keyWords: roundUp8(keySize) / 8, n: n,
-		mask: uint64(nb - 1), seed: maphash.MakeSeed(), hmask: ^uint64(0),
-		heads: make([]atomic.Uint64, nb), next: make([]atomic.Uint64, n),
-		hash: make([]atomic.Uint64, n), state: make([]atomic.Uint64, n),
-		freeNext: make([]atomic.Uint32, n),
+		keySize: keySize, keyWords: roundUp8(keySize) / 8, n: n, nw: nodeWords(keySize),
+		mask: uint64(nb - 1), seed: maphash.MakeSeed(), hmask: ^uint64(0), live: live,
+		heads: make([]uint64, nb),
 	}
-	ix.keys = make([]uint64, n*ix.keyWords)
+	ix.nodes = make([]uint64, n*ix.nw)
 	for s := n - 1; s >= 0; s-- {
-		ix.state[s].Store(stRetired)
+		atomic.StoreUint64(ix.stateW(int32(s)), stRetired)
 		ix.push(int32(s))
 	}
 	return ix
 }
 
+func (ix *index) nextW(s int32) *uint64  { return &ix.nodes[int(s)*ix.nw+nodeNext] }
+func (ix *index) hashW(s int32) *uint64  { return &ix.nodes[int(s)*ix.nw+nodeHash] }
+func (ix *index) stateW(s int32) *uint64 { return &ix.nodes[int(s)*ix.nw+nodeState] }
+func (ix *index) freeW(s int32) *uint64  { return &ix.nodes[int(s)*ix.nw+nodeFree] }
+
 func (ix *index) hashOf(key []byte) uint64 { return maphash.Bytes(ix.seed, key) & ix.hmask }
 
 func (ix *index) keyOf(s int32) []uint64 {
-	return ix.keys[int(s)*ix.keyWords : int(s+1)*ix.keyWords]
+	o := int(s)*ix.nw + nodeKey
+	return ix.nodes[o : o+ix.keyWords]
+}
+
+// node returns slot s's words.
+func (ix *index) node(s int32) []uint64 {
+	o := int(s) * ix.nw
+	return ix.nodes[o : o+ix.nw : o+ix.nw]
 }
 
 // cmp orders slot s against (h, key): by hash, then by key words.
-func (ix *index) cmp(s int32, h uint64, key []byte) int {
-	if nh := ix.hash[s].Load(); nh != h {
+func (ix *index) cmp(s int32, h uint64, key []byte) int { return cmpNode(ix.node(s), h, key) }
+
+func cmpNode(nd []uint64, h uint64, key []byte) int {
+	if nh := atomic.LoadUint64(&nd[nodeHash]); nh != h {
 		if nh < h {
 			return -1
 		}
 		return 1
 	}
-	kw := ix.keyOf(s)
+	kw := nd[nodeKey:]
 	n := len(key) / 8
 	for i := 0; i < n; i++ {
 		a, b := atomic.LoadUint64(&kw[i]), binary.NativeEndian.Uint64(key[i*8:])
@@ -148,7 +173,7 @@ func (ix *index) cmp(s int32, h uint64, key []byte) int {
 // which pointed at cur (-1: end of list); cw and gen are cur's next word and
 // generation as seen while prev still pointed at it.
 type pos struct {
-	prev *atomic.Uint64
+	prev *uint64
 	pw   uint64
 	cur  int32
 	cw   uint64
@@ -160,17 +185,17 @@ type pos struct {
 func (ix *index) find(h uint64, key []byte) (p pos, found bool) {
 retry:
 	p.prev = &ix.heads[h&ix.mask]
-	p.pw = p.prev.Load()
+	p.pw = atomic.LoadUint64(p.prev)
 	for {
 		c := linkSlot(p.pw)
 		if c < 0 {
 			p.cur = -1
 			return p, false
 		}
-		cw := ix.next[c].Load()
-		st := ix.state[c].Load()
+		cw := atomic.LoadUint64(ix.nextW(c))
+		st := atomic.LoadUint64(ix.stateW(c))
 		d := ix.cmp(c, h, key)
-		if p.prev.Load() != p.pw {
+		if atomic.LoadUint64(p.prev) != p.pw {
 			goto retry
 		}
 		if !linkMarked(cw) {
@@ -178,11 +203,11 @@ retry:
 				p.cur, p.cw, p.gen = c, cw, st>>32
 				return p, d == 0
 			}
-			p.prev, p.pw = &ix.next[c], cw
+			p.prev, p.pw = ix.nextW(c), cw
 			continue
 		}
 		nw := relink(p.pw, linkSlot(cw), false)
-		if !p.prev.CompareAndSwap(p.pw, nw) {
+		if !atomic.CompareAndSwapUint64(p.prev, p.pw, nw) {
 			goto retry
 		}
 		ix.retire(c)
@@ -191,20 +216,30 @@ retry:
 }
 
 // lookup is find without writes, for the packet path: the slot holding key
-// and its generation.
-func (ix *index) lookup(h uint64, key []byte) (int32, uint64, bool) {
+// and, if wantGen, its generation.
+func (ix *index) lookup(h uint64, key []byte, wantGen bool) (int32, uint64, bool) {
 retry:
 	prev := &ix.heads[h&ix.mask]
-	pw := prev.Load()
+	pw := atomic.LoadUint64(prev)
 	for {
 		c := linkSlot(pw)
 		if c < 0 {
 			return -1, 0, false
 		}
-		cw := ix.next[c].Load()
-		st := ix.state[c].Load()
-		d := ix.cmp(c, h, key)
-		if prev.Load() != pw {
+		nd := ix.node(c)
+		cw := atomic.LoadUint64(&nd[nodeNext])
+		// Hashes decide almost every comparison; keys only on a match.
+		d := -1
+		if nh := atomic.LoadUint64(&nd[nodeHash]); nh > h {
+			d = 1
+		} else if nh == h {
+			d = cmpNode(nd, h, key)
+		}
+		var st uint64
+		if d == 0 && wantGen {
+			st = atomic.LoadUint64(&nd[nodeState])
+		}
+		if atomic.LoadUint64(prev) != pw {
 			goto retry
 		}
 		switch {
@@ -218,39 +253,37 @@ retry:
 			}
 			return c, st >> 32, true
 		}
-		prev, pw = &ix.next[c], cw
+		prev, pw = &nd[nodeNext], cw
 	}
 }
 
 // link inserts slot s (key, hash and value already written) at p, which
 // find returned for its key. It fails if the list changed around p.
 func (ix *index) link(p pos, s int32, gen uint64) bool {
-	ix.next[s].Store(relink(ix.next[s].Load(), p.cur, false))
-	if !p.prev.CompareAndSwap(p.pw, relink(p.pw, s, false)) {
+	nw := ix.nextW(s)
+	atomic.StoreUint64(nw, relink(atomic.LoadUint64(nw), p.cur, false))
+	if !atomic.CompareAndSwapUint64(p.prev, p.pw, relink(p.pw, s, false)) {
 		return false
 	}
-	ix.count.Add(1)
-	for {
-		st := ix.state[s].Load()
-		if st>>32 != gen || st&stRetired != 0 || ix.state[s].CompareAndSwap(st, st|stLive) {
-			return true
+	for ix.live {
+		sw := ix.stateW(s)
+		st := atomic.LoadUint64(sw)
+		if st>>32 != gen || st&stRetired != 0 || atomic.CompareAndSwapUint64(sw, st, st|stLive) {
+			break
 		}
 	}
+	return true
 }
 
 // mark logically deletes the node found at p; it fails if the node changed.
 func (ix *index) mark(p pos) bool {
-	if !ix.next[p.cur].CompareAndSwap(p.cw, relink(p.cw, linkSlot(p.cw), true)) {
-		return false
-	}
-	ix.count.Add(-1)
-	return true
+	return atomic.CompareAndSwapUint64(ix.nextW(p.cur), p.cw, relink(p.cw, linkSlot(p.cw), true))
 }
 
 // unlink removes the node marked at p from its list, or lets a find do it
 // when the list changed meanwhile.
 func (ix *index) unlink(p pos, h uint64, key []byte) {
-	if p.prev.CompareAndSwap(p.pw, relink(p.pw, linkSlot(p.cw), false)) {
+	if atomic.CompareAndSwapUint64(p.prev, p.pw, relink(p.pw, linkSlot(p.cw), false)) {
 		ix.retire(p.cur)
 		return
 	}
@@ -289,22 +322,22 @@ func (ix *index) del(h uint64, key []byte, copyOut func(s int32)) bool {
 func (ix *index) purge(b uint64) {
 retry:
 	prev := &ix.heads[b]
-	pw := prev.Load()
+	pw := atomic.LoadUint64(prev)
 	for {
 		c := linkSlot(pw)
 		if c < 0 {
 			return
 		}
-		cw := ix.next[c].Load()
-		if prev.Load() != pw {
+		cw := atomic.LoadUint64(ix.nextW(c))
+		if atomic.LoadUint64(prev) != pw {
 			goto retry
 		}
 		if !linkMarked(cw) {
-			prev, pw = &ix.next[c], cw
+			prev, pw = ix.nextW(c), cw
 			continue
 		}
 		nw := relink(pw, linkSlot(cw), false)
-		if !prev.CompareAndSwap(pw, nw) {
+		if !atomic.CompareAndSwapUint64(prev, pw, nw) {
 			goto retry
 		}
 		ix.retire(c)
@@ -317,29 +350,29 @@ retry:
 func (ix *index) firstAfter(b, h uint64, key, out []byte) bool {
 retry:
 	prev := &ix.heads[b]
-	pw := prev.Load()
+	pw := atomic.LoadUint64(prev)
 	for {
 		c := linkSlot(pw)
 		if c < 0 {
 			return false
 		}
-		cw := ix.next[c].Load()
-		st := ix.state[c].Load()
+		cw := atomic.LoadUint64(ix.nextW(c))
+		st := atomic.LoadUint64(ix.stateW(c))
 		d := 1
 		if key != nil {
 			d = ix.cmp(c, h, key)
 		}
-		if prev.Load() != pw {
+		if atomic.LoadUint64(prev) != pw {
 			goto retry
 		}
 		if d > 0 && !linkMarked(cw) {
 			loadWords(out, ix.keyOf(c))
-			if ix.state[c].Load()>>32 != st>>32 {
+			if atomic.LoadUint64(ix.stateW(c))>>32 != st>>32 {
 				goto retry // reused while copying: the key may be torn
 			}
 			return true
 		}
-		prev, pw = &ix.next[c], cw
+		prev, pw = ix.nextW(c), cw
 	}
 }
 
@@ -349,7 +382,7 @@ func (ix *index) nextKey(key, out []byte) bool {
 	start := uint64(0)
 	if key != nil {
 		h := ix.hashOf(key)
-		if _, _, ok := ix.lookup(h, key); ok {
+		if _, _, ok := ix.lookup(h, key, false); ok {
 			if ix.firstAfter(h&ix.mask, h, key, out) {
 				return true
 			}
@@ -364,31 +397,48 @@ func (ix *index) nextKey(key, out []byte) bool {
 	return false
 }
 
+// len counts the live elements by walking every bucket.
+func (ix *index) len() int {
+	n := 0
+	for b := range ix.heads {
+		for w := atomic.LoadUint64(&ix.heads[b]); linkSlot(w) >= 0; {
+			c := linkSlot(w)
+			w = atomic.LoadUint64(ix.nextW(c))
+			if !linkMarked(w) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 // pin keeps slot s in its generation gen from being reused; it fails once
 // the node is retired.
 func (ix *index) pin(s int32, gen uint64) bool {
+	sw := ix.stateW(s)
 	for {
-		st := ix.state[s].Load()
+		st := atomic.LoadUint64(sw)
 		if st>>32 != gen || st&stRetired != 0 {
 			return false
 		}
-		if ix.state[s].CompareAndSwap(st, st+1) {
+		if atomic.CompareAndSwapUint64(sw, st, st+1) {
 			return true
 		}
 	}
 }
 
 func (ix *index) unpin(s int32) {
-	if st := ix.state[s].Add(^uint64(0)); st&stRetired != 0 && st&stPins == 0 {
+	if st := atomic.AddUint64(ix.stateW(s), ^uint64(0)); st&stRetired != 0 && st&stPins == 0 {
 		ix.push(s)
 	}
 }
 
 // retire is called by whoever unlinked s; the last of it and the pins frees s.
 func (ix *index) retire(s int32) {
+	sw := ix.stateW(s)
 	for {
-		st := ix.state[s].Load()
-		if ix.state[s].CompareAndSwap(st, st|stRetired) {
+		st := atomic.LoadUint64(sw)
+		if atomic.CompareAndSwapUint64(sw, st, st|stRetired) {
 			if st&stPins == 0 {
 				ix.push(s)
 			}
@@ -399,14 +449,15 @@ func (ix *index) retire(s int32) {
 
 // release returns a slot that pop handed out but that was never linked.
 func (ix *index) release(s int32) {
-	ix.state[s].Store(ix.state[s].Load() | stRetired)
+	sw := ix.stateW(s)
+	atomic.StoreUint64(sw, atomic.LoadUint64(sw)|stRetired)
 	ix.push(s)
 }
 
 func (ix *index) push(s int32) {
 	for {
 		old := ix.freeHead.Load()
-		ix.freeNext[s].Store(uint32(old))
+		atomic.StoreUint64(ix.freeW(s), uint64(uint32(old)))
 		if ix.freeHead.CompareAndSwap(old, (old>>32+1)<<32|uint64(uint32(s+1))) {
 			return
 		}
@@ -421,11 +472,12 @@ func (ix *index) pop() (int32, uint64, bool) {
 		if s1 == 0 {
 			return -1, 0, false
 		}
-		nxt := ix.freeNext[s1-1].Load()
-		if ix.freeHead.CompareAndSwap(old, (old>>32+1)<<32|uint64(nxt)) {
+		nxt := atomic.LoadUint64(ix.freeW(int32(s1 - 1)))
+		if ix.freeHead.CompareAndSwap(old, (old>>32+1)<<32|nxt) {
 			s := int32(s1 - 1)
-			gen := ix.state[s].Load()>>32 + 1
-			ix.state[s].Store(gen << 32)
+			sw := ix.stateW(s)
+			gen := atomic.LoadUint64(sw)>>32 + 1
+			atomic.StoreUint64(sw, gen<<32)
 			return s, gen, true
 		}
 	}

@@ -79,12 +79,19 @@ func (p *PerfEventArray) Output(cpu int, flags uint64, data, ctx []byte) int64 {
 	if index != uint64(uint32(cpu)) {
 		return -int64(syscall.EOPNOTSUPP)
 	}
-	// Like perf, a loss is reported in the stream before the next sample.
-	if pb.lost.Load() != 0 {
-		if off, ok := pb.r.reserve(8); ok {
-			binary.NativeEndian.PutUint64(pb.r.buf.b[off:], pb.lost.Swap(0))
-			pb.r.commit(off, ringLost, RingNoWakeup)
+	// Like perf, a loss is reported in the stream just before the next
+	// sample that fits, in the same reservation as that sample.
+	if lost := pb.lost.Swap(0); lost != 0 {
+		off, ok := pb.r.reserve(uint64(8 + len(data) + len(ctx)))
+		if !ok {
+			pb.lost.Add(lost + 1)
+			return -int64(syscall.ENOSPC)
 		}
+		binary.NativeEndian.PutUint64(pb.r.buf.b[off:], lost)
+		copy(pb.r.buf.b[off+8:], data)
+		copy(pb.r.buf.b[off+8+len(data):], ctx)
+		pb.r.commit(off, ringLost, 0)
+		return 0
 	}
 	if !pb.r.output(data, ctx, 0, 0) {
 		pb.lost.Add(1)
@@ -131,6 +138,7 @@ type PerfRecord struct {
 type PerfReader struct {
 	p        *PerfEventArray
 	bufs     []*perfBuf
+	pending  [][]byte // a sample that followed a lost record, per CPU
 	next     int
 	mu       sync.Mutex
 	deadline atomic.Int64
@@ -149,7 +157,7 @@ func (p *PerfEventArray) NewReader(perCPUBuffer int) (*PerfReader, error) {
 		return nil, fmt.Errorf("perf reader: another reader is open: %w", syscall.EBUSY)
 	}
 	size := uint64(nextPow2((perCPUBuffer + pageSize - 1) / pageSize * pageSize))
-	r := &PerfReader{p: p, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	r := &PerfReader{p: p, pending: make([][]byte, len(p.bufs)), kick: make(chan struct{}, 1), done: make(chan struct{})}
 	for i := range p.bufs {
 		pb := &perfBuf{r: newRing(size, p.wake)}
 		r.bufs = append(r.bufs, pb)
@@ -187,6 +195,11 @@ func (r *PerfReader) ReadInto(rec *PerfRecord) error {
 			cpu := r.next
 			r.next = (r.next + 1) % len(r.bufs)
 			pb := r.bufs[cpu]
+			if r.pending[cpu] != nil {
+				*rec = PerfRecord{CPU: cpu, RawSample: append(rec.RawSample[:0], r.pending[cpu]...), Remaining: pb.r.pending()}
+				r.pending[cpu] = nil
+				return true, nil
+			}
 			st, flags := pb.r.consume(&rec.RawSample)
 			switch st {
 			case recordCorrupt:
@@ -202,6 +215,7 @@ func (r *PerfReader) ReadInto(rec *PerfRecord) error {
 			rec.CPU, rec.LostSamples, rec.Remaining = cpu, 0, pb.r.pending()
 			if flags&ringLost != 0 {
 				rec.LostSamples = binary.NativeEndian.Uint64(rec.RawSample)
+				r.pending[cpu] = append([]byte{}, rec.RawSample[8:]...)
 				rec.RawSample = rec.RawSample[:0]
 			}
 			return true, nil

@@ -15,7 +15,7 @@ import (
 func freeSlots(t *testing.T, ix *index) int {
 	t.Helper()
 	n := 0
-	for s1 := uint32(ix.freeHead.Load()); s1 != 0; s1 = ix.freeNext[s1-1].Load() {
+	for s1 := uint32(ix.freeHead.Load()); s1 != 0; s1 = uint32(atomic.LoadUint64(ix.freeW(int32(s1 - 1)))) {
 		if n++; n > ix.n {
 			t.Fatal("free list has a cycle")
 		}
