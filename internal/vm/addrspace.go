@@ -78,6 +78,7 @@ const (
 	permWrite        // plain stores
 	permAtomic       // atomic read-modify-write
 	permSlow         // slot or context-policy check needed
+	permHook         // context accesses go to the Machine's ContextAccessor
 )
 
 // region is the VM's view of one region. An access of n bytes at offset o is

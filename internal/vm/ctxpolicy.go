@@ -76,3 +76,19 @@ func sizeBit(size int) uint8 {
 	}
 	return uint8(1) << bits.TrailingZeros(uint(size))
 }
+
+// CtxPolicyFunc builds the policy of a context of size bytes from a rule
+// such as skb.CtxAccess, evaluated once per offset, size and direction.
+func CtxPolicyFunc(size int, allow func(off, size int, write bool) bool) *CtxPolicy {
+	p := NewCtxPolicy(size)
+	for off := range size {
+		for _, n := range []int{1, 2, 4, 8} {
+			for _, write := range []bool{false, true} {
+				if off+n <= size && allow(off, n, write) {
+					p.Allow(off, n, write)
+				}
+			}
+		}
+	}
+	return p
+}

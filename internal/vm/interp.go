@@ -401,92 +401,98 @@ func (m *Machine) exec(p *Program, pc int, base int) (uint64, error) {
 		// that the fast cases never pass through: Go's register allocator
 		// then spills the loop state here instead of on every instruction.
 	slow:
+		var err error
 		switch o.kind {
 		case kLdxB, kLdxSB:
 			a := regs[o.src] + uint64(int64(o.off))
-			b := m.access(a, 1, permRead)
-			if b == nil {
-				return 0, m.memFault(m.prog, pc-1, a, 1, permRead)
+			var v uint64
+			if b := m.access(a, 1, permRead); b != nil {
+				v = uint64(b[0])
+			} else if v, err = m.loadSlow(a, 1, pc-1); err != nil {
+				return 0, err
 			}
-			if o.kind == kLdxB {
-				regs[o.dst] = uint64(b[0])
-			} else {
-				regs[o.dst] = uint64(int64(int8(b[0])))
+			if o.kind == kLdxSB {
+				v = uint64(int64(int8(v)))
 			}
+			regs[o.dst] = v
 		case kLdxH, kLdxSH:
 			a := regs[o.src] + uint64(int64(o.off))
-			b := m.access(a, 2, permRead)
-			if b == nil {
-				return 0, m.memFault(m.prog, pc-1, a, 2, permRead)
+			var v uint64
+			if b := m.access(a, 2, permRead); b != nil {
+				v = uint64(binary.LittleEndian.Uint16(b))
+			} else if v, err = m.loadSlow(a, 2, pc-1); err != nil {
+				return 0, err
 			}
-			if v := binary.LittleEndian.Uint16(b); o.kind == kLdxH {
-				regs[o.dst] = uint64(v)
-			} else {
-				regs[o.dst] = uint64(int64(int16(v)))
+			if o.kind == kLdxSH {
+				v = uint64(int64(int16(v)))
 			}
+			regs[o.dst] = v
 		case kLdxW, kLdxSW:
 			a := regs[o.src] + uint64(int64(o.off))
-			b := m.access(a, 4, permRead)
-			if b == nil {
-				return 0, m.memFault(m.prog, pc-1, a, 4, permRead)
+			var v uint64
+			if b := m.access(a, 4, permRead); b != nil {
+				v = uint64(binary.LittleEndian.Uint32(b))
+			} else if v, err = m.loadSlow(a, 4, pc-1); err != nil {
+				return 0, err
 			}
-			if v := binary.LittleEndian.Uint32(b); o.kind == kLdxW {
-				regs[o.dst] = uint64(v)
-			} else {
-				regs[o.dst] = uint64(int64(int32(v)))
+			if o.kind == kLdxSW {
+				v = uint64(int64(int32(v)))
 			}
+			regs[o.dst] = v
 		case kLdxDW:
 			a := regs[o.src] + uint64(int64(o.off))
-			b := m.access(a, 8, permRead)
-			if b == nil {
-				return 0, m.memFault(m.prog, pc-1, a, 8, permRead)
+			var v uint64
+			if b := m.access(a, 8, permRead); b != nil {
+				v = binary.LittleEndian.Uint64(b)
+			} else if v, err = m.loadSlow(a, 8, pc-1); err != nil {
+				return 0, err
 			}
-			regs[o.dst] = binary.LittleEndian.Uint64(b)
+			regs[o.dst] = v
 
 		case kStB, kStxB:
 			a := regs[o.dst] + uint64(int64(o.off))
-			b := m.access(a, 1, permRead|permWrite)
-			if b == nil {
-				return 0, m.memFault(m.prog, pc-1, a, 1, permRead|permWrite)
-			}
 			v := o.imm
 			if o.kind == kStxB {
 				v = regs[o.src]
 			}
-			b[0] = byte(v)
+			if b := m.access(a, 1, permRead|permWrite); b != nil {
+				b[0] = byte(v)
+			} else if err = m.storeSlow(a, 1, v, pc-1); err != nil {
+				return 0, err
+			}
 		case kStH, kStxH:
 			a := regs[o.dst] + uint64(int64(o.off))
-			b := m.access(a, 2, permRead|permWrite)
-			if b == nil {
-				return 0, m.memFault(m.prog, pc-1, a, 2, permRead|permWrite)
-			}
 			v := o.imm
 			if o.kind == kStxH {
 				v = regs[o.src]
 			}
-			binary.LittleEndian.PutUint16(b, uint16(v))
+			if b := m.access(a, 2, permRead|permWrite); b != nil {
+				binary.LittleEndian.PutUint16(b, uint16(v))
+			} else if err = m.storeSlow(a, 2, v, pc-1); err != nil {
+				return 0, err
+			}
 		case kStW, kStxW:
 			a := regs[o.dst] + uint64(int64(o.off))
-			b := m.access(a, 4, permRead|permWrite)
-			if b == nil {
-				return 0, m.memFault(m.prog, pc-1, a, 4, permRead|permWrite)
-			}
 			v := o.imm
 			if o.kind == kStxW {
 				v = regs[o.src]
 			}
-			binary.LittleEndian.PutUint32(b, uint32(v))
+			if b := m.access(a, 4, permRead|permWrite); b != nil {
+				binary.LittleEndian.PutUint32(b, uint32(v))
+			} else if err = m.storeSlow(a, 4, v, pc-1); err != nil {
+				return 0, err
+			}
 		case kStDW, kStxDW:
 			a := regs[o.dst] + uint64(int64(o.off))
-			b := m.access(a, 8, permRead|permWrite)
-			if b == nil {
-				return 0, m.memFault(m.prog, pc-1, a, 8, permRead|permWrite)
-			}
 			v := o.imm
 			if o.kind == kStxDW {
 				v = regs[o.src]
 			}
-			binary.LittleEndian.PutUint64(b, v)
+			if b := m.access(a, 8, permRead|permWrite); b != nil {
+				binary.LittleEndian.PutUint64(b, v)
+			} else if err = m.storeSlow(a, 8, v, pc-1); err != nil {
+				return 0, err
+			}
 
 		case kAtomic32, kAtomic64:
 			n := uint32(4)

@@ -44,6 +44,7 @@ type Machine struct {
 	as      *AddressSpace
 	asGen   uint64
 	ctxSet  bool
+	ctxAcc  ContextAccessor
 	user    any
 
 	pktData, pktEnd uint32 // packet offsets of data and data_end, for LD_ABS
@@ -91,8 +92,31 @@ func (m *Machine) SetPacket(buf []byte, meta, data, end int) error {
 // __sk_buff image the skb layer maintains); r1 starts at CtxAddr. Accesses
 // follow the running program's CtxPolicy. nil removes it (r1 starts at 0).
 func (m *Machine) SetContext(ctx []byte) {
-	m.ctxSet = ctx != nil
+	m.ctxSet, m.ctxAcc = ctx != nil, nil
 	m.regions[RegionCtx] = region{buf: ctx, hi: uint32(min(len(ctx), math.MaxUint32)), perm: permRead | permWrite}
+}
+
+// ContextAccessor performs context loads and stores for the context's owner
+// when they are not plain memory: the kernel rewrites every __sk_buff access
+// (convert_ctx_access), so a narrow load returns a shifted field, a tc_index
+// store keeps 16 bits, an oversized queue_mapping store is dropped. off and
+// size (1, 2, 4, 8) are within the size given to SetContextAccessor and
+// allowed by the program's CtxPolicy, if any; v is the whole source register
+// (or sign-extended immediate). Returning false faults the run
+// (FaultCtxAccess). Atomics and helper Mem on the context always fault.
+type ContextAccessor interface {
+	LoadCtx(off, size int) (uint64, bool)
+	StoreCtx(off, size int, v uint64) bool
+}
+
+// SetContextAccessor makes the context a region of size bytes whose every
+// access goes to acc; r1 starts at CtxAddr. It replaces SetContext.
+func (m *Machine) SetContextAccessor(acc ContextAccessor, size int) {
+	m.ctxSet, m.ctxAcc = acc != nil, acc
+	m.regions[RegionCtx] = region{hi: uint32(min(max(size, 0), math.MaxUint32)), perm: permRead | permWrite | permSlow | permHook}
+	if acc == nil {
+		m.regions[RegionCtx] = region{}
+	}
 }
 
 // SetUser sets the value helpers get from User: the per-run state of the
@@ -186,9 +210,13 @@ func (m *Machine) reset(p *Program) {
 func (m *Machine) setPolicy(p *Program) {
 	r := &m.regions[RegionCtx]
 	r.policy = p.ctx
-	r.perm = permRead | permWrite
-	if p.ctx != nil {
-		r.perm |= permSlow
+	switch {
+	case m.ctxAcc != nil:
+		r.perm = permRead | permWrite | permSlow | permHook
+	case p.ctx != nil:
+		r.perm = permRead | permWrite | permSlow
+	default:
+		r.perm = permRead | permWrite
 	}
 }
 

@@ -25,7 +25,7 @@ func (m *Machine) access(addr uint64, n uint32, need uint8) []byte {
 }
 
 func (r *region) accessSlow(o, n uint32, need uint8) []byte {
-	if r.perm&need != need || o < r.lo || uint64(o)+uint64(n) > uint64(r.hi) {
+	if r.perm&need != need || r.perm&permHook != 0 || o < r.lo || uint64(o)+uint64(n) > uint64(r.hi) {
 		return nil
 	}
 	i := o - r.base
@@ -49,6 +49,40 @@ func (r *region) slotRem(i uint32) uint64 {
 	return hi
 }
 
+// loadSlow completes a load access refused: through the context
+// accessor, or as a fault.
+func (m *Machine) loadSlow(addr uint64, n uint32, pc int) (uint64, error) {
+	if o, ok := m.ctxHook(addr, n, false); ok {
+		if v, ok := m.ctxAcc.LoadCtx(o, int(n)); ok {
+			return v, nil
+		}
+	}
+	return 0, m.memFault(m.prog, pc, addr, n, permRead)
+}
+
+// storeSlow is loadSlow for stores; v is the whole source (register or
+// sign-extended immediate), as the kernel's conversions see it.
+func (m *Machine) storeSlow(addr uint64, n uint32, v uint64, pc int) error {
+	if o, ok := m.ctxHook(addr, n, true); ok && m.ctxAcc.StoreCtx(o, int(n), v) {
+		return nil
+	}
+	return m.memFault(m.prog, pc, addr, n, permRead|permWrite)
+}
+
+// ctxHook reports whether addr is a context access for the accessor to
+// perform (in bounds and, if the program has a policy, allowed by it).
+func (m *Machine) ctxHook(addr uint64, n uint32, write bool) (int, bool) {
+	r := &m.regions[RegionCtx]
+	o := uint32(addr)
+	if addr>>32 != uint64(RegionCtx) || r.perm&permHook == 0 || uint64(o)+uint64(n) > uint64(r.hi) {
+		return 0, false
+	}
+	if r.policy != nil && !r.policy.Allows(int(o), int(n), write) {
+		return 0, false
+	}
+	return int(o), true
+}
+
 // classify explains why access(addr, n, need) failed.
 func (m *Machine) classify(addr uint64, n uint32, need uint8) FaultKind {
 	id := addr >> 32
@@ -68,7 +102,7 @@ func (m *Machine) classify(addr uint64, n uint32, need uint8) FaultKind {
 		return FaultOutOfBounds
 	case r.stride != 0 && r.slotRem(o-r.base)+uint64(n) > uint64(r.slot):
 		return FaultSlot
-	case r.policy != nil:
+	case r.policy != nil, r.perm&permHook != 0:
 		return FaultCtxAccess
 	}
 	return FaultOutOfBounds

@@ -26,7 +26,7 @@ func TestMachine_Run_LocalCall(t *testing.T) {
 		asm.LoadMem(asm.R3, asm.R1, 0, asm.Word).WithSymbol("f"),
 		asm.Add.Reg(asm.R3, asm.R2),
 		asm.StoreMem(asm.R1, 0, asm.R3, asm.Word),
-		asm.LoadMem(asm.R0, asm.RFP, -8, asm.DWord), // zeroed callee stack
+		asm.LoadMem(asm.R0, asm.RFP, -8, asm.DWord),      // zeroed callee stack
 		asm.Mov.Imm(asm.R6, -1), asm.Mov.Imm(asm.R9, -1), // clobber callee-saved
 		asm.Add.Imm(asm.R0, 1000),
 		asm.Return(),

@@ -3,6 +3,7 @@ package vm_test
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"syscall"
 	"testing"
@@ -244,5 +245,104 @@ func TestMachine_Run_LdAbs(t *testing.T) {
 				t.Errorf("a failed LD_ABS counted %d faults", p.Faults())
 			}
 		})
+	}
+}
+
+// convCtx is a context with kernel-style conversions: field 0 is a 16-bit
+// value behind a 32-bit slot (stores keep 16 bits, any load of the slot
+// returns the field), field 4 drops stores of 0xffff or more.
+type convCtx struct {
+	f0, f4 uint64
+	loads  []int
+}
+
+func (c *convCtx) LoadCtx(off, size int) (uint64, bool) {
+	c.loads = append(c.loads, off)
+	switch {
+	case off >= 0 && off < 4:
+		return c.f0, true
+	case off == 4 && size == 4:
+		return c.f4, true
+	}
+	return 0, false
+}
+
+func (c *convCtx) StoreCtx(off, size int, v uint64) bool {
+	switch {
+	case off == 0 && size == 4:
+		c.f0 = v & 0xffff
+	case off == 4 && size == 4:
+		if v < 0xffff {
+			c.f4 = v
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+func TestMachine_SetContextAccessor(t *testing.T) {
+	c := &convCtx{f4: 9}
+	m := vm.NewMachine()
+	m.SetContextAccessor(c, 8)
+	p := load(t, asm.Instructions{
+		asm.StoreImm(asm.R1, 0, 0x12345, asm.Word),
+		asm.LoadMem(asm.R0, asm.R1, 2, asm.Half), // narrow load of the upper half: the field
+		imm64(asm.R2, 0x1_0000_0005),
+		asm.StoreMem(asm.R1, 4, asm.R2, asm.Word), // dropped: the full register is >= 0xffff
+		asm.LoadMem(asm.R3, asm.R1, 4, asm.Word),
+		asm.Mul.Imm(asm.R0, 100),
+		asm.Add.Reg(asm.R0, asm.R3),
+		asm.Return(),
+	}, vm.Options{})
+	v, err := m.Run(p)
+	if err != nil || v != 0x2345*100+9 {
+		t.Errorf("r0 = %#x, %v; want %#x", v, err, 0x2345*100+9)
+	}
+	// The accessor refusing, a policy refusing, atomics, out of bounds and
+	// helper Mem all fault with FaultCtxAccess (or out of bounds).
+	pol := vm.NewCtxPolicy(8)
+	pol.AllowField(0, 4, false, false)
+	memHelper := helperTable(map[asm.BuiltinFunc]vm.HelperFunc{1: func(m *vm.Machine, r1, _, _, _, _ uint64) (uint64, error) {
+		_, err := m.Mem(r1, 4, false)
+		return 0, err
+	}})
+	for _, tc := range []struct {
+		name string
+		ins  asm.Instruction
+		opts vm.Options
+		kind vm.FaultKind
+	}{
+		{"accessor refuses", asm.LoadMem(asm.R0, asm.R1, 5, asm.Byte), vm.Options{}, vm.FaultCtxAccess},
+		{"policy refuses before the accessor", asm.LoadMem(asm.R0, asm.R1, 2, asm.Half), vm.Options{Ctx: pol}, vm.FaultCtxAccess},
+		{"atomic", asm.AddAtomic.Mem(asm.R1, asm.R1, asm.Word, 0), vm.Options{}, vm.FaultNoAtomic},
+		{"beyond size", asm.LoadMem(asm.R0, asm.R1, 8, asm.Word), vm.Options{}, vm.FaultOutOfBounds},
+		{"helper Mem", asm.BuiltinFunc(1).Call(), vm.Options{Helpers: memHelper}, vm.FaultCtxAccess},
+	} {
+		c.loads = nil
+		_, err := m.Run(load(t, asm.Instructions{tc.ins, asm.Return()}, tc.opts))
+		var f *vm.Fault
+		if !errors.As(err, &f) || f.Kind != tc.kind {
+			t.Errorf("%s: err = %v, want %v", tc.name, err, tc.kind)
+		}
+		if tc.name == "policy refuses before the accessor" && len(c.loads) != 0 {
+			t.Errorf("accessor called despite the policy")
+		}
+	}
+}
+
+func TestCtxPolicyFunc(t *testing.T) {
+	// Aligned 4-byte reads anywhere, writes only at 8.
+	rule := func(off, size int, write bool) bool { return size == 4 && off%4 == 0 && (!write || off == 8) }
+	p := vm.CtxPolicyFunc(16, rule)
+	for off := -1; off <= 16; off++ {
+		for _, size := range []int{1, 2, 3, 4, 8} {
+			for _, write := range []bool{false, true} {
+				want := off >= 0 && off+size <= 16 && rule(off, size, write)
+				if got := p.Allows(off, size, write); got != want {
+					t.Errorf("Allows(%d, %d, %v) = %v, want %v", off, size, write, got, want)
+				}
+			}
+		}
 	}
 }
