@@ -163,13 +163,7 @@ func (a *Array) checkUpdate(key []byte, flags uint64) int64 {
 func (a *Array) DeleteElem(key []byte, cpu int) int64 { return -int64(syscall.EINVAL) }
 
 func (a *Array) Lookup(key, valueOut []byte) error {
-	if err := a.canRead("lookup"); err != nil {
-		return err
-	}
-	if err := a.checkKey("lookup", key); err != nil {
-		return err
-	}
-	if err := checkBuf("lookup", "value", valueOut, a.userValueSize()); err != nil {
+	if err := a.userLookup("lookup", key, valueOut, a.userValueSize()); err != nil {
 		return err
 	}
 	idx := binary.NativeEndian.Uint32(key)
@@ -187,16 +181,7 @@ func (a *Array) Lookup(key, valueOut []byte) error {
 }
 
 func (a *Array) Update(key, value []byte, flags uint64) error {
-	if err := a.canWrite("update"); err != nil {
-		return err
-	}
-	if flags&UpdateLock != 0 {
-		return fmt.Errorf("map update: BPF_F_LOCK needs a bpf_spin_lock in the value: %w", syscall.EINVAL)
-	}
-	if err := a.checkKey("update", key); err != nil {
-		return err
-	}
-	if err := checkBuf("update", "value", value, a.userValueSize()); err != nil {
+	if err := a.userUpdate(key, value, a.userValueSize(), flags); err != nil {
 		return err
 	}
 	if err := errnoOf("update", a.checkUpdate(key, flags)); err != nil {
@@ -214,10 +199,7 @@ func (a *Array) Update(key, value []byte, flags uint64) error {
 }
 
 func (a *Array) Delete(key []byte) error {
-	if err := a.canWrite("delete"); err != nil {
-		return err
-	}
-	if err := a.checkKey("delete", key); err != nil {
+	if err := a.userDelete(key); err != nil {
 		return err
 	}
 	return fmt.Errorf("map delete: array elements cannot be deleted: %w", syscall.EINVAL)
@@ -230,15 +212,7 @@ func (a *Array) NextKey(key, nextOut []byte) error {
 // arrayNextKey is bpf_array_get_next_key: index+1, 0 for nil or out of range
 // keys, ENOENT after the last index.
 func arrayNextKey(b *base, n uint32, key, nextOut []byte) error {
-	if err := b.canRead("next key"); err != nil {
-		return err
-	}
-	if key != nil {
-		if err := b.checkKey("next key", key); err != nil {
-			return err
-		}
-	}
-	if err := checkBuf("next key", "next key", nextOut, 4); err != nil {
+	if err := b.userNextKey(key, nextOut); err != nil {
 		return err
 	}
 	idx := uint32(1<<32 - 1)

@@ -19,21 +19,8 @@ func TestArray_NextKey_FullIteration(t *testing.T) {
 			}
 			m := mustNew(t, &ebpf.MapSpec{Name: "a", Type: typ, KeySize: 4, ValueSize: 4, MaxEntries: n})
 			var got []uint32
-			var key []byte
-			next := make([]byte, 4)
-			for {
-				err := m.NextKey(key, next)
-				if errnoOfErr(err) == syscall.ENOENT {
-					break
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				got = append(got, binary.NativeEndian.Uint32(next))
-				key = append([]byte(nil), next...)
-				if len(got) > int(n) {
-					t.Fatalf("iteration does not end: %v", got)
-				}
+			for _, k := range iterate(t, m, int(n)) {
+				got = append(got, binary.NativeEndian.Uint32(k))
 			}
 			if len(got) != int(n) {
 				t.Fatalf("got %d keys %v, want %d", len(got), got, n)

@@ -315,13 +315,7 @@ func (h *Hash) evict() bool {
 }
 
 func (h *Hash) Lookup(key, valueOut []byte) error {
-	if err := h.canRead("lookup"); err != nil {
-		return err
-	}
-	if err := h.checkKey("lookup", key); err != nil {
-		return err
-	}
-	if err := checkBuf("lookup", "value", valueOut, h.userValueSize()); err != nil {
+	if err := h.userLookup("lookup", key, valueOut, h.userValueSize()); err != nil {
 		return err
 	}
 	hv := h.ix.hashOf(key)
@@ -340,16 +334,7 @@ func (h *Hash) Lookup(key, valueOut []byte) error {
 }
 
 func (h *Hash) Update(key, value []byte, flags uint64) error {
-	if err := h.canWrite("update"); err != nil {
-		return err
-	}
-	if flags&UpdateLock != 0 {
-		return fmt.Errorf("map update: BPF_F_LOCK needs a bpf_spin_lock in the value: %w", syscall.EINVAL)
-	}
-	if err := h.checkKey("update", key); err != nil {
-		return err
-	}
-	if err := checkBuf("update", "value", value, h.userValueSize()); err != nil {
+	if err := h.userUpdate(key, value, h.userValueSize(), flags); err != nil {
 		return err
 	}
 	if flags > UpdateExist {
@@ -359,10 +344,7 @@ func (h *Hash) Update(key, value []byte, flags uint64) error {
 }
 
 func (h *Hash) Delete(key []byte) error {
-	if err := h.canWrite("delete"); err != nil {
-		return err
-	}
-	if err := h.checkKey("delete", key); err != nil {
+	if err := h.userDelete(key); err != nil {
 		return err
 	}
 	if !h.ix.del(h.ix.hashOf(key), key, nil) {
@@ -372,15 +354,7 @@ func (h *Hash) Delete(key []byte) error {
 }
 
 func (h *Hash) NextKey(key, nextOut []byte) error {
-	if err := h.canRead("next key"); err != nil {
-		return err
-	}
-	if key != nil {
-		if err := h.checkKey("next key", key); err != nil {
-			return err
-		}
-	}
-	if err := checkBuf("next key", "next key", nextOut, int(h.info.KeySize)); err != nil {
+	if err := h.userNextKey(key, nextOut); err != nil {
 		return err
 	}
 	if !h.ix.nextKey(key, nextOut) {
@@ -390,16 +364,10 @@ func (h *Hash) NextKey(key, nextOut []byte) error {
 }
 
 func (h *Hash) LookupAndDelete(key, valueOut []byte) error {
-	if err := h.canRead("lookup and delete"); err != nil {
-		return err
-	}
 	if err := h.canWrite("lookup and delete"); err != nil {
 		return err
 	}
-	if err := h.checkKey("lookup and delete", key); err != nil {
-		return err
-	}
-	if err := checkBuf("lookup and delete", "value", valueOut, h.userValueSize()); err != nil {
+	if err := h.userLookup("lookup and delete", key, valueOut, h.userValueSize()); err != nil {
 		return err
 	}
 	if !h.ix.del(h.ix.hashOf(key), key, func(s int32) { h.readValue(s, valueOut) }) {

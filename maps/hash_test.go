@@ -119,16 +119,7 @@ func TestHash_Model(t *testing.T) {
 func checkIteration(t *testing.T, m Map, model map[string][]byte) {
 	t.Helper()
 	seen := map[string]bool{}
-	var key []byte
-	next := make([]byte, m.Info().KeySize)
-	for {
-		err := m.NextKey(key, next)
-		if errnoOfErr(err) == syscall.ENOENT {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, next := range iterate(t, m, len(model)+1) {
 		if seen[string(next)] {
 			t.Fatalf("NextKey returned %x twice", next)
 		}
@@ -136,7 +127,6 @@ func checkIteration(t *testing.T, m Map, model map[string][]byte) {
 		if _, ok := model[string(next)]; !ok {
 			t.Fatalf("NextKey returned %x, which is not in the map", next)
 		}
-		key = append(key[:0], next...)
 	}
 	if len(seen) != len(model) {
 		t.Fatalf("iteration saw %d keys, map has %d", len(seen), len(model))

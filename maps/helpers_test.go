@@ -45,6 +45,28 @@ func errnoOfErr(err error) syscall.Errno {
 	return syscall.Errno(^uintptr(0))
 }
 
+// iterate walks NextKey from nil to ENOENT and returns every key; it
+// fails after limit keys (an iteration that does not end).
+func iterate(t testing.TB, m Map, limit int) [][]byte {
+	t.Helper()
+	var keys [][]byte
+	var key []byte
+	for {
+		next := make([]byte, m.Info().KeySize)
+		err := m.NextKey(key, next)
+		if errnoOfErr(err) == syscall.ENOENT {
+			return keys
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if keys = append(keys, next); len(keys) > limit {
+			t.Fatalf("iteration does not end after %d keys", limit)
+		}
+		key = next
+	}
+}
+
 func wantErrno(t testing.TB, what string, err error, want syscall.Errno) {
 	t.Helper()
 	if got := errnoOfErr(err); got != want {

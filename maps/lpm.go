@@ -315,13 +315,7 @@ func (t *LPMTrie) remove(n *lpmNode, plen uint32, data []byte) (*lpmNode, int32)
 }
 
 func (t *LPMTrie) Lookup(key, valueOut []byte) error {
-	if err := t.canRead("lookup"); err != nil {
-		return err
-	}
-	if err := t.checkKey("lookup", key); err != nil {
-		return err
-	}
-	if err := checkBuf("lookup", "value", valueOut, t.vsize); err != nil {
+	if err := t.userLookup("lookup", key, valueOut, t.vsize); err != nil {
 		return err
 	}
 	// Under the writers' lock the slot cannot be freed while it is copied.
@@ -336,26 +330,14 @@ func (t *LPMTrie) Lookup(key, valueOut []byte) error {
 }
 
 func (t *LPMTrie) Update(key, value []byte, flags uint64) error {
-	if err := t.canWrite("update"); err != nil {
-		return err
-	}
-	if flags&UpdateLock != 0 {
-		return fmt.Errorf("map update: BPF_F_LOCK needs a bpf_spin_lock in the value: %w", syscall.EINVAL)
-	}
-	if err := t.checkKey("update", key); err != nil {
-		return err
-	}
-	if err := checkBuf("update", "value", value, t.vsize); err != nil {
+	if err := t.userUpdate(key, value, t.vsize, flags); err != nil {
 		return err
 	}
 	return errnoOf("update", t.update(key, value, flags))
 }
 
 func (t *LPMTrie) Delete(key []byte) error {
-	if err := t.canWrite("delete"); err != nil {
-		return err
-	}
-	if err := t.checkKey("delete", key); err != nil {
+	if err := t.userDelete(key); err != nil {
 		return err
 	}
 	return errnoOf("delete", t.delete(key))
@@ -365,15 +347,7 @@ func (t *LPMTrie) Delete(key []byte) error {
 // before the ones containing them), the leftmost one for a nil or missing
 // key.
 func (t *LPMTrie) NextKey(key, nextOut []byte) error {
-	if err := t.canRead("next key"); err != nil {
-		return err
-	}
-	if key != nil {
-		if err := t.checkKey("next key", key); err != nil {
-			return err
-		}
-	}
-	if err := checkBuf("next key", "next key", nextOut, int(t.info.KeySize)); err != nil {
+	if err := t.userNextKey(key, nextOut); err != nil {
 		return err
 	}
 	root := t.root.Load()

@@ -125,16 +125,7 @@ func TestLPMTrie_Model(t *testing.T) {
 func checkLPMIteration(t *testing.T, m *LPMTrie, model naiveLPM) {
 	t.Helper()
 	var seen []lpmEntry
-	var key []byte
-	next := make([]byte, 4+m.dataSize)
-	for {
-		err := m.NextKey(key, next)
-		if errnoOfErr(err) == syscall.ENOENT {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, next := range iterate(t, m, len(model)) {
 		plen := binary.NativeEndian.Uint32(next)
 		data := append([]byte(nil), next[4:]...)
 		i := model.find(plen, data)
@@ -153,10 +144,6 @@ func checkLPMIteration(t *testing.T, m *LPMTrie, model naiveLPM) {
 			}
 		}
 		seen = append(seen, lpmEntry{plen: plen, data: data})
-		key = append(key[:0], next...)
-		if len(seen) > len(model) {
-			t.Fatal("iteration does not end")
-		}
 	}
 	if len(seen) != len(model) {
 		t.Fatalf("iteration saw %d entries, map has %d", len(seen), len(model))

@@ -259,6 +259,50 @@ func checkBuf(op, what string, buf []byte, want int) error {
 	return nil
 }
 
+// userLookup, userUpdate, userDelete and userNextKey are the checks bpf(2)
+// makes before it hands a request to the map type, in the kernel's order.
+func (b *base) userLookup(op string, key, valueOut []byte, valueSize int) error {
+	if err := b.canRead(op); err != nil {
+		return err
+	}
+	if err := b.checkKey(op, key); err != nil {
+		return err
+	}
+	return checkBuf(op, "value", valueOut, valueSize)
+}
+
+func (b *base) userUpdate(key, value []byte, valueSize int, flags uint64) error {
+	if err := b.canWrite("update"); err != nil {
+		return err
+	}
+	if flags&UpdateLock != 0 {
+		return fmt.Errorf("map update: BPF_F_LOCK needs a bpf_spin_lock in the value: %w", syscall.EINVAL)
+	}
+	if err := b.checkKey("update", key); err != nil {
+		return err
+	}
+	return checkBuf("update", "value", value, valueSize)
+}
+
+func (b *base) userDelete(key []byte) error {
+	if err := b.canWrite("delete"); err != nil {
+		return err
+	}
+	return b.checkKey("delete", key)
+}
+
+func (b *base) userNextKey(key, nextOut []byte) error {
+	if err := b.canRead("next key"); err != nil {
+		return err
+	}
+	if key != nil {
+		if err := b.checkKey("next key", key); err != nil {
+			return err
+		}
+	}
+	return checkBuf("next key", "next key", nextOut, int(b.info.KeySize))
+}
+
 func errnoErr(op string, errno syscall.Errno) error {
 	return fmt.Errorf("map %s: %w", op, errno)
 }

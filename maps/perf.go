@@ -3,10 +3,8 @@ package maps
 import (
 	"encoding/binary"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 )
 
 // Flags of bpf_perf_event_output.
@@ -102,10 +100,7 @@ func (p *PerfEventArray) Output(cpu int, flags uint64, data, ctx []byte) int64 {
 
 // Delete removes entry key's buffer, as deleting a perf event fd does.
 func (p *PerfEventArray) Delete(key []byte) error {
-	if err := p.canWrite("delete"); err != nil {
-		return err
-	}
-	if err := p.checkKey("delete", key); err != nil {
+	if err := p.userDelete(key); err != nil {
 		return err
 	}
 	index := binary.NativeEndian.Uint32(key)
@@ -136,15 +131,11 @@ type PerfRecord struct {
 // called concurrently; Close and SetDeadline may be called from any
 // goroutine.
 type PerfReader struct {
-	p        *PerfEventArray
-	bufs     []*perfBuf
-	pending  [][]byte // a sample that followed a lost record, per CPU
-	next     int
-	mu       sync.Mutex
-	deadline atomic.Int64
-	kick     chan struct{}
-	done     chan struct{}
-	once     sync.Once
+	readerState
+	p       *PerfEventArray
+	bufs    []*perfBuf
+	pending [][]byte // a sample that followed a lost record, per CPU
+	next    int
 }
 
 // NewReader installs a buffer of perCPUBuffer bytes (rounded up to a power
@@ -157,26 +148,13 @@ func (p *PerfEventArray) NewReader(perCPUBuffer int) (*PerfReader, error) {
 		return nil, fmt.Errorf("perf reader: another reader is open: %w", syscall.EBUSY)
 	}
 	size := uint64(nextPow2((perCPUBuffer + pageSize - 1) / pageSize * pageSize))
-	r := &PerfReader{p: p, pending: make([][]byte, len(p.bufs)), kick: make(chan struct{}, 1), done: make(chan struct{})}
+	r := &PerfReader{readerState: newReaderState(), p: p, pending: make([][]byte, len(p.bufs))}
 	for i := range p.bufs {
 		pb := &perfBuf{r: newRing(size, p.wake)}
 		r.bufs = append(r.bufs, pb)
 		p.bufs[i].Store(pb)
 	}
 	return r, nil
-}
-
-// SetDeadline works as RingBufReader.SetDeadline.
-func (r *PerfReader) SetDeadline(t time.Time) {
-	var ns int64
-	if !t.IsZero() {
-		ns = t.UnixNano()
-	}
-	r.deadline.Store(ns)
-	select {
-	case r.kick <- struct{}{}:
-	default:
-	}
 }
 
 // Read waits for the next record of any CPU.
@@ -188,9 +166,7 @@ func (r *PerfReader) Read() (PerfRecord, error) {
 
 // ReadInto waits for the next record, reusing rec.RawSample's memory.
 func (r *PerfReader) ReadInto(rec *PerfRecord) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return waitFor(r.p.wake, r.done, r.kick, &r.deadline, func() (bool, error) {
+	return r.wait(r.p.wake, func() (bool, error) {
 		for range r.bufs {
 			cpu := r.next
 			r.next = (r.next + 1) % len(r.bufs)
@@ -226,14 +202,11 @@ func (r *PerfReader) ReadInto(rec *PerfRecord) error {
 
 // Close removes the buffers from the map and stops the reader.
 func (r *PerfReader) Close() error {
-	r.once.Do(func() {
-		close(r.done)
-		r.mu.Lock()
+	r.close(func() {
 		for i, pb := range r.bufs {
 			r.p.bufs[i].CompareAndSwap(pb, nil)
 		}
 		r.p.reader.Store(false)
-		r.mu.Unlock()
 	})
 	return nil
 }

@@ -85,13 +85,7 @@ func (p *ProgramArray) Remove(index uint32) error {
 // Lookup writes the ID of the program at key, as the kernel does, when the
 // stored program has an ID() uint32 method.
 func (p *ProgramArray) Lookup(key, valueOut []byte) error {
-	if err := p.canRead("lookup"); err != nil {
-		return err
-	}
-	if err := p.checkKey("lookup", key); err != nil {
-		return err
-	}
-	if err := checkBuf("lookup", "value", valueOut, 4); err != nil {
+	if err := p.userLookup("lookup", key, valueOut, 4); err != nil {
 		return err
 	}
 	prog := p.Get(binary.NativeEndian.Uint32(key))
@@ -109,16 +103,7 @@ func (p *ProgramArray) Lookup(key, valueOut []byte) error {
 // Update stores the program Options.ResolveProgram returns for the handle
 // in value (the kernel's program fd).
 func (p *ProgramArray) Update(key, value []byte, flags uint64) error {
-	if err := p.canWrite("update"); err != nil {
-		return err
-	}
-	if flags&UpdateLock != 0 {
-		return fmt.Errorf("map update: BPF_F_LOCK needs a bpf_spin_lock in the value: %w", syscall.EINVAL)
-	}
-	if err := p.checkKey("update", key); err != nil {
-		return err
-	}
-	if err := checkBuf("update", "value", value, 4); err != nil {
+	if err := p.userUpdate(key, value, 4, flags); err != nil {
 		return err
 	}
 	if flags != UpdateAny {
@@ -139,10 +124,7 @@ func (p *ProgramArray) Update(key, value []byte, flags uint64) error {
 }
 
 func (p *ProgramArray) Delete(key []byte) error {
-	if err := p.canWrite("delete"); err != nil {
-		return err
-	}
-	if err := p.checkKey("delete", key); err != nil {
+	if err := p.userDelete(key); err != nil {
 		return err
 	}
 	return p.Remove(binary.NativeEndian.Uint32(key))

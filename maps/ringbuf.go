@@ -122,12 +122,8 @@ type Record struct {
 // at a time. Read must not be called concurrently; Close and SetDeadline
 // may be called from any goroutine.
 type RingBufReader struct {
-	rb       *RingBuf
-	mu       sync.Mutex // serialises Read
-	deadline atomic.Int64
-	kick     chan struct{}
-	done     chan struct{}
-	once     sync.Once
+	readerState
+	rb *RingBuf
 }
 
 // NewReader opens the ring's consumer side (EBUSY if a reader is open).
@@ -135,21 +131,7 @@ func (rb *RingBuf) NewReader() (*RingBufReader, error) {
 	if !rb.reader.CompareAndSwap(false, true) {
 		return nil, fmt.Errorf("ringbuf reader: another reader is open: %w", syscall.EBUSY)
 	}
-	return &RingBufReader{rb: rb, kick: make(chan struct{}, 1), done: make(chan struct{})}, nil
-}
-
-// SetDeadline makes Read return os.ErrDeadlineExceeded once t passes with
-// no record; the zero time blocks forever. It applies to a Read in progress.
-func (r *RingBufReader) SetDeadline(t time.Time) {
-	var ns int64
-	if !t.IsZero() {
-		ns = t.UnixNano()
-	}
-	r.deadline.Store(ns)
-	select {
-	case r.kick <- struct{}{}:
-	default:
-	}
+	return &RingBufReader{readerState: newReaderState(), rb: rb}, nil
 }
 
 // Read waits for the next record.
@@ -162,9 +144,7 @@ func (r *RingBufReader) Read() (Record, error) {
 // ReadInto waits for the next record and stores it in rec, reusing
 // rec.RawSample's memory.
 func (r *RingBufReader) ReadInto(rec *Record) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return waitFor(r.rb.r.wake, r.done, r.kick, &r.deadline, func() (bool, error) {
+	return r.wait(r.rb.r.wake, func() (bool, error) {
 		switch st, _ := r.rb.r.consume(&rec.RawSample); st {
 		case recordData:
 			rec.Remaining = r.rb.r.pending()
@@ -181,18 +161,53 @@ func (r *RingBufReader) AvailableBytes() int { return r.rb.r.pending() }
 
 // Close stops the reader; a blocked Read returns os.ErrClosed.
 func (r *RingBufReader) Close() error {
-	r.once.Do(func() {
-		close(r.done)
-		r.mu.Lock()
-		r.rb.reader.Store(false)
-		r.mu.Unlock()
-	})
+	r.close(func() { r.rb.reader.Store(false) })
 	return nil
 }
 
-// waitFor calls try until it yields a record or an error, sleeping on n
-// between attempts until done closes or the deadline passes.
-func waitFor(n *notifier, done, kick <-chan struct{}, deadline *atomic.Int64, try func() (bool, error)) error {
+// readerState is what ring buffer and perf readers share: a deadline, a
+// way to interrupt a blocked Read and a once-only close.
+type readerState struct {
+	mu       sync.Mutex // serialises Read
+	deadline atomic.Int64
+	kick     chan struct{}
+	done     chan struct{}
+	once     sync.Once
+}
+
+func newReaderState() readerState {
+	return readerState{kick: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+// SetDeadline makes Read return os.ErrDeadlineExceeded once t passes with
+// no record; the zero time blocks forever. It applies to a Read in progress.
+func (s *readerState) SetDeadline(t time.Time) {
+	var ns int64
+	if !t.IsZero() {
+		ns = t.UnixNano()
+	}
+	s.deadline.Store(ns)
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// close wakes a blocked Read, waits for it to return and runs release once.
+func (s *readerState) close(release func()) {
+	s.once.Do(func() {
+		close(s.done)
+		s.mu.Lock()
+		release()
+		s.mu.Unlock()
+	})
+}
+
+// wait calls try until it yields a record or an error, sleeping on n
+// between attempts until the reader closes or the deadline passes.
+func (s *readerState) wait(n *notifier, try func() (bool, error)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
@@ -201,7 +216,7 @@ func waitFor(n *notifier, done, kick <-chan struct{}, deadline *atomic.Int64, tr
 	}()
 	for {
 		select {
-		case <-done:
+		case <-s.done:
 			return fmt.Errorf("read: %w", os.ErrClosed)
 		default:
 		}
@@ -217,7 +232,7 @@ func waitFor(n *notifier, done, kick <-chan struct{}, deadline *atomic.Int64, tr
 			return err
 		}
 		var timeout <-chan time.Time
-		if d := deadline.Load(); d != 0 {
+		if d := s.deadline.Load(); d != 0 {
 			left := time.Until(time.Unix(0, d))
 			if left <= 0 {
 				n.waiting.Store(false)
@@ -232,9 +247,9 @@ func waitFor(n *notifier, done, kick <-chan struct{}, deadline *atomic.Int64, tr
 		}
 		select {
 		case <-n.ch:
-		case <-kick:
+		case <-s.kick:
 		case <-timeout:
-		case <-done:
+		case <-s.done:
 		}
 		n.waiting.Store(false)
 	}
