@@ -14,6 +14,11 @@ const (
 	GSOUDPL4     = 1 << 17
 	gsoTCP       = GSOTCPv4 | GSOTCPv6
 	gsoByFrags   = 0xffff // GSO_BY_FRAGS
+
+	// maxGSOLen bounds GSO packets, which the length checks of change_head
+	// and adjust_room let through: the kernel's 16-bit header offsets and
+	// allocations give out around 64 KiB, so growth beyond is -ENOMEM.
+	maxGSOLen = 0xffff
 )
 
 // isGSOTCP is skb_is_gso_tcp.
@@ -121,6 +126,9 @@ func (p *Packet) ChangeHead(headRoom uint32, flags uint64) int64 {
 	newLen := uint32(p.Len()) + headRoom
 	if flags != 0 || (!p.isGSO() && newLen > MaxLen) || newLen < uint32(p.Len()) {
 		return errEINVAL
+	}
+	if newLen > maxGSOLen {
+		return errENOMEM
 	}
 	n := int(headRoom)
 	p.cow(n)
@@ -262,6 +270,9 @@ func (p *Packet) AdjustRoom(lenDiff int32, mode uint32, flags uint64) int64 {
 	if (shrink && (abs >= lenCur || lenCur-abs < lenMin)) ||
 		(!shrink && uint32(p.Len())+abs > MaxLen && !p.isGSO()) {
 		return errENOTSUPP
+	}
+	if !shrink && p.Len()+int(abs) > maxGSOLen {
+		return errENOMEM
 	}
 	var ret int64
 	if shrink {
