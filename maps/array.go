@@ -231,5 +231,5 @@ func arrayNextKey(b *base, n uint32, key, nextOut []byte) error {
 }
 
 func (a *Array) LookupAndDelete(key, valueOut []byte) error {
-	return unsupported{&a.base}.LookupAndDelete(key, valueOut)
+	return (&unsupported{&a.base}).LookupAndDelete(key, valueOut)
 }

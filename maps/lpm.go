@@ -417,5 +417,5 @@ func (t *LPMTrie) leftmost(n *lpmNode) *lpmNode {
 }
 
 func (t *LPMTrie) LookupAndDelete(key, valueOut []byte) error {
-	return unsupported{&t.base}.LookupAndDelete(key, valueOut)
+	return (&unsupported{&t.base}).LookupAndDelete(key, valueOut)
 }

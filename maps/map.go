@@ -320,35 +320,35 @@ func errnoOf(op string, ret int64) error {
 // ENOTSUPP, after the same permission checks the syscall makes first.
 type unsupported struct{ *base }
 
-func (u unsupported) Lookup(key, valueOut []byte) error {
+func (u *unsupported) Lookup(key, valueOut []byte) error {
 	if err := u.canRead("lookup"); err != nil {
 		return err
 	}
 	return fmt.Errorf("map lookup: not supported by %s maps: %w", u.info.Type, ENOTSUPP)
 }
 
-func (u unsupported) Update(key, value []byte, flags uint64) error {
+func (u *unsupported) Update(key, value []byte, flags uint64) error {
 	if err := u.canWrite("update"); err != nil {
 		return err
 	}
 	return fmt.Errorf("map update: not supported by %s maps: %w", u.info.Type, ENOTSUPP)
 }
 
-func (u unsupported) Delete(key []byte) error {
+func (u *unsupported) Delete(key []byte) error {
 	if err := u.canWrite("delete"); err != nil {
 		return err
 	}
 	return fmt.Errorf("map delete: not supported by %s maps: %w", u.info.Type, ENOTSUPP)
 }
 
-func (u unsupported) NextKey(key, nextOut []byte) error {
+func (u *unsupported) NextKey(key, nextOut []byte) error {
 	if err := u.canRead("next key"); err != nil {
 		return err
 	}
 	return fmt.Errorf("map next key: not supported by %s maps: %w", u.info.Type, ENOTSUPP)
 }
 
-func (u unsupported) LookupAndDelete(key, valueOut []byte) error {
+func (u *unsupported) LookupAndDelete(key, valueOut []byte) error {
 	if err := u.canRead("lookup and delete"); err != nil {
 		return err
 	}

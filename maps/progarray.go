@@ -135,5 +135,5 @@ func (p *ProgramArray) NextKey(key, nextOut []byte) error {
 }
 
 func (p *ProgramArray) LookupAndDelete(key, valueOut []byte) error {
-	return unsupported{&p.base}.LookupAndDelete(key, valueOut)
+	return (&unsupported{&p.base}).LookupAndDelete(key, valueOut)
 }

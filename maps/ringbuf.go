@@ -23,11 +23,12 @@ const (
 // CPUs, MaxEntries bytes (a power of two multiple of the page size).
 //
 // Programs reserve a record, write it through the pointer they got and
-// submit or discard it; the VM maps Data() as one region and hands out
-// region<<32 | off for a reservation of size bytes at off, which stays put
-// (and is this program's alone) until it is submitted or discarded. The
-// VM must bound accesses to [off, off+size): record headers sit in the same
-// region.
+// submit or discard it. Reserve returns the record's offset in Data(); the
+// bytes Data()[off:off+size] stay put, zeroed and this program's alone
+// until Submit or Discard, so a VM can map exactly that window as a per-run
+// region and turn the program's pointer back into off on submit. Record
+// headers sit right before each window: a VM must not give programs the
+// whole of Data().
 type RingBuf struct {
 	base
 	unsupported
