@@ -345,20 +345,33 @@ func (p *Packet) netGrow(off, n int, flags uint64) int64 {
 			}
 			p.transport, p.transportSet = p.data+macLen+nhLen, true
 		}
-		if p.Protocol == EthPIP && flags&FAdjRoomEncapL3IPv6 != 0 {
-			p.Protocol = EthPIPv6
-		} else if p.Protocol == EthPIPv6 && flags&FAdjRoomEncapL3IPv4 != 0 {
-			p.Protocol = EthPIP
-		}
+		p.matchOuterIP(flags&FAdjRoomEncapL3IPv6 != 0, flags&FAdjRoomEncapL3IPv4 != 0)
 	}
-	if p.isGSO() {
-		if flags&FAdjRoomFixedGSO == 0 && p.GSOSize != gsoByFrags {
-			p.GSOSize -= uint16(n)
-		}
-		p.GSOType |= gsoType
-		p.GSOSegs = 0
-	}
+	p.gsoHeaderChange(-n, flags, gsoType)
 	return 0
+}
+
+// matchOuterIP sets protocol to the IP version a helper's flags name.
+func (p *Packet) matchOuterIP(v6, v4 bool) {
+	if p.Protocol == EthPIP && v6 {
+		p.Protocol = EthPIPv6
+	} else if p.Protocol == EthPIPv6 && v4 {
+		p.Protocol = EthPIP
+	}
+}
+
+// gsoHeaderChange is adjust_room's GSO bookkeeping after headers grew or
+// shrank by n bytes: the segment size follows unless FIXED_GSO, the
+// headers must be checked again and gso_segs recomputed.
+func (p *Packet) gsoHeaderChange(n int, flags uint64, gsoType uint32) {
+	if !p.isGSO() {
+		return
+	}
+	if flags&FAdjRoomFixedGSO == 0 && p.GSOSize != gsoByFrags {
+		p.GSOSize += uint16(n)
+	}
+	p.GSOType |= gsoType
+	p.GSOSegs = 0
 }
 
 // netShrink is bpf_skb_net_shrink.
@@ -372,20 +385,8 @@ func (p *Packet) netShrink(off, n int, flags uint64) int64 {
 	if err := p.netHdrPop(off, n); err != 0 {
 		return err
 	}
-	if flags&adjRoomDecapL3Mask != 0 {
-		if p.Protocol == EthPIP && flags&FAdjRoomDecapL3IPv6 != 0 {
-			p.Protocol = EthPIPv6
-		} else if p.Protocol == EthPIPv6 && flags&FAdjRoomDecapL3IPv4 != 0 {
-			p.Protocol = EthPIP
-		}
-	}
-	if p.isGSO() {
-		if flags&FAdjRoomFixedGSO == 0 && p.GSOSize != gsoByFrags {
-			p.GSOSize += uint16(n)
-		}
-		p.GSOType |= GSODodgy
-		p.GSOSegs = 0
-	}
+	p.matchOuterIP(flags&FAdjRoomDecapL3IPv6 != 0, flags&FAdjRoomDecapL3IPv4 != 0)
+	p.gsoHeaderChange(n, flags, GSODodgy)
 	return 0
 }
 
