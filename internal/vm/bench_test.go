@@ -46,3 +46,35 @@ func BenchmarkMachine_Run_Floor(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkGo_ALULoop is the same loop as native Go: the same-run
+// baseline the ns/insn figure should be read against on a noisy machine.
+func BenchmarkGo_ALULoop(b *testing.B) {
+	want := benchprog.ALULoopResult()
+	for b.Loop() {
+		if benchprog.ALULoopResult() != want {
+			b.Fatal("mismatch")
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/benchprog.ALULoopExecuted, "ns/insn")
+}
+
+// BenchmarkMachine_Run_Packet is a tc-shaped program over a 100-byte
+// packet: context loads, a byte loop over direct packet access, LD_ABS, a
+// bpf-to-bpf call, a helper returning a map value and an atomic add.
+func BenchmarkMachine_Run_Packet(b *testing.B) {
+	p, _, _ := packetProgram(b)
+	m := vm.NewMachine()
+	pkt, ctx := make([]byte, 100), make([]byte, 16)
+	setup(b, m, pkt, ctx, 3)
+	if _, err := m.Run(p); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.Run(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(m.Executed()), "ns/insn")
+}

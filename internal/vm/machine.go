@@ -37,6 +37,10 @@ type Machine struct {
 	regs  [256]uint64 // indexed by uint8 register numbers: no bounds checks
 	stack [MaxFrames * StackSize]byte
 
+	// The stack bytes written since they were last zeroed: a run starts on
+	// a zeroed stack without paying for a 512-byte clear every time.
+	dirtyLo, dirtyHi uint32
+
 	regions []region // [packet, stack, ctx, code, dynamic..., shared...]
 	frames  [MaxFrames]frame
 	depth   int
@@ -65,7 +69,7 @@ type Machine struct {
 
 // NewMachine returns a Machine with no packet, no context and no limit.
 func NewMachine() *Machine {
-	m := &Machine{regions: make([]region, firstShared, firstShared+16)}
+	m := &Machine{regions: make([]region, firstShared, firstShared+16), dirtyLo: math.MaxUint32}
 	m.regions[RegionStack] = region{buf: m.stack[:], hi: uint32(len(m.stack)), perm: permRead | permWrite | permAtomic}
 	return m
 }
@@ -204,7 +208,11 @@ func (m *Machine) reset(p *Program) {
 	m.ndyn = 0
 	m.setPolicy(p)
 	clear(m.regs[:10])
-	m.enterFrame(0)
+	if m.dirtyLo < m.dirtyHi {
+		clear(m.stack[m.dirtyLo:m.dirtyHi])
+	}
+	m.dirtyLo, m.dirtyHi = math.MaxUint32, 0
+	m.setFrame(0)
 }
 
 func (m *Machine) setPolicy(p *Program) {
@@ -310,7 +318,10 @@ func (m *Machine) Call(fn uint64, r1, r2, r3, r4, r5 uint64) (uint64, error) {
 
 // enterFrame makes frame d current, with a zeroed stack.
 func (m *Machine) enterFrame(d int) {
-	clear(m.stack[d*StackSize : (d+1)*StackSize])
+	lo, hi := max(m.dirtyLo, uint32(d*StackSize)), min(m.dirtyHi, uint32((d+1)*StackSize))
+	if lo < hi {
+		clear(m.stack[lo:hi])
+	}
 	m.setFrame(d)
 }
 

@@ -20,6 +20,10 @@ func (m *Machine) access(addr uint64, n uint32, need uint8) []byte {
 	if o < r.lo || uint64(o)+uint64(n) > uint64(r.hi) || r.perm&(need|permSlow) != need {
 		return r.accessSlow(o, n, need)
 	}
+	if need&permWrite != 0 && id == uint64(RegionStack) {
+		// Remember what to zero before the next run (see Machine.reset).
+		m.dirtyLo, m.dirtyHi = min(m.dirtyLo, o), max(m.dirtyHi, o+n)
+	}
 	i := o - r.base
 	return r.buf[i : i+n : i+n]
 }

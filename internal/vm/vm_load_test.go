@@ -346,3 +346,33 @@ func TestCtxPolicyFunc(t *testing.T) {
 		}
 	}
 }
+
+func TestMachine_Run_StackZeroedPerFrameAndRun(t *testing.T) {
+	// f reads its slot (must be 0) and dirties it; main calls f twice.
+	fill := helperTable(map[asm.BuiltinFunc]vm.HelperFunc{1: func(m *vm.Machine, r1, _, _, _, _ uint64) (uint64, error) {
+		b, err := m.Mem(r1, 16, true)
+		for i := range b {
+			b[i] = 0xee
+		}
+		return 0, err
+	}})
+	p := load(t, asm.Instructions{
+		asm.LoadMem(asm.R6, asm.RFP, -16, asm.DWord), // dirtied by the helper last run?
+		asm.Mov.Reg(asm.R1, asm.RFP), asm.Add.Imm(asm.R1, -16),
+		asm.BuiltinFunc(1).Call(),
+		asm.Call.Label("f"), asm.Add.Reg(asm.R6, asm.R0),
+		asm.Call.Label("f"), asm.Add.Reg(asm.R6, asm.R0),
+		asm.Mov.Reg(asm.R0, asm.R6),
+		asm.Return(),
+		asm.LoadMem(asm.R0, asm.RFP, -8, asm.DWord).WithSymbol("f"),
+		stdw(asm.RFP, -8, 0x77),
+		asm.StoreImm(asm.RFP, -512, 0x55, asm.Byte),
+		asm.Return(),
+	}, vm.Options{Helpers: fill})
+	m := vm.NewMachine()
+	for run := range 3 {
+		if v, err := m.Run(p); err != nil || v != 0 {
+			t.Fatalf("run %d: r0 = %#x, %v; want 0 (fresh frames)", run, v, err)
+		}
+	}
+}
