@@ -153,6 +153,24 @@ func (m *Machine) AddressSpace() *AddressSpace { return m.as }
 // *HelperError and r0 = 0; a Go panic inside the interpreter or a helper
 // is recovered here and reported as a *Fault of kind FaultPanic.
 func (m *Machine) Run(p *Program, args ...uint64) (r0 uint64, err error) {
+	return m.run(p, 0, args)
+}
+
+// RunCallback starts a run at the subprogram fn of p (a FuncAddr a program
+// loaded with ld_imm64 src 4 and handed to a helper, e.g. a bpf_timer
+// callback that fires after the run that armed it), with r1.. = args.
+func (m *Machine) RunCallback(p *Program, fn uint64, args ...uint64) (uint64, error) {
+	if p == nil {
+		return 0, fmt.Errorf("run callback: nil program: %w", syscall.EINVAL)
+	}
+	t, ok := p.funcs[int32(uint32(fn))]
+	if fn>>32 != uint64(RegionCode) || !ok {
+		return 0, fmt.Errorf("run callback %#x: not a function of the program: %w", fn, syscall.EINVAL)
+	}
+	return m.run(p, int(t), args)
+}
+
+func (m *Machine) run(p *Program, entry int, args []uint64) (r0 uint64, err error) {
 	if len(args) > 5 {
 		return 0, fmt.Errorf("run: %d arguments, at most 5: %w", len(args), syscall.EINVAL)
 	}
@@ -177,7 +195,7 @@ func (m *Machine) Run(p *Program, args ...uint64) (r0 uint64, err error) {
 	} else {
 		copy(m.regs[1:6], args)
 	}
-	r0, err = m.exec(p, 0, 0)
+	r0, err = m.exec(p, entry, 0)
 	m.executed = uint64(m.steps)
 	m.prog = nil // helper APIs are for helpers, during a run
 	if err == errExit {

@@ -320,3 +320,33 @@ func TestMachine_OutsideRun(t *testing.T) {
 		t.Error("Program() is set after the run")
 	}
 }
+
+func TestMachine_RunCallback(t *testing.T) {
+	var armed uint64
+	arm := helperTable(map[asm.BuiltinFunc]vm.HelperFunc{asm.FnTimerSetCallback: func(_ *vm.Machine, _, fn, _, _, _ uint64) (uint64, error) {
+		armed = fn
+		return 0, nil
+	}})
+	p := load(t, asm.Instructions{
+		asm.Instruction{OpCode: asm.LoadImmOp(asm.DWord), Dst: asm.R2, Src: asm.PseudoFunc, Constant: -1}.WithReference("cb"),
+		asm.FnTimerSetCallback.Call(),
+		asm.Mov.Imm(asm.R0, 0),
+		asm.Return(),
+		asm.Mov.Reg(asm.R0, asm.R1).WithSymbol("cb"),
+		asm.Mul.Reg(asm.R0, asm.R2),
+		asm.Return(),
+	}, vm.Options{Helpers: arm})
+	m := vm.NewMachine()
+	if _, err := m.Run(p); err != nil {
+		t.Fatal(err)
+	}
+	if armed != vm.FuncAddr(5) {
+		t.Fatalf("callback address %#x, want FuncAddr(5)", armed)
+	}
+	if v, err := m.RunCallback(p, armed, 6, 7); err != nil || v != 42 {
+		t.Errorf("r0 = %d, %v", v, err)
+	}
+	if _, err := m.RunCallback(p, vm.FuncAddr(1), 0); err == nil {
+		t.Error("RunCallback accepted an address that is no subprogram")
+	}
+}
