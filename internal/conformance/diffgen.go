@@ -136,7 +136,7 @@ type op struct {
 	// query
 	count       uint32
 	arrays      uint8 // bit i: array i present (prog ids, prog flags, link ids, link flags)
-	arrayExtra  uint32
+	arrayExtra  int   // array length minus count (-1: too short, EFAULT)
 	queryFlags  uint32
 	attachFlags uint32
 }
@@ -162,7 +162,7 @@ func (o op) String() string {
 		}
 		fmt.Fprintf(&b, " rev=%s", o.rev)
 	case opQuery:
-		fmt.Fprintf(&b, "%s count=%d arrays=%04b(+%d) query_flags=%d attach_flags=%d",
+		fmt.Fprintf(&b, "%s count=%d arrays=%04b(%+d) query_flags=%d attach_flags=%d",
 			devDir, o.count, o.arrays, o.arrayExtra, o.queryFlags, o.attachFlags)
 	case opLinkUpdate:
 		fmt.Fprintf(&b, " l%d p%d flags=%s old=%s", o.link, o.prog, flagString(o.flags), o.repl)
@@ -264,7 +264,10 @@ func generate(r *rand.Rand, skip kindSet) op {
 			o.count = 64
 		}
 		o.arrays = uint8(r.IntN(16))
-		o.arrayExtra = uint32(r.IntN(3))
+		o.arrayExtra = r.IntN(3)
+		if o.count > 0 && r.IntN(20) == 0 {
+			o.arrayExtra = -1
+		}
 		if r.IntN(20) == 0 {
 			o.queryFlags = 1
 		}

@@ -113,24 +113,19 @@ func (r *replica) devName(ifindex uint32) string {
 	return fmt.Sprintf("?ifindex%d", ifindex)
 }
 
-func (r *replica) progName(id uint32) string {
-	if id == 0 {
-		return "0"
-	}
-	if n, ok := r.progNames[id]; ok {
-		return n
-	}
-	return fmt.Sprintf("?prog%d", id)
-}
+func (r *replica) progName(id uint32) string { return name(r.progNames, "?prog", id) }
+func (r *replica) linkName(id uint32) string { return name(r.linkNames, "?link", id) }
 
-func (r *replica) linkName(id uint32) string {
+// name maps a backend's ID to its logical name; IDs the replica never
+// handed out show up with their number (and differ between backends).
+func name(names map[uint32]string, unknown string, id uint32) string {
 	if id == 0 {
 		return "0"
 	}
-	if n, ok := r.linkNames[id]; ok {
+	if n, ok := names[id]; ok {
 		return n
 	}
-	return fmt.Sprintf("?link%d", id)
+	return fmt.Sprintf("%s%d", unknown, id)
 }
 
 // unknownID is far above any ID either backend hands out in a test run.
@@ -309,7 +304,7 @@ func (r *replica) linkOp(o op) string {
 }
 
 func (r *replica) query(o op) string {
-	n := int(o.count + o.arrayExtra)
+	n := int(o.count) + o.arrayExtra
 	var arrays [4][]uint32
 	for i := range arrays {
 		if o.arrays&(1<<i) != 0 {

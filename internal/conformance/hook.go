@@ -137,6 +137,19 @@ func (h *hook) failsOneOf(err error, what string, want ...syscall.Errno) {
 	h.t.Errorf("%s on %s: got %s, want one of %v", what, h, errString(err), want)
 }
 
+// expect checks a request's outcome (want 0: success, which the scenario
+// needs to go on) and then the hook's count, the selftests' usual pair of
+// ASSERT_EQ(err, ...) and assert_mprog_count.
+func (h *hook) expect(err error, want unix.Errno, count uint32, what string) {
+	h.t.Helper()
+	if want == 0 {
+		h.ok(err, what)
+	} else {
+		h.fails(err, want, what)
+	}
+	h.count(count)
+}
+
 // count is assert_mprog_count: a query without arrays succeeds and reports n.
 func (h *hook) count(n uint32) {
 	h.t.Helper()
@@ -202,6 +215,16 @@ func (h *hook) chain(rev uint64, want ...slot) {
 	if pflags[len(want)] != 0xdead || lflags[len(want)] != 0xbeef {
 		h.t.Errorf("query %s: flag arrays written beyond the count", h)
 	}
+}
+
+// order is chain for plain attachments only.
+func (h *hook) order(rev uint64, progs ...tcx.Program) {
+	h.t.Helper()
+	slots := make([]slot, len(progs))
+	for i, p := range progs {
+		slots[i] = plain(p)
+	}
+	h.chain(rev, slots...)
 }
 
 // traffic is tc_skel_reset_all_seen + ping_cmd + ASSERT_EQ(seen_tcN): it
@@ -274,6 +297,32 @@ func (h *hook) qdisc(ifindex int, kind Qdisc) {
 func (h *hook) filter(ifindex int, dir tcx.Direction, prog tcx.Program) {
 	h.t.Helper()
 	h.ok(h.env.AddClassicFilter(ifindex, dir, prog), "add cls_bpf "+prog.Name())
+}
+
+// deleteVeth is "ip link del" of the pair, then if_nametoindex == 0 for
+// both ends.
+func (h *hook) deleteVeth(ia, ib int) {
+	h.t.Helper()
+	h.ok(h.env.DeleteDevice(ia), "del veth")
+	h.gone(ia)
+	h.gone(ib)
+}
+
+// classic puts prog as a cls_bpf filter under a new clsact qdisc on the
+// hook (if on), as the chain_classic selftests do with bpf_tc_hook_create
+// and bpf_tc_attach; unclassic takes both down again.
+func (h *hook) classic(on bool, prog tcx.Program) {
+	h.t.Helper()
+	if on {
+		h.qdisc(h.ifindex, Clsact)
+		h.filter(h.ifindex, h.dir, prog)
+	}
+}
+
+func (h *hook) unclassic() {
+	h.t.Helper()
+	h.ok(h.env.DeleteClassicFilter(h.ifindex, h.dir), "delete cls_bpf")
+	h.ok(h.env.DeleteQdisc(h.ifindex, Clsact), "delete clsact")
 }
 
 // gone checks that a deleted device is gone for tcx (if_nametoindex == 0).

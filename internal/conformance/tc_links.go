@@ -50,15 +50,24 @@ func tcLinksBasic(h *hook) {
 	o.count(0)
 }
 
-func tcLinksBefore(h *hook) {
-	tc1, tc2, tc3, tc4 := h.tc(1), h.tc(2), h.tc(3), h.tc(4)
+// link2 is the opening of tc_links_before/after: links tc1 and tc2 in order,
+// both run.
+func (h *hook) link2() (l1, l2 tcx.Link) {
+	h.t.Helper()
+	tc1, tc2 := h.tc(1), h.tc(2)
 	h.count(0)
-	l1 := h.mustLink(tc1, lo{})
+	l1 = h.mustLink(tc1, lo{})
 	h.count(1)
-	l2 := h.mustLink(tc2, lo{})
+	l2 = h.mustLink(tc2, lo{})
 	h.count(2)
 	h.chain(3, linked(tc1, l1), linked(tc2, l2))
 	h.traffic(1, 2)
+	return l1, l2
+}
+
+func tcLinksBefore(h *hook) {
+	tc1, tc2, tc3, tc4 := h.tc(1), h.tc(2), h.tc(3), h.tc(4)
+	l1, l2 := h.link2()
 	// A link may be placed relative to a program by its program handle.
 	l3 := h.mustLink(tc3, lo{Flags: fBefore, Relative: tc2})
 	l4 := h.mustLink(tc4, lo{Flags: fBefore | fLink | fID, RelativeID: h.id(l1)})
@@ -71,12 +80,7 @@ func tcLinksBefore(h *hook) {
 
 func tcLinksAfter(h *hook) {
 	tc1, tc2, tc3, tc4 := h.tc(1), h.tc(2), h.tc(3), h.tc(4)
-	h.count(0)
-	l1 := h.mustLink(tc1, lo{})
-	l2 := h.mustLink(tc2, lo{})
-	h.count(2)
-	h.chain(3, linked(tc1, l1), linked(tc2, l2))
-	h.traffic(1, 2)
+	l1, l2 := h.link2()
 	l3 := h.mustLink(tc3, lo{Flags: fAfter, Relative: tc1})
 	l4 := h.mustLink(tc4, lo{Flags: fAfter | fLink, Relative: l2})
 	h.count(4)
@@ -92,8 +96,7 @@ func tcLinksRevision(h *hook) {
 	l1 := h.mustLink(tc1, lo{ExpectedRevision: 1})
 	h.count(1)
 	_, err := h.link(tc2, lo{ExpectedRevision: 1})
-	h.fails(err, unix.ESTALE, "link tc2 at revision 1")
-	h.count(1)
+	h.expect(err, unix.ESTALE, 1, "link tc2 at revision 1")
 	l2 := h.mustLink(tc2, lo{ExpectedRevision: 2})
 	h.count(2)
 	h.chain(3, linked(tc1, l1), linked(tc2, l2))
@@ -107,10 +110,7 @@ func tcLinksChainClassic(h *hook) {
 		h.variant(classicName(classic), func(v *hook) {
 			tc1, tc2, tc3 := v.tc(1), v.tc(2), v.tc(3)
 			v.count(0)
-			if classic {
-				v.qdisc(v.ifindex, Clsact)
-				v.filter(v.ifindex, v.dir, tc3)
-			}
+			v.classic(classic, tc3)
 			v.mustLink(tc1, lo{})
 			l2 := v.mustLink(tc2, lo{})
 			v.count(2)
@@ -119,8 +119,7 @@ func tcLinksChainClassic(h *hook) {
 			v.count(1)
 			v.traffic(ran(classic, 3, 1)...)
 			if classic {
-				v.ok(v.env.DeleteClassicFilter(v.ifindex, v.dir), "delete cls_bpf")
-				v.ok(v.env.DeleteQdisc(v.ifindex, Clsact), "delete clsact")
+				v.unclassic()
 			}
 			v.count(1)
 			v.destroy()
@@ -288,17 +287,14 @@ func (h *hook) defunct(links []tcx.Link) {
 func tcLinksDevCleanup(h *hook) {
 	ia, ib := h.veth()
 	links := h.on(ia, h.dir).link4()
-	h.ok(h.env.DeleteDevice(ia), "del veth")
-	h.gone(ia)
-	h.gone(ib)
+	h.deleteVeth(ia, ib)
 	h.defunct(links)
 }
 
 func tcLinksChainMixed(h *hook) {
 	tc4, tc5, tc6 := h.tc(4), h.tc(5), h.tc(6)
 	h.count(0)
-	h.qdisc(h.ifindex, Clsact)
-	h.filter(h.ifindex, h.dir, tc5)
+	h.classic(true, tc5)
 	l6 := h.mustLink(tc6, lo{})
 	h.count(1)
 	h.traffic(6)
@@ -308,8 +304,7 @@ func tcLinksChainMixed(h *hook) {
 	h.ok(l6.Detach(), "detach link")
 	h.count(0)
 	h.traffic(5)
-	h.ok(h.env.DeleteClassicFilter(h.ifindex, h.dir), "delete cls_bpf")
-	h.ok(h.env.DeleteQdisc(h.ifindex, Clsact), "delete clsact")
+	h.unclassic()
 	h.destroy()
 }
 
@@ -377,16 +372,14 @@ func tcLinksDevChain0(h *hook) {
 	h.filter(ia, tcx.Ingress, tc3)
 	h.ok(h.env.DeleteQdisc(ia, Ingress), "delete ingress qdisc")
 	h.qdisc(ia, Clsact)
-	d.chain(1)
+	d.order(1)
 	d.other().chain(1)
 	h.filter(ia, h.dir, tc5)
 	l := d.mustLink(h.tc(1), lo{})
 	d.chain(2, linked(h.tc(1), l))
 	h.ok(l.Detach(), "detach link")
 	d.count(0)
-	h.ok(h.env.DeleteDevice(ia), "del veth")
-	h.gone(ia)
-	h.gone(ib)
+	h.deleteVeth(ia, ib)
 	h.destroy()
 }
 
@@ -397,8 +390,6 @@ func tcLinksDevMixed(h *hook) {
 	links := h.on(ia, h.dir).link4()
 	h.qdisc(ia, Clsact)
 	h.filter(ia, h.dir, h.tc(5))
-	h.ok(h.env.DeleteDevice(ia), "del veth")
-	h.gone(ia)
-	h.gone(ib)
+	h.deleteVeth(ia, ib)
 	h.defunct(links)
 }

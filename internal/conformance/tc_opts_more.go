@@ -35,19 +35,14 @@ func tcOptsDeleteEmpty(h *hook) {
 func tcOptsChainMixed(h *hook) {
 	tc4, tc5, tc6 := h.tc(4), h.tc(5), h.tc(6)
 	h.count(0)
-	h.qdisc(h.ifindex, Clsact)
-	h.filter(h.ifindex, h.dir, tc5)
-	h.ok(h.attach(tc6, ao{}), "attach tc6")
-	h.count(1)
+	h.classic(true, tc5)
+	h.expect(h.attach(tc6, ao{}), 0, 1, "attach tc6")
 	h.traffic(6)
-	h.ok(h.attach(tc4, ao{Flags: fReplace, Replace: tc6}), "replace tc6 by tc4")
-	h.count(1)
+	h.expect(h.attach(tc4, ao{Flags: fReplace, Replace: tc6}), 0, 1, "replace tc6 by tc4")
 	h.traffic(4, 5)
-	h.ok(h.detach(tc4, do{}), "detach tc4")
-	h.count(0)
+	h.expect(h.detach(tc4, do{}), 0, 0, "detach tc4")
 	h.traffic(5)
-	h.ok(h.env.DeleteClassicFilter(h.ifindex, h.dir), "delete cls_bpf")
-	h.ok(h.env.DeleteQdisc(h.ifindex, Clsact), "delete clsact")
+	h.unclassic()
 }
 
 // veth creates the selftests' tcx_opts1/tcx_opts2 pair and deletes it when
@@ -90,15 +85,12 @@ func tcOptsMax(h *hook) {
 				if last != nil {
 					o.Relative = last
 				}
-				d.fails(d.attach(p, o), unix.ERANGE, "attach 64th program")
-				d.count(tcx.MaxPrograms)
+				d.expect(d.attach(p, o), unix.ERANGE, tcx.MaxPrograms, "attach 64th program")
 				v.ok(p.Close(), "close 64th program")
 				if last != nil {
 					v.ok(last.Close(), "close last program")
 				}
-				v.ok(v.env.DeleteDevice(ia), "del veth")
-				v.gone(ia)
-				v.gone(ib)
+				v.deleteVeth(ia, ib)
 			})
 		}
 	}
@@ -162,7 +154,6 @@ func tcOptsQueryAttach(h *hook) {
 		h.t.Errorf("empty hook: count %d revision %d, want 0 1", res.Count, res.Revision)
 	}
 	h.ok(h.attach(tc1, ao{ExpectedRevision: res.Revision}), "attach tc1 at the queried revision")
-	h.chain(2, plain(tc1))
-	h.ok(h.detach(tc1, do{}), "detach tc1")
-	h.count(0)
+	h.order(2, tc1)
+	h.expect(h.detach(tc1, do{}), 0, 0, "detach tc1")
 }
