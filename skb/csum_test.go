@@ -376,3 +376,102 @@ func TestPacket_CsumUpdate(t *testing.T) {
 		t.Fatalf("got %#x (csum %#x), want 0x11", got, p.Csum)
 	}
 }
+
+func TestPacket_ChecksumComplete_NAT(t *testing.T) {
+	// A NAT program stores the address plainly and lets the checksum
+	// helpers fix skb->csum: with BPF_F_PSEUDO_HDR the L4 helper accounts
+	// for the bytes that changed (the IPv4 header's own sum is unchanged),
+	// and for IPv6 (BPF_F_IPV6, no header checksum) nothing changes.
+	for _, c := range []struct {
+		name string
+		v6   bool
+		diff bool
+	}{{"IPv4 size 4", false, false}, {"IPv4 diff", false, true}, {"IPv6 diff", true, true}} {
+		var frame []byte
+		var srcOff, csumOff, alen int
+		if c.v6 {
+			frame = testFrame(skb.EthPIPv6, 80)
+			srcOff, csumOff, alen = 14+8, 14+40+16, 16
+		} else {
+			frame = ipv4L4(t, false, net.IP{10, 0, 0, 1}, net.IP{10, 0, 0, 2}, 1, 2)
+			srcOff, csumOff, alen = 14+12, 14+20+16, 4
+		}
+		p, _ := skb.New(frame, skb.Loopback())
+		p.IPSummed = skb.ChecksumComplete
+		p.Csum = uint32(completeSum(p.Data()))
+		newAddr := make([]byte, alen)
+		for i := range newAddr {
+			newAddr[i] = byte(0xc0 + i)
+		}
+		old := append([]byte(nil), p.Data()[srcOff:srcOff+alen]...)
+		p.StoreBytes(uint32(srcOff), newAddr, 0)
+		switch {
+		case !c.diff:
+			p.L3CsumReplace(14+10, le32(old), le32(newAddr), 4)
+			p.L4CsumReplace(uint32(csumOff), le32(old), le32(newAddr), skb.FPseudoHdr|4)
+		case c.v6:
+			p.L4CsumReplace(uint32(csumOff), 0, uint64(skb.CsumDiff(old, newAddr, 0)), skb.FPseudoHdr|skb.FIPv6)
+		default:
+			d := uint64(skb.CsumDiff(old, newAddr, 0))
+			p.L3CsumReplace(14+10, 0, d, 0)
+			p.L4CsumReplace(uint32(csumOff), 0, d, skb.FPseudoHdr)
+		}
+		if got, want := csumFold16(p.Csum), completeSum(p.Data()); !onesEqual(got, want) {
+			t.Errorf("%s: csum folds to %#04x, packet sums to %#04x", c.name, got, want)
+		}
+	}
+}
+
+func TestPacket_ChecksumComplete_AtIngress(t *testing.T) {
+	// At tc ingress skb->csum starts at the network header; the VLAN
+	// helpers fold the MAC header in and out around their work.
+	r := rand.New(rand.NewPCG(11, 12))
+	for range 200 {
+		p, _ := skb.New(testFrame(skb.EthPIP, 60+r.IntN(40)), skb.Loopback())
+		p.ChangeHead(0, 0) // mac_len = 14, as on the live ingress path
+		p.AtIngress = true
+		p.IPSummed = skb.ChecksumComplete
+		p.Csum = uint32(completeSum(p.Data()[p.NetworkOffset():]))
+		for range 5 {
+			if r.IntN(2) == 0 {
+				p.VlanPush(pick[uint16](r, 0x0081, 0xa888), uint16(r.Uint32()))
+			} else {
+				p.VlanPop()
+			}
+			if got, want := csumFold16(p.Csum), completeSum(p.Data()[p.NetworkOffset():]); !onesEqual(got, want) {
+				t.Fatalf("csum folds to %#04x, network part sums to %#04x (netoff %d)", got, want, p.NetworkOffset())
+			}
+		}
+	}
+}
+
+func TestPacket_ChecksumPartial(t *testing.T) {
+	t.Run("IPv6 pseudo diff", func(t *testing.T) {
+		frame := testFrame(skb.EthPIPv6, 80)
+		const srcOff, csumOff = 14 + 8, 14 + 40 + 6
+		pseudo := func(d []byte) uint16 { return onesSum(d[14+8 : 14+40]) }
+		binary.BigEndian.PutUint16(frame[csumOff:], pseudo(frame))
+		p, _ := skb.New(frame, skb.Loopback())
+		p.SetChecksumPartial(14+40, 6)
+		newAddr := []byte("0123456789abcdef")
+		diff := skb.CsumDiff(frame[srcOff:srcOff+16], newAddr, 0)
+		p.StoreBytes(srcOff, newAddr, 0)
+		p.L4CsumReplace(csumOff, 0, uint64(diff), skb.FPseudoHdr|skb.FIPv6)
+		if got := binary.BigEndian.Uint16(p.Data()[csumOff:]); !onesEqual(got, pseudo(p.Data())) {
+			t.Errorf("partial checksum %#04x, want %#04x", got, pseudo(p.Data()))
+		}
+	})
+	t.Run("a store before csum_start drops to CHECKSUM_NONE", func(t *testing.T) {
+		p, _ := skb.New(testFrame(skb.EthPIP, 60), skb.Loopback())
+		p.SetChecksumPartial(40, 6)
+		p.StoreBytes(0, []byte{1}, skb.FRecomputeCsum)
+		if p.IPSummed != skb.ChecksumPartial {
+			t.Fatal("csum_start still inside the packet")
+		}
+		p.SetChecksumPartial(-2, 6)
+		p.StoreBytes(0, []byte{1}, skb.FRecomputeCsum)
+		if p.IPSummed != skb.ChecksumNone {
+			t.Fatal("csum_start before data kept CHECKSUM_PARTIAL")
+		}
+	})
+}
