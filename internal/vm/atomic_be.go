@@ -5,18 +5,10 @@ package vm
 import (
 	"math/bits"
 	"sync/atomic"
-	"unsafe"
 )
 
 // On a big-endian host program memory still holds little-endian values, so
 // every atomic is a compare-and-swap loop on byte-swapped words.
-
-func aligned(b []byte, n uint32) bool {
-	return uintptr(unsafe.Pointer(unsafe.SliceData(b)))&uintptr(n-1) == 0
-}
-
-func word32(b []byte) *uint32 { return (*uint32)(unsafe.Pointer(unsafe.SliceData(b[:4]))) }
-func word64(b []byte) *uint64 { return (*uint64)(unsafe.Pointer(unsafe.SliceData(b[:8]))) }
 
 func rmw32(p *uint32, a uint64, v uint32) uint32 {
 	for {

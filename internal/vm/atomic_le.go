@@ -4,19 +4,10 @@ package vm
 
 import (
 	"sync/atomic"
-	"unsafe"
 )
 
 // Atomics on program memory. The emulated machine is little-endian, like
-// the host here, so Go's atomics apply to the bytes directly. access has
-// already checked bounds and permissions; aligned checks the host address.
-
-func aligned(b []byte, n uint32) bool {
-	return uintptr(unsafe.Pointer(unsafe.SliceData(b)))&uintptr(n-1) == 0
-}
-
-func word32(b []byte) *uint32 { return (*uint32)(unsafe.Pointer(unsafe.SliceData(b[:4]))) }
-func word64(b []byte) *uint64 { return (*uint64)(unsafe.Pointer(unsafe.SliceData(b[:8]))) }
+// the host here, so Go's atomics apply to the bytes directly.
 
 // rmw32 applies the atomic ALU op a (BPF_ADD, OR, AND, XOR; 0xe0 = xchg)
 // and returns the old value.

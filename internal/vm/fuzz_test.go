@@ -222,28 +222,7 @@ func FuzzALU(f *testing.F) {
 			refALU(ins, &regs)
 			insns = append(insns, ins)
 		}
-		insns = append(insns, imm64(asm.R9, vm.PacketAddr(0)))
-		for r := asm.R0; r <= asm.R8; r++ {
-			insns = append(insns, asm.StoreMem(asm.R9, int16(8*r), r, asm.DWord))
-		}
-		insns = append(insns, asm.Return())
-		p, err := vm.Load(insns, vm.Options{})
-		if err != nil {
-			t.Fatalf("load: %v", err)
-		}
-		out := make([]byte, 72)
-		m := vm.NewMachine()
-		if err := m.SetPacket(out, 0, 0, len(out)); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := m.Run(p); err != nil {
-			t.Fatal(err)
-		}
-		for r := range 9 {
-			if got := binary.LittleEndian.Uint64(out[8*r:]); got != regs[r] {
-				t.Fatalf("r%d = %#x, reference %#x\n%v", r, got, regs[r], insns)
-			}
-		}
+		checkRegs(t, vm.NewMachine(), insns, &regs)
 	})
 }
 

@@ -232,8 +232,7 @@ func randALU(rng *rand.Rand) asm.Instruction {
 func TestMachine_Run_ALUReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	m := vm.NewMachine()
-	out := make([]byte, 9*8)
-	for iter := range 20000 {
+	for range 20000 {
 		var regs [11]uint64
 		var insns asm.Instructions
 		for r := asm.R0; r <= asm.R8; r++ {
@@ -249,24 +248,30 @@ func TestMachine_Run_ALUReference(t *testing.T) {
 			refALU(ins, &regs)
 			insns = append(insns, ins)
 		}
-		// r9 = the packet; dump r0-r8 there.
-		insns = append(insns, imm64(asm.R9, vm.PacketAddr(0)))
-		for r := asm.R0; r <= asm.R8; r++ {
-			insns = append(insns, asm.StoreMem(asm.R9, int16(8*r), r, asm.DWord))
-		}
-		insns = append(insns, asm.Return())
-		p := load(t, insns, vm.Options{})
-		clear(out)
-		if err := m.SetPacket(out, 0, 0, len(out)); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := m.Run(p); err != nil {
-			t.Fatalf("iteration %d: %v", iter, err)
-		}
-		for r := range 9 {
-			if got := binary.LittleEndian.Uint64(out[8*r:]); got != regs[r] {
-				t.Fatalf("iteration %d: r%d = %#x, reference %#x\n%v", iter, r, got, regs[r], insns)
-			}
+		checkRegs(t, m, insns, &regs)
+	}
+}
+
+// checkRegs runs insns (straight-line code without an exit) followed by a
+// dump of r0-r8 into the packet, and compares the dump with want.
+func checkRegs(t *testing.T, m *vm.Machine, insns asm.Instructions, want *[11]uint64) {
+	t.Helper()
+	insns = append(insns, imm64(asm.R9, vm.PacketAddr(0)))
+	for r := asm.R0; r <= asm.R8; r++ {
+		insns = append(insns, asm.StoreMem(asm.R9, int16(8*r), r, asm.DWord))
+	}
+	insns = append(insns, asm.Return())
+	p := load(t, insns, vm.Options{})
+	out := make([]byte, 9*8)
+	if err := m.SetPacket(out, 0, 0, len(out)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Run(p); err != nil {
+		t.Fatal(err)
+	}
+	for r := range 9 {
+		if got := binary.LittleEndian.Uint64(out[8*r:]); got != want[r] {
+			t.Fatalf("r%d = %#x, reference %#x\n%v", r, got, want[r], insns)
 		}
 	}
 }
