@@ -137,6 +137,22 @@ func (ix *index) node(s int32) []uint64 {
 // cmp orders slot s against (h, key): by hash, then by key words.
 func (ix *index) cmp(s int32, h uint64, key []byte) int { return cmpNode(ix.node(s), h, key) }
 
+// keyEqual is the common case of cmpNode: equal hashes, equal keys.
+func keyEqual(kw []uint64, key []byte) bool {
+	for len(key) >= 8 {
+		if atomic.LoadUint64(&kw[0]) != binary.NativeEndian.Uint64(key) {
+			return false
+		}
+		kw, key = kw[1:], key[8:]
+	}
+	if len(key) == 0 {
+		return true
+	}
+	var tmp [8]byte
+	copy(tmp[:], key)
+	return atomic.LoadUint64(&kw[0]) == binary.NativeEndian.Uint64(tmp[:])
+}
+
 func cmpNode(nd []uint64, h uint64, key []byte) int {
 	if nh := atomic.LoadUint64(&nd[nodeHash]); nh != h {
 		if nh < h {
@@ -232,8 +248,10 @@ retry:
 		d := -1
 		if nh := atomic.LoadUint64(&nd[nodeHash]); nh > h {
 			d = 1
-		} else if nh == h {
+		} else if nh == h && !keyEqual(nd[nodeKey:], key) {
 			d = cmpNode(nd, h, key)
+		} else if nh == h {
+			d = 0
 		}
 		var st uint64
 		if d == 0 && wantGen {
