@@ -2,6 +2,7 @@ package maps
 
 import (
 	"encoding/binary"
+	"syscall"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -105,5 +106,41 @@ func TestPacketPath_ZeroAllocs(t *testing.T) {
 				t.Errorf("%v allocations per run, want 0", n)
 			}
 		})
+	}
+}
+
+// TestSlotMap_BadInputsDoNotPanic feeds the packet-path API what a buggy
+// program or VM could: short keys and values, CPUs the map lacks.
+func TestSlotMap_BadInputsDoNotPanic(t *testing.T) {
+	specs := []*ebpf.MapSpec{
+		{Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 2},
+		{Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 2},
+		{Type: ebpf.Hash, KeySize: 8, ValueSize: 8, MaxEntries: 2},
+		{Type: ebpf.PerCPUHash, KeySize: 8, ValueSize: 8, MaxEntries: 2},
+		{Type: ebpf.LRUCPUHash, KeySize: 8, ValueSize: 8, MaxEntries: 2},
+		{Type: ebpf.LPMTrie, KeySize: 8, ValueSize: 8, MaxEntries: 2, Flags: FlagNoPrealloc},
+	}
+	for _, spec := range specs {
+		spec.Name = "m"
+		m := mustNew(t, spec).(SlotMap)
+		for _, key := range [][]byte{nil, {1}, make([]byte, 7), make([]byte, 64)} {
+			for _, val := range [][]byte{nil, {1}, make([]byte, 64)} {
+				for _, cpu := range []int{-1, 0, 1, 2, 1 << 30} {
+					m.LookupSlot(key, cpu)
+					m.UpdateElem(key, val, UpdateAny, cpu)
+					m.UpdateElem(key, val, 1<<40, cpu)
+					m.DeleteElem(key, cpu)
+					_ = m.Slots(cpu)
+				}
+			}
+		}
+	}
+	p := newPerfT(t)
+	r, _ := p.NewReader(4096)
+	defer r.Close()
+	for _, cpu := range []int{-1, 2, 1 << 30} {
+		if got := p.Output(cpu, PerfCurrentCPU, []byte("x"), nil); got != -int64(syscall.E2BIG) {
+			t.Errorf("Output on cpu %d = %d, want -E2BIG", cpu, got)
+		}
 	}
 }
