@@ -49,6 +49,7 @@ func TestPacket_ZeroAllocs(t *testing.T) {
 		{"GetHashRecalc", func() { p.SetHashInvalid(); p.GetHashRecalc() }},
 		{"SetHash", func() { p.SetHash(7) }},
 		{"EcnSetCE", func() { p.EcnSetCE() }},
+		{"SetTstamp", func() { p.SetTstamp(5, skb.ClockMonotonic) }},
 		{"Redirect", func() { p.Redirect(2, skb.FIngress); p.RedirectPeer(3, 0); p.RedirectNeigh(4, nh, 0) }},
 		{"CloneRedirect", func() { p.CloneRedirect(1, 0) }},
 		{"WriteCtx", func() { p.WriteCtx(img[:], 0x1000) }},

@@ -257,3 +257,29 @@ func TestPacket_Hash(t *testing.T) {
 		t.Error("non-IP packets get a non-zero, non-L4 hash")
 	}
 }
+
+func TestPacket_SetTstamp(t *testing.T) {
+	p, _ := skb.New(testFrame(skb.EthPIPv6, 60), skb.Loopback())
+	for _, c := range []struct {
+		ts    uint64
+		clock uint32
+		want  int64
+	}{
+		{0, skb.ClockRealtime, 0},
+		{0, skb.ClockMonotonic, -22},
+		{0, skb.ClockTAI, -22},
+		{5, skb.ClockTAI, 0},
+		{5, 3, -22},
+	} {
+		if got := p.SetTstamp(c.ts, c.clock); got != c.want {
+			t.Errorf("SetTstamp(%d, %d) = %d, want %d", c.ts, c.clock, got, c.want)
+		}
+	}
+	if p.Tstamp != 5 || p.TstampType != skb.ClockTAI {
+		t.Errorf("tstamp %d type %d", p.Tstamp, p.TstampType)
+	}
+	arp, _ := skb.New(testFrame(0x0806, 60), skb.Loopback())
+	if got := arp.SetTstamp(1, skb.ClockRealtime); got != -95 {
+		t.Errorf("non-IP: %d, want -EOPNOTSUPP", got)
+	}
+}

@@ -57,7 +57,7 @@ func FuzzPacket(f *testing.F) {
 		var img [skb.CtxSize]byte
 		var buf [80]byte
 		for steps := 0; len(r.b) > 0 && steps < 64; steps++ {
-			switch r.u8() % 30 {
+			switch r.u8() % 31 {
 			case 0:
 				p.LoadBytes(r.u32(), buf[:r.u8()%80])
 			case 1:
@@ -125,6 +125,8 @@ func FuzzPacket(f *testing.F) {
 				p.AtIngress = !p.AtIngress
 			case 29:
 				p.CtxOut(img[:])
+			case 30:
+				p.SetTstamp(r.u64(), uint32(r.u8()%4))
 			}
 			checkPacket(t, &p)
 		}

@@ -186,6 +186,9 @@ func randOp(r *rand.Rand, flen int) op {
 		o.E = uint64(r.Uint32())
 	case opCtxWrite2:
 		o.A, o.B, o.D = r.Uint32(), r.Uint32(), r.Uint64()
+	case opSetTstamp:
+		o.A = r.Uint32N(4)
+		o.D = pick(r, 0, r.Uint64())
 	}
 	return o
 }

@@ -50,6 +50,7 @@ const (
 	opCtxWrite
 	opRedirectPeer
 	opCtxWrite2
+	opSetTstamp
 	opCount
 )
 
@@ -261,6 +262,8 @@ func goOps(data, ctx []byte, ops []op) runResult {
 			p.StoreCtx(img[:], skb.CtxTCClassid, 4, uint64(uint32(o.E)))
 		case opRedirectPeer:
 			r.Ret = p.RedirectPeer(o.A, o.D)
+		case opSetTstamp:
+			r.Ret = p.SetTstamp(o.D, o.A)
 		case opCtxWrite2:
 			p.WriteCtx(img[:], 0)
 			p.StoreCtx(img[:], skb.CtxTstamp, 8, o.D)

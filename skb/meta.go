@@ -225,3 +225,30 @@ func (p *Packet) CsumUpdate(csum uint32) int64 {
 	p.Csum = csumAdd(p.Csum, csum)
 	return int64(p.Csum)
 }
+
+// Clocks of bpf_skb_set_tstamp and __sk_buff.tstamp_type.
+const (
+	ClockRealtime  = 0 // BPF_SKB_CLOCK_REALTIME
+	ClockMonotonic = 1 // BPF_SKB_CLOCK_MONOTONIC
+	ClockTAI       = 2 // BPF_SKB_CLOCK_TAI
+)
+
+// SetTstamp mirrors bpf_skb_set_tstamp: it sets tstamp and the clock it
+// counts in, for IPv4 and IPv6 packets only (else -EOPNOTSUPP). A
+// monotonic or TAI time of 0 and unknown clocks give -EINVAL.
+func (p *Packet) SetTstamp(tstamp uint64, clock uint32) int64 {
+	if p.Protocol != EthPIP && p.Protocol != EthPIPv6 {
+		return errEOPNOTSUPP
+	}
+	switch clock {
+	case ClockRealtime:
+	case ClockMonotonic, ClockTAI:
+		if tstamp == 0 {
+			return errEINVAL
+		}
+	default:
+		return errEINVAL
+	}
+	p.Tstamp, p.TstampType = tstamp, uint8(clock)
+	return 0
+}

@@ -59,6 +59,7 @@ static long (*bpf_skb_load_bytes_relative)(const void *skb, __u32 off, void *to,
 static long (*bpf_skb_ecn_set_ce)(void *skb) = (void *)97;
 static long (*bpf_csum_level)(void *skb, __u64 level) = (void *)135;
 static long (*bpf_redirect_peer)(__u32 ifindex, __u64 flags) = (void *)155;
+static long (*bpf_skb_set_tstamp)(void *skb, __u64 tstamp, __u32 type) = (void *)192;
 
 // Op codes; keep in step with opCode in kernel_test.go.
 enum {
@@ -67,6 +68,7 @@ enum {
 	OP_CHANGE_HEAD, OP_CHANGE_TAIL, OP_ADJUST_ROOM, OP_PULL, OP_VLAN_PUSH,
 	OP_VLAN_POP, OP_HASH_RECALC, OP_SET_HASH, OP_HASH_INVALID, OP_ECN,
 	OP_REDIRECT, OP_CLONE, OP_CTX_WRITE, OP_REDIRECT_PEER, OP_CTX_WRITE2,
+	OP_SET_TSTAMP,
 };
 
 struct op {
@@ -146,6 +148,7 @@ static __attribute__((noinline)) long step(struct __sk_buff *s, __u32 i)
 		s->cb[0] = o->a;
 		s->cb[4] = o->b;
 		break;
+	case OP_SET_TSTAMP: ret = bpf_skb_set_tstamp(s, o->d, o->a); break;
 	default: return -3000;
 	}
 	r->ret = ret;
