@@ -79,7 +79,19 @@ func Loopback() Device { return Device{Ifindex: 1} }
 // and tailroom plus the metadata fields behind struct __sk_buff and the skb
 // helpers. The exported fields are the sk_buff fields of the same meaning
 // (ethertypes in host byte order); layout lives behind methods because
-// helpers move it. A Packet is not safe for concurrent use.
+// helpers move it. Build one with New or Reset; a Packet is not safe for
+// concurrent use.
+//
+// Each helper method mirrors one BPF helper. It takes the arguments as the
+// kernel function receives them (the program's registers cut to the C
+// parameter types; a __be16 argument such as a protocol is the value the
+// program passes, bpf_htons(ETH_P_IPV6) = 0xdd86 on x86) and memory
+// arguments as slices, and returns what the helper returns: 0, a value or
+// a negative errno, including the kernel-internal -ENOTSUPP (-524). After
+// a helper that changes the layout (stores, csum replaces, change_*,
+// adjust_room, vlan_*, pull_data, clone_redirect) a caller must take Data
+// and the context pointers afresh, as the kernel invalidates packet
+// pointers there.
 type Packet struct {
 	buf []byte
 	// Offsets into buf: data..tail is the packet, the headers are where the
