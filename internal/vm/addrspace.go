@@ -60,7 +60,9 @@ func FuncAddr(insn int) uint64 { return uint64(RegionCode)<<32 | uint64(uint32(i
 
 // Region describes memory mapped into an AddressSpace.
 type Region struct {
-	// Data is the memory itself. The VM reads and writes it in place.
+	// Data is the memory itself. The VM reads and writes it in place;
+	// atomics need it 8-byte aligned (allocate it as []uint64), else they
+	// fault as misaligned.
 	Data []byte
 	// Stride, if not 0, divides Data into slots (map values): every access
 	// must stay inside the first SlotSize bytes of one slot.

@@ -119,7 +119,11 @@ func (e *fuzzEnv) check(t *testing.T, code, data []byte) {
 	if err := m.SetPacket(e.pkt, fuzzMeta, fuzzData, end); err != nil {
 		t.Fatal(err)
 	}
-	m.SetContext(e.ctx[:32])
+	if len(data) > 0 && data[0]&1 == 1 {
+		m.SetContextAccessor(imgCtx(e.ctx[:32]), 32)
+	} else {
+		m.SetContext(e.ctx[:32])
+	}
 	_, err = m.Run(p)
 	var f *vm.Fault
 	var le *vm.LimitError
@@ -158,6 +162,23 @@ func (e *fuzzEnv) check(t *testing.T, code, data []byte) {
 			}
 		}
 	}
+}
+
+// imgCtx is a ContextAccessor over a plain image: the VM must only ever
+// hand it in-bounds, policy-approved accesses.
+type imgCtx []byte
+
+func (c imgCtx) LoadCtx(off, size int) (uint64, bool) {
+	var b [8]byte
+	copy(b[:], c[off:off+size])
+	return binary.LittleEndian.Uint64(b[:]), true
+}
+
+func (c imgCtx) StoreCtx(off, size int, v uint64) bool {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], v)
+	copy(c[off:off+size], b[:size])
+	return true
 }
 
 // FuzzLoadRaw feeds random bytecode (and packet contents) through

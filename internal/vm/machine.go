@@ -97,7 +97,8 @@ func (m *Machine) SetPacket(buf []byte, meta, data, end int) error {
 // follow the running program's CtxPolicy. nil removes it (r1 starts at 0).
 func (m *Machine) SetContext(ctx []byte) {
 	m.ctxSet, m.ctxAcc = ctx != nil, nil
-	m.regions[RegionCtx] = region{buf: ctx, hi: uint32(min(len(ctx), math.MaxUint32)), perm: permRead | permWrite}
+	m.regions[RegionCtx] = region{buf: ctx, hi: clamp32(len(ctx))}
+	m.setPolicy(m.prog)
 }
 
 // ContextAccessor performs context loads and stores for the context's owner
@@ -117,11 +118,15 @@ type ContextAccessor interface {
 // access goes to acc; r1 starts at CtxAddr. It replaces SetContext.
 func (m *Machine) SetContextAccessor(acc ContextAccessor, size int) {
 	m.ctxSet, m.ctxAcc = acc != nil, acc
-	m.regions[RegionCtx] = region{hi: uint32(min(max(size, 0), math.MaxUint32)), perm: permRead | permWrite | permSlow | permHook}
-	if acc == nil {
-		m.regions[RegionCtx] = region{}
+	m.regions[RegionCtx] = region{}
+	if acc != nil {
+		m.regions[RegionCtx].hi = clamp32(size)
 	}
+	m.setPolicy(m.prog)
 }
+
+// clamp32 fits a length into a region's 32-bit offsets.
+func clamp32(n int) uint32 { return uint32(min(uint64(max(n, 0)), math.MaxUint32)) }
 
 // SetUser sets the value helpers get from User: the per-run state of the
 // helper layer (e.g. the skb being processed).
@@ -233,13 +238,18 @@ func (m *Machine) reset(p *Program) {
 	m.setFrame(0)
 }
 
+// setPolicy sets the context region's permissions for program p (nil
+// between runs).
 func (m *Machine) setPolicy(p *Program) {
 	r := &m.regions[RegionCtx]
-	r.policy = p.ctx
+	r.policy = nil
+	if p != nil {
+		r.policy = p.ctx
+	}
 	switch {
 	case m.ctxAcc != nil:
 		r.perm = permRead | permWrite | permSlow | permHook
-	case p.ctx != nil:
+	case r.policy != nil:
 		r.perm = permRead | permWrite | permSlow
 	default:
 		r.perm = permRead | permWrite
@@ -278,7 +288,7 @@ func (m *Machine) MapDynamic(buf []byte, readOnly bool) (uint64, error) {
 	if uint64(len(buf)) > math.MaxUint32 {
 		return 0, fmt.Errorf("map dynamic region: %d bytes: %w", len(buf), syscall.E2BIG)
 	}
-	r := region{buf: buf, hi: uint32(len(buf)), perm: permRead | permWrite}
+	r := region{buf: buf, hi: clamp32(len(buf)), perm: permRead | permWrite}
 	if readOnly {
 		r.perm = permRead
 	}

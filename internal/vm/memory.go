@@ -121,8 +121,11 @@ func (m *Machine) fault(p *Program, pc int, kind FaultKind, addr uint64, n uint3
 	if kind == 0 {
 		kind = m.classify(addr, n, need)
 	}
-	p.faults.Add(1)
 	f := &Fault{PC: -1, Addr: addr, Size: int(n), Write: need&^permRead != 0, Kind: kind}
+	if p == nil {
+		return f
+	}
+	p.faults.Add(1)
 	if pc >= 0 && pc < len(p.insn) {
 		f.PC = int(p.insn[pc])
 	}
