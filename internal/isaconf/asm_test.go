@@ -126,7 +126,7 @@ func TestAssemble_CorpusRaw(t *testing.T) {
 	}
 }
 
-func TestParse(t *testing.T) {
+func TestParse_Sections(t *testing.T) {
 	c, err := Parse(`# comment
 -- asm
 mov %r0, 1

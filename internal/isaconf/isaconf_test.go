@@ -41,7 +41,7 @@ func corpusDir(t *testing.T) string {
 // It is empty: everything passes, callx included (opt-in AllowCallx).
 var skips = map[string]string{}
 
-func TestConformance(t *testing.T) {
+func TestCase_Run_Corpus(t *testing.T) {
 	dir := corpusDir(t)
 	files, err := filepath.Glob(filepath.Join(dir, "*.data"))
 	if err != nil {

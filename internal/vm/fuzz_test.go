@@ -307,9 +307,9 @@ func fuzzSeeds() []asm.Instructions {
 	}
 }
 
-// TestFuzzSeeds runs the seed corpus as a plain test, and with
+// TestLoadRaw_FuzzSeeds runs the seed corpus as a plain test, and with
 // VM_WRITE_FUZZ_SEEDS=1 writes it to testdata/fuzz (committed).
-func TestFuzzSeeds(t *testing.T) {
+func TestLoadRaw_FuzzSeeds(t *testing.T) {
 	for i, insns := range fuzzSeeds() {
 		var buf bytes.Buffer
 		if err := marshalFixed(insns, &buf); err != nil {

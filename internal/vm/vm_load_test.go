@@ -331,7 +331,7 @@ func TestMachine_SetContextAccessor(t *testing.T) {
 	}
 }
 
-func TestCtxPolicyFunc(t *testing.T) {
+func TestCtxPolicyFunc_Allows(t *testing.T) {
 	// Aligned 4-byte reads anywhere, writes only at 8.
 	rule := func(off, size int, write bool) bool { return size == 4 && off%4 == 0 && (!write || off == 8) }
 	p := vm.CtxPolicyFunc(16, rule)
