@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"time"
 )
 
 // DiffResult summarises a differential run.
@@ -50,8 +51,12 @@ func Differential(seed uint64, ops int, skip string, newA, newB Factory, report 
 		if len(d.history) > historyLen {
 			d.history = d.history[1:]
 		}
+		d.classic = a.classicState()
 		ra, rb := a.apply(o, i), b.apply(o, i)
 		sa, sb := a.snapshot(), b.snapshot()
+		if ra == rb && sa != sb && o.kind.unlinksPin() {
+			sa, sb = settle(a, b, sa, sb)
+		}
 		res.Ops++
 		res.Outcomes[o.kind.String()+" "+strings.Fields(ra + " ?")[0]]++
 		if ra == rb && sa == sb {
@@ -70,12 +75,32 @@ func Differential(seed uint64, ops int, skip string, newA, newB Factory, report 
 	return res, nil
 }
 
+// settleTimeout bounds the wait for the kernel's deferred link release. It
+// is generous on purpose: it only runs out when the states really differ.
+const settleTimeout = 2 * time.Second
+
+// settle waits until both states agree or settleTimeout passed. Removing a
+// pin can drop a link's last reference, and the kernel drops a bpffs
+// inode's reference from an RCU callback (bpf_free_inode) and frees the
+// link from a workqueue (bpf_link_put): the link leaves its chain some time
+// after the unlink returned, while the userspace runtime releases it at
+// once. Every other release (closing a handle, detaching) is synchronous in
+// both.
+func settle(a, b *replica, sa, sb string) (string, string) {
+	for deadline := time.Now().Add(settleTimeout); sa != sb && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+		sa, sb = a.snapshot(), b.snapshot()
+	}
+	return sa, sb
+}
+
 // divergence is what a report needs besides the diverging operation.
 type divergence struct {
 	seed    uint64
 	skip    string
 	start   int      // index of the first operation on the current backends
 	history []string // the last operations since start
+	classic string   // the first backend's classic tc state before the op
 }
 
 func newPair(newA, newB Factory) (*replica, *replica, error) {
@@ -127,6 +152,7 @@ func (d *divergence) describe(i int, o op, sides [2]*replica, results, states [2
 	for k, r := range sides {
 		fmt.Fprintf(&s, "  %-9s result: %s\n", r.env.Name(), results[k])
 	}
+	fmt.Fprintf(&s, "  classic tc before the operation (%s): %s\n", sides[0].env.Name(), d.classic)
 	if states[0] != states[1] {
 		la, lb := strings.Split(states[0], "\n"), strings.Split(states[1], "\n")
 		for j := range max(len(la), len(lb)) {

@@ -39,6 +39,10 @@ const (
 	opPing
 	opVethAdd
 	opVethDelete
+	opQdiscAdd
+	opQdiscDelete
+	opFilterAdd
+	opFilterDelete
 	numOpKinds
 )
 
@@ -47,6 +51,7 @@ func (k opKind) String() string {
 		"attach", "detach", "query", "link_create", "link_update", "link_detach",
 		"link_close", "link_pin", "link_unpin", "open_pinned", "prog_close",
 		"prog_reload", "ping", "veth_add", "veth_delete",
+		"qdisc_add", "qdisc_delete", "filter_add", "filter_delete",
 	}
 	if k < numOpKinds {
 		return names[k]
@@ -54,12 +59,17 @@ func (k opKind) String() string {
 	return fmt.Sprintf("opKind(%d)", uint8(k))
 }
 
+// unlinksPin reports whether the operation may remove a pin: unpin, and
+// pin, which moves a handle's earlier pin.
+func (k opKind) unlinksPin() bool { return k == opLinkUnpin || k == opLinkPin }
+
 // weight makes request-shaped operations common and teardown rare.
 func (k opKind) weight() int {
 	weights := [numOpKinds]int{
 		opAttach: 24, opDetach: 20, opQuery: 8, opLinkCreate: 16, opLinkUpdate: 6,
 		opLinkDetach: 4, opLinkClose: 3, opLinkPin: 2, opLinkUnpin: 2, opOpenPinned: 2,
-		opProgClose: 1, opProgReload: 5, opPing: 2, opVethAdd: 4, opVethDelete: 1,
+		opProgClose: 1, opProgReload: 5, opPing: 3, opVethAdd: 4, opVethDelete: 1,
+		opQdiscAdd: 2, opQdiscDelete: 1, opFilterAdd: 2, opFilterDelete: 1,
 	}
 	return weights[k]
 }
@@ -129,6 +139,7 @@ type op struct {
 	prog  int // program slot, -1 = none (positional detach, nil replace)
 	link  int // link slot
 	pin   int // pin slot
+	qdisc Qdisc
 	flags tcx.Flags
 	rel   ref
 	repl  ref // replace (attach) or old program (link update)
@@ -174,6 +185,14 @@ func (o op) String() string {
 		fmt.Fprintf(&b, " pin%d ->l%d", o.pin, o.link)
 	case opProgClose, opProgReload:
 		fmt.Fprintf(&b, " p%d", o.prog)
+	case opQdiscAdd:
+		fmt.Fprintf(&b, " dev%d %v", o.dev, o.qdisc)
+	case opQdiscDelete:
+		fmt.Fprintf(&b, " dev%d", o.dev)
+	case opFilterAdd:
+		fmt.Fprintf(&b, "%s p%d", devDir, o.prog)
+	case opFilterDelete:
+		b.WriteString(devDir)
 	}
 	return b.String()
 }
@@ -240,6 +259,9 @@ func generate(r *rand.Rand, skip kindSet) op {
 	o := op{kind: kind, dev: r.IntN(devSlots), prog: r.IntN(progSlots), link: r.IntN(linkSlots), pin: r.IntN(pinSlots)}
 	if r.IntN(2) == 1 {
 		o.dir = tcx.Egress
+	}
+	if r.IntN(3) == 0 {
+		o.qdisc = Ingress
 	}
 	switch o.kind {
 	case opAttach, opDetach, opLinkCreate:

@@ -30,6 +30,10 @@ type replica struct {
 	// snapshot: the kernel's veth sends IPv6 autoconfiguration packets of
 	// its own at random times, so pings cannot tell what such a probe saw.
 	onVeth [progSlots]bool
+	// qdiscs remembers the kind of qdisc each device got (to delete it by
+	// kind, as tc does); filters the program slot of each classic filter.
+	qdiscs  [devSlots]*Qdisc
+	filters map[[2]int]int // {dev, dir} -> program slot
 
 	veth    int // ifindex of the veth end (stale once deleted)
 	peer    int // its peer
@@ -56,6 +60,7 @@ func newReplica(env Env) (*replica, error) {
 	r := &replica{
 		env: env, b: env.Backend(),
 		progNames: map[uint32]string{}, linkNames: map[uint32]string{}, progSlot: map[uint32]int{},
+		filters: map[[2]int]int{},
 	}
 	for i := range progSlots {
 		if err := r.load(i); err != nil {
@@ -257,6 +262,8 @@ func (r *replica) apply(o op, i int) string {
 		return r.ping()
 	case opVethAdd, opVethDelete:
 		return r.vethOp(o.kind)
+	case opQdiscAdd, opQdiscDelete, opFilterAdd, opFilterDelete:
+		return r.classicOp(o)
 	}
 	return r.linkOp(o)
 }
@@ -369,6 +376,7 @@ func (r *replica) vethOp(k opKind) string {
 	switch {
 	case k == opVethDelete && r.hasVeth:
 		r.hasVeth = false
+		r.forgetClassic(1)
 		return "delete " + errClass(r.env.DeleteDevice(r.veth))
 	case k == opVethAdd && !r.hasVeth:
 		return "add " + errClass(r.addVeth())
@@ -376,11 +384,84 @@ func (r *replica) vethOp(k opKind) string {
 	return "nothing to do"
 }
 
+// classicOp adds or removes the classic tc qdisc of a device or its
+// cls_bpf filter (priority 1, handle 1) on a hook. The kernel's answers
+// come from netlink and the tc core, so they check the userspace runtime's
+// model of classic tc as much as tcx.
+func (r *replica) classicOp(o op) string {
+	ifindex := r.ifindex(o.dev)
+	switch o.kind {
+	case opQdiscAdd:
+		err := r.env.AddQdisc(ifindex, o.qdisc)
+		if err == nil {
+			q := o.qdisc
+			r.qdiscs[o.dev] = &q
+		}
+		return errClass(err)
+	case opQdiscDelete:
+		q := r.qdiscs[o.dev]
+		if q == nil {
+			return "no-qdisc"
+		}
+		err := r.env.DeleteQdisc(ifindex, *q)
+		if err == nil {
+			r.forgetClassic(o.dev)
+		}
+		return errClass(err)
+	case opFilterAdd:
+		err := r.env.AddClassicFilter(ifindex, o.dir, r.progs[o.prog].obj)
+		if err == nil {
+			r.filters[[2]int{o.dev, int(o.dir)}] = o.prog
+		}
+		return errClass(err)
+	}
+	err := r.env.DeleteClassicFilter(ifindex, o.dir)
+	if err == nil {
+		delete(r.filters, [2]int{o.dev, int(o.dir)})
+	}
+	return errClass(err)
+}
+
+// classicState describes the qdiscs and filters the replica added.
+func (r *replica) classicState() string {
+	var parts []string
+	for dev, q := range r.qdiscs {
+		if q != nil {
+			parts = append(parts, fmt.Sprintf("dev%d=%v", dev, *q))
+		}
+	}
+	for dev := range devSlots {
+		for _, dir := range []tcx.Direction{tcx.Ingress, tcx.Egress} {
+			if slot, ok := r.filters[[2]int{dev, int(dir)}]; ok {
+				parts = append(parts, fmt.Sprintf("filter dev%d/%s=p%d", dev, dir, slot))
+			}
+		}
+	}
+	if parts == nil {
+		return "none"
+	}
+	return strings.Join(parts, " ")
+}
+
+// forgetClassic drops what the replica knows of a device's classic tc
+// once its qdisc (and with it every filter) is gone.
+func (r *replica) forgetClassic(dev int) {
+	r.qdiscs[dev] = nil
+	for _, dir := range []tcx.Direction{tcx.Ingress, tcx.Egress} {
+		delete(r.filters, [2]int{dev, int(dir)})
+	}
+}
+
 // snapshot describes the full observable state after an operation: every
 // hook's chain and revision, and every open link handle's info.
 func (r *replica) snapshot() string {
 	var b strings.Builder
 	r.onVeth = [progSlots]bool{}
+	for key, slot := range r.filters {
+		if key[0] == 1 {
+			r.onVeth[slot] = true
+		}
+	}
 	for dev := range devSlots {
 		for _, dir := range []tcx.Direction{tcx.Ingress, tcx.Egress} {
 			fmt.Fprintf(&b, "dev%d/%s: ", dev, dir)
