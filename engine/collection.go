@@ -1,0 +1,314 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/tcxgo/tcx/internal/vm"
+	"github.com/tcxgo/tcx/maps"
+	"github.com/tcxgo/tcx/skb"
+)
+
+// DefaultInstructionLimit bounds one run (tail calls and bpf_loop callbacks
+// included) when Options.InstructionLimit is 0. The kernel bounds programs
+// at load time; a verified program executes far fewer instructions.
+const DefaultInstructionLimit = 1 << 24
+
+// Options configure NewCollection.
+type Options struct {
+	// NumCPU is the number of simulated CPUs: per-CPU maps keep that many
+	// values and the collection keeps that many executors for Run, TestRun
+	// and Runner. 0 means runtime.NumCPU().
+	NumCPU int
+	// MemoryLimit caps the bytes one map may preallocate (maps.Options).
+	MemoryLimit int64
+	// InstructionLimit bounds the instructions one run executes; 0 means
+	// DefaultInstructionLimit.
+	InstructionLimit uint64
+	// Clock returns the time bpf_ktime_get_ns and its variants report.
+	// nil means monotonic nanoseconds since the collection was created.
+	Clock func() uint64
+	// Rand returns bpf_get_prandom_u32's values; it must be safe for
+	// concurrent use. nil gives every executor its own PCG generator.
+	Rand func() uint32
+	// Trace receives bpf_trace_printk's output, one write per call. nil
+	// discards it (the helper still reports the length, as the kernel does
+	// with nobody reading the trace pipe).
+	Trace io.Writer
+	// Devices finds a device by ifindex: test runs with a ctx_in ifindex
+	// above 1 and bpf_clone_redirect's device check use it. nil knows only
+	// the loopback device (ifindex 1), like a fresh network namespace.
+	Devices skb.DeviceLookup
+}
+
+// Collection is a loaded CollectionSpec: its programs and maps, sharing one
+// address space (so they can tail-call each other).
+type Collection struct {
+	// Programs are the SCHED_CLS programs by name.
+	Programs map[string]*Program
+	// Maps are all maps by name, including the global data sections
+	// (.data, .rodata, .bss, .data.*) as single-entry arrays.
+	Maps map[string]maps.Map
+
+	opts    Options
+	numCPU  int
+	limit   uint64
+	epoch   time.Time
+	as      *vm.AddressSpace
+	helpers []vm.HelperFunc
+	entries []*mapEntry // by link index
+	pool    []poolSlot
+	closed  atomic.Bool
+	traceMu sync.Mutex
+}
+
+// mapEntry is one map as programs see it: the object behind a map handle
+// and where its value slots are mapped.
+type mapEntry struct {
+	name      string
+	m         maps.Map
+	keySize   uint32
+	valueSize uint32
+	slots     maps.SlotMap // nil for maps without value slots
+	percpu    bool
+	stride    uint64
+	base      []uint64 // address of slot 0, per CPU (one entry unless percpu)
+	handle    uint64
+}
+
+type poolSlot struct {
+	busy atomic.Bool
+	x    *Executor
+}
+
+// LoadCollectionSpec parses an ELF object with cilium/ebpf (programs, BTF
+// maps, global data, relocations); the result goes to NewCollection.
+func LoadCollectionSpec(path string) (*ebpf.CollectionSpec, error) {
+	spec, err := ebpf.LoadCollectionSpec(path)
+	if err != nil {
+		return nil, fmt.Errorf("load collection spec: %w", err)
+	}
+	return spec, nil
+}
+
+// LoadCollection is LoadCollectionSpec followed by NewCollection.
+func LoadCollection(path string, opts Options) (*Collection, error) {
+	spec, err := LoadCollectionSpec(path)
+	if err != nil {
+		return nil, err
+	}
+	return NewCollection(spec, opts)
+}
+
+// NewCollection creates the maps of spec, links and loads its programs and
+// fills its prog arrays. spec is not modified. Every program must be
+// SCHED_CLS; a program the interpreter refuses (bad instruction, unknown
+// helper) fails the whole collection with a *ValidationError naming the
+// program, the instruction and the reason.
+func NewCollection(spec *ebpf.CollectionSpec, opts Options) (*Collection, error) {
+	if spec == nil {
+		return nil, fmt.Errorf("new collection: nil spec: %w", unix.EINVAL)
+	}
+	if opts.NumCPU < 0 {
+		return nil, fmt.Errorf("new collection: NumCPU %d: %w", opts.NumCPU, unix.EINVAL)
+	}
+	c := &Collection{
+		Programs: make(map[string]*Program),
+		Maps:     make(map[string]maps.Map),
+		opts:     opts,
+		numCPU:   opts.NumCPU,
+		limit:    opts.InstructionLimit,
+		epoch:    time.Now(),
+		as:       vm.NewAddressSpace(),
+	}
+	if c.numCPU == 0 {
+		c.numCPU = runtime.NumCPU()
+	}
+	if c.limit == 0 {
+		c.limit = DefaultInstructionLimit
+	}
+	c.helpers = helperTable()
+	c.pool = make([]poolSlot, c.numCPU)
+
+	mapIndex, err := c.createMaps(spec)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.loadPrograms(spec, mapIndex); err != nil {
+		return nil, err
+	}
+	if err := c.fillProgArrays(spec); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// NumCPU is the number of simulated CPUs.
+func (c *Collection) NumCPU() int { return c.numCPU }
+
+func (c *Collection) createMaps(spec *ebpf.CollectionSpec) (map[string]int, error) {
+	names := sortedKeys(spec.Maps)
+	index := make(map[string]int, len(names))
+	mopts := maps.Options{NumCPU: c.numCPU, MemoryLimit: c.opts.MemoryLimit}
+	for _, name := range names {
+		ms := spec.Maps[name].Copy()
+		if ms.Name == "" {
+			ms.Name = name
+		}
+		m, err := maps.New(ms, mopts)
+		if err != nil {
+			return nil, fmt.Errorf("new collection: map %q: %w", name, err)
+		}
+		info := m.Info()
+		e := &mapEntry{name: name, m: m, keySize: info.KeySize, valueSize: info.ValueSize}
+		if sm, ok := m.(maps.SlotMap); ok {
+			if err := c.mapSlots(e, sm, ms.Flags&maps.FlagRdonlyProg != 0); err != nil {
+				return nil, fmt.Errorf("new collection: map %q: %w", name, err)
+			}
+		}
+		e.handle = c.as.NewHandle(e)
+		index[name] = len(c.entries)
+		c.entries = append(c.entries, e)
+		c.Maps[name] = m
+	}
+	return index, nil
+}
+
+// mapSlots maps every CPU's value memory of sm into the address space,
+// confining each access to one value (Stride, SlotSize).
+func (c *Collection) mapSlots(e *mapEntry, sm maps.SlotMap, readOnly bool) error {
+	e.slots, e.percpu, e.stride = sm, sm.NumCPU() > 1, uint64(sm.Stride())
+	for cpu := range sm.NumCPU() {
+		addr, err := c.as.Map(vm.Region{Data: sm.Slots(cpu), Stride: sm.Stride(), SlotSize: sm.ValueSize(), ReadOnly: readOnly})
+		if err != nil {
+			return err
+		}
+		e.base = append(e.base, addr)
+	}
+	return nil
+}
+
+// resolveMap answers the interpreter's ld_imm64 map references, whose ID
+// link set to the map's index.
+func (c *Collection) resolveMap(ref vm.MapRef) (uint64, error) {
+	if ref.ID < 0 || int(ref.ID) >= len(c.entries) {
+		return 0, fmt.Errorf("no map with index %d: %w", ref.ID, unix.EBADF)
+	}
+	e := c.entries[ref.ID]
+	if !ref.Value() {
+		return e.handle, nil
+	}
+	// array_map_direct_value_addr: only non-per-CPU arrays, inside the
+	// (single addressable) first value.
+	info := e.m.Info()
+	if info.Type != ebpf.Array || e.slots == nil {
+		return 0, fmt.Errorf("map %q (%s) has no direct value access: %w", e.name, info.Type, unix.EINVAL)
+	}
+	if ref.Offset >= info.ValueSize {
+		return 0, fmt.Errorf("offset %d beyond value size %d of map %q: %w", ref.Offset, info.ValueSize, e.name, unix.EINVAL)
+	}
+	return e.base[0] + uint64(ref.Offset), nil
+}
+
+func (c *Collection) loadPrograms(spec *ebpf.CollectionSpec, mapIndex map[string]int) error {
+	policy := vm.CtxPolicyFunc(skb.CtxSize, skb.CtxAccess)
+	for _, name := range sortedKeys(spec.Programs) {
+		ps := spec.Programs[name]
+		if ps.Type != ebpf.SchedCLS {
+			return fmt.Errorf("new collection: program %q: type %s (section %q) is not SCHED_CLS: %w", name, ps.Type, ps.SectionName, unix.EINVAL)
+		}
+		insns, err := link(name, spec.Programs, mapIndex)
+		if err != nil {
+			return fmt.Errorf("new collection: %w", err)
+		}
+		vp, err := vm.Load(insns, vm.Options{
+			Helpers:      c.helpers,
+			Maps:         c.resolveMap,
+			Ctx:          policy,
+			AddressSpace: c.as,
+		})
+		if err != nil {
+			return fmt.Errorf("new collection: program %q: %w", name, err)
+		}
+		c.Programs[name] = &Program{name: name, section: ps.SectionName, coll: c, vm: vp}
+	}
+	return nil
+}
+
+// fillProgArrays stores the programs named in prog arrays' initial contents
+// (__array(values, ...) in the ELF), as cilium/ebpf's loader does.
+func (c *Collection) fillProgArrays(spec *ebpf.CollectionSpec) error {
+	for _, e := range c.entries {
+		pa, ok := e.m.(*maps.ProgramArray)
+		if !ok {
+			continue
+		}
+		for _, kv := range spec.Maps[e.name].Contents {
+			key, ok := kv.Key.(uint32)
+			if !ok {
+				return fmt.Errorf("new collection: prog array %q: key %v is %T, want uint32: %w", e.name, kv.Key, kv.Key, unix.EINVAL)
+			}
+			pname, ok := kv.Value.(string)
+			if !ok {
+				return fmt.Errorf("new collection: prog array %q: value of key %d is %T, want a program name: %w", e.name, key, kv.Value, unix.EINVAL)
+			}
+			p := c.Programs[pname]
+			if p == nil {
+				return fmt.Errorf("new collection: prog array %q: no program %q: %w", e.name, pname, unix.ENOENT)
+			}
+			if err := pa.Set(key, p); err != nil {
+				return fmt.Errorf("new collection: prog array %q: %w", e.name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Close makes the collection unusable: later runs fail with EBADF and every
+// map region and handle is unmapped (runs in progress finish first, on the
+// snapshot they started with). Maps stay readable through Maps.
+func (c *Collection) Close() error {
+	if c.closed.Swap(true) {
+		return fmt.Errorf("close collection: %w", unix.EBADF)
+	}
+	var errs []error
+	for _, e := range c.entries {
+		for _, addr := range e.base {
+			errs = append(errs, c.as.Unmap(addr))
+		}
+		errs = append(errs, c.as.Unmap(e.handle))
+	}
+	return errors.Join(errs...)
+}
+
+// now is the clock of the ktime helpers.
+func (c *Collection) now() uint64 {
+	if c.opts.Clock != nil {
+		return c.opts.Clock()
+	}
+	return uint64(time.Since(c.epoch).Nanoseconds()) + 1
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// String names the collection's programs.
+func (c *Collection) String() string {
+	return fmt.Sprintf("engine.Collection(%s)", strings.Join(sortedKeys(c.Programs), ", "))
+}

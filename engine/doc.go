@@ -1,0 +1,21 @@
+// Package engine runs clang-built tc (SCHED_CLS) programs from an
+// ebpf.CollectionSpec in pure Go, with the kernel's maps, helpers and
+// __sk_buff semantics, so that a program behaves here as it does under the
+// kernel's BPF_PROG_TEST_RUN and on a tcx hook.
+//
+// NewCollection links every program of a spec itself (map and global data
+// references become ld_imm64 map/map-value loads, bpf-to-bpf calls
+// pc-relative jumps), creates the maps with package maps, fills prog arrays
+// from the spec's __array initialisers and loads the programs into
+// package vm's interpreter, whose every memory access is checked at run
+// time. A program calling a helper the engine lacks is refused at load
+// time, naming the helper.
+//
+// Programs run on an Executor: one per goroutine, reusable, allocation-free
+// per run. Program.Run, Program.TestRun and the userspace.Runner adapter
+// (NewRunner) borrow one of the collection's executors, one per simulated
+// CPU, so per-CPU map values are never shared by two concurrent runs. A
+// run that breaks the memory rules or exceeds its instruction budget ends
+// with a typed error (*Fault, *LimitError, *HelperError), is counted on the
+// program (Program.Faults) and is a drop (TC_ACT_SHOT) for the hook.
+package engine

@@ -1,0 +1,149 @@
+package engine
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tcxgo/tcx/internal/vm"
+	"github.com/tcxgo/tcx/maps"
+	"github.com/tcxgo/tcx/skb"
+)
+
+// pktBase is the address the packet's first byte (skb->data) is mapped
+// at; __sk_buff.data, data_end and data_meta hold its low 32 bits.
+const pktBase = uint32(vm.PacketBase)
+
+// Executor runs programs of one collection as one simulated CPU: it holds
+// the interpreter's registers and stack, the __sk_buff image of the current
+// run and the per-run helper state. It is not safe for concurrent use; keep
+// one per goroutine and reuse it: Run does not allocate.
+type Executor struct {
+	coll *Collection
+	cpu  int
+	m    *vm.Machine
+	ctx  ctxView
+	rng  rand.PCG
+
+	// Per-run helper state, cleaned up by finish.
+	resv  [vm.MaxDynamicRegions]reservation
+	nresv int
+	lock  []byte // the bpf_spin_lock held, if any
+
+	// Buffers of TestRun and Runner, reused across runs.
+	own     skb.Packet
+	scratch []byte
+}
+
+// reservation is a ring buffer record handed to the program.
+type reservation struct {
+	addr uint64
+	rb   *maps.RingBuf
+	off  int
+}
+
+// NewExecutor returns an executor running as CPU cpu (0 <= cpu <
+// NumCPU): bpf_get_smp_processor_id reports it and per-CPU maps use its
+// values. The collection's own executors (Program.Run, TestRun, Runner)
+// also use these CPUs; an executor sharing a CPU with a concurrent run
+// shares that CPU's per-CPU values with it, which the kernel never does.
+func (c *Collection) NewExecutor(cpu int) (*Executor, error) {
+	if cpu < 0 || cpu >= c.numCPU {
+		return nil, fmt.Errorf("new executor: cpu %d of %d: %w", cpu, c.numCPU, unix.EINVAL)
+	}
+	return newExecutor(c, cpu), nil
+}
+
+func newExecutor(c *Collection, cpu int) *Executor {
+	x := &Executor{coll: c, cpu: cpu, m: vm.NewMachine()}
+	x.rng.Seed(rand.Uint64(), uint64(cpu))
+	x.m.SetUser(x)
+	x.m.SetContextAccessor(&x.ctx, skb.CtxSize)
+	x.m.SetLimit(c.limit)
+	return x
+}
+
+// CPU is the CPU the executor runs as.
+func (x *Executor) CPU() int { return x.cpu }
+
+// Run runs prog (a program of the executor's collection) on pkt: pkt's
+// fields and bytes are the sk_buff the program sees through __sk_buff,
+// direct packet access and the skb helpers, and they hold the program's
+// changes afterwards. A run that faults, exceeds the instruction limit or
+// has a helper fail returns the error (*Fault, *LimitError, *HelperError)
+// with Retval TC_ACT_SHOT and counts it on prog (Program.Faults); changes
+// made before the error stay, as they would in the kernel.
+func (x *Executor) Run(prog *Program, pkt *skb.Packet) (Result, error) {
+	switch {
+	case prog == nil || pkt == nil:
+		return Result{Retval: skb.ActShot}, fmt.Errorf("run: nil program or packet: %w", unix.EINVAL)
+	case prog.coll != x.coll:
+		return Result{Retval: skb.ActShot}, fmt.Errorf("run %s: program of another collection: %w", prog.name, unix.EINVAL)
+	case x.coll.closed.Load():
+		return Result{Retval: skb.ActShot}, fmt.Errorf("run %s: collection closed: %w", prog.name, unix.EBADF)
+	}
+	x.ctx.pkt = pkt
+	x.publish()
+	r0, err := x.m.Run(prog.vm)
+	x.finish()
+	x.ctx.pkt = nil
+	res := Result{Retval: uint32(r0), Redirect: pkt.PendingRedirect(), Executed: x.m.Executed()}
+	if err != nil {
+		prog.faults.Add(1)
+		res.Retval = skb.ActShot
+		return res, fmt.Errorf("run %s: %w", prog.name, err)
+	}
+	return res, nil
+}
+
+// publish maps the packet's current bytes and rewrites the __sk_buff image
+// (data, data_end, data_meta, len, protocol, ...). It runs before every run
+// and after every helper that may change the packet, which is when the
+// kernel invalidates the program's packet pointers.
+func (x *Executor) publish() {
+	pkt := x.ctx.pkt
+	d := pkt.Data()
+	if err := x.m.SetPacket(d, 0, 0, len(d)); err != nil {
+		// Only a packet beyond 4 GiB could fail: skb caps growth far below.
+		panic(err)
+	}
+	pkt.WriteCtx(x.ctx.img[:], pktBase)
+}
+
+// finish releases what the kernel's verifier would have forced the program
+// to release: ring buffer records it neither submitted nor discarded, and
+// a spin lock still held.
+func (x *Executor) finish() {
+	for i := range x.nresv {
+		r := &x.resv[i]
+		if r.rb != nil {
+			r.rb.Discard(r.off, 0)
+		}
+		*r = reservation{}
+	}
+	x.nresv = 0
+	if x.lock != nil {
+		spinUnlock(x.lock)
+		x.lock = nil
+	}
+}
+
+// ctxView is the __sk_buff of the current run: loads read the image the
+// skb layer lays out (with the kernel's narrow-load rules), stores go
+// through skb's conversion to the packet and the image.
+type ctxView struct {
+	pkt *skb.Packet
+	img [skb.CtxSize]byte
+}
+
+func (v *ctxView) LoadCtx(off, size int) (uint64, bool) {
+	return skb.CtxLoad(v.img[:], off, size), true
+}
+
+func (v *ctxView) StoreCtx(off, size int, v64 uint64) bool {
+	return v.pkt.StoreCtx(v.img[:], off, size, v64)
+}
+
+// executor returns the executor a helper runs on.
+func executor(m *vm.Machine) *Executor { return m.User().(*Executor) }

@@ -1,0 +1,251 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/cilium/ebpf/asm"
+	"golang.org/x/sys/unix"
+
+	"github.com/tcxgo/tcx/internal/vm"
+	"github.com/tcxgo/tcx/maps"
+)
+
+// helperTable is the helper set of tc programs the engine implements,
+// indexed by helper ID. Programs calling anything else are refused at load.
+func helperTable() []vm.HelperFunc {
+	fns := map[asm.BuiltinFunc]vm.HelperFunc{
+		asm.FnMapLookupElem:       mapLookupElem,
+		asm.FnMapUpdateElem:       mapUpdateElem,
+		asm.FnMapDeleteElem:       mapDeleteElem,
+		asm.FnMapLookupPercpuElem: mapLookupPercpuElem,
+		asm.FnTailCall:            tailCall,
+
+		asm.FnKtimeGetNs:           ktimeGetNs,
+		asm.FnKtimeGetBootNs:       ktimeGetNs,
+		asm.FnKtimeGetCoarseNs:     ktimeGetNs,
+		asm.FnKtimeGetTaiNs:        ktimeGetNs,
+		asm.FnGetPrandomU32:        getPrandomU32,
+		asm.FnGetSmpProcessorId:    getSmpProcessorID,
+		asm.FnGetNumaNodeId:        getNumaNodeID,
+		asm.FnTracePrintk:          tracePrintk,
+		asm.FnLoop:                 loop,
+		asm.FnSpinLock:             spinLockHelper,
+		asm.FnSpinUnlock:           spinUnlockHelper,
+		asm.FnRingbufOutput:        ringbufOutput,
+		asm.FnRingbufReserve:       ringbufReserve,
+		asm.FnRingbufSubmit:        ringbufSubmit,
+		asm.FnRingbufDiscard:       ringbufDiscard,
+		asm.FnRingbufQuery:         ringbufQuery,
+		asm.FnPerfEventOutput:      perfEventOutput,
+		asm.FnCsumDiff:             csumDiff,
+		asm.FnRedirect:             redirect,
+		asm.FnRedirectPeer:         redirectPeer,
+		asm.FnRedirectNeigh:        redirectNeigh,
+		asm.FnSkbLoadBytes:         skbLoadBytes,
+		asm.FnSkbLoadBytesRelative: skbLoadBytesRelative,
+		asm.FnSkbStoreBytes:        skbStoreBytes,
+		asm.FnL3CsumReplace:        l3CsumReplace,
+		asm.FnL4CsumReplace:        l4CsumReplace,
+		asm.FnCsumUpdate:           csumUpdate,
+		asm.FnCsumLevel:            csumLevel,
+		asm.FnCloneRedirect:        cloneRedirect,
+		asm.FnSkbChangeProto:       skbChangeProto,
+		asm.FnSkbChangeType:        skbChangeType,
+		asm.FnSkbChangeHead:        skbChangeHead,
+		asm.FnSkbChangeTail:        skbChangeTail,
+		asm.FnSkbAdjustRoom:        skbAdjustRoom,
+		asm.FnSkbPullData:          skbPullData,
+		asm.FnSkbVlanPush:          skbVlanPush,
+		asm.FnSkbVlanPop:           skbVlanPop,
+		asm.FnGetHashRecalc:        getHashRecalc,
+		asm.FnSetHash:              setHash,
+		asm.FnSetHashInvalid:       setHashInvalid,
+		asm.FnSkbEcnSetCe:          skbEcnSetCE,
+	}
+	n := 0
+	for id := range fns {
+		n = max(n, int(id)+1)
+	}
+	t := make([]vm.HelperFunc, n)
+	for id, fn := range fns {
+		t[id] = fn
+	}
+	return t
+}
+
+// errno is a helper's negative errno result.
+func errno(e unix.Errno) uint64 { return uint64(-int64(e)) }
+
+// ret converts an skb or maps result (0 or a negative errno) to r0.
+func ret(v int64) uint64 { return uint64(v) }
+
+// mapArg resolves a map handle argument (ld_imm64 src 1). The verifier
+// only lets map pointers through; here anything else aborts the run.
+func (x *Executor) mapArg(handle uint64) (*mapEntry, error) {
+	obj, _ := x.coll.as.Object(handle)
+	e, ok := obj.(*mapEntry)
+	if !ok {
+		return nil, fmt.Errorf("argument %#x is not a map: %w", handle, unix.EINVAL)
+	}
+	return e, nil
+}
+
+// slotMap is mapArg for the helpers that need value slots.
+func (x *Executor) slotMap(handle uint64) (*mapEntry, error) {
+	e, err := x.mapArg(handle)
+	if err != nil {
+		return nil, err
+	}
+	if e.slots == nil {
+		return nil, fmt.Errorf("map %q (%s): not accessible from programs this way: %w", e.name, e.m.Info().Type, unix.EINVAL)
+	}
+	return e, nil
+}
+
+// valueAddr is the address of slot on cpu.
+func (e *mapEntry) valueAddr(cpu, slot int) uint64 {
+	if !e.percpu {
+		cpu = 0
+	}
+	return e.base[cpu] + uint64(slot)*e.stride
+}
+
+func mapLookupElem(m *vm.Machine, r1, r2, _, _, _ uint64) (uint64, error) {
+	x := executor(m)
+	e, err := x.slotMap(r1)
+	if err != nil {
+		return 0, err
+	}
+	key, err := m.Mem(r2, uint64(e.keySize), false)
+	if err != nil {
+		return 0, err
+	}
+	slot, ok := e.slots.LookupSlot(key, x.cpu)
+	if !ok {
+		return 0, nil
+	}
+	return e.valueAddr(x.cpu, slot), nil
+}
+
+// mapLookupPercpuElem is bpf_map_lookup_percpu_elem: another CPU's value,
+// NULL for a CPU that does not exist.
+func mapLookupPercpuElem(m *vm.Machine, r1, r2, r3, _, _ uint64) (uint64, error) {
+	x := executor(m)
+	e, err := x.slotMap(r1)
+	if err != nil {
+		return 0, err
+	}
+	if !e.percpu {
+		return 0, fmt.Errorf("map %q is not per-CPU: %w", e.name, unix.EINVAL)
+	}
+	cpu := uint32(r3)
+	if cpu >= uint32(len(e.base)) {
+		return 0, nil
+	}
+	key, err := m.Mem(r2, uint64(e.keySize), false)
+	if err != nil {
+		return 0, err
+	}
+	slot, ok := e.slots.LookupSlot(key, int(cpu))
+	if !ok {
+		return 0, nil
+	}
+	return e.valueAddr(int(cpu), slot), nil
+}
+
+func mapUpdateElem(m *vm.Machine, r1, r2, r3, r4, _ uint64) (uint64, error) {
+	x := executor(m)
+	e, err := x.slotMap(r1)
+	if err != nil {
+		return 0, err
+	}
+	key, err := m.Mem(r2, uint64(e.keySize), false)
+	if err != nil {
+		return 0, err
+	}
+	value, err := m.Mem(r3, uint64(e.valueSize), false)
+	if err != nil {
+		return 0, err
+	}
+	return ret(e.slots.UpdateElem(key, value, r4, x.cpu)), nil
+}
+
+func mapDeleteElem(m *vm.Machine, r1, r2, _, _, _ uint64) (uint64, error) {
+	x := executor(m)
+	e, err := x.slotMap(r1)
+	if err != nil {
+		return 0, err
+	}
+	key, err := m.Mem(r2, uint64(e.keySize), false)
+	if err != nil {
+		return 0, err
+	}
+	return ret(e.slots.DeleteElem(key, x.cpu)), nil
+}
+
+// tailCall is bpf_tail_call(ctx, prog_array, index). On success the
+// interpreter replaces the running program once the helper returns; on
+// failure (index out of range, empty slot, 33 tail calls made, a program
+// of another collection) the program continues with r0 = -ENOENT.
+func tailCall(m *vm.Machine, _, r2, r3, _, _ uint64) (uint64, error) {
+	x := executor(m)
+	e, err := x.mapArg(r2)
+	if err != nil {
+		return 0, err
+	}
+	pa, ok := e.m.(*maps.ProgramArray)
+	if !ok {
+		return 0, fmt.Errorf("tail call through map %q (%s): %w", e.name, e.m.Info().Type, unix.EINVAL)
+	}
+	next, _ := pa.Get(uint32(r3)).(*Program)
+	if next == nil || !m.TailCall(next.vm) {
+		return errno(unix.ENOENT), nil
+	}
+	return 0, nil
+}
+
+func ktimeGetNs(m *vm.Machine, _, _, _, _, _ uint64) (uint64, error) {
+	return executor(m).coll.now(), nil
+}
+
+func getPrandomU32(m *vm.Machine, _, _, _, _, _ uint64) (uint64, error) {
+	x := executor(m)
+	if x.coll.opts.Rand != nil {
+		return uint64(x.coll.opts.Rand()), nil
+	}
+	return uint64(uint32(x.rng.Uint64())), nil
+}
+
+func getSmpProcessorID(m *vm.Machine, _, _, _, _, _ uint64) (uint64, error) {
+	return uint64(executor(m).cpu), nil
+}
+
+func getNumaNodeID(*vm.Machine, uint64, uint64, uint64, uint64, uint64) (uint64, error) {
+	return 0, nil
+}
+
+// bpfMaxLoops is BPF_MAX_LOOPS, the most iterations bpf_loop runs.
+const bpfMaxLoops = 1 << 23
+
+// loop is bpf_loop(nr_loops, callback, callback_ctx, flags): the callback
+// runs as a subprogram frame with (index, callback_ctx) until it returns
+// non-zero; the result is the number of iterations.
+func loop(m *vm.Machine, r1, r2, r3, r4, _ uint64) (uint64, error) {
+	n := uint32(r1)
+	if r4 != 0 {
+		return errno(unix.EINVAL), nil
+	}
+	if n > bpfMaxLoops {
+		return errno(unix.E2BIG), nil
+	}
+	for i := range uint64(n) {
+		r0, err := m.Call(r2, i, r3, 0, 0, 0)
+		if err != nil {
+			return 0, err
+		}
+		if r0 != 0 {
+			return i + 1, nil
+		}
+	}
+	return uint64(n), nil
+}

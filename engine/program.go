@@ -1,0 +1,89 @@
+package engine
+
+import (
+	"fmt"
+	"runtime"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tcxgo/tcx/internal/vm"
+	"github.com/tcxgo/tcx/skb"
+)
+
+// Program is one loaded SCHED_CLS program. It is immutable and may run on
+// any number of executors at once.
+type Program struct {
+	name    string
+	section string
+	coll    *Collection
+	vm      *vm.Program
+	faults  atomic.Uint64
+}
+
+// Name is the program's function name in the ELF.
+func (p *Program) Name() string { return p.name }
+
+// SectionName is the ELF section the program came from ("tc", "classifier", ...).
+func (p *Program) SectionName() string { return p.section }
+
+// Len is the program's length in raw instructions, subprograms included.
+func (p *Program) Len() int { return p.vm.Len() }
+
+// Collection is the collection the program belongs to.
+func (p *Program) Collection() *Collection { return p.coll }
+
+// Faults is how many runs entered at this program ended in an error (a
+// *Fault, *LimitError or *HelperError, wherever in its tail-call chain it
+// happened).
+func (p *Program) Faults() uint64 { return p.faults.Load() }
+
+func (p *Program) String() string { return fmt.Sprintf("engine.Program(%s)", p.name) }
+
+// Result is the outcome of one run.
+type Result struct {
+	// Retval is the low 32 bits of r0, the tc verdict. A run that ended
+	// in an error reports TC_ACT_SHOT (2): the hook drops the packet.
+	Retval uint32
+	// Redirect is the redirect the packet holds after the run (the last
+	// bpf_redirect, bpf_redirect_peer or bpf_redirect_neigh), Kind
+	// skb.RedirectNone if none was asked for. The hook acts on it only
+	// when Retval is TC_ACT_REDIRECT.
+	Redirect skb.RedirectInfo
+	// Executed is the number of instructions the run executed.
+	Executed uint64
+}
+
+// Run runs p on pkt on one of the collection's executors (see
+// Executor.Run). It waits only while every executor is busy.
+func (p *Program) Run(pkt *skb.Packet) (Result, error) {
+	s, err := p.coll.acquire()
+	if err != nil {
+		return Result{Retval: skb.ActShot}, err
+	}
+	defer s.release()
+	return s.x.Run(p, pkt)
+}
+
+// acquire borrows a free executor of the pool: slot i is CPU i, so no two
+// concurrent runs share per-CPU values. Executors are created on first use.
+func (c *Collection) acquire() (*poolSlot, error) {
+	if c.closed.Load() {
+		return nil, fmt.Errorf("run: collection closed: %w", unix.EBADF)
+	}
+	for {
+		for i := range c.pool {
+			s := &c.pool[i]
+			if s.busy.Load() || !s.busy.CompareAndSwap(false, true) {
+				continue
+			}
+			if s.x == nil {
+				s.x = newExecutor(c, i)
+			}
+			return s, nil
+		}
+		runtime.Gosched()
+	}
+}
+
+func (s *poolSlot) release() { s.busy.Store(false) }
