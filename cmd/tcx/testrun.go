@@ -1,0 +1,268 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/cilium/ebpf"
+	"github.com/spf13/cobra"
+
+	"github.com/tcxgo/tcx/engine"
+)
+
+// testRunOptions are the flags of tcx test-run.
+type testRunOptions struct {
+	object  string
+	prog    string
+	pcap    string
+	hexFile string
+	hex     []string
+
+	ctxMark, ctxPriority   uint32
+	ifindex, ingressIfidx  uint32
+	ctxCB                  []uint
+	repeat                 int
+	repeatSet              bool
+	jsonOut, list, dumpMap bool
+	showData               bool
+}
+
+func newTestRunCommand() *cobra.Command {
+	opts := &testRunOptions{}
+	cmd := &cobra.Command{
+		Use:   "test-run OBJ.o [--prog NAME] (--pcap FILE | --hex-file FILE | --hex HEX ...)",
+		Short: "Run a tc program from an ELF object on packets, like bpftool prog run, without root",
+		Long: `test-run loads a clang-built ELF object with tcx-go's pure-Go execution
+engine (no kernel, no root) and runs one of its tc programs on each packet
+the way BPF_PROG_TEST_RUN does: the skb is built on the loopback device
+(ifindex 1) unless --ifindex says otherwise, and the limits on frames are the
+kernel's (14..3712 bytes; IPv4 needs 34, IPv6 54).
+
+For every packet it prints the return code with its tc name and what tcx does
+with it, the bytes the program changed (offset, header, old -> new; a full
+hexdump when the length changed), the redirect target (bpf_redirect does not
+send anything in a test run) and the sk_buff fields that changed: mark,
+priority, queue_mapping, tc_index, tc_classid, cb[], the VLAN tag and more.
+
+Packets are run in order on one simulated CPU and share the object's maps,
+so state (conntrack, counters) carries from one packet to the next;
+--dump-maps shows it afterwards. The context is always passed, so wire_len
+reads as the frame length, as on a real packet.`,
+		Example: `  # list the programs and maps of an object
+  tcx test-run testdata/progs/nat44.o --list
+
+  # one frame given as hex (spaces and colons allowed)
+  tcx test-run testdata/progs/l3_forward.o --hex "02:00:00:00:00:02 02:00:00:00:00:01 0800 4500..."
+
+  # a capture, with the maps afterwards, as JSON
+  tcx test-run testdata/progs/nat44.o --prog nat44 --pcap trace.pcap --dump-maps --json
+
+  # mean time per run over 10000 runs of each frame
+  tcx test-run testdata/progs/l4_classify.o --hex-file frames.hex --repeat 10000`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.object = args[0]
+			opts.repeatSet = cmd.Flags().Changed("repeat")
+			return testRun(cmd.OutOrStdout(), opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.prog, "prog", "", "program to run (default: the object's only program)")
+	f.StringVar(&opts.pcap, "pcap", "", "read Ethernet frames from a pcap or pcapng `FILE`")
+	f.StringVar(&opts.hexFile, "hex-file", "", "read frames from `FILE`, one hex frame per line (# comments)")
+	f.StringArrayVar(&opts.hex, "hex", nil, "a frame as `HEX` digits; repeatable")
+	f.Uint32Var(&opts.ctxMark, "ctx-mark", 0, "skb->mark before the run")
+	f.Uint32Var(&opts.ctxPriority, "ctx-priority", 0, "skb->priority before the run")
+	f.UintSliceVar(&opts.ctxCB, "ctx-cb", nil, "cb[0..4] before the run, comma-separated")
+	f.Uint32Var(&opts.ifindex, "ifindex", 0, "device the skb is on (default 1, the loopback device)")
+	f.Uint32Var(&opts.ingressIfidx, "ingress-ifindex", 0, "skb->skb_iif, the device the packet arrived on")
+	f.IntVar(&opts.repeat, "repeat", 1, "run each packet `N` times on the same skb, as BPF_PROG_TEST_RUN's repeat, and print the mean ns/run")
+	f.BoolVar(&opts.showData, "show-data", false, "print the whole output frame of every packet as a hexdump")
+	f.BoolVar(&opts.dumpMap, "dump-maps", false, "print the contents of the object's maps after the run")
+	f.BoolVar(&opts.list, "list", false, "list the programs and maps of the object and exit")
+	f.BoolVar(&opts.jsonOut, "json", false, "print machine-readable JSON")
+	return cmd
+}
+
+// testRun is the whole of tcx test-run.
+func testRun(w io.Writer, opts *testRunOptions) error {
+	spec, err := ebpf.LoadCollectionSpec(opts.object)
+	if err != nil {
+		return fmt.Errorf("load %s: %w", opts.object, err)
+	}
+	if opts.list {
+		return listObject(w, opts, spec)
+	}
+	if err := checkOptions(opts); err != nil {
+		return err
+	}
+	name, err := pickProgram(spec, opts.prog)
+	if err != nil {
+		return fmt.Errorf("%s: %w", opts.object, err)
+	}
+	frames, err := loadFrames(opts)
+	if err != nil {
+		return err
+	}
+	devs := newTestDevices(opts.ifindex)
+	coll, err := engine.NewCollection(spec, engine.Options{NumCPU: 1, Devices: devs.lookup})
+	if err != nil {
+		return fmt.Errorf("load %s: %w", opts.object, err)
+	}
+	defer coll.Close()
+	prog := coll.Programs[name]
+	x, err := coll.NewExecutor(0)
+	if err != nil {
+		return err
+	}
+	report := testRunReport{Object: opts.object, Program: name, Packets: []packetReport{}}
+	faults := 0
+	for i, f := range frames {
+		r, err := runFrame(x, prog, f, opts, devs)
+		if err != nil {
+			return err
+		}
+		r.Index = i + 1
+		if r.Error != "" {
+			faults++
+		}
+		report.Packets = append(report.Packets, r)
+	}
+	if opts.dumpMap {
+		if report.Maps, err = dumpMaps(coll, spec); err != nil {
+			return err
+		}
+	}
+	if opts.jsonOut {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(report); err != nil {
+			return err
+		}
+	} else {
+		writeReport(w, &report, opts)
+	}
+	if faults > 0 {
+		return fmt.Errorf("%d of %d run(s) of %s ended in an error", faults, len(frames), name)
+	}
+	return nil
+}
+
+func checkOptions(opts *testRunOptions) error {
+	if opts.repeat < 1 {
+		return fmt.Errorf("--repeat %d: must be at least 1", opts.repeat)
+	}
+	if len(opts.ctxCB) > 5 {
+		return fmt.Errorf("--ctx-cb: %d values, struct __sk_buff has cb[5]", len(opts.ctxCB))
+	}
+	for i, v := range opts.ctxCB {
+		if v > 0xffffffff {
+			return fmt.Errorf("--ctx-cb: cb[%d] = %d does not fit in 32 bits", i, v)
+		}
+	}
+	return nil
+}
+
+// pickProgram finds the program to run: the named one, or the only one.
+// A wrong or missing name lists what there is.
+func pickProgram(spec *ebpf.CollectionSpec, name string) (string, error) {
+	names := sortedNames(spec.Programs)
+	if name == "" {
+		if len(names) == 1 {
+			return names[0], nil
+		}
+		return "", fmt.Errorf("%d programs, choose one with --prog: %s", len(names), strings.Join(names, ", "))
+	}
+	ps, ok := spec.Programs[name]
+	if !ok {
+		if len(names) == 0 {
+			return "", fmt.Errorf("no program %q: the object has no programs", name)
+		}
+		return "", fmt.Errorf("no program %q; available: %s", name, strings.Join(names, ", "))
+	}
+	if ps.Type != ebpf.SchedCLS {
+		return "", fmt.Errorf("program %q is %s (section %q): test-run runs tc (SCHED_CLS) programs", name, ps.Type, ps.SectionName)
+	}
+	return name, nil
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// listObject prints the programs and maps of spec (--list).
+func listObject(w io.Writer, opts *testRunOptions, spec *ebpf.CollectionSpec) error {
+	type progInfo struct {
+		Name    string `json:"name"`
+		Section string `json:"section"`
+		Type    string `json:"type"`
+		Insns   int    `json:"insns"`
+	}
+	type mapInfo struct {
+		Name       string `json:"name"`
+		Type       string `json:"type"`
+		KeySize    uint32 `json:"key_size"`
+		ValueSize  uint32 `json:"value_size"`
+		MaxEntries uint32 `json:"max_entries"`
+		Flags      uint32 `json:"flags"`
+	}
+	out := struct {
+		Object   string     `json:"object"`
+		Programs []progInfo `json:"programs"`
+		Maps     []mapInfo  `json:"maps"`
+	}{Object: opts.object, Programs: []progInfo{}, Maps: []mapInfo{}}
+	for _, n := range sortedNames(spec.Programs) {
+		p := spec.Programs[n]
+		out.Programs = append(out.Programs, progInfo{n, p.SectionName, p.Type.String(), len(p.Instructions)})
+	}
+	for _, n := range sortedNames(spec.Maps) {
+		m := spec.Maps[n]
+		out.Maps = append(out.Maps, mapInfo{n, mapType(m.Type), m.KeySize, m.ValueSize, m.MaxEntries, m.Flags})
+	}
+	if opts.jsonOut {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	fmt.Fprintf(w, "%s\n\nprograms:\n", opts.object)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  name\tsection\ttype\tinsns")
+	for _, p := range out.Programs {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\n", p.Name, p.Section, p.Type, p.Insns)
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "\nmaps:")
+	if len(out.Maps) == 0 {
+		fmt.Fprintln(w, "  (none)")
+		return nil
+	}
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  name\ttype\tkey\tvalue\tmax entries\tflags")
+	for _, m := range out.Maps {
+		fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%d\t%#x\n", m.Name, m.Type, m.KeySize, m.ValueSize, m.MaxEntries, m.Flags)
+	}
+	return tw.Flush()
+}
+
+// dumpMaps reads every map of the collection, in name order.
+func dumpMaps(coll *engine.Collection, spec *ebpf.CollectionSpec) ([]mapDump, error) {
+	var dumps []mapDump
+	for _, n := range sortedNames(coll.Maps) {
+		d, err := dumpMap(coll.Maps[n], spec.Maps[n], coll.NumCPU())
+		if err != nil {
+			return nil, err
+		}
+		d.Name = n
+		dumps = append(dumps, d)
+	}
+	return dumps, nil
+}
