@@ -108,34 +108,9 @@ func testRun(w io.Writer, opts *testRunOptions) error {
 	if err != nil {
 		return err
 	}
-	devs := newTestDevices(opts.ifindex)
-	coll, err := engine.NewCollection(spec, engine.Options{NumCPU: 1, Devices: devs.lookup})
-	if err != nil {
-		return fmt.Errorf("load %s: %w", opts.object, err)
-	}
-	defer coll.Close()
-	prog := coll.Programs[name]
-	x, err := coll.NewExecutor(0)
+	report, err := runPackets(spec, name, frames, opts)
 	if err != nil {
 		return err
-	}
-	report := testRunReport{Object: opts.object, Program: name, Packets: []packetReport{}}
-	faults := 0
-	for i, f := range frames {
-		r, err := runFrame(x, prog, f, opts, devs)
-		if err != nil {
-			return err
-		}
-		r.Index = i + 1
-		if r.Error != "" {
-			faults++
-		}
-		report.Packets = append(report.Packets, r)
-	}
-	if opts.dumpMap {
-		if report.Maps, err = dumpMaps(coll, spec); err != nil {
-			return err
-		}
 	}
 	if opts.jsonOut {
 		enc := json.NewEncoder(w)
@@ -144,9 +119,9 @@ func testRun(w io.Writer, opts *testRunOptions) error {
 			return err
 		}
 	} else {
-		writeReport(w, &report, opts)
+		writeReport(w, report, opts)
 	}
-	if faults > 0 {
+	if faults := report.faults(); faults > 0 {
 		return fmt.Errorf("%d of %d run(s) of %s ended in an error", faults, len(frames), name)
 	}
 	return nil
@@ -251,6 +226,48 @@ func listObject(w io.Writer, opts *testRunOptions, spec *ebpf.CollectionSpec) er
 		fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%d\t%#x\n", m.Name, m.Type, m.KeySize, m.ValueSize, m.MaxEntries, m.Flags)
 	}
 	return tw.Flush()
+}
+
+// runPackets loads spec into the engine and runs program name on every
+// frame in order, then reads the maps if --dump-maps asks for them.
+func runPackets(spec *ebpf.CollectionSpec, name string, frames []frame, opts *testRunOptions) (*testRunReport, error) {
+	devs := newTestDevices(opts.ifindex)
+	// One CPU: per-CPU maps then show the one value the runs touched, and
+	// the output does not depend on the machine.
+	coll, err := engine.NewCollection(spec, engine.Options{NumCPU: 1, Devices: devs.lookup})
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", opts.object, err)
+	}
+	defer coll.Close()
+	x, err := coll.NewExecutor(0)
+	if err != nil {
+		return nil, err
+	}
+	report := &testRunReport{Object: opts.object, Program: name, Packets: []packetReport{}}
+	for i, f := range frames {
+		r, err := runFrame(x, coll.Programs[name], f, opts, devs)
+		if err != nil {
+			return nil, err
+		}
+		r.Index = i + 1
+		report.Packets = append(report.Packets, r)
+	}
+	if opts.dumpMap {
+		if report.Maps, err = dumpMaps(coll, spec); err != nil {
+			return nil, err
+		}
+	}
+	return report, nil
+}
+
+func (r *testRunReport) faults() int {
+	n := 0
+	for _, p := range r.Packets {
+		if p.Error != "" {
+			n++
+		}
+	}
+	return n
 }
 
 // dumpMaps reads every map of the collection, in name order.

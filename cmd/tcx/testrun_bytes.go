@@ -44,8 +44,8 @@ func tcAction(retval int32) (name, tcx string) {
 // byteRun is a stretch of consecutive bytes a program rewrote in a frame
 // whose length it kept.
 type byteRun struct {
-	Offset int    `json:"offset"`
-	Header string `json:"header,omitempty"` // "IPv4+10": header and offset in it
+	Offset int      `json:"offset"`
+	Header string   `json:"header,omitempty"` // "IPv4+10": header and offset in it
 	Old    hexBytes `json:"old"`
 	New    hexBytes `json:"new"`
 }

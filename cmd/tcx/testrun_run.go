@@ -43,7 +43,8 @@ type packetReport struct {
 	Repeat   int     `json:"repeat"`
 	NsPerRun float64 `json:"ns_per_run,omitempty"`
 
-	out []byte
+	out    []byte
+	ctxOut []byte // struct __sk_buff as BPF_PROG_TEST_RUN's ctx_out
 }
 
 // redirectInfo is the redirect a program asked for.
@@ -155,9 +156,11 @@ func runFrame(x *engine.Executor, prog *engine.Program, f frame, opts *testRunOp
 	elapsed := time.Since(start)
 
 	out := bytes.Clone(pkt.Data())
+	ctxOut := make([]byte, skb.CtxSize)
+	pkt.CtxOut(ctxOut)
 	r := packetReport{
 		Origin: f.origin, Len: len(f.data), Retval: int32(res.Retval), Executed: res.Executed,
-		LenOut: len(out), Repeat: opts.repeat, out: out,
+		LenOut: len(out), Repeat: opts.repeat, out: out, ctxOut: ctxOut,
 	}
 	r.Action, r.TCX = tcAction(r.Retval)
 	if runErr != nil {
