@@ -5,6 +5,21 @@ import (
 	"testing"
 )
 
+type backendCase struct {
+	name    string
+	factory Factory
+	// require gates the backend: it skips the test (or fails it, with
+	// TCX_REQUIRE_KERNEL=1) when the backend cannot run here.
+	require func(t *testing.T)
+}
+
+func backends() []backendCase {
+	return []backendCase{
+		{name: "userspace", factory: NewUserspaceEnv},
+		{name: "kernel", factory: NewKernelEnv, require: requireKernel},
+	}
+}
+
 // TestConformance runs all 34 selftest scenarios of tc_opts.c and
 // tc_links.c, each for ingress and egress (68 cases), against every backend
 // and prints one summary line per backend:

@@ -188,7 +188,7 @@ func (o op) String() string {
 	case opQdiscAdd:
 		fmt.Fprintf(&b, " dev%d %v", o.dev, o.qdisc)
 	case opQdiscDelete:
-		fmt.Fprintf(&b, " dev%d", o.dev)
+		fmt.Fprintf(&b, " dev%d (%v if none)", o.dev, o.qdisc)
 	case opFilterAdd:
 		fmt.Fprintf(&b, "%s p%d", devDir, o.prog)
 	case opFilterDelete:

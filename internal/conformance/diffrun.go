@@ -48,9 +48,14 @@ type handle[T tcx.Object] struct {
 }
 
 // probeVerdict gives the pool a mix of NEXT and PASS programs, so pings
-// show where a chain stops.
+// show where a chain stops, and one (slot 6) returning TC_ACT_PIPE, a code
+// tcx does not know: it ends the tcx chain but counts as NEXT, so classic
+// tc still runs. No probe drops: a dropped ping would only time out.
 func probeVerdict(slot int) int32 {
-	if slot >= 7 {
+	switch {
+	case slot == 6:
+		return 3 // TC_ACT_PIPE
+	case slot >= 7:
 		return tcx.VerdictPass
 	}
 	return tcx.VerdictNext
@@ -399,11 +404,11 @@ func (r *replica) classicOp(o op) string {
 		}
 		return errClass(err)
 	case opQdiscDelete:
-		q := r.qdiscs[o.dev]
-		if q == nil {
-			return "no-qdisc"
+		kind := o.qdisc
+		if q := r.qdiscs[o.dev]; q != nil {
+			kind = *q // tc deletes by kind; an absent qdisc gets the op's
 		}
-		err := r.env.DeleteQdisc(ifindex, *q)
+		err := r.env.DeleteQdisc(ifindex, kind)
 		if err == nil {
 			r.forgetClassic(o.dev)
 		}
