@@ -52,18 +52,26 @@ Packets are run in order on one simulated CPU and share the object's maps,
 so state (conntrack, counters) carries from one packet to the next;
 --dump-maps shows it afterwards. The context is always passed, so wire_len
 reads as the frame length, as on a real packet.`,
-		Example: `  # list the programs and maps of an object
-  tcx test-run testdata/progs/nat44.o --list
+		Example: `  # the programs and maps of an object
+  tcx test-run testdata/progs/tail_dispatch.o --list
 
-  # one frame given as hex (spaces and colons allowed)
-  tcx test-run testdata/progs/l3_forward.o --hex "02:00:00:00:00:02 02:00:00:00:00:01 0800 4500..."
+  # an ICMP echo request as hex (spaces and colons allowed) on device 5
+  tcx test-run testdata/progs/icmp_echo.o --ifindex 5 --hex "02:00:00:00:00:01 02:00:00:00:00:0a 0800 45000020123440004001 14a70a0000020a000001 0800192700070001 70696e67"
 
-  # a capture, with the maps afterwards, as JSON
-  tcx test-run testdata/progs/nat44.o --prog nat44 --pcap trace.pcap --dump-maps --json
+  # frames from a hex file (one per line) through a NAT, then its conntrack
+  tcx test-run testdata/progs/nat44.o --hex-file cmd/tcx/testdata/testrun/frames.hex --dump-maps
 
-  # mean time per run over 10000 runs of each frame
-  tcx test-run testdata/progs/l4_classify.o --hex-file frames.hex --repeat 10000`,
-		Args: cobra.ExactArgs(1),
+  # a capture through a router, as JSON
+  tcx test-run testdata/progs/l3_forward.o --pcap cmd/tcx/testdata/testrun/mixed.pcap --json
+
+  # the mean time of 10000 runs of each frame
+  tcx test-run testdata/progs/l4_classify.o --pcap cmd/tcx/testdata/testrun/mixed.pcap --repeat 10000`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return fmt.Errorf("test-run takes one ELF object, got %d arguments (packets go in --hex, --hex-file or --pcap)", len(args))
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.object = args[0]
 			opts.repeatSet = cmd.Flags().Changed("repeat")
@@ -77,10 +85,10 @@ reads as the frame length, as on a real packet.`,
 	f.StringArrayVar(&opts.hex, "hex", nil, "a frame as `HEX` digits; repeatable")
 	f.Uint32Var(&opts.ctxMark, "ctx-mark", 0, "skb->mark before the run")
 	f.Uint32Var(&opts.ctxPriority, "ctx-priority", 0, "skb->priority before the run")
-	f.UintSliceVar(&opts.ctxCB, "ctx-cb", nil, "cb[0..4] before the run, comma-separated")
+	f.UintSliceVar(&opts.ctxCB, "ctx-cb", nil, "cb[0..4] before the run, a comma-separated `LIST`")
 	f.Uint32Var(&opts.ifindex, "ifindex", 0, "device the skb is on (default 1, the loopback device)")
 	f.Uint32Var(&opts.ingressIfidx, "ingress-ifindex", 0, "skb->skb_iif, the device the packet arrived on")
-	f.IntVar(&opts.repeat, "repeat", 1, "run each packet `N` times on the same skb, as BPF_PROG_TEST_RUN's repeat, and print the mean ns/run")
+	f.IntVar(&opts.repeat, "repeat", 1, "run each packet `N` times on one skb (BPF_PROG_TEST_RUN's repeat); print the mean ns/run")
 	f.BoolVar(&opts.showData, "show-data", false, "print the whole output frame of every packet as a hexdump")
 	f.BoolVar(&opts.dumpMap, "dump-maps", false, "print the contents of the object's maps after the run")
 	f.BoolVar(&opts.list, "list", false, "list the programs and maps of the object and exit")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/hex"
 	"fmt"
 	"io"
 	"strings"
@@ -54,7 +55,13 @@ type byteRun struct {
 type hexBytes []byte
 
 func (b hexBytes) MarshalText() ([]byte, error) {
-	return fmt.Appendf(nil, "%x", []byte(b)), nil
+	return []byte(hex.EncodeToString(b)), nil
+}
+
+func (b *hexBytes) UnmarshalText(text []byte) error {
+	d, err := hex.DecodeString(string(text))
+	*b = d
+	return err
 }
 
 // runGap is the longest stretch of unchanged bytes a run swallows, so that

@@ -9,7 +9,9 @@ import (
 	"io"
 	"os"
 	"strings"
+	"unicode/utf8"
 
+	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
@@ -76,12 +78,14 @@ func hexValue(c byte) (byte, bool) {
 	return 0, false
 }
 
-// quoteChar quotes the (possibly multi-byte) character s starts with.
+// quoteChar quotes the character s starts with, or names the byte when s
+// does not start with valid UTF-8 (a binary file given as --hex-file).
 func quoteChar(s string) string {
-	for _, r := range s {
-		return fmt.Sprintf("%q", r)
+	r, size := utf8.DecodeRuneInString(s)
+	if r == utf8.RuneError && size <= 1 {
+		return fmt.Sprintf("(byte 0x%02x)", s[0])
 	}
-	return `""`
+	return fmt.Sprintf("%q", r)
 }
 
 // hexFrames turns the --hex arguments into frames.
@@ -136,36 +140,36 @@ func readPcap(r io.Reader, name string) ([]frame, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: not a pcap or pcapng file: %w", name, shortRead(err))
 	}
-	var next func() ([]byte, layers.LinkType, error)
+	var next func() ([]byte, gopacket.CaptureInfo, layers.LinkType, error)
 	if binary.LittleEndian.Uint32(magic) == pcapngMagic {
 		ng, err := pcapgo.NewNgReader(br, pcapgo.DefaultNgReaderOptions)
 		if err != nil {
 			return nil, fmt.Errorf("%s: pcapng: %w", name, err)
 		}
-		next = func() ([]byte, layers.LinkType, error) {
+		next = func() ([]byte, gopacket.CaptureInfo, layers.LinkType, error) {
 			data, ci, err := ng.ReadPacketData()
 			if err != nil {
-				return nil, 0, err
+				return nil, ci, 0, err
 			}
 			iface, err := ng.Interface(ci.InterfaceIndex)
 			if err != nil {
-				return nil, 0, err
+				return nil, ci, 0, err
 			}
-			return data, iface.LinkType, nil
+			return data, ci, iface.LinkType, nil
 		}
 	} else {
 		pr, err := pcapgo.NewReader(br)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return nil, fmt.Errorf("%s: not a pcap or pcapng file: %w", name, err)
 		}
-		next = func() ([]byte, layers.LinkType, error) {
-			data, _, err := pr.ReadPacketData()
-			return data, pr.LinkType(), err
+		next = func() ([]byte, gopacket.CaptureInfo, layers.LinkType, error) {
+			data, ci, err := pr.ReadPacketData()
+			return data, ci, pr.LinkType(), err
 		}
 	}
 	var frames []frame
 	for i := 1; ; i++ {
-		data, link, err := next()
+		data, ci, link, err := next()
 		if errors.Is(err, io.EOF) {
 			return frames, nil
 		}
@@ -175,6 +179,10 @@ func readPcap(r io.Reader, name string) ([]frame, error) {
 		}
 		if link != layers.LinkTypeEthernet {
 			return nil, fmt.Errorf("%s: link type %v: test-run needs Ethernet frames", origin, link)
+		}
+		if ci.Length > len(data) {
+			// A snaplen-cut capture: the program sees only what was captured.
+			origin += fmt.Sprintf(", %d of %d bytes captured", len(data), ci.Length)
 		}
 		frames = append(frames, frame{origin: origin, data: bytes.Clone(data)})
 	}

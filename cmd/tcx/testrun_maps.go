@@ -94,7 +94,7 @@ func dumpMap(m maps.Map, spec *ebpf.MapSpec, numCPU int) (mapDump, error) {
 	case *maps.ProgramArray:
 		for i := range info.MaxEntries {
 			if p := mm.Get(i); p != nil {
-				e := mapEntryDump{Key: fmt.Sprintf("%x", le32(i)), Program: programName(p)}
+				e := mapEntryDump{Key: fmt.Sprintf("%x", le32(i)), KeyBTF: fmt.Sprint(i), Program: programName(p)}
 				d.Entries = append(d.Entries, e)
 			}
 		}
@@ -226,11 +226,11 @@ func writeMapDumps(w io.Writer, dumps []mapDump) {
 		case d.Type == "ringbuf":
 			fmt.Fprintf(w, ": %d record(s) waiting\n", len(d.Records))
 			for i, r := range d.Records {
-				fmt.Fprintf(w, "  record %d: %s\n", i+1, r)
+				fmt.Fprintf(w, "  record %d (%d bytes): %s\n", i+1, len(r)/2, r)
 			}
 			continue
 		case len(d.Entries) == 0 && d.ZeroSlots > 0:
-			fmt.Fprintf(w, ": all %d slots zero\n", d.ZeroSlots)
+			fmt.Fprintf(w, ": %d slot%s, all zero\n", d.ZeroSlots, plural(d.ZeroSlots, "", "s"))
 			continue
 		case len(d.Entries) == 0:
 			fmt.Fprintln(w, ": empty")

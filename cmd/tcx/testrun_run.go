@@ -204,7 +204,7 @@ func writeReport(w io.Writer, rep *testRunReport, opts *testRunOptions) {
 
 func writePacket(w io.Writer, r *packetReport, opts *testRunOptions) {
 	fmt.Fprintf(w, "\npacket %d (%s): %d bytes\n", r.Index, r.Origin, r.Len)
-	fmt.Fprintf(w, "  retval    %d %s (tcx: %s), %d insns\n", r.Retval, r.Action, r.TCX, r.Executed)
+	fmt.Fprintf(w, "  retval    %d %s (tcx: %s) after %d insns\n", r.Retval, r.Action, r.TCX, r.Executed)
 	if r.Error != "" {
 		fmt.Fprintf(w, "  error     %s\n", r.Error)
 	}
@@ -239,7 +239,7 @@ func writePacket(w io.Writer, r *packetReport, opts *testRunOptions) {
 		for i, c := range r.Ctx {
 			parts[i] = fmt.Sprintf("%s %s -> %s", c.Field, c.format(c.Before), c.format(c.After))
 		}
-		fmt.Fprintf(w, "  skb       %s\n", strings.Join(parts, ", "))
+		writeWrapped(w, "  skb       ", parts)
 	}
 	if r.NsPerRun > 0 {
 		fmt.Fprintf(w, "  time      %.1f ns/run (mean of %d runs)\n", r.NsPerRun, r.Repeat)
@@ -251,4 +251,27 @@ func (c fieldChange) format(v uint64) string {
 		return fmt.Sprintf("%#x", v)
 	}
 	return fmt.Sprint(v)
+}
+
+// writeWrapped prints parts after label, comma-separated, starting a new
+// line indented like the first whenever one would pass wrapWidth columns.
+func writeWrapped(w io.Writer, label string, parts []string) {
+	const wrapWidth = 80
+	indent := strings.Repeat(" ", len(label))
+	line := label
+	for i, p := range parts {
+		sep := ""
+		if i < len(parts)-1 {
+			sep = ","
+		}
+		if line != label && len(line)+1+len(p)+len(sep) > wrapWidth {
+			fmt.Fprintln(w, line)
+			line = indent
+		}
+		if line != label && line != indent {
+			line += " "
+		}
+		line += p + sep
+	}
+	fmt.Fprintln(w, line)
 }

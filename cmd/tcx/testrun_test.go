@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+)
+
+// Paths as the golden files show them: relative to cmd/tcx, where go test
+// runs, so the output never depends on the checkout location.
+const (
+	objNat44     = progsDir + "/nat44.o"
+	objL3Forward = progsDir + "/l3_forward.o"
+	objICMPEcho  = progsDir + "/icmp_echo.o"
+	// hexEcho is the ICMP echo request of the fixtures, as a user would
+	// paste it: MAC addresses colon-separated, the rest spaced.
+	hexEcho = "02:00:00:00:00:01 02:00:00:00:00:0a 08 00 " +
+		"4500002012344000400114a70a0000020a000001080019270007000170696e670000000000000000000000000000"
+)
+
+func TestRun_TestRunNat44(t *testing.T) {
+	golden(t, "testrun_nat44", "test-run", objNat44, "--hex-file", fixtureHex, "--dump-maps")
+}
+
+func TestRun_TestRunL3ForwardPcap(t *testing.T) {
+	golden(t, "testrun_l3_forward", "test-run", objL3Forward, "--prog", "l3_forward", "--pcap", fixturePcap)
+}
+
+func TestRun_TestRunICMPEchoIfindex(t *testing.T) {
+	golden(t, "testrun_icmp_echo", "test-run", objICMPEcho, "--hex", hexEcho, "--ifindex", "5", "--show-data")
+}
+
+func TestRun_TestRunQoSMarkCtx(t *testing.T) {
+	golden(t, "testrun_qos_mark", "test-run", progsDir+"/qos_mark.o", "--hex-file", fixtureHex,
+		"--ctx-cb", "3", "--ctx-mark", "0x10", "--ctx-priority", "6")
+}
+
+func TestRun_TestRunVlanPushLength(t *testing.T) {
+	golden(t, "testrun_vlan_push", "test-run", progsDir+"/vlan_push.o", "--pcap", fixturePcap)
+}
+
+func TestRun_TestRunMapKinds(t *testing.T) {
+	// per-CPU maps, a prog array filled by the ELF and a ring buffer
+	golden(t, "testrun_maps", "test-run", progsDir+"/proto_counters.o", "--pcap", fixturePcap, "--dump-maps")
+	golden(t, "testrun_tail_dispatch", "test-run", progsDir+"/tail_dispatch.o", "--prog", "tail_dispatch",
+		"--pcap", fixturePcap, "--dump-maps")
+	golden(t, "testrun_flow_events", "test-run", progsDir+"/flow_events.o", "--pcap", fixturePcap, "--dump-maps")
+}
+
+func TestRun_TestRunList(t *testing.T) {
+	golden(t, "testrun_list", "test-run", progsDir+"/tail_dispatch.o", "--list")
+}
+
+func TestRun_TestRunJSON(t *testing.T) {
+	golden(t, "testrun_json", "test-run", objNat44, "--hex", hexEcho, "--hex-file", fixtureHex, "--json", "--dump-maps")
+}
+
+func TestRun_TestRunHelp(t *testing.T) {
+	golden(t, "testrun_help", "test-run", "--help")
+}
+
+// TestRun_TestRunErrors runs bad invocations and compares what they print on
+// stderr with testdata/testrun_errors.golden, one "$ args" block per case.
+// Each must exit 1 and print nothing on stdout.
+func TestRun_TestRunErrors(t *testing.T) {
+	cases := [][]string{
+		{objNat44, "--prog", "nat66", "--hex", hexEcho},
+		{progsDir + "/tail_dispatch.o", "--hex", hexEcho},
+		{objNat44, "--hex", "02:00:00:00:00:01 02:00:00:00:00:0a 08 00 45 0g"},
+		{objNat44, "--hex", "0200000000010"},
+		{objNat44, "--hex", "02:00:00:00:00:01"},
+		{objNat44, "--hex", "02:00:00:00:00:01 02:00:00:00:00:0a 08 00 45 00 00 14"},
+		{objNat44, "--hex", "02:00:00:00:00:01 02:00:00:00:00:0a 86 dd" + strings.Repeat(" 00", 39)},
+		{objNat44, "--hex", "02:00:00:00:00:01 02:00:00:00:00:0a 88 b5" + strings.Repeat("00", 3700)},
+		{objNat44},
+		{objNat44, "--pcap", "testdata/testrun/missing.pcap"},
+		{objNat44, "--pcap", fixtureHex},
+		{objNat44, "--hex-file", fixturePcap},
+		{progsDir + "/missing.o", "--hex", hexEcho},
+		{"testdata/testrun/frames.hex", "--list"},
+		{objNat44, "--repeat", "0", "--hex", hexEcho},
+		{objNat44, "--ctx-cb", "1,2,3,4,5,6", "--hex", hexEcho},
+		{objNat44, "--ctx-cb", "4294967296", "--hex", hexEcho},
+		{objNat44, "--hex", hexEcho, "--ifindex", "3", "--ctx-mark", "x"},
+		{objNat44, objICMPEcho, "--hex", hexEcho},
+	}
+	var got bytes.Buffer
+	for _, args := range cases {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), append([]string{"test-run"}, args...), &stdout, &stderr)
+		if code != 1 {
+			t.Errorf("tcx test-run %q: exit %d, want 1", args, code)
+		}
+		if stdout.Len() != 0 {
+			t.Errorf("tcx test-run %q printed on stdout: %s", args, stdout.String())
+		}
+		shown := strings.Join(args, " ")
+		if len(shown) > 120 {
+			shown = shown[:117] + "..."
+		}
+		fmt.Fprintf(&got, "$ tcx test-run %s\n%s\n", shown, stderr.String())
+	}
+	compareGolden(t, "testrun_errors", got.Bytes())
+}
+
+// compareGolden is golden's comparison for output the test assembled.
+func compareGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("output differs from %s:\n%s", path, got)
+	}
+}
+
+// runJSON runs tcx with args (which must include --json) and decodes stdout.
+func runJSON(t *testing.T, args ...string) testRunReport {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), args, &stdout, &stderr); code != 0 {
+		t.Fatalf("tcx %q: exit %d: %s", args, code, stderr.String())
+	}
+	var rep testRunReport
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("tcx %q: %v\n%s", args, err, stdout.String())
+	}
+	return rep
+}
+
+// TestTestRun_Repeat_SharesOneSkb checks that --repeat runs the program N
+// times on the same skb, as BPF_PROG_TEST_RUN's repeat does: l3_forward
+// decrements the TTL once per run, so the output frame has TTL 64-N.
+func TestTestRun_Repeat_SharesOneSkb(t *testing.T) {
+	for _, n := range []int{1, 3, 10} {
+		rep := runJSON(t, "test-run", objL3Forward, "--pcap", fixturePcap, "--repeat", fmt.Sprint(n), "--json")
+		p := rep.Packets[0] // UDP, TTL 64
+		if p.Repeat != n {
+			t.Errorf("repeat %d: report says %d", n, p.Repeat)
+		}
+		if ttl := p.DataOut[14+8]; int(ttl) != 64-n {
+			t.Errorf("repeat %d: TTL after the runs %d, want %d", n, ttl, 64-n)
+		}
+		if p.NsPerRun <= 0 {
+			t.Errorf("repeat %d: no ns/run measured: %v", n, p.NsPerRun)
+		}
+	}
+	// Without --repeat nothing is timed, so outputs stay comparable.
+	if rep := runJSON(t, "test-run", objL3Forward, "--pcap", fixturePcap, "--json"); rep.Packets[0].NsPerRun != 0 {
+		t.Errorf("ns_per_run %v without --repeat", rep.Packets[0].NsPerRun)
+	}
+}
+
+// TestTestRun_InputsCombine checks the order of inputs (--pcap, then
+// --hex-file, then --hex) and that the same frame gives the same result
+// whichever way it came in.
+func TestTestRun_InputsCombine(t *testing.T) {
+	rep := runJSON(t, "test-run", objICMPEcho, "--hex", hexEcho, "--hex-file", fixtureHex, "--pcap", fixturePcap, "--json")
+	n := len(fixtureFrames(t))
+	if len(rep.Packets) != 2*n+1 {
+		t.Fatalf("%d packets, want %d", len(rep.Packets), 2*n+1)
+	}
+	wantOrigins := []string{fixturePcap + " #3", fixtureHex + ":7", "--hex #1"}
+	var echoes []packetReport
+	for _, p := range rep.Packets {
+		if p.Retval == 7 {
+			echoes = append(echoes, p)
+		}
+	}
+	if len(echoes) != 3 {
+		t.Fatalf("%d redirected echo replies, want 3: %+v", len(echoes), echoes)
+	}
+	for i, p := range echoes {
+		if p.Origin != wantOrigins[i] {
+			t.Errorf("echo %d from %q, want %q", i, p.Origin, wantOrigins[i])
+		}
+		if !bytes.Equal(p.DataOut, echoes[0].DataOut) || p.Redirect == nil || p.Redirect.Ifindex != 1 || !p.Redirect.Taken {
+			t.Errorf("echo %d: %+v differs from the first", i, p)
+		}
+	}
+}
+
+// TestRunPackets_Fault_ReportsErrorAndShot runs a program that reads past
+// the packet without a bounds check (the verifier would refuse it; the
+// engine stops it at run time): the report carries the fault, the verdict
+// is TC_ACT_SHOT and the command fails.
+func TestRunPackets_Fault_ReportsErrorAndShot(t *testing.T) {
+	spec := &ebpf.CollectionSpec{
+		Maps: map[string]*ebpf.MapSpec{},
+		Programs: map[string]*ebpf.ProgramSpec{"oob": {
+			Name: "oob", Type: ebpf.SchedCLS, License: "GPL",
+			Instructions: asm.Instructions{
+				asm.LoadMem(asm.R2, asm.R1, 76, asm.Word), // skb->data
+				asm.LoadMem(asm.R0, asm.R2, 4000, asm.Byte),
+				asm.Return(),
+			},
+		}},
+	}
+	frames := []frame{{origin: "x", data: fixtureFrames(t)[0].data}}
+	rep, err := runPackets(spec, "oob", frames, &testRunOptions{object: "oob", repeat: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := rep.Packets[0]
+	if p.Error == "" || p.Retval != 2 || p.Action != "TC_ACT_SHOT" {
+		t.Errorf("fault not reported: %+v", p)
+	}
+	if rep.faults() != 1 {
+		t.Errorf("faults() = %d, want 1", rep.faults())
+	}
+	var out bytes.Buffer
+	writeReport(&out, rep, &testRunOptions{})
+	if !strings.Contains(out.String(), "  error     "+p.Error) {
+		t.Errorf("text output does not show the error:\n%s", out.String())
+	}
+}
