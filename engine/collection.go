@@ -165,6 +165,9 @@ func (c *Collection) createMaps(spec *ebpf.CollectionSpec) (map[string]int, erro
 		if ms.Name == "" {
 			ms.Name = name
 		}
+		if err := applyVariables(ms, spec.Variables, name); err != nil {
+			return nil, fmt.Errorf("new collection: %w", err)
+		}
 		m, err := maps.New(ms, mopts)
 		if err != nil {
 			return nil, fmt.Errorf("new collection: map %q: %w", name, err)
