@@ -22,7 +22,7 @@ import (
 const (
 	RegionPacket uint32 = 0 // the packet, [data_meta, data_end) accessible
 	RegionStack  uint32 = 1 // the Machine's stack: MaxFrames frames of StackSize bytes
-	RegionCtx    uint32 = 2 // the context (e.g. __sk_buff), checked by a CtxPolicy
+	RegionCtx    uint32 = 2 // the context (e.g. __sk_buff): CtxPolicy-checked bytes or a ContextAccessor
 	RegionCode   uint32 = 3 // subprogram addresses (ld_imm64 src 4); never accessible
 
 	// MaxDynamicRegions is how many per-run regions (ring buffer records,
