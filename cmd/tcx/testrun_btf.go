@@ -42,29 +42,16 @@ func writeBTF(sb *strings.Builder, t btf.Type, b []byte, depth int) bool {
 	if depth > maxBTFDepth {
 		return false
 	}
+	// Typedef names matter (__be32 is shown in hex), so peel qualifiers
+	// and typedefs one at a time instead of with btf.UnderlyingType.
 	bigEndian := false
-	for {
-		switch tt := t.(type) {
-		case *btf.Typedef:
-			if strings.HasPrefix(tt.Name, "__be") {
-				bigEndian = true
-			}
-			t = tt.Type
-			continue
-		case *btf.Volatile:
-			t = tt.Type
-			continue
-		case *btf.Const:
-			t = tt.Type
-			continue
-		case *btf.Restrict:
-			t = tt.Type
-			continue
-		case *btf.TypeTag:
-			t = tt.Type
-			continue
+	for t = btf.QualifiedType(t); ; t = btf.QualifiedType(t) {
+		td, ok := t.(*btf.Typedef)
+		if !ok {
+			break
 		}
-		break
+		bigEndian = bigEndian || strings.HasPrefix(td.Name, "__be")
+		t = td.Type
 	}
 	switch tt := t.(type) {
 	case *btf.Int:

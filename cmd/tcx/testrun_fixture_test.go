@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -136,20 +134,6 @@ func TestTestRunFixtures_UpToDate(t *testing.T) {
 		fixturePcap: pcapBytes(t, frames),
 		fixtureHex:  hexFileBytes(frames),
 	} {
-		if *update {
-			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, want, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		got, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run with -update to create it)", err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s differs from what fixtureFrames builds (run with -update)", path)
-		}
+		compareFile(t, path, want)
 	}
 }

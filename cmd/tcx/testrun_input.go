@@ -223,23 +223,22 @@ func checkFrame(f frame) error {
 // --hex-file, --hex, and checks each against the kernel's limits.
 func loadFrames(opts *testRunOptions) ([]frame, error) {
 	var frames []frame
-	if opts.pcap != "" {
-		fs, err := readFileWith(opts.pcap, readPcap)
+	for _, in := range []struct {
+		path, empty string
+		read        func(io.Reader, string) ([]frame, error)
+	}{
+		{opts.pcap, "the capture holds no packets", readPcap},
+		{opts.hexFile, "no hex frames in the file", readHexFile},
+	} {
+		if in.path == "" {
+			continue
+		}
+		fs, err := readFileWith(in.path, in.read)
 		if err != nil {
 			return nil, err
 		}
 		if len(fs) == 0 {
-			return nil, fmt.Errorf("%s: the capture holds no packets", opts.pcap)
-		}
-		frames = append(frames, fs...)
-	}
-	if opts.hexFile != "" {
-		fs, err := readFileWith(opts.hexFile, readHexFile)
-		if err != nil {
-			return nil, err
-		}
-		if len(fs) == 0 {
-			return nil, fmt.Errorf("%s: no hex frames in the file", opts.hexFile)
+			return nil, fmt.Errorf("%s: %s", in.path, in.empty)
 		}
 		frames = append(frames, fs...)
 	}

@@ -114,8 +114,19 @@ func TestRun_TestRunErrors(t *testing.T) {
 // compareGolden is golden's comparison for output the test assembled.
 func compareGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
+	if !compareFile(t, filepath.Join("testdata", name+".golden"), got) {
+		t.Logf("got:\n%s", got)
+	}
+}
+
+// compareFile fails t unless the file at path holds got; with -update it
+// writes got there first. It reports whether they matched.
+func compareFile(t *testing.T, path string, got []byte) bool {
+	t.Helper()
 	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.WriteFile(path, got, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -125,8 +136,10 @@ func compareGolden(t *testing.T, name string, got []byte) {
 		t.Fatalf("%v (run with -update to create it)", err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("output differs from %s:\n%s", path, got)
+		t.Errorf("%s differs from what the test produced (run with -update)", path)
+		return false
 	}
+	return true
 }
 
 // runJSON runs tcx with args (which must include --json) and decodes stdout.
