@@ -97,6 +97,7 @@ func bprintf(m *vm.Machine, f []byte, args [3]uint64) (out []byte, ok bool, err 
 		}
 		flags := string(f[start:i])
 		var s []byte
+		numeric := false
 		switch conv := at(i); {
 		case conv == 'p' && (at(i+1) == 'k' || at(i+1) == 'u') && at(i+2) == 's':
 			i += 2
@@ -142,8 +143,9 @@ func bprintf(m *vm.Machine, f []byte, args [3]uint64) (out []byte, ok bool, err 
 			if s, ok = intString(at(i), arg, size); !ok {
 				return nil, false, nil
 			}
+			numeric = true
 		}
-		out = append(out, pad(s, flags)...)
+		out = append(out, pad(s, flags, numeric)...)
 	}
 	return out, true, nil
 }
@@ -177,8 +179,9 @@ func intString(conv byte, v uint64, size int) ([]byte, bool) {
 	return nil, false
 }
 
-// pad applies the "[0 +-][width]" field of a conversion.
-func pad(s []byte, flags string) []byte {
+// pad applies the "[0 +-][width]" field of a conversion; numeric
+// conversions take the sign and zero flags.
+func pad(s []byte, flags string, numeric bool) []byte {
 	width, left, zero, plus, space := 0, false, false, false, false
 	j := 0
 	for ; j < len(flags); j++ {
@@ -196,7 +199,6 @@ func pad(s []byte, flags string) []byte {
 			j = len(flags)
 		}
 	}
-	numeric := len(s) > 0 && (s[0] == '-' || (s[0] >= '0' && s[0] <= '9'))
 	if numeric && s[0] != '-' {
 		if plus {
 			s = append([]byte{'+'}, s...)
