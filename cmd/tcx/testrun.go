@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ type testRunOptions struct {
 	pcap    string
 	hexFile string
 	hex     []string
+	set     []string
 
 	ctxMark, ctxPriority   uint32
 	ifindex, ingressIfidx  uint32
@@ -83,6 +85,7 @@ reads as the frame length, as on a real packet.`,
 	f.StringVar(&opts.pcap, "pcap", "", "read Ethernet frames from a pcap or pcapng `FILE`")
 	f.StringVar(&opts.hexFile, "hex-file", "", "read frames from `FILE`, one hex frame per line (# comments)")
 	f.StringArrayVar(&opts.hex, "hex", nil, "a frame as `HEX` digits; repeatable")
+	f.StringArrayVar(&opts.set, "set", nil, "set a global variable before loading, `NAME=VALUE` (an integer, an IP or MAC address, or hex bytes); repeatable")
 	f.Uint32Var(&opts.ctxMark, "ctx-mark", 0, "skb->mark before the run")
 	f.Uint32Var(&opts.ctxPriority, "ctx-priority", 0, "skb->priority before the run")
 	f.UintSliceVar(&opts.ctxCB, "ctx-cb", nil, "cb[0..4] before the run, a comma-separated `LIST`")
@@ -106,6 +109,9 @@ func testRun(w io.Writer, opts *testRunOptions) error {
 		return listObject(w, opts, spec)
 	}
 	if err := checkOptions(opts); err != nil {
+		return err
+	}
+	if err := setVariables(spec, opts.set); err != nil {
 		return err
 	}
 	name, err := pickProgram(spec, opts.prog)
@@ -198,11 +204,20 @@ func listObject(w io.Writer, opts *testRunOptions, spec *ebpf.CollectionSpec) er
 		MaxEntries uint32 `json:"max_entries"`
 		Flags      uint32 `json:"flags"`
 	}
+	type varInfo struct {
+		Name     string   `json:"name"`
+		Section  string   `json:"section"`
+		Size     uint32   `json:"size"`
+		Constant bool     `json:"constant"`
+		Value    hexBytes `json:"value"`
+		Shown    string   `json:"value_formatted,omitempty"`
+	}
 	out := struct {
-		Object   string     `json:"object"`
-		Programs []progInfo `json:"programs"`
-		Maps     []mapInfo  `json:"maps"`
-	}{Object: opts.object, Programs: []progInfo{}, Maps: []mapInfo{}}
+		Object    string     `json:"object"`
+		Programs  []progInfo `json:"programs"`
+		Maps      []mapInfo  `json:"maps"`
+		Variables []varInfo  `json:"variables"`
+	}{Object: opts.object, Programs: []progInfo{}, Maps: []mapInfo{}, Variables: []varInfo{}}
 	for _, n := range sortedNames(spec.Programs) {
 		p := spec.Programs[n]
 		out.Programs = append(out.Programs, progInfo{n, p.SectionName, p.Type.String(), len(p.Instructions)})
@@ -211,29 +226,56 @@ func listObject(w io.Writer, opts *testRunOptions, spec *ebpf.CollectionSpec) er
 		m := spec.Maps[n]
 		out.Maps = append(out.Maps, mapInfo{n, mapType(m.Type), m.KeySize, m.ValueSize, m.MaxEntries, m.Flags})
 	}
+	for _, n := range sortedNames(spec.Variables) {
+		v := spec.Variables[n]
+		vi := varInfo{Name: n, Section: v.SectionName, Size: v.Size(), Constant: v.Constant(), Value: v.Value}
+		if v.Type != nil {
+			vi.Shown = formatBTF(v.Type.Type, v.Value)
+		}
+		out.Variables = append(out.Variables, vi)
+	}
 	if opts.jsonOut {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
-	fmt.Fprintf(w, "%s\n\nprograms:\n", opts.object)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  name\tsection\ttype\tinsns")
+	fmt.Fprintln(w, opts.object)
+	rows := [][]string{}
 	for _, p := range out.Programs {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\n", p.Name, p.Section, p.Type, p.Insns)
+		rows = append(rows, []string{p.Name, p.Section, p.Type, fmt.Sprint(p.Insns)})
+	}
+	writeTable(w, "programs:", "name\tsection\ttype\tinsns", rows)
+	rows = rows[:0]
+	for _, m := range out.Maps {
+		rows = append(rows, []string{m.Name, m.Type, fmt.Sprint(m.KeySize), fmt.Sprint(m.ValueSize),
+			fmt.Sprint(m.MaxEntries), fmt.Sprintf("%#x", m.Flags)})
+	}
+	writeTable(w, "maps:", "name\ttype\tkey\tvalue\tmax entries\tflags", rows)
+	rows = rows[:0]
+	for _, v := range out.Variables {
+		shown := v.Shown
+		if shown == "" {
+			shown = "0x" + hex.EncodeToString(v.Value)
+		}
+		rows = append(rows, []string{v.Name, v.Section, fmt.Sprint(v.Size), shown})
+	}
+	writeTable(w, "global variables (--set NAME=VALUE):", "name\tsection\tsize\tvalue", rows)
+	return nil
+}
+
+// writeTable prints a titled, aligned table, or "(none)" without rows.
+func writeTable(w io.Writer, title, header string, rows [][]string) {
+	fmt.Fprintf(w, "\n%s\n", title)
+	if len(rows) == 0 {
+		fmt.Fprintln(w, "  (none)")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "  %s\n", header)
+	for _, r := range rows {
+		fmt.Fprintf(tw, "  %s\n", strings.Join(r, "\t"))
 	}
 	tw.Flush()
-	fmt.Fprintln(w, "\nmaps:")
-	if len(out.Maps) == 0 {
-		fmt.Fprintln(w, "  (none)")
-		return nil
-	}
-	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  name\ttype\tkey\tvalue\tmax entries\tflags")
-	for _, m := range out.Maps {
-		fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%d\t%#x\n", m.Name, m.Type, m.KeySize, m.ValueSize, m.MaxEntries, m.Flags)
-	}
-	return tw.Flush()
 }
 
 // runPackets loads spec into the engine and runs program name on every

@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"strings"
 	"testing"
 
+	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 )
 
@@ -189,5 +191,50 @@ func TestFormatBTF_CorpusMaps(t *testing.T) {
 	}
 	if _, err := json.Marshal(rep); err != nil {
 		t.Error(err)
+	}
+}
+
+func TestVariableBytes_Forms(t *testing.T) {
+	u16 := &btf.Int{Name: "unsigned short", Size: 2}
+	u32 := &btf.Int{Name: "unsigned int", Size: 4}
+	s8 := &btf.Int{Name: "signed char", Size: 1, Encoding: btf.Signed}
+	be32 := &btf.Typedef{Name: "__be32", Type: u32}
+	arr6 := &btf.Array{Type: &btf.Int{Name: "unsigned char", Size: 1}, Index: u32, Nelems: 6}
+	arr16 := &btf.Array{Type: &btf.Int{Name: "unsigned char", Size: 1}, Index: u32, Nelems: 16}
+	variable := func(typ btf.Type, size int) *ebpf.VariableSpec {
+		return &ebpf.VariableSpec{Name: "v", Type: &btf.Var{Name: "v", Type: &btf.Volatile{Type: &btf.Const{Type: typ}}}, Value: make([]byte, size)}
+	}
+	for _, tc := range []struct {
+		v     *ebpf.VariableSpec
+		value string
+		want  []byte
+	}{
+		{variable(u16, 2), "20000", binary.NativeEndian.AppendUint16(nil, 20000)},
+		{variable(u16, 2), "0xffff", []byte{0xff, 0xff}},
+		{variable(u32, 4), "7", binary.NativeEndian.AppendUint32(nil, 7)},
+		{variable(u32, 4), "10.1.2.3", []byte{10, 1, 2, 3}},
+		{variable(be32, 4), "0x0a000001", []byte{10, 0, 0, 1}},
+		{variable(be32, 4), "192.0.2.1", []byte{192, 0, 2, 1}},
+		{variable(s8, 1), "-2", []byte{0xfe}},
+		{variable(&btf.Int{Name: "_Bool", Size: 1, Encoding: btf.Bool}, 1), "true", []byte{1}},
+		{variable(arr6, 6), "02:00:00:00:00:99", []byte{2, 0, 0, 0, 0, 0x99}},
+		{variable(arr6, 6), "0200 0000 0042", []byte{2, 0, 0, 0, 0, 0x42}},
+		{variable(arr16, 16), "2001:db8::1", append([]byte{0x20, 0x01, 0x0d, 0xb8}, append(make([]byte, 11), 1)...)},
+	} {
+		got, err := variableBytes(tc.v, tc.value)
+		if err != nil || !bytes.Equal(got, tc.want) {
+			t.Errorf("%s as %v: %x, %v; want %x", tc.value, tc.v.Type.Type, got, err, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		v     *ebpf.VariableSpec
+		value string
+	}{
+		{variable(u16, 2), "70000"}, {variable(u16, 2), "-1"}, {variable(s8, 1), "200"},
+		{variable(u32, 4), "2001:db8::1"}, {variable(arr6, 6), "0102"}, {variable(u32, 4), "x"},
+	} {
+		if got, err := variableBytes(tc.v, tc.value); err == nil {
+			t.Errorf("%s as %v: %x, want an error", tc.value, tc.v.Type.Type, got)
+		}
 	}
 }

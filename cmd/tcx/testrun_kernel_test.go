@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -15,11 +16,22 @@ import (
 
 // kernelJudged are the corpus programs whose test-run output is compared
 // with the kernel's: every verdict kind, rewrites, length changes,
-// redirects, context writes, tail calls and maps.
-var kernelJudged = []string{
-	"nat44", "l3_forward", "icmp_echo", "qos_mark", "vlan_push", "vlan_pop",
-	"trim_tail", "mpls_push", "ipip_encap", "l4_classify", "tail_dispatch",
-	"conntrack_lru", "lpm_acl", "subprog_csum", "nptv6",
+// redirects, context writes, tail calls and maps; some with --set.
+func kernelJudged() []struct {
+	prog string
+	set  []string
+} {
+	return []struct {
+		prog string
+		set  []string
+	}{
+		{"nat44", nil}, {"nat44", []string{"nat_addr=203.0.113.9", "port_base=1024"}},
+		{"l3_forward", nil}, {"l3_forward", []string{"out_ifindex=7", "own_mac=02:00:00:00:00:42"}},
+		{"icmp_echo", nil}, {"qos_mark", nil}, {"vlan_push", nil}, {"vlan_pop", nil},
+		{"trim_tail", nil}, {"mpls_push", nil}, {"ipip_encap", nil}, {"l4_classify", nil},
+		{"tail_dispatch", nil}, {"conntrack_lru", nil}, {"lpm_acl", nil}, {"subprog_csum", nil},
+		{"nptv6", nil}, {"config_filter", []string{"budget=3"}},
+	}
 }
 
 // TestTestRun_MatchesKernel runs the fixture frames and generated traffic
@@ -40,10 +52,15 @@ func TestTestRun_MatchesKernel(t *testing.T) {
 			frames = append(frames, f)
 		}
 	}
-	for _, name := range kernelJudged {
-		t.Run(name, func(t *testing.T) {
+	t.Logf("%d frames per program", len(frames))
+	for _, tc := range kernelJudged() {
+		name := tc.prog
+		t.Run(strings.Join(append([]string{name}, tc.set...), ","), func(t *testing.T) {
 			spec, err := ebpf.LoadCollectionSpec(filepath.Join(progsDir, name+".o"))
 			if err != nil {
+				t.Fatal(err)
+			}
+			if err := setVariables(spec, tc.set); err != nil {
 				t.Fatal(err)
 			}
 			opts := &testRunOptions{object: name, repeat: 1, dumpMap: true, ctxMark: 0x11, ctxPriority: 3, ctxCB: []uint{5, 0, 0, 0, 9}}

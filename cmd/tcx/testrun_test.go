@@ -31,7 +31,8 @@ func TestRun_TestRunNat44(t *testing.T) {
 }
 
 func TestRun_TestRunL3ForwardPcap(t *testing.T) {
-	golden(t, "testrun_l3_forward", "test-run", objL3Forward, "--prog", "l3_forward", "--pcap", fixturePcap)
+	golden(t, "testrun_l3_forward", "test-run", objL3Forward, "--prog", "l3_forward", "--pcap", fixturePcap,
+		"--set", "out_ifindex=7", "--set", "next_hop_mac=02:00:00:00:00:99")
 }
 
 func TestRun_TestRunICMPEchoIfindex(t *testing.T) {
@@ -57,6 +58,8 @@ func TestRun_TestRunMapKinds(t *testing.T) {
 
 func TestRun_TestRunList(t *testing.T) {
 	golden(t, "testrun_list", "test-run", progsDir+"/tail_dispatch.o", "--list")
+	golden(t, "testrun_list_variables", "test-run", progsDir+"/config_filter.o", "--list")
+	golden(t, "testrun_list_json", "test-run", objL3Forward, "--list", "--json")
 }
 
 func TestRun_TestRunJSON(t *testing.T) {
@@ -91,6 +94,11 @@ func TestRun_TestRunErrors(t *testing.T) {
 		{objNat44, "--ctx-cb", "4294967296", "--hex", hexEcho},
 		{objNat44, "--hex", hexEcho, "--ifindex", "3", "--ctx-mark", "x"},
 		{objNat44, objICMPEcho, "--hex", hexEcho},
+		{objNat44, "--set", "nat_adr=1", "--hex", hexEcho},
+		{objNat44, "--set", "port_base=70000", "--hex", hexEcho},
+		{objNat44, "--set", "port_base", "--hex", hexEcho},
+		{objNat44, "--set", "nat_addr=2001:db8::1", "--hex", hexEcho},
+		{objICMPEcho, "--set", "x=1", "--hex", hexEcho},
 	}
 	var got bytes.Buffer
 	for _, args := range cases {
