@@ -86,7 +86,7 @@ func TestReadHexFile_LongestFrame(t *testing.T) {
 
 // writeCapture writes frames as a classic pcap with pcapgo, cutting each
 // to snap bytes when snap > 0.
-func writeCapture(t *testing.T, link layers.LinkType, frames [][]byte, snap int) []byte {
+func writeCapture(t testing.TB, link layers.LinkType, frames [][]byte, snap int) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	w := pcapgo.NewWriter(&buf)
@@ -137,7 +137,7 @@ func TestReadPcap_PcapAndPcapng(t *testing.T) {
 }
 
 // ngCapture writes frames as pcapng with pcapgo.
-func ngCapture(t *testing.T, link layers.LinkType, frames [][]byte) []byte {
+func ngCapture(t testing.TB, link layers.LinkType, frames [][]byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	w, err := pcapgo.NewNgWriter(&buf, link)
