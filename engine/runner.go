@@ -37,8 +37,9 @@ func (r *Runner) Program() *Program { return r.prog }
 // Copied back: mark, priority, tc_index, tc_classid, a redirect the
 // program asked for during this run (target and BPF_F_INGRESS; the runtime
 // acts on it only for TCX_REDIRECT), and the bytes, with an out-of-band
-// VLAN tag written back into the frame. Bytes are rewritten in place when
-// the result is no longer than Data, else Data gets a new slice.
+// VLAN tag written back into the frame. Like append, Run rewrites the
+// bytes in place when the result fits in cap(Data) and gives Data a new
+// array otherwise; frames with spare capacity grow without allocating.
 func (r *Runner) Run(up *userspace.Packet) int32 {
 	s, err := r.prog.coll.acquire()
 	if err != nil {
@@ -111,10 +112,10 @@ func writeBack(up *userspace.Packet, pkt *skb.Packet) {
 		n += skb.VlanHLen
 	}
 	out := up.Data
-	if n <= len(out) {
+	if n <= cap(out) {
 		out = out[:n]
 	} else {
-		out = make([]byte, n)
+		out = make([]byte, n, n+skb.DefaultTailroom)
 	}
 	if !tagged {
 		copy(out, d)
