@@ -250,3 +250,58 @@ func TestRunPackets_Fault_ReportsErrorAndShot(t *testing.T) {
 		t.Errorf("text output does not show the error:\n%s", out.String())
 	}
 }
+
+// TestREADME_TestRunExamples runs the "$ tcx test-run ..." examples of the
+// README's console blocks from the repository root and requires exactly the
+// output shown, so the README never shows made-up results.
+func TestREADME_TestRunExamples(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir("../..")
+	n := 0
+	for _, block := range strings.Split(string(readme), "```console\n")[1:] {
+		block, _, _ = strings.Cut(block, "```")
+		cmdline, want, _ := strings.Cut(block, "\n")
+		if !strings.HasPrefix(cmdline, "$ tcx test-run ") {
+			continue
+		}
+		args, err := splitShellWords(strings.TrimPrefix(cmdline, "$ tcx "))
+		if err != nil {
+			t.Fatalf("%s: %v", cmdline, err)
+		}
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), args, &stdout, &stderr); code != 0 {
+			t.Errorf("%s: exit %d: %s", cmdline, code, stderr.String())
+		}
+		if stdout.String() != want {
+			t.Errorf("README shows for %s:\n%s\nbut the command prints:\n%s", cmdline, want, stdout.String())
+		}
+		n++
+	}
+	if n < 2 {
+		t.Errorf("%d test-run examples found in the README, want at least 2", n)
+	}
+}
+
+// splitShellWords splits a command line on spaces, keeping double-quoted
+// words together: enough for the README's examples, which quote only hex.
+func splitShellWords(s string) ([]string, error) {
+	var words []string
+	for s = strings.TrimSpace(s); s != ""; s = strings.TrimSpace(s) {
+		if s[0] == '"' {
+			end := strings.IndexByte(s[1:], '"')
+			if end < 0 {
+				return nil, fmt.Errorf("unterminated quote in %q", s)
+			}
+			words = append(words, s[1:end+1])
+			s = s[end+2:]
+			continue
+		}
+		word, rest, _ := strings.Cut(s, " ")
+		words = append(words, word)
+		s = rest
+	}
+	return words, nil
+}
