@@ -9,6 +9,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/tcxgo/tcx/engine"
 	"github.com/tcxgo/tcx/internal/kerneltest"
 	"github.com/tcxgo/tcx/internal/pktgen"
 	"github.com/tcxgo/tcx/kernel"
@@ -41,17 +42,7 @@ func kernelJudged() []struct {
 // contents afterwards: what test-run prints is what the kernel does.
 func TestTestRun_MatchesKernel(t *testing.T) {
 	kerneltest.RequireKernel(t)
-	frames := []frame{}
-	for i, f := range fixtureFrames(t) {
-		frames = append(frames, frame{origin: fmt.Sprintf("fixture #%d (%s)", i+1, f.name), data: f.data})
-	}
-	gen := pktgen.New(7)
-	for i := range 200 {
-		f := frame{origin: fmt.Sprintf("pktgen(7) #%d", i+1), data: gen.Next()}
-		if checkFrame(f) == nil {
-			frames = append(frames, f)
-		}
-	}
+	frames := judgedFrames(t)
 	t.Logf("%d frames per program", len(frames))
 	for _, tc := range kernelJudged() {
 		name := tc.prog
@@ -114,6 +105,58 @@ func TestTestRun_MatchesKernel(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// judgedFrames are the fixture frames and 200 generated ones, minus those
+// test_run would refuse.
+func judgedFrames(t testing.TB) []frame {
+	frames := []frame{}
+	for i, f := range fixtureFrames(t) {
+		frames = append(frames, frame{origin: fmt.Sprintf("fixture #%d (%s)", i+1, f.name), data: f.data})
+	}
+	gen := pktgen.New(7)
+	for i := range 200 {
+		f := frame{origin: fmt.Sprintf("pktgen(7) #%d", i+1), data: gen.Next()}
+		if checkFrame(f) == nil {
+			frames = append(frames, f)
+		}
+	}
+	return frames
+}
+
+// TestRunFrame_MatchesEngineTestRun checks, without a kernel, that
+// test-run's own skb handling (runFrame: ResetTestRun, Executor.Run,
+// CtxOut) answers exactly as the engine's BPF_PROG_TEST_RUN mirror,
+// Program.TestRun, on a second collection fed the same frames in order.
+func TestRunFrame_MatchesEngineTestRun(t *testing.T) {
+	frames := judgedFrames(t)
+	for _, tc := range kernelJudged() {
+		spec, err := ebpf.LoadCollectionSpec(filepath.Join(progsDir, tc.prog+".o"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := setVariables(spec, tc.set); err != nil {
+			t.Fatal(err)
+		}
+		opts := &testRunOptions{object: tc.prog, repeat: 1, ctxMark: 0x11, ctxCB: []uint{1, 2}, ingressIfidx: 4}
+		rep, err := runPackets(spec, tc.prog, frames, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		coll, err := engine.NewCollection(spec, engine.Options{NumCPU: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, f := range frames {
+			retval, data, ctx, err := coll.Programs[tc.prog].TestRun(f.data, ctxIn(opts))
+			got := rep.Packets[i]
+			if err != nil || uint32(got.Retval) != retval || !bytes.Equal(got.out, data) || !bytes.Equal(got.ctxOut, ctx) {
+				t.Errorf("%s %v %s: runFrame (%d, %x, %x) vs TestRun (%d, %x, %x, %v)", tc.prog, tc.set, f.origin,
+					got.Retval, got.out, got.ctxOut, retval, data, ctx, err)
+			}
+		}
+		coll.Close()
 	}
 }
 
