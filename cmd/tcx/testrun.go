@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -41,8 +42,9 @@ func newTestRunCommand() *cobra.Command {
 		Long: `test-run loads a clang-built ELF object with tcx-go's pure-Go execution
 engine (no kernel, no root) and runs one of its tc programs on each packet
 the way BPF_PROG_TEST_RUN does: the skb is built on the loopback device
-(ifindex 1) unless --ifindex says otherwise, and the limits on frames are the
-kernel's (14..3712 bytes; IPv4 needs 34, IPv6 54).
+(ifindex 1) unless --ifindex names another device (which, unlike in the
+kernel, need not exist), and the limits on frames are the kernel's
+(14..3712 bytes; IPv4 needs 34, IPv6 54).
 
 For every packet it prints the return code with its tc name and what tcx does
 with it, the bytes the program changed (offset, header, old -> new; a full
@@ -77,7 +79,7 @@ reads as the frame length, as on a real packet.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.object = args[0]
 			opts.repeatSet = cmd.Flags().Changed("repeat")
-			return testRun(cmd.OutOrStdout(), opts)
+			return testRun(cmd.Context(), cmd.OutOrStdout(), opts)
 		},
 	}
 	f := cmd.Flags()
@@ -100,7 +102,7 @@ reads as the frame length, as on a real packet.`,
 }
 
 // testRun is the whole of tcx test-run.
-func testRun(w io.Writer, opts *testRunOptions) error {
+func testRun(ctx context.Context, w io.Writer, opts *testRunOptions) error {
 	spec, err := ebpf.LoadCollectionSpec(opts.object)
 	if err != nil {
 		return fmt.Errorf("load %s: %w", opts.object, err)
@@ -122,7 +124,7 @@ func testRun(w io.Writer, opts *testRunOptions) error {
 	if err != nil {
 		return err
 	}
-	report, err := runPackets(spec, name, frames, opts)
+	report, err := runPackets(ctx, spec, name, frames, opts)
 	if err != nil {
 		return err
 	}
@@ -280,7 +282,7 @@ func writeTable(w io.Writer, title, header string, rows [][]string) {
 
 // runPackets loads spec into the engine and runs program name on every
 // frame in order, then reads the maps if --dump-maps asks for them.
-func runPackets(spec *ebpf.CollectionSpec, name string, frames []frame, opts *testRunOptions) (*testRunReport, error) {
+func runPackets(ctx context.Context, spec *ebpf.CollectionSpec, name string, frames []frame, opts *testRunOptions) (*testRunReport, error) {
 	devs := newTestDevices(opts.ifindex)
 	// One CPU: per-CPU maps then show the one value the runs touched, and
 	// the output does not depend on the machine.
@@ -295,7 +297,7 @@ func runPackets(spec *ebpf.CollectionSpec, name string, frames []frame, opts *te
 	}
 	report := &testRunReport{Object: opts.object, Program: name, Packets: []packetReport{}}
 	for i, f := range frames {
-		r, err := runFrame(x, coll.Programs[name], f, opts, devs)
+		r, err := runFrame(ctx, x, coll.Programs[name], f, opts, devs)
 		if err != nil {
 			return nil, err
 		}

@@ -82,7 +82,7 @@ func TestTestRun_Corpus_EveryProgram(t *testing.T) {
 		}
 		for _, name := range sortedNames(spec.Programs) {
 			opts := &testRunOptions{object: obj, repeat: 1, dumpMap: true, showData: true}
-			rep, err := runPackets(spec, name, frames, opts)
+			rep, err := runPackets(t.Context(), spec, name, frames, opts)
 			if err != nil {
 				t.Errorf("%s %s: %v", obj, name, err)
 				continue

@@ -55,7 +55,7 @@ func TestTestRun_MatchesKernel(t *testing.T) {
 				t.Fatal(err)
 			}
 			opts := &testRunOptions{object: name, repeat: 1, dumpMap: true, ctxMark: 0x11, ctxPriority: 3, ctxCB: []uint{5, 0, 0, 0, 9}}
-			rep, err := runPackets(spec, name, frames, opts)
+			rep, err := runPackets(t.Context(), spec, name, frames, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -140,7 +140,7 @@ func TestRunFrame_MatchesEngineTestRun(t *testing.T) {
 			t.Fatal(err)
 		}
 		opts := &testRunOptions{object: tc.prog, repeat: 1, ctxMark: 0x11, ctxCB: []uint{1, 2}, ingressIfidx: 4}
-		rep, err := runPackets(spec, tc.prog, frames, opts)
+		rep, err := runPackets(t.Context(), spec, tc.prog, frames, opts)
 		if err != nil {
 			t.Fatal(err)
 		}

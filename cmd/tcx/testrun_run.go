@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -135,7 +136,7 @@ func ctxIn(opts *testRunOptions) []byte {
 // BPF_PROG_TEST_RUN does, and reports what the last run did. Errors are
 // about the input (the kernel would refuse the test run); a run that faults
 // is reported in the packetReport instead.
-func runFrame(x *engine.Executor, prog *engine.Program, f frame, opts *testRunOptions, devs *testDevices) (packetReport, error) {
+func runFrame(ctx context.Context, x *engine.Executor, prog *engine.Program, f frame, opts *testRunOptions, devs *testDevices) (packetReport, error) {
 	var pkt skb.Packet
 	if err := pkt.ResetTestRun(f.data, ctxIn(opts), devs.lookup); err != nil {
 		return packetReport{}, fmt.Errorf("%s: %w", f.origin, err)
@@ -148,9 +149,14 @@ func runFrame(x *engine.Executor, prog *engine.Program, f frame, opts *testRunOp
 	var res engine.Result
 	var runErr error
 	start := time.Now()
-	for range opts.repeat {
+	for i := range opts.repeat {
 		if res, runErr = x.Run(prog, &pkt); runErr != nil {
 			break
+		}
+		// A long --repeat stops at ^C; checking every run would cost more
+		// than some programs take.
+		if i%4096 == 4095 && ctx.Err() != nil {
+			return packetReport{}, fmt.Errorf("%s: %w after %d runs", f.origin, context.Cause(ctx), i+1)
 		}
 	}
 	elapsed := time.Since(start)

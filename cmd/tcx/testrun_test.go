@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -233,7 +234,7 @@ func TestRunPackets_Fault_ReportsErrorAndShot(t *testing.T) {
 		}},
 	}
 	frames := []frame{{origin: "x", data: fixtureFrames(t)[0].data}}
-	rep, err := runPackets(spec, "oob", frames, &testRunOptions{object: "oob", repeat: 1})
+	rep, err := runPackets(t.Context(), spec, "oob", frames, &testRunOptions{object: "oob", repeat: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,4 +305,20 @@ func splitShellWords(s string) ([]string, error) {
 		s = rest
 	}
 	return words, nil
+}
+
+// TestRunPackets_Canceled_StopsLongRepeats: ^C (a canceled context) ends a
+// long --repeat instead of running it out.
+func TestRunPackets_Canceled_StopsLongRepeats(t *testing.T) {
+	spec, err := ebpf.LoadCollectionSpec(objL3Forward)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	frames := []frame{{origin: "f", data: fixtureFrames(t)[0].data}}
+	_, err = runPackets(ctx, spec, "l3_forward", frames, &testRunOptions{object: "x", repeat: 1 << 30})
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "after 4096 runs") {
+		t.Errorf("error %v, want context.Canceled after 4096 runs", err)
+	}
 }
