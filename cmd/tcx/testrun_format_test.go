@@ -238,3 +238,24 @@ func TestVariableBytes_Forms(t *testing.T) {
 		}
 	}
 }
+
+func TestWritePacket_RedirectErrorAndTime(t *testing.T) {
+	r := &packetReport{Index: 2, Origin: "--hex #2", Len: 60, Retval: 2, Action: "TC_ACT_SHOT", TCX: "drop",
+		Executed: 12, Error: "run p: fault", LenOut: 60, Repeat: 100, NsPerRun: 41.25,
+		Redirect: &redirectInfo{Helper: "bpf_redirect_peer", Ifindex: 9, Ingress: true, Taken: false},
+		Ctx:      []fieldChange{{Field: "mark", Before: 0, After: 42, hex: true}, {Field: "cb[1]", Before: 1, After: 2}}}
+	var buf bytes.Buffer
+	writePacket(&buf, r, &testRunOptions{})
+	want := `
+packet 2 (--hex #2): 60 bytes
+  retval    2 TC_ACT_SHOT (tcx: drop) after 12 insns
+  error     run p: fault
+  data      unchanged
+  redirect  bpf_redirect_peer to ifindex 9 ingress (not taken: retval is not TC_ACT_REDIRECT)
+  skb       mark 0x0 -> 0x2a, cb[1] 1 -> 2
+  time      41.2 ns/run (mean of 100 runs)
+`
+	if buf.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", buf.String(), want)
+	}
+}
