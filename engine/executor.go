@@ -31,6 +31,9 @@ type Executor struct {
 	nresv int
 	lock  []byte // the bpf_spin_lock held, if any
 
+	// The packet bytes last given to the Machine, to skip remapping them.
+	mapped []byte
+
 	// Buffers of TestRun and Runner, reused across runs.
 	own     skb.Packet
 	scratch []byte
@@ -88,7 +91,10 @@ func (x *Executor) Run(prog *Program, pkt *skb.Packet) (Result, error) {
 	r0, err := x.m.Run(prog.vm)
 	x.finish()
 	x.ctx.pkt = nil
-	res := Result{Retval: uint32(r0), Redirect: pkt.PendingRedirect(), Executed: x.m.Executed()}
+	res := Result{Retval: uint32(r0), Executed: x.m.Executed()}
+	if pkt.PendingRedirect().Kind != skb.RedirectNone {
+		res.Redirect = pkt.PendingRedirect()
+	}
 	if err != nil {
 		prog.faults.Add(1)
 		res.Retval = skb.ActShot
@@ -102,13 +108,15 @@ func (x *Executor) Run(prog *Program, pkt *skb.Packet) (Result, error) {
 // and after every helper that may change the packet, which is when the
 // kernel invalidates the program's packet pointers.
 func (x *Executor) publish() {
-	pkt := x.ctx.pkt
-	d := pkt.Data()
-	if err := x.m.SetPacket(d, 0, 0, len(d)); err != nil {
-		// Only a packet beyond 4 GiB could fail: skb caps growth far below.
-		panic(err)
+	d := x.ctx.pkt.Data()
+	if len(d) != len(x.mapped) || len(d) == 0 || &d[0] != &x.mapped[0] {
+		if err := x.m.SetPacket(d, 0, 0, len(d)); err != nil {
+			// Only a packet beyond 4 GiB could fail: skb caps growth far below.
+			panic(err)
+		}
+		x.mapped = d
 	}
-	pkt.WriteCtx(x.ctx.img[:], pktBase)
+	x.ctx.stale = true
 }
 
 // finish releases what the kernel's verifier would have forced the program
@@ -131,17 +139,31 @@ func (x *Executor) finish() {
 
 // ctxView is the __sk_buff of the current run: loads read the image the
 // skb layer lays out (with the kernel's narrow-load rules), stores go
-// through skb's conversion to the packet and the image.
+// through skb's conversion to the packet and the image. The image is laid
+// out on the first access after the packet may have changed (stale), so a
+// run or helper that never touches the context does not pay for it.
 type ctxView struct {
-	pkt *skb.Packet
-	img [skb.CtxSize]byte
+	pkt   *skb.Packet
+	stale bool
+	img   [skb.CtxSize]byte
+}
+
+func (v *ctxView) refresh() {
+	v.pkt.WriteCtx(v.img[:], pktBase)
+	v.stale = false
 }
 
 func (v *ctxView) LoadCtx(off, size int) (uint64, bool) {
+	if v.stale {
+		v.refresh()
+	}
 	return skb.CtxLoad(v.img[:], off, size), true
 }
 
 func (v *ctxView) StoreCtx(off, size int, v64 uint64) bool {
+	if v.stale {
+		v.refresh()
+	}
 	return v.pkt.StoreCtx(v.img[:], off, size, v64)
 }
 
