@@ -124,7 +124,10 @@ func ntohs(v uint16) uint16 { return v<<8 | v>>8 }
 // a non-GSO packet) or a 32-bit overflow give -EINVAL.
 func (p *Packet) ChangeHead(headRoom uint32, flags uint64) int64 {
 	newLen := uint32(p.Len()) + headRoom
-	if flags != 0 || (!p.isGSO() && newLen > MaxLen) || newLen < uint32(p.Len()) {
+	// A head_room of 2^31 or more is -EINVAL on Linux 6.18 even for a GSO
+	// packet, where the length check above does not apply (found by
+	// internal/kerneldiff's helper differential).
+	if flags != 0 || (!p.isGSO() && newLen > MaxLen) || newLen < uint32(p.Len()) || headRoom > 1<<31-1 {
 		return errEINVAL
 	}
 	if newLen > maxGSOLen {
