@@ -17,7 +17,7 @@ import (
 // __sk_buff offsets the helper probes use.
 const (
 	offLen, offPktType, offMark, offProto, offVlanPresent, offVlanTCI = 0, 4, 8, 16, 20, 24
-	offVlanProto, offPriority, offHash, offCB                        = 28, 32, 68, 48
+	offVlanProto, offPriority, offHash, offCB                         = 28, 32, 68, 48
 )
 
 func cbOff(i int) int16 { return int16(offCB + 4*i) }
@@ -145,11 +145,15 @@ func helperCases() []helperCase {
 		{name: "load_bytes", fn: asm.FnSkbLoadBytes,
 			setup: asm.Instructions{asm.Mov.Reg(asm.R3, asm.RFP), asm.Add.Imm(asm.R3, -16), asm.Mov.Imm(asm.R4, 16)},
 			after: copyStack(),
-			cb:    func(r *rand.Rand, n int) [5]uint32 { return [5]uint32{pick(r, 0, 14, near(r, n, 20), uint32(n-16), 0x7fffffff)} }},
+			cb: func(r *rand.Rand, n int) [5]uint32 {
+				return [5]uint32{pick(r, 0, 14, near(r, n, 20), uint32(n-16), 0x7fffffff)}
+			}},
 		{name: "load_bytes_relative", fn: asm.FnSkbLoadBytesRelative,
 			setup: asm.Instructions{asm.Mov.Reg(asm.R5, asm.R3), asm.Mov.Reg(asm.R3, asm.RFP), asm.Add.Imm(asm.R3, -16), asm.Mov.Imm(asm.R4, 8)},
 			after: copyStack(),
-			cb:    func(r *rand.Rand, n int) [5]uint32 { return [5]uint32{pick(r, 0, 2, 12, near(r, n, 20), 0x10000), pick(r, 0, 1, 2)} }},
+			cb: func(r *rand.Rand, n int) [5]uint32 {
+				return [5]uint32{pick(r, 0, 2, 12, near(r, n, 20), 0x10000), pick(r, 0, 1, 2)}
+			}},
 		{name: "store_bytes", fn: asm.FnSkbStoreBytes,
 			setup: asm.Instructions{asm.Mov.Reg(asm.R5, asm.R3), asm.Mov.Reg(asm.R3, asm.RFP), asm.Add.Imm(asm.R3, -16), asm.Mov.Imm(asm.R4, 4)},
 			cb: func(r *rand.Rand, n int) [5]uint32 {
