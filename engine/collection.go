@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"golang.org/x/sys/unix"
 
 	"github.com/tcxgo/tcx/internal/vm"
@@ -241,7 +242,7 @@ func (c *Collection) loadPrograms(spec *ebpf.CollectionSpec, mapIndex map[string
 			AddressSpace: c.as,
 		})
 		if err != nil {
-			return fmt.Errorf("new collection: program %q: %w", name, err)
+			return fmt.Errorf("new collection: program %q: %w%s", name, err, sourceOf(insns, err))
 		}
 		c.Programs[name] = &Program{name: name, section: ps.SectionName, coll: c, vm: vp}
 	}
@@ -300,6 +301,19 @@ func (c *Collection) now() uint64 {
 		return c.opts.Clock()
 	}
 	return uint64(time.Since(c.epoch).Nanoseconds()) + 1
+}
+
+// sourceOf names the source line (BTF line info) of the instruction a
+// validation error is about, if the ELF had it.
+func sourceOf(insns asm.Instructions, err error) string {
+	var ve *vm.ValidationError
+	if !errors.As(err, &ve) || ve.Index < 0 || ve.Index >= len(insns) {
+		return ""
+	}
+	if src := insns[ve.Index].Source(); src != nil {
+		return fmt.Sprintf(" (source: %s)", strings.TrimSpace(src.String()))
+	}
+	return ""
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -160,6 +160,22 @@ func TestNewCollection_Rejects(t *testing.T) {
 	}
 }
 
+// TestNewCollection_SourceLine: a refused instruction from an ELF is
+// named with its C source line.
+func TestNewCollection_SourceLine(t *testing.T) {
+	spec := corpusSpec(t, "l4_classify")
+	insns := spec.Programs["l4_classify"].Instructions
+	i := 0
+	for insns[i].Source() == nil {
+		i++
+	}
+	insns[i] = asm.Mov.Imm(asm.R10, 0).WithMetadata(insns[i].Metadata)
+	_, err := engine.NewCollection(spec, engine.Options{NumCPU: 1})
+	if err == nil || !strings.Contains(err.Error(), "(source: ") || !strings.Contains(err.Error(), "frame pointer is read only") {
+		t.Errorf("err = %v; want the reason and the source line", err)
+	}
+}
+
 // TestLink_SeparateFunctions links a program whose callee and callback
 // live in other ProgramSpecs, as a hand-built spec (not flattened by the
 // ELF reader) has them.

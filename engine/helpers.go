@@ -110,56 +110,55 @@ func (e *mapEntry) valueAddr(cpu, slot int) uint64 {
 	return e.base[cpu] + uint64(slot)*e.stride
 }
 
-func mapLookupElem(m *vm.Machine, r1, r2, _, _, _ uint64) (uint64, error) {
+// mapKey resolves the (map, key) arguments every map helper starts with.
+func mapKey(m *vm.Machine, handle, keyAddr uint64) (*Executor, *mapEntry, []byte, error) {
 	x := executor(m)
-	e, err := x.slotMap(r1)
+	e, err := x.slotMap(handle)
 	if err != nil {
-		return 0, err
+		return nil, nil, nil, err
 	}
-	key, err := m.Mem(r2, uint64(e.keySize), false)
+	key, err := m.Mem(keyAddr, uint64(e.keySize), false)
 	if err != nil {
-		return 0, err
+		return nil, nil, nil, err
 	}
-	slot, ok := e.slots.LookupSlot(key, x.cpu)
+	return x, e, key, nil
+}
+
+// lookup is the value address of key as cpu sees it, 0 (NULL) if absent.
+func (e *mapEntry) lookup(key []byte, cpu int) uint64 {
+	slot, ok := e.slots.LookupSlot(key, cpu)
 	if !ok {
-		return 0, nil
+		return 0
 	}
-	return e.valueAddr(x.cpu, slot), nil
+	return e.valueAddr(cpu, slot)
+}
+
+func mapLookupElem(m *vm.Machine, r1, r2, _, _, _ uint64) (uint64, error) {
+	x, e, key, err := mapKey(m, r1, r2)
+	if err != nil {
+		return 0, err
+	}
+	return e.lookup(key, x.cpu), nil
 }
 
 // mapLookupPercpuElem is bpf_map_lookup_percpu_elem: another CPU's value,
 // NULL for a CPU that does not exist.
 func mapLookupPercpuElem(m *vm.Machine, r1, r2, r3, _, _ uint64) (uint64, error) {
-	x := executor(m)
-	e, err := x.slotMap(r1)
+	_, e, key, err := mapKey(m, r1, r2)
 	if err != nil {
 		return 0, err
 	}
 	if !e.percpu {
 		return 0, fmt.Errorf("map %q is not per-CPU: %w", e.name, unix.EINVAL)
 	}
-	cpu := uint32(r3)
-	if cpu >= uint32(len(e.base)) {
-		return 0, nil
+	if cpu := uint32(r3); cpu < uint32(len(e.base)) {
+		return e.lookup(key, int(cpu)), nil
 	}
-	key, err := m.Mem(r2, uint64(e.keySize), false)
-	if err != nil {
-		return 0, err
-	}
-	slot, ok := e.slots.LookupSlot(key, int(cpu))
-	if !ok {
-		return 0, nil
-	}
-	return e.valueAddr(int(cpu), slot), nil
+	return 0, nil
 }
 
 func mapUpdateElem(m *vm.Machine, r1, r2, r3, r4, _ uint64) (uint64, error) {
-	x := executor(m)
-	e, err := x.slotMap(r1)
-	if err != nil {
-		return 0, err
-	}
-	key, err := m.Mem(r2, uint64(e.keySize), false)
+	x, e, key, err := mapKey(m, r1, r2)
 	if err != nil {
 		return 0, err
 	}
@@ -171,12 +170,7 @@ func mapUpdateElem(m *vm.Machine, r1, r2, r3, r4, _ uint64) (uint64, error) {
 }
 
 func mapDeleteElem(m *vm.Machine, r1, r2, _, _, _ uint64) (uint64, error) {
-	x := executor(m)
-	e, err := x.slotMap(r1)
-	if err != nil {
-		return 0, err
-	}
-	key, err := m.Mem(r2, uint64(e.keySize), false)
+	x, e, key, err := mapKey(m, r1, r2)
 	if err != nil {
 		return 0, err
 	}

@@ -20,6 +20,12 @@ func packet(m *vm.Machine) (*Executor, *skb.Packet) {
 	return x, x.ctx.pkt
 }
 
+// memArg is a pointer argument with an ARG_CONST_SIZE companion, which the
+// kernel's helper receives as a u32.
+func memArg(m *vm.Machine, addr, size uint64, write bool) ([]byte, error) {
+	return m.Mem(addr, uint64(uint32(size)), write)
+}
+
 // changed re-publishes after a helper that may have changed the packet.
 func (x *Executor) changed(v int64) (uint64, error) {
 	x.publish()
@@ -28,7 +34,7 @@ func (x *Executor) changed(v int64) (uint64, error) {
 
 func skbLoadBytes(m *vm.Machine, _, r2, r3, r4, _ uint64) (uint64, error) {
 	_, p := packet(m)
-	to, err := m.Mem(r3, uint64(uint32(r4)), true)
+	to, err := memArg(m, r3, r4, true)
 	if err != nil {
 		return 0, err
 	}
@@ -37,7 +43,7 @@ func skbLoadBytes(m *vm.Machine, _, r2, r3, r4, _ uint64) (uint64, error) {
 
 func skbLoadBytesRelative(m *vm.Machine, _, r2, r3, r4, r5 uint64) (uint64, error) {
 	_, p := packet(m)
-	to, err := m.Mem(r3, uint64(uint32(r4)), true)
+	to, err := memArg(m, r3, r4, true)
 	if err != nil {
 		return 0, err
 	}
@@ -46,7 +52,7 @@ func skbLoadBytesRelative(m *vm.Machine, _, r2, r3, r4, r5 uint64) (uint64, erro
 
 func skbStoreBytes(m *vm.Machine, _, r2, r3, r4, r5 uint64) (uint64, error) {
 	x, p := packet(m)
-	from, err := m.Mem(r3, uint64(uint32(r4)), false)
+	from, err := memArg(m, r3, r4, false)
 	if err != nil {
 		return 0, err
 	}
@@ -66,11 +72,11 @@ func l4CsumReplace(m *vm.Machine, _, r2, r3, r4, r5 uint64) (uint64, error) {
 // csumDiff is bpf_csum_diff(from, from_size, to, to_size, seed); either
 // buffer may be NULL with size 0.
 func csumDiff(m *vm.Machine, r1, r2, r3, r4, r5 uint64) (uint64, error) {
-	from, err := m.Mem(r1, uint64(uint32(r2)), false)
+	from, err := memArg(m, r1, r2, false)
 	if err != nil {
 		return 0, err
 	}
-	to, err := m.Mem(r3, uint64(uint32(r4)), false)
+	to, err := memArg(m, r3, r4, false)
 	if err != nil {
 		return 0, err
 	}
@@ -103,7 +109,7 @@ func redirectPeer(m *vm.Machine, r1, r2, _, _, _ uint64) (uint64, error) {
 // redirectNeigh is bpf_redirect_neigh(ifindex, params, plen, flags).
 func redirectNeigh(m *vm.Machine, r1, r2, r3, r4, _ uint64) (uint64, error) {
 	_, p := packet(m)
-	params, err := m.Mem(r2, uint64(uint32(r3)), false)
+	params, err := memArg(m, r2, r3, false)
 	if err != nil {
 		return 0, err
 	}

@@ -23,7 +23,7 @@ const maxTraceBuf = 1024
 // write. Its result is the message length, -EINVAL for a bad format.
 func tracePrintk(m *vm.Machine, r1, r2, r3, r4, r5 uint64) (uint64, error) {
 	x := executor(m)
-	fmtb, err := m.Mem(r1, uint64(uint32(r2)), false)
+	fmtb, err := memArg(m, r1, r2, false)
 	if err != nil {
 		return 0, err
 	}
