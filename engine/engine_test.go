@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"path/filepath"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	"github.com/tcxgo/tcx/engine"
 	"github.com/tcxgo/tcx/internal/pktgen"
 	"github.com/tcxgo/tcx/maps"
+	"github.com/tcxgo/tcx/skb"
 )
 
 const corpusDir = "../testdata/progs"
@@ -245,5 +247,40 @@ func TestCollection_Close(t *testing.T) {
 	}
 	if _, ok := c.Maps["class_stats"].(maps.SlotMap); !ok {
 		t.Error("class_stats is no SlotMap")
+	}
+}
+
+func TestProgram_TestRun_Inputs(t *testing.T) {
+	devices := func(ifindex uint32) (skb.Device, bool) { return skb.Device{Ifindex: ifindex}, ifindex == 5 }
+	p := newCollection(t, corpusSpec(t, "ctx_fields"), engine.Options{NumCPU: 1, Devices: devices}).Programs["ctx_fields"]
+	ctxWith := func(off int, v uint32, n int) []byte {
+		c := make([]byte, n)
+		binary.LittleEndian.PutUint32(c[off:], v)
+		return c
+	}
+	for _, c := range []struct {
+		name      string
+		data, ctx []byte
+		errno     unix.Errno
+	}{
+		{"13 bytes", etherFrame(0x88b5, 13), nil, unix.EINVAL},
+		{"ipv4 33 bytes", etherFrame(0x0800, 33), nil, unix.EINVAL},
+		{"3713 bytes", etherFrame(0x88b5, 3713), nil, unix.EINVAL},
+		{"len in ctx", etherFrame(0x88b5, 60), ctxWith(skb.CtxLen, 1, skb.CtxSize), unix.EINVAL},
+		{"ctx tail", etherFrame(0x88b5, 60), ctxWith(200, 1, 256), unix.E2BIG},
+		{"unknown ifindex", etherFrame(0x88b5, 60), ctxWith(skb.CtxIfindex, 6, skb.CtxSize), unix.ENODEV},
+	} {
+		if _, _, _, err := p.TestRun(c.data, c.ctx); !errors.Is(err, c.errno) {
+			t.Errorf("%s: %v, want %v", c.name, err, c.errno)
+		}
+	}
+	rv, out, ctxOut, err := p.TestRun(etherFrame(0x88b5, 60), nil)
+	if err != nil || rv != 0 || len(out) != 60 || ctxOut != nil {
+		t.Errorf("no ctx: %d, %d bytes, ctx_out %v, %v", rv, len(out), ctxOut, err)
+	}
+	_, _, ctxOut, err = p.TestRun(etherFrame(0x88b5, 60), ctxWith(skb.CtxIfindex, 5, skb.CtxSize))
+	if err != nil || len(ctxOut) != skb.CtxSize || binary.LittleEndian.Uint32(ctxOut[skb.CtxIfindex:]) != 5 ||
+		binary.LittleEndian.Uint32(ctxOut[skb.CtxWireLen:]) != 60 {
+		t.Errorf("ifindex 5: ctx_out % x, %v", ctxOut, err)
 	}
 }
