@@ -284,3 +284,21 @@ func TestProgram_TestRun_Inputs(t *testing.T) {
 		t.Errorf("ifindex 5: ctx_out % x, %v", ctxOut, err)
 	}
 }
+
+// TestNewCollection_ProgArrayContents: __array(values, ...) initialisers
+// become the collection's programs in the prog array.
+func TestNewCollection_ProgArrayContents(t *testing.T) {
+	spec := corpusSpec(t, "tail_dispatch")
+	c := newCollection(t, spec, engine.Options{NumCPU: 1})
+	pa := c.Maps["dispatch"].(*maps.ProgramArray)
+	filled := 0
+	for _, kv := range spec.Maps["dispatch"].Contents {
+		if got := pa.Get(kv.Key.(uint32)); got != c.Programs[kv.Value.(string)] || got == nil {
+			t.Errorf("slot %v holds %v, want %s", kv.Key, got, kv.Value)
+		}
+		filled++
+	}
+	if filled != 3 || pa.Get(2) != nil {
+		t.Errorf("%d slots filled, slot 2 = %v", filled, pa.Get(2))
+	}
+}
