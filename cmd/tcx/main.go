@@ -1,5 +1,3 @@
-// Command tcx drives tcx-go: a demo of the userspace tcx runtime and, as the
-// project grows, the tools to run and inspect tc programs without root.
 package main
 
 import (
