@@ -190,7 +190,7 @@ func TestRuntime_DeleteDevice(t *testing.T) {
 			t.Fatalf("link after device deletion: %+v %v", info, err)
 		}
 		isErr(t, l.Update(p[0], tcx.UpdateOptions{}), syscall.EBADF) // p[0] closed
-		isErr(t, l.Update(p[5-i%2], tcx.UpdateOptions{}), syscall.ENOLINK)
+		isErr(t, l.Update(p[5-i%2], tcx.UpdateOptions{}), userspace.ErrNoLink)
 		isErr(t, l.Detach(), nil)
 		isErr(t, l.Close(), nil)
 	}

@@ -25,6 +25,11 @@ type device struct {
 	// packet path runs the snapshot in each hook entry's miniq.
 	qdisc   QdiscKind
 	filters [2][]filter
+	// ingressQueue is whether the device has its ingress netdev_queue, the
+	// slot clsact and ingress qdiscs live in. The kernel creates it on the
+	// first qdisc add and frees it only with the device; while it holds no
+	// qdisc, deleting one fails differently (see DeleteQdisc).
+	ingressQueue bool
 }
 
 // ifnameSize is IFNAMSIZ: names have at most 15 bytes.

@@ -2,7 +2,6 @@ package userspace
 
 import (
 	"path/filepath"
-	"syscall"
 
 	"github.com/tcxgo/tcx"
 )
@@ -209,8 +208,7 @@ func (h *linkHandle) Info() (tcx.LinkInfo, error) {
 	h.rt.mu.Lock()
 	defer h.rt.mu.Unlock()
 	if h.closed {
-		// bpf_obj_get_info_by_fd answers a bad fd with EBADFD, not EBADF.
-		return tcx.LinkInfo{}, opError("link info", syscall.EBADFD)
+		return tcx.LinkInfo{}, opError("link info", errBadFDState)
 	}
 	l := h.l
 	info := tcx.LinkInfo{ID: l.id, ProgramID: l.prog.id, AttachType: l.dir.AttachType()}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/tcxgo/tcx"
+	"github.com/tcxgo/tcx/userspace"
 )
 
 // TestRuntime_CreateLink_BeforeAfter is tc_links_before and tc_links_after.
@@ -133,13 +134,13 @@ func TestRuntime_Link_Update(t *testing.T) {
 		if info.Ifindex != 0 || info.ProgramID != p[2].ID() {
 			t.Fatalf("defunct info %+v", info)
 		}
-		isErr(t, l2.Update(p[1], tcx.UpdateOptions{}), syscall.ENOLINK)
+		isErr(t, l2.Update(p[1], tcx.UpdateOptions{}), userspace.ErrNoLink)
 		isErr(t, l2.Detach(), nil)
 		isErr(t, l2.Close(), nil)
 		isErr(t, l2.Close(), syscall.EBADF)
 		isErr(t, l2.Detach(), syscall.EBADF)
 		_, err = l2.Info()
-		isErr(t, err, syscall.EBADFD) // the kernel's answer for info on a bad fd
+		isErr(t, err, userspace.ErrBadFDState) // the kernel's answer for info on a bad fd
 		e.chain(lo, dir, 6, p[3:], []tcx.Link{l1})
 	})
 }

@@ -94,21 +94,22 @@ func TestRuntime_Classic_Revision(t *testing.T) {
 	e.chain(lo, tcx.Egress, 1, nil, nil)
 	isErr(t, e.rt.AddQdisc(lo, userspace.QdiscClsact), nil)
 	isErr(t, e.rt.DeleteQdisc(lo), nil)
-	isErr(t, e.rt.DeleteQdisc(lo), syscall.ENOENT)
+	isErr(t, e.rt.DeleteQdisc(lo), syscall.EINVAL) // lo keeps its ingress queue
 	isErr(t, e.rt.AddQdisc(9, userspace.QdiscClsact), syscall.ENODEV)
-	isErr(t, e.rt.AddQdisc(lo, userspace.QdiscNone), syscall.EINVAL)
+	isErr(t, e.rt.AddQdisc(lo, userspace.QdiscNone), syscall.ENOENT) // no such kind
 	e.chain(lo, tcx.Egress, 1, nil, nil)
 }
 
 // TestRuntime_Classic_Ingress is tc_links_ingress: the old ingress qdisc
-// serves ingress only; teardown in either order leaves nothing behind.
+// runs its filters on ingress only, also one added from the egress side;
+// teardown in either order leaves nothing behind.
 func TestRuntime_Classic_Ingress(t *testing.T) {
 	for _, qdiscFirst := range []bool{false, true} {
 		e := newEnv(t)
 		p := e.progs(3)
 		isErr(t, e.rt.AddQdisc(lo, userspace.QdiscIngress), nil)
-		isErr(t, e.rt.AddFilter(lo, tcx.Egress, userspace.Filter{Program: p[2]}), syscall.EINVAL)
-		isErr(t, e.rt.AddFilter(lo, tcx.Ingress, userspace.Filter{Priority: 1, Handle: 1, Program: p[2]}), nil)
+		isErr(t, e.rt.AddFilter(lo, tcx.Egress, userspace.Filter{Priority: 1, Handle: 1, Program: p[2]}), nil)
+		isErr(t, e.rt.AddFilter(lo, tcx.Ingress, userspace.Filter{Priority: 1, Handle: 1, Program: p[2]}), syscall.EEXIST)
 		l1 := e.mustLink(lo, tcx.Ingress, p[0], tcx.LinkOptions{})
 		l2 := e.mustLink(lo, tcx.Ingress, p[1], tcx.LinkOptions{})
 		e.rt.Transmit(lo, frame)
@@ -171,8 +172,9 @@ func TestRuntime_Classic_Filters(t *testing.T) {
 			t.Errorf("OK: tc_index %d, want classid minor 5", out.Packet.TCIndex)
 		}
 	}
-	// Replace keeps the position.
-	isErr(t, e.rt.AddFilter(lo, tcx.Ingress, userspace.Filter{Priority: 2, Handle: 2, Program: d}), nil)
+	// Add refuses a taken priority and handle; replace keeps the position.
+	isErr(t, e.rt.AddFilter(lo, tcx.Ingress, userspace.Filter{Priority: 2, Handle: 2, Program: d}), syscall.EEXIST)
+	isErr(t, e.rt.ReplaceFilter(lo, tcx.Ingress, userspace.Filter{Priority: 2, Handle: 2, Program: d}), nil)
 	order = order[:0]
 	v = 0
 	e.rt.Receive(lo, frame)
@@ -187,13 +189,17 @@ func TestRuntime_Classic_Filters(t *testing.T) {
 	if !slices.Equal(order, []string{"b", "d"}) {
 		t.Errorf("after delete: %v", order)
 	}
-	// Automatic priority and handle.
+	// Automatic priority and handle: with only priorities below 0x8000 in
+	// use, tc picks 0xc000, so the new filter runs last.
 	isErr(t, e.rt.AddFilter(lo, tcx.Ingress, userspace.Filter{Program: c}), nil)
-	order = order[:0]
+	order, v = order[:0], next
 	e.rt.Receive(lo, frame)
-	if !slices.Equal(order, []string{"c", "b", "d"}) {
+	if !slices.Equal(order, []string{"b", "d", "c"}) {
 		t.Errorf("auto priority: %v", order)
 	}
+	isErr(t, e.rt.DeleteFilter(lo, tcx.Ingress, 0xc000, 2), syscall.ENOENT)
+	isErr(t, e.rt.DeleteFilter(lo, tcx.Ingress, 0xc000, 1), nil)
+	isErr(t, e.rt.AddFilter(lo, tcx.Ingress, userspace.Filter{Program: c}), nil)
 	isErr(t, e.rt.DeleteFilter(lo, tcx.Ingress, 0, 0), nil)
 	order = order[:0]
 	e.rt.Receive(lo, frame)
