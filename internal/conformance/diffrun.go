@@ -3,6 +3,7 @@ package conformance
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -26,6 +27,9 @@ type replica struct {
 	staleProg [progSlots]uint32 // ID of the slot's previous program
 	staleLink uint32            // link ID behind the last closed link handle
 	progSlot  map[uint32]int    // program ID -> slot (all generations)
+	// maybeAlive holds the IDs of the programs loaded here that were not
+	// yet seen gone (an ID never comes back within a run).
+	maybeAlive map[uint32]bool
 	// onVeth marks slots with a program on a veth hook at the last
 	// snapshot: the kernel's veth sends IPv6 autoconfiguration packets of
 	// its own at random times, so pings cannot tell what such a probe saw.
@@ -65,7 +69,7 @@ func newReplica(env Env) (*replica, error) {
 	r := &replica{
 		env: env, b: env.Backend(),
 		progNames: map[uint32]string{}, linkNames: map[uint32]string{}, progSlot: map[uint32]int{},
-		filters: map[[2]int]int{},
+		maybeAlive: map[uint32]bool{}, filters: map[[2]int]int{},
 	}
 	for i := range progSlots {
 		if err := r.load(i); err != nil {
@@ -89,6 +93,7 @@ func (r *replica) load(slot int) error {
 	r.progs[slot] = handle[tcx.Program]{obj: p, valid: true}
 	r.progNames[p.ID()] = fmt.Sprintf("p%d.%d", slot, r.gen[slot])
 	r.progSlot[p.ID()] = slot
+	r.maybeAlive[p.ID()] = true
 	r.gen[slot]++
 	return nil
 }
@@ -501,8 +506,33 @@ func (r *replica) snapshot() string {
 		fmt.Fprintf(&b, "l%d: %s prog=%s dev=%s type=%d\n", slot, r.linkName(info.ID),
 			r.progName(info.ProgramID), r.devName(info.Ifindex), info.AttachType)
 	}
+	r.aliveState(&b)
 	return b.String()
 }
+
+// aliveState lists the programs that still exist, closed handles or not:
+// what holds a program (handles, attachments, links, pins, classic
+// filters) decides when its ID goes, and a later request by ID sees it.
+// It is the snapshot's last line.
+func (r *replica) aliveState(b *strings.Builder) {
+	var alive []string
+	for id := range r.maybeAlive {
+		ok, err := r.env.ProgramAlive(id)
+		switch {
+		case err != nil:
+			alive = append(alive, r.progName(id)+"="+errClass(err))
+		case ok:
+			alive = append(alive, r.progName(id))
+		default:
+			delete(r.maybeAlive, id)
+		}
+	}
+	slices.Sort(alive)
+	fmt.Fprintf(b, "%s%v\n", aliveHeader, alive)
+}
+
+// aliveHeader starts the last line of a snapshot.
+const aliveHeader = "programs alive: "
 
 // close releases every handle the replica holds, then the Env.
 func (r *replica) close() error {

@@ -1,7 +1,9 @@
 package conformance
 
 import (
+	"errors"
 	"fmt"
+	"syscall"
 
 	"github.com/tcxgo/tcx"
 )
@@ -46,11 +48,27 @@ type Env interface {
 	// DeleteClassicFilter removes that filter.
 	DeleteClassicFilter(ifindex int, dir tcx.Direction) error
 
+	// ProgramAlive reports whether a program with that ID exists (whether
+	// BPF_PROG_GET_FD_BY_ID finds it).
+	ProgramAlive(id uint32) (bool, error)
+
 	// PinPath is a path in the backend's bpffs where name may be pinned.
 	PinPath(name string) string
 
 	// Close releases everything the Env created.
 	Close() error
+}
+
+// alive turns a lookup by ID into ProgramAlive's answer, closing the
+// handle it opened.
+func alive[H interface{ Close() error }](h H, err error) (bool, error) {
+	if errors.Is(err, syscall.ENOENT) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, h.Close()
 }
 
 // Qdisc is a classic tc qdisc that can share a hook with tcx.

@@ -121,6 +121,8 @@ func (e *kernelEnv) DeleteClassicFilter(ifindex int, dir tcx.Direction) error {
 	return e.ns.DeleteFilter(ifindex, dir, 1, 1)
 }
 
+func (e *kernelEnv) ProgramAlive(id uint32) (bool, error) { return alive(e.b.ProgramByID(id)) }
+
 // PinPath is a path in the backend's private bpffs.
 func (e *kernelEnv) PinPath(name string) string { return filepath.Join(e.b.PinDir(), name) }
 

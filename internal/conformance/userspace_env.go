@@ -115,6 +115,8 @@ func (e *userspaceEnv) DeleteClassicFilter(ifindex int, dir tcx.Direction) error
 	return e.rt.DeleteFilter(ifindex, dir, 1, 1)
 }
 
+func (e *userspaceEnv) ProgramAlive(id uint32) (bool, error) { return alive(e.rt.ProgramByID(id)) }
+
 // PinPath is an absolute path in the runtime's flat pin namespace.
 func (e *userspaceEnv) PinPath(name string) string { return "/sys/fs/bpf/" + name }
 
