@@ -1,24 +1,26 @@
 package skb
 
-import "golang.org/x/sys/unix"
+import "github.com/tcxgo/tcx/internal/linuxerr"
 
-// Helper results: 0 or a negative errno, as the kernel's helpers return them.
+// Helper results: 0 or a negative Linux errno, as the kernel's helpers
+// return them; Linux's numbers on every host, since programs compare
+// against them.
 const (
-	errEFAULT     = -int64(unix.EFAULT)
-	errEINVAL     = -int64(unix.EINVAL)
-	errENOMEM     = -int64(unix.ENOMEM)
-	errEACCES     = -int64(unix.EACCES)
-	errERANGE     = -int64(unix.ERANGE)
-	errEALREADY   = -int64(unix.EALREADY)
-	errEBADMSG    = -int64(unix.EBADMSG)
-	errEOPNOTSUPP = -int64(unix.EOPNOTSUPP)
+	errEFAULT     = -linuxerr.EFAULT
+	errEINVAL     = -linuxerr.EINVAL
+	errENOMEM     = -linuxerr.ENOMEM
+	errEACCES     = -linuxerr.EACCES
+	errERANGE     = -linuxerr.ERANGE
+	errEALREADY   = -linuxerr.EALREADY
+	errEBADMSG    = -linuxerr.EBADMSG
+	errEOPNOTSUPP = -linuxerr.EOPNOTSUPP
 	// errENOTSUPP is the kernel-internal ENOTSUPP (524), which helpers leak
 	// to programs; it is not EOPNOTSUPP.
-	errENOTSUPP = -524
+	errENOTSUPP = -linuxerr.ENOTSUPP
 )
 
 // ENOTSUPP is the kernel-internal errno 524 some helpers return.
-const ENOTSUPP = 524
+const ENOTSUPP = linuxerr.ENOTSUPP
 
 // tc verdicts (include/uapi/linux/pkt_cls.h).
 const (

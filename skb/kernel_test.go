@@ -9,13 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/cilium/ebpf"
 	"github.com/tcxgo/tcx/internal/kerneltest"
+	"github.com/tcxgo/tcx/internal/linuxerr"
 	"github.com/tcxgo/tcx/kernel"
 	"github.com/tcxgo/tcx/skb"
-	"golang.org/x/sys/unix"
 )
 
 // The kernel is the oracle: testdata/helpers.c runs a list of skb helper
@@ -89,7 +90,7 @@ type res struct {
 const resSize = 8 + 22*4 + 64
 
 type runResult struct {
-	errno   unix.Errno
+	errno   syscall.Errno
 	retval  uint32
 	data    []byte
 	ctx     []byte
@@ -246,7 +247,7 @@ func goOps(data, ctx []byte, ops []op) runResult {
 			case o.D&^skb.FIngress == 0 && p.GSOSize != 0 && p.GSOType == 0:
 				r.Ret = p.CloneRedirect(o.A, o.D) // -EBADMSG precedes the device lookup
 			case o.A != 1 && o.D&^skb.FIngress == 0:
-				r.Ret = -int64(unix.EINVAL) // no such device in the namespace
+				r.Ret = -linuxerr.EINVAL // no such device in the namespace
 			default:
 				r.Ret = p.CloneRedirect(o.A, o.D)
 				if r.Ret == 0 && p.GSOSize != 0 {

@@ -3,8 +3,7 @@ package skb
 import (
 	"encoding/binary"
 	"fmt"
-
-	"golang.org/x/sys/unix"
+	"syscall"
 )
 
 // Packet types, sk_buff.pkt_type (include/uapi/linux/if_packet.h).
@@ -174,7 +173,7 @@ func New(frame []byte, dev Device) (*Packet, error) {
 // MaxFrame fail with EINVAL; use ResetTestRun for test_run's exact limits.
 func (p *Packet) Reset(frame []byte, dev Device) error {
 	if len(frame) < EthHLen || len(frame) > MaxFrame {
-		return fmt.Errorf("reset: frame of %d bytes: %w", len(frame), unix.EINVAL)
+		return fmt.Errorf("reset: frame of %d bytes: %w", len(frame), syscall.EINVAL)
 	}
 	p.reset(frame, dev)
 	p.WireLen = uint32(len(frame))

@@ -3,10 +3,10 @@ package skb_test
 import (
 	"encoding/binary"
 	"errors"
+	"syscall"
 	"testing"
 
 	"github.com/tcxgo/tcx/skb"
-	"golang.org/x/sys/unix"
 )
 
 func TestPacket_Reset_EthTypeTrans(t *testing.T) {
@@ -51,7 +51,7 @@ func TestPacket_Reset_EthTypeTrans(t *testing.T) {
 func TestPacket_Reset_Errors(t *testing.T) {
 	var p skb.Packet
 	for _, n := range []int{0, 13, skb.MaxFrame + 1} {
-		if err := p.Reset(make([]byte, n), skb.Loopback()); !errors.Is(err, unix.EINVAL) {
+		if err := p.Reset(make([]byte, n), skb.Loopback()); !errors.Is(err, syscall.EINVAL) {
 			t.Errorf("%d-byte frame: %v, want EINVAL", n, err)
 		}
 	}
@@ -84,13 +84,13 @@ func TestPacket_ResetTestRun_Sizes(t *testing.T) {
 		n    int
 		want error
 	}{
-		{0, 13, unix.EINVAL},
+		{0, 13, syscall.EINVAL},
 		{0, 14, nil},
 		{0, skb.TestRunMaxData, nil},
-		{0, skb.TestRunMaxData + 1, unix.EINVAL},
-		{skb.EthPIP, 33, unix.EINVAL},
+		{0, skb.TestRunMaxData + 1, syscall.EINVAL},
+		{skb.EthPIP, 33, syscall.EINVAL},
 		{skb.EthPIP, 34, nil},
-		{skb.EthPIPv6, 53, unix.EINVAL},
+		{skb.EthPIPv6, 53, syscall.EINVAL},
 		{skb.EthPIPv6, 54, nil},
 		{skb.EthP8021Q, 15, nil},
 	} {
@@ -128,7 +128,7 @@ func TestPacket_ResetTestRun_CtxFields(t *testing.T) {
 		if testRunCtxOK(off) != (err == nil) {
 			t.Errorf("ctx byte %d set: %v", off, err)
 		}
-		if err != nil && !errors.Is(err, unix.EINVAL) {
+		if err != nil && !errors.Is(err, syscall.EINVAL) {
 			t.Errorf("ctx byte %d: %v, want EINVAL", off, err)
 		}
 	}
@@ -147,17 +147,17 @@ func TestPacket_ResetTestRun_CtxValues(t *testing.T) {
 		ctx  []byte
 		want error
 	}{
-		{"wire_len below len", ctxWith(skb.CtxWireLen, 59), unix.EINVAL},
+		{"wire_len below len", ctxWith(skb.CtxWireLen, 59), syscall.EINVAL},
 		{"wire_len = len", ctxWith(skb.CtxWireLen, 60), nil},
 		{"wire_len 64 KiB", ctxWith(skb.CtxWireLen, 65536), nil},
-		{"wire_len above 64 KiB", ctxWith(skb.CtxWireLen, 65537), unix.EINVAL},
+		{"wire_len above 64 KiB", ctxWith(skb.CtxWireLen, 65537), syscall.EINVAL},
 		{"gso_segs 65535", ctxWith(skb.CtxGSOSegs, 65535), nil},
-		{"gso_segs 65536", ctxWith(skb.CtxGSOSegs, 65536), unix.EINVAL},
-		{"unknown ifindex", ctxWith(skb.CtxIfindex, 9), unix.ENODEV},
+		{"gso_segs 65536", ctxWith(skb.CtxGSOSegs, 65536), syscall.EINVAL},
+		{"unknown ifindex", ctxWith(skb.CtxIfindex, 9), syscall.ENODEV},
 		{"ifindex 1 is lo", ctxWith(skb.CtxIfindex, 1), nil},
 		{"short ctx", make([]byte, 12), nil},
 		{"long ctx, zero tail", make([]byte, 300), nil},
-		{"long ctx, non-zero tail", append(make([]byte, 300), 1), unix.E2BIG},
+		{"long ctx, non-zero tail", append(make([]byte, 300), 1), syscall.E2BIG},
 	} {
 		var p skb.Packet
 		err := p.ResetTestRun(data, c.ctx, nil)

@@ -3,8 +3,7 @@ package skb
 import (
 	"encoding/binary"
 	"fmt"
-
-	"golang.org/x/sys/unix"
+	"syscall"
 )
 
 // Limits of BPF_PROG_TEST_RUN for skb programs on x86-64 with 4 KiB pages.
@@ -41,12 +40,12 @@ type DeviceLookup func(ifindex uint32) (Device, bool)
 // unknown ifindex.
 func (p *Packet) ResetTestRun(data, ctxIn []byte, lookup DeviceLookup) error {
 	if len(data) < EthHLen || len(data) > TestRunMaxData {
-		return fmt.Errorf("test run: data of %d bytes: %w", len(data), unix.EINVAL)
+		return fmt.Errorf("test run: data of %d bytes: %w", len(data), syscall.EINVAL)
 	}
 	var ctx [CtxSize]byte
 	if ctxIn != nil {
 		if len(ctxIn) > pageSize || (len(ctxIn) > CtxSize && !allZero(ctxIn[CtxSize:])) {
-			return fmt.Errorf("test run: ctx_in beyond struct __sk_buff: %w", unix.E2BIG)
+			return fmt.Errorf("test run: ctx_in beyond struct __sk_buff: %w", syscall.E2BIG)
 		}
 		copy(ctx[:], ctxIn)
 	}
@@ -58,14 +57,14 @@ func (p *Packet) ResetTestRun(data, ctxIn []byte, lookup DeviceLookup) error {
 			dev, ok = lookup(ifindex)
 		}
 		if !ok {
-			return fmt.Errorf("test run: ifindex %d: %w", ifindex, unix.ENODEV)
+			return fmt.Errorf("test run: ifindex %d: %w", ifindex, syscall.ENODEV)
 		}
 		dev.Ifindex = ifindex
 	}
 	p.reset(data, dev)
 	if (p.Protocol == EthPIP && len(data) < TestRunMinIPv4) ||
 		(p.Protocol == EthPIPv6 && len(data) < TestRunMinIPv6) {
-		return fmt.Errorf("test run: %d bytes too short for ethertype %#04x: %w", len(data), p.Protocol, unix.EINVAL)
+		return fmt.Errorf("test run: %d bytes too short for ethertype %#04x: %w", len(data), p.Protocol, syscall.EINVAL)
 	}
 	if ctxIn == nil {
 		return nil
@@ -73,7 +72,7 @@ func (p *Packet) ResetTestRun(data, ctxIn []byte, lookup DeviceLookup) error {
 	if !allZero(ctx[:CtxMark]) || !allZero(ctx[CtxMark+4:CtxPriority]) ||
 		!allZero(ctx[CtxTCIndex:CtxCB]) || !allZero(ctx[CtxCB+cbSize:CtxTstamp]) ||
 		!allZero(ctx[CtxSk:CtxGSOSize]) || !allZero(ctx[CtxTstampType:CtxHWTstamp]) {
-		return fmt.Errorf("test run: ctx_in sets a field test_run does not accept: %w", unix.EINVAL)
+		return fmt.Errorf("test run: ctx_in sets a field test_run does not accept: %w", syscall.EINVAL)
 	}
 	p.Mark = le.Uint32(ctx[CtxMark:])
 	p.Priority = le.Uint32(ctx[CtxPriority:])
@@ -83,13 +82,13 @@ func (p *Packet) ResetTestRun(data, ctxIn []byte, lookup DeviceLookup) error {
 	p.WireLen = uint32(p.Len())
 	if w := le.Uint32(ctx[CtxWireLen:]); w != 0 {
 		if w < uint32(p.Len()) || w > gsoLegacyMaxSize {
-			return fmt.Errorf("test run: wire_len %d: %w", w, unix.EINVAL)
+			return fmt.Errorf("test run: wire_len %d: %w", w, syscall.EINVAL)
 		}
 		p.WireLen = w
 	}
 	segs := le.Uint32(ctx[CtxGSOSegs:])
 	if segs > gsoMaxSegs {
-		return fmt.Errorf("test run: gso_segs %d: %w", segs, unix.EINVAL)
+		return fmt.Errorf("test run: gso_segs %d: %w", segs, syscall.EINVAL)
 	}
 	p.GSOSegs = uint16(segs)
 	p.ctxGSOSize = le.Uint32(ctx[CtxGSOSize:])
