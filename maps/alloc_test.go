@@ -2,10 +2,11 @@ package maps
 
 import (
 	"encoding/binary"
-	"syscall"
 	"testing"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/tcxgo/tcx/internal/linuxerr"
 )
 
 // TestPacketPath_ZeroAllocs runs every operation a program can reach on
@@ -139,7 +140,7 @@ func TestSlotMap_BadInputsDoNotPanic(t *testing.T) {
 	r, _ := p.NewReader(4096)
 	defer r.Close()
 	for _, cpu := range []int{-1, 2, 1 << 30} {
-		if got := p.Output(cpu, PerfCurrentCPU, []byte("x"), nil); got != -int64(syscall.E2BIG) {
+		if got := p.Output(cpu, PerfCurrentCPU, []byte("x"), nil); got != -linuxerr.E2BIG {
 			t.Errorf("Output on cpu %d = %d, want -E2BIG", cpu, got)
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"syscall"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/tcxgo/tcx/internal/linuxerr"
 )
 
 // pcpuMinUnitSize is PCPU_MIN_UNIT_SIZE, the largest percpu value.
@@ -127,13 +129,13 @@ func (a *Array) LookupSlot(key []byte, cpu int) (int, bool) {
 
 func (a *Array) UpdateElem(key, value []byte, flags uint64, cpu int) int64 {
 	if a.info.Flags&FlagRdonlyProg != 0 {
-		return -int64(syscall.EACCES)
+		return -linuxerr.EACCES
 	}
 	if len(key) < 4 || len(value) < a.vsize {
-		return -int64(syscall.EINVAL)
+		return -linuxerr.EINVAL
 	}
 	if a.percpu() && uint(cpu) >= uint(len(a.mem)) {
-		return -int64(syscall.EINVAL)
+		return -linuxerr.EINVAL
 	}
 	if ret := a.checkUpdate(key, flags); ret != 0 {
 		return ret
@@ -149,18 +151,18 @@ func (a *Array) UpdateElem(key, value []byte, flags uint64, cpu int) int64 {
 // checkUpdate is array_map_update_elem's checks, in the kernel's order.
 func (a *Array) checkUpdate(key []byte, flags uint64) int64 {
 	if flags > UpdateExist {
-		return -int64(syscall.EINVAL)
+		return -linuxerr.EINVAL
 	}
 	if binary.NativeEndian.Uint32(key) >= a.n {
-		return -int64(syscall.E2BIG)
+		return -linuxerr.E2BIG
 	}
 	if flags == UpdateNoExist {
-		return -int64(syscall.EEXIST)
+		return -linuxerr.EEXIST
 	}
 	return 0
 }
 
-func (a *Array) DeleteElem(key []byte, cpu int) int64 { return -int64(syscall.EINVAL) }
+func (a *Array) DeleteElem(key []byte, cpu int) int64 { return -linuxerr.EINVAL }
 
 func (a *Array) Lookup(key, valueOut []byte) error {
 	if err := a.userLookup("lookup", key, valueOut, a.userValueSize()); err != nil {

@@ -8,6 +8,8 @@ import (
 	"unsafe"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/tcxgo/tcx/internal/linuxerr"
 )
 
 func TestArray_NextKey_FullIteration(t *testing.T) {
@@ -68,19 +70,19 @@ func TestArray_Slots_EngineAPI(t *testing.T) {
 		flags uint64
 		want  int64
 	}{
-		{0, UpdateNoExist, -int64(syscall.EEXIST)},
-		{3, UpdateAny, -int64(syscall.E2BIG)},
-		{0, 3, -int64(syscall.EINVAL)},
+		{0, UpdateNoExist, -linuxerr.EEXIST},
+		{3, UpdateAny, -linuxerr.E2BIG},
+		{0, 3, -linuxerr.EINVAL},
 		{0, UpdateExist, 0},
 	} {
 		if got := m.UpdateElem(u32b(tc.key), v, tc.flags, 0); got != tc.want {
 			t.Errorf("UpdateElem(%d, flags %d) = %d, want %d", tc.key, tc.flags, got, tc.want)
 		}
 	}
-	if got := m.DeleteElem(u32b(0), 0); got != -int64(syscall.EINVAL) {
+	if got := m.DeleteElem(u32b(0), 0); got != -linuxerr.EINVAL {
 		t.Errorf("DeleteElem = %d, want -EINVAL", got)
 	}
-	if got := m.UpdateElem(u32b(0), v[:3], UpdateAny, 0); got != -int64(syscall.EINVAL) {
+	if got := m.UpdateElem(u32b(0), v[:3], UpdateAny, 0); got != -linuxerr.EINVAL {
 		t.Errorf("UpdateElem with a short value = %d, want -EINVAL", got)
 	}
 }
@@ -99,7 +101,7 @@ func TestPerCPUArray_UpdateElem_TouchesOnlyItsCPU(t *testing.T) {
 	if !bytes.Equal(out, want) {
 		t.Fatalf("values %x, want %x", out, want)
 	}
-	if got := m.UpdateElem(u32b(1), u32b(7), UpdateAny, 2); got != -int64(syscall.EINVAL) {
+	if got := m.UpdateElem(u32b(1), u32b(7), UpdateAny, 2); got != -linuxerr.EINVAL {
 		t.Errorf("UpdateElem on a CPU the map lacks = %d, want -EINVAL", got)
 	}
 	if m.Slots(2) != nil {
@@ -118,7 +120,7 @@ func TestNew_GlobalData(t *testing.T) {
 		t.Errorf(".rodata holds %x, want %x", got, data)
 	}
 	wantErrno(t, "update .rodata", rodata.Update(u32b(0), data, UpdateAny), syscall.EPERM)
-	if got := rodata.UpdateElem(u32b(0), data, UpdateAny, 0); got != -int64(syscall.EACCES) {
+	if got := rodata.UpdateElem(u32b(0), data, UpdateAny, 0); got != -linuxerr.EACCES {
 		t.Errorf("program update of a BPF_F_RDONLY_PROG map = %d, want -EACCES", got)
 	}
 

@@ -6,6 +6,8 @@ import (
 	"syscall"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/tcxgo/tcx/internal/linuxerr"
 )
 
 const (
@@ -150,27 +152,27 @@ func (h *Hash) LookupSlot(key []byte, cpu int) (int, bool) {
 
 func (h *Hash) UpdateElem(key, value []byte, flags uint64, cpu int) int64 {
 	if h.info.Flags&FlagRdonlyProg != 0 {
-		return -int64(syscall.EACCES)
+		return -linuxerr.EACCES
 	}
 	if len(key) < h.ix.keySize || len(value) < h.vsize || (h.percpu && uint(cpu) >= uint(len(h.vals))) {
-		return -int64(syscall.EINVAL)
+		return -linuxerr.EINVAL
 	}
 	if flags > UpdateExist {
-		return -int64(syscall.EINVAL)
+		return -linuxerr.EINVAL
 	}
 	return h.update(key[:h.ix.keySize], value[:h.vsize], flags, cpu)
 }
 
 func (h *Hash) DeleteElem(key []byte, cpu int) int64 {
 	if h.info.Flags&FlagRdonlyProg != 0 {
-		return -int64(syscall.EACCES)
+		return -linuxerr.EACCES
 	}
 	if len(key) < h.ix.keySize {
-		return -int64(syscall.EINVAL)
+		return -linuxerr.EINVAL
 	}
 	key = key[:h.ix.keySize]
 	if !h.ix.del(h.ix.hashOf(key), key, nil) {
-		return -int64(syscall.ENOENT)
+		return -linuxerr.ENOENT
 	}
 	return 0
 }
@@ -186,7 +188,7 @@ func (h *Hash) update(key, value []byte, flags uint64, cpu int) int64 {
 		if found {
 			if flags == UpdateNoExist {
 				h.drop(s)
-				return -int64(syscall.EEXIST)
+				return -linuxerr.EEXIST
 			}
 			if !ix.pin(p.cur, p.gen) {
 				continue
@@ -201,15 +203,15 @@ func (h *Hash) update(key, value []byte, flags uint64, cpu int) int64 {
 		}
 		if flags == UpdateExist {
 			h.drop(s)
-			return -int64(syscall.ENOENT)
+			return -linuxerr.ENOENT
 		}
 		if s < 0 {
 			var ok bool
 			if s, gen, ok = h.alloc(); !ok {
 				if h.lru {
-					return -int64(syscall.ENOMEM)
+					return -linuxerr.ENOMEM
 				}
-				return -int64(syscall.E2BIG)
+				return -linuxerr.E2BIG
 			}
 			storeWords(ix.keyOf(s), key)
 			atomic.StoreUint64(ix.hashW(s), hv)

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/tcxgo/tcx/internal/linuxerr"
 )
 
 func newHashT(t testing.TB, typ ebpf.MapType, keySize, valueSize, max uint32) *Hash {
@@ -190,7 +192,7 @@ func TestPerCPUHash_UpdateElem(t *testing.T) {
 	if got := binary.NativeEndian.Uint32(h.Slots(1)[slot*8:]); got != 0x01010101 {
 		t.Errorf("cpu 1 value %#x, want 0x01010101", got)
 	}
-	if ret := h.UpdateElem(u32b(2), u32b(1), UpdateAny, 2); ret != -int64(syscall.EINVAL) {
+	if ret := h.UpdateElem(u32b(2), u32b(1), UpdateAny, 2); ret != -linuxerr.EINVAL {
 		t.Errorf("UpdateElem on a missing CPU = %d, want -EINVAL", ret)
 	}
 }
@@ -225,7 +227,7 @@ func TestHash_EngineErrno(t *testing.T) {
 		}
 	}
 	ro := mustNew(t, &ebpf.MapSpec{Name: "ro", Type: ebpf.Hash, KeySize: 4, ValueSize: 4, MaxEntries: 1, Flags: FlagRdonlyProg}).(*Hash)
-	if ret := ro.UpdateElem(u32b(1), u32b(1), UpdateAny, 0); ret != -int64(syscall.EACCES) {
+	if ret := ro.UpdateElem(u32b(1), u32b(1), UpdateAny, 0); ret != -linuxerr.EACCES {
 		t.Errorf("UpdateElem on BPF_F_RDONLY_PROG = %d, want -EACCES", ret)
 	}
 }

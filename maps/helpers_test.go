@@ -33,7 +33,8 @@ func mustNew(t testing.TB, spec *ebpf.MapSpec) Map {
 	return m
 }
 
-// errnoOfErr extracts the errno an error wraps (0 for nil, -1 for none).
+// errnoOfErr extracts the errno an error wraps (0 for nil, all ones for
+// none; Errno is 16 bits on wasip1).
 func errnoOfErr(err error) syscall.Errno {
 	if err == nil {
 		return 0
@@ -42,7 +43,7 @@ func errnoOfErr(err error) syscall.Errno {
 	if errors.As(err, &e) {
 		return e
 	}
-	return syscall.Errno(^uintptr(0))
+	return ^syscall.Errno(0)
 }
 
 // iterate walks NextKey from nil to ENOENT and returns every key; it

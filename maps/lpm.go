@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+
+	"github.com/tcxgo/tcx/internal/linuxerr"
 )
 
 // LPMTrie is BPF_MAP_TYPE_LPM_TRIE: keys are struct bpf_lpm_trie_key_u8
@@ -173,38 +175,38 @@ func (t *LPMTrie) LookupSlot(key []byte, cpu int) (int, bool) {
 // allocates (see LPMTrie).
 func (t *LPMTrie) UpdateElem(key, value []byte, flags uint64, cpu int) int64 {
 	if t.info.Flags&FlagRdonlyProg != 0 {
-		return -int64(syscall.EACCES)
+		return -linuxerr.EACCES
 	}
 	if len(key) < 4+t.dataSize || len(value) < t.vsize {
-		return -int64(syscall.EINVAL)
+		return -linuxerr.EINVAL
 	}
 	return t.update(key, value[:t.vsize], flags)
 }
 
 func (t *LPMTrie) DeleteElem(key []byte, cpu int) int64 {
 	if t.info.Flags&FlagRdonlyProg != 0 {
-		return -int64(syscall.EACCES)
+		return -linuxerr.EACCES
 	}
 	if len(key) < 4+t.dataSize {
-		return -int64(syscall.EINVAL)
+		return -linuxerr.EINVAL
 	}
 	return t.delete(key)
 }
 
 func (t *LPMTrie) update(key, value []byte, flags uint64) int64 {
 	if flags > UpdateExist {
-		return -int64(syscall.EINVAL)
+		return -linuxerr.EINVAL
 	}
 	plen, data := t.splitKey(key)
 	if plen > t.maxPrefix {
-		return -int64(syscall.EINVAL)
+		return -linuxerr.EINVAL
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	root := t.root.Load()
 	if n := t.exact(root, plen, data); n != nil {
 		if flags == UpdateNoExist {
-			return -int64(syscall.EEXIST)
+			return -linuxerr.EEXIST
 		}
 		storeWords(t.valueWords(n.slot), value)
 		if !bytes.Equal(n.data, data) {
@@ -215,10 +217,10 @@ func (t *LPMTrie) update(key, value []byte, flags uint64) int64 {
 		return 0
 	}
 	if flags == UpdateExist {
-		return -int64(syscall.ENOENT)
+		return -linuxerr.ENOENT
 	}
 	if t.entries == int(t.info.MaxEntries) || t.freeLen == 0 {
-		return -int64(syscall.ENOSPC)
+		return -linuxerr.ENOSPC
 	}
 	s := t.free[t.freeOff]
 	t.freeOff = (t.freeOff + 1) % len(t.free)
@@ -263,13 +265,13 @@ func (t *LPMTrie) insert(n, nn *lpmNode) *lpmNode {
 func (t *LPMTrie) delete(key []byte) int64 {
 	plen, data := t.splitKey(key)
 	if plen > t.maxPrefix {
-		return -int64(syscall.EINVAL)
+		return -linuxerr.EINVAL
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	root, slot := t.remove(t.root.Load(), plen, data)
 	if slot < 0 {
-		return -int64(syscall.ENOENT)
+		return -linuxerr.ENOENT
 	}
 	t.root.Store(root)
 	t.entries--

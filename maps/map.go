@@ -8,6 +8,8 @@ import (
 	"syscall"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/tcxgo/tcx/internal/linuxerr"
 )
 
 // Update flags of bpf_map_update_elem (include/uapi/linux/bpf.h).
@@ -37,7 +39,7 @@ const (
 
 // ENOTSUPP is the kernel-internal errno 524 that bpf(2) returns for
 // operations a map type does not implement (lookup on a ring buffer ...).
-const ENOTSUPP = syscall.Errno(524)
+const ENOTSUPP = syscall.Errno(linuxerr.ENOTSUPP)
 
 // Map is a BPF map as userspace sees it through bpf(2): keys and values are
 // raw bytes of the map's sizes and every error wraps the errno the kernel
@@ -84,9 +86,9 @@ type SlotMap interface {
 	// The slot is the same for every CPU of a percpu map.
 	LookupSlot(key []byte, cpu int) (slot int, ok bool)
 	// UpdateElem is bpf_map_update_elem run by a program on cpu: 0 or a
-	// negative errno.
+	// negative Linux errno (package linuxerr), whatever the host OS.
 	UpdateElem(key, value []byte, flags uint64, cpu int) int64
-	// DeleteElem is bpf_map_delete_elem: 0 or a negative errno.
+	// DeleteElem is bpf_map_delete_elem: 0 or a negative Linux errno.
 	DeleteElem(key []byte, cpu int) int64
 }
 
@@ -307,13 +309,13 @@ func errnoErr(op string, errno syscall.Errno) error {
 	return fmt.Errorf("map %s: %w", op, errno)
 }
 
-// errnoOf turns a helper's negative errno back into an error for the
-// userspace API.
+// errnoOf turns a helper's negative Linux errno back into an error for the
+// userspace API, which wraps the host's errno of that name.
 func errnoOf(op string, ret int64) error {
 	if ret == 0 {
 		return nil
 	}
-	return errnoErr(op, syscall.Errno(-ret))
+	return errnoErr(op, linuxerr.Host(int(-ret)))
 }
 
 // unsupported implements the bpf(2) commands a map type rejects with

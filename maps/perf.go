@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync/atomic"
 	"syscall"
+
+	"github.com/tcxgo/tcx/internal/linuxerr"
 )
 
 // Flags of bpf_perf_event_output.
@@ -61,21 +63,21 @@ func newPerfEventArray(i Info, opts Options) (*PerfEventArray, error) {
 // (the sample is counted as lost and reported to the reader).
 func (p *PerfEventArray) Output(cpu int, flags uint64, data, ctx []byte) int64 {
 	if flags&^(PerfIndexMask|PerfCtxLenMask) != 0 {
-		return -int64(syscall.EINVAL)
+		return -linuxerr.EINVAL
 	}
 	index := flags & PerfIndexMask
 	if index == PerfCurrentCPU {
 		index = uint64(uint32(cpu))
 	}
 	if index >= uint64(p.n) {
-		return -int64(syscall.E2BIG)
+		return -linuxerr.E2BIG
 	}
 	pb := p.bufs[index].Load()
 	if pb == nil {
-		return -int64(syscall.ENOENT)
+		return -linuxerr.ENOENT
 	}
 	if index != uint64(uint32(cpu)) {
-		return -int64(syscall.EOPNOTSUPP)
+		return -linuxerr.EOPNOTSUPP
 	}
 	// Like perf, a loss is reported in the stream just before the next
 	// sample that fits, in the same reservation as that sample.
@@ -83,7 +85,7 @@ func (p *PerfEventArray) Output(cpu int, flags uint64, data, ctx []byte) int64 {
 		off, ok := pb.r.reserve(uint64(8 + len(data) + len(ctx)))
 		if !ok {
 			pb.lost.Add(lost + 1)
-			return -int64(syscall.ENOSPC)
+			return -linuxerr.ENOSPC
 		}
 		binary.NativeEndian.PutUint64(pb.r.buf.b[off:], lost)
 		copy(pb.r.buf.b[off+8:], data)
@@ -93,7 +95,7 @@ func (p *PerfEventArray) Output(cpu int, flags uint64, data, ctx []byte) int64 {
 	}
 	if !pb.r.output(data, ctx, 0, 0) {
 		pb.lost.Add(1)
-		return -int64(syscall.ENOSPC)
+		return -linuxerr.ENOSPC
 	}
 	return 0
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/tcxgo/tcx/internal/linuxerr"
 )
 
 func newPerfT(t testing.TB) *PerfEventArray {
@@ -31,7 +33,7 @@ func TestPerfEventArray_Output(t *testing.T) {
 	if got := p.Info().MaxEntries; got != 2 {
 		t.Fatalf("MaxEntries %d, want the 2 CPUs", got)
 	}
-	if got := p.Output(0, PerfCurrentCPU, []byte("x"), nil); got != -int64(syscall.ENOENT) {
+	if got := p.Output(0, PerfCurrentCPU, []byte("x"), nil); got != -linuxerr.ENOENT {
 		t.Errorf("Output without a reader = %d, want -ENOENT", got)
 	}
 	r, err := p.NewReader(1)
@@ -45,17 +47,17 @@ func TestPerfEventArray_Output(t *testing.T) {
 	for _, tc := range []struct {
 		cpu   int
 		flags uint64
-		want  syscall.Errno
+		want  int64
 	}{
-		{0, PerfCurrentCPU | 1<<52, syscall.EINVAL},
-		{0, 2, syscall.E2BIG},
-		{0, 1, syscall.EOPNOTSUPP}, // CPU 1's buffer from CPU 0
+		{0, PerfCurrentCPU | 1<<52, -linuxerr.EINVAL},
+		{0, 2, -linuxerr.E2BIG},
+		{0, 1, -linuxerr.EOPNOTSUPP}, // CPU 1's buffer from CPU 0
 		{1, 1, 0},
 		{0, PerfCurrentCPU, 0},
 		{1, PerfCurrentCPU | 3<<32, 0}, // ctxlen bits are the helper layer's
 	} {
-		if got := p.Output(tc.cpu, tc.flags, []byte("data"), []byte("ctx")); got != -int64(tc.want) {
-			t.Errorf("Output(cpu %d, flags %#x) = %d, want %d", tc.cpu, tc.flags, got, -int64(tc.want))
+		if got := p.Output(tc.cpu, tc.flags, []byte("data"), []byte("ctx")); got != tc.want {
+			t.Errorf("Output(cpu %d, flags %#x) = %d, want %d", tc.cpu, tc.flags, got, tc.want)
 		}
 	}
 	seen := map[int]int{}
@@ -89,7 +91,7 @@ func TestPerfEventArray_LostSamples(t *testing.T) {
 	}
 	const lost = 5
 	for i := 1; i < lost; i++ {
-		if got := p.Output(0, PerfCurrentCPU, sample, nil); got != -int64(syscall.ENOSPC) {
+		if got := p.Output(0, PerfCurrentCPU, sample, nil); got != -linuxerr.ENOSPC {
 			t.Fatalf("Output on a full buffer = %d, want -ENOSPC", got)
 		}
 	}
@@ -131,7 +133,7 @@ func TestPerfReader_CloseUninstalls(t *testing.T) {
 	if err := p.Delete(u32b(1)); err != nil {
 		t.Fatalf("Delete(1): %v", err)
 	}
-	if got := p.Output(1, PerfCurrentCPU, []byte("x"), nil); got != -int64(syscall.ENOENT) {
+	if got := p.Output(1, PerfCurrentCPU, []byte("x"), nil); got != -linuxerr.ENOENT {
 		t.Errorf("Output to a deleted entry = %d, want -ENOENT", got)
 	}
 	done := make(chan error)
@@ -141,7 +143,7 @@ func TestPerfReader_CloseUninstalls(t *testing.T) {
 	if err := <-done; !errors.Is(err, os.ErrClosed) {
 		t.Errorf("blocked Read after Close: %v", err)
 	}
-	if got := p.Output(0, PerfCurrentCPU, []byte("x"), nil); got != -int64(syscall.ENOENT) {
+	if got := p.Output(0, PerfCurrentCPU, []byte("x"), nil); got != -linuxerr.ENOENT {
 		t.Errorf("Output after the reader closed = %d, want -ENOENT", got)
 	}
 	r2, err := p.NewReader(4096)

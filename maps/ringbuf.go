@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/tcxgo/tcx/internal/linuxerr"
 )
 
 const pageSize = 4096
@@ -85,11 +87,11 @@ func (rb *RingBuf) Discard(off int, flags uint64) bool {
 // when the record does not fit (counted as a drop).
 func (rb *RingBuf) Output(data []byte, flags uint64) int64 {
 	if flags&^(RingNoWakeup|RingForceWakeup) != 0 {
-		return -int64(syscall.EINVAL)
+		return -linuxerr.EINVAL
 	}
 	if !rb.r.output(data, nil, 0, flags) {
 		rb.dropped.Add(1)
-		return -int64(syscall.EAGAIN)
+		return -linuxerr.EAGAIN
 	}
 	return 0
 }

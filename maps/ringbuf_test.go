@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/tcxgo/tcx/internal/linuxerr"
 )
 
 func newRingBufT(t testing.TB, size uint32) *RingBuf {
@@ -160,7 +162,7 @@ func TestRingBuf_BusyRecordHoldsBackLaterOnes(t *testing.T) {
 
 func TestRingBuf_OutputAndDrops(t *testing.T) {
 	rb := newRingBufT(t, 4096)
-	if got := rb.Output([]byte("x"), 4); got != -int64(syscall.EINVAL) {
+	if got := rb.Output([]byte("x"), 4); got != -linuxerr.EINVAL {
 		t.Errorf("Output with bad flags = %d, want -EINVAL", got)
 	}
 	n := 0
@@ -170,7 +172,7 @@ func TestRingBuf_OutputAndDrops(t *testing.T) {
 	if n != 4088/112 {
 		t.Errorf("%d records of 100 bytes fit, want %d", n, 4088/112)
 	}
-	if got := rb.Output(make([]byte, 100), 0); got != -int64(syscall.EAGAIN) {
+	if got := rb.Output(make([]byte, 100), 0); got != -linuxerr.EAGAIN {
 		t.Errorf("Output on a full ring = %d, want -EAGAIN", got)
 	}
 	if rb.Dropped() != 2 {

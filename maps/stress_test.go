@@ -5,10 +5,11 @@ import (
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/tcxgo/tcx/internal/linuxerr"
 )
 
 // freeSlots walks the free list; a cycle (a double free) fails the test.
@@ -91,7 +92,7 @@ func stressHashWriter(t *testing.T, h *Hash, w, iters, keys int) {
 			binary.NativeEndian.PutUint64(v, k)
 			binary.NativeEndian.PutUint64(v[8:], uint64(i))
 			switch ret := h.UpdateElem(key, v, uint64(rng.IntN(3)), cpu); ret {
-			case 0, -int64(syscall.EEXIST), -int64(syscall.ENOENT), -int64(syscall.E2BIG):
+			case 0, -linuxerr.EEXIST, -linuxerr.ENOENT, -linuxerr.E2BIG:
 			default:
 				t.Errorf("UpdateElem: %d", ret)
 				return
