@@ -9,11 +9,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
-	"golang.org/x/sys/unix"
 
 	"github.com/tcxgo/tcx/internal/vm"
 	"github.com/tcxgo/tcx/maps"
@@ -118,10 +118,10 @@ func LoadCollection(path string, opts Options) (*Collection, error) {
 // program, the instruction and the reason.
 func NewCollection(spec *ebpf.CollectionSpec, opts Options) (*Collection, error) {
 	if spec == nil {
-		return nil, fmt.Errorf("new collection: nil spec: %w", unix.EINVAL)
+		return nil, fmt.Errorf("new collection: nil spec: %w", syscall.EINVAL)
 	}
 	if opts.NumCPU < 0 {
-		return nil, fmt.Errorf("new collection: NumCPU %d: %w", opts.NumCPU, unix.EINVAL)
+		return nil, fmt.Errorf("new collection: NumCPU %d: %w", opts.NumCPU, syscall.EINVAL)
 	}
 	c := &Collection{
 		Programs: make(map[string]*Program),
@@ -206,7 +206,7 @@ func (c *Collection) mapSlots(e *mapEntry, sm maps.SlotMap, readOnly bool) error
 // link set to the map's index.
 func (c *Collection) resolveMap(ref vm.MapRef) (uint64, error) {
 	if ref.ID < 0 || int(ref.ID) >= len(c.entries) {
-		return 0, fmt.Errorf("no map with index %d: %w", ref.ID, unix.EBADF)
+		return 0, fmt.Errorf("no map with index %d: %w", ref.ID, syscall.EBADF)
 	}
 	e := c.entries[ref.ID]
 	if !ref.Value() {
@@ -216,10 +216,10 @@ func (c *Collection) resolveMap(ref vm.MapRef) (uint64, error) {
 	// (single addressable) first value.
 	info := e.m.Info()
 	if info.Type != ebpf.Array || e.slots == nil {
-		return 0, fmt.Errorf("map %q (%s) has no direct value access: %w", e.name, info.Type, unix.EINVAL)
+		return 0, fmt.Errorf("map %q (%s) has no direct value access: %w", e.name, info.Type, syscall.EINVAL)
 	}
 	if ref.Offset >= info.ValueSize {
-		return 0, fmt.Errorf("offset %d beyond value size %d of map %q: %w", ref.Offset, info.ValueSize, e.name, unix.EINVAL)
+		return 0, fmt.Errorf("offset %d beyond value size %d of map %q: %w", ref.Offset, info.ValueSize, e.name, syscall.EINVAL)
 	}
 	return e.base[0] + uint64(ref.Offset), nil
 }
@@ -229,7 +229,7 @@ func (c *Collection) loadPrograms(spec *ebpf.CollectionSpec, mapIndex map[string
 	for _, name := range sortedKeys(spec.Programs) {
 		ps := spec.Programs[name]
 		if ps.Type != ebpf.SchedCLS {
-			return fmt.Errorf("new collection: program %q: type %s (section %q) is not SCHED_CLS: %w", name, ps.Type, ps.SectionName, unix.EINVAL)
+			return fmt.Errorf("new collection: program %q: type %s (section %q) is not SCHED_CLS: %w", name, ps.Type, ps.SectionName, syscall.EINVAL)
 		}
 		insns, err := link(name, spec.Programs, mapIndex)
 		if err != nil {
@@ -260,15 +260,15 @@ func (c *Collection) fillProgArrays(spec *ebpf.CollectionSpec) error {
 		for _, kv := range spec.Maps[e.name].Contents {
 			key, ok := kv.Key.(uint32)
 			if !ok {
-				return fmt.Errorf("new collection: prog array %q: key %v is %T, want uint32: %w", e.name, kv.Key, kv.Key, unix.EINVAL)
+				return fmt.Errorf("new collection: prog array %q: key %v is %T, want uint32: %w", e.name, kv.Key, kv.Key, syscall.EINVAL)
 			}
 			pname, ok := kv.Value.(string)
 			if !ok {
-				return fmt.Errorf("new collection: prog array %q: value of key %d is %T, want a program name: %w", e.name, key, kv.Value, unix.EINVAL)
+				return fmt.Errorf("new collection: prog array %q: value of key %d is %T, want a program name: %w", e.name, key, kv.Value, syscall.EINVAL)
 			}
 			p := c.Programs[pname]
 			if p == nil {
-				return fmt.Errorf("new collection: prog array %q: no program %q: %w", e.name, pname, unix.ENOENT)
+				return fmt.Errorf("new collection: prog array %q: no program %q: %w", e.name, pname, syscall.ENOENT)
 			}
 			if err := pa.Set(key, p); err != nil {
 				return fmt.Errorf("new collection: prog array %q: %w", e.name, err)
@@ -283,7 +283,7 @@ func (c *Collection) fillProgArrays(spec *ebpf.CollectionSpec) error {
 // snapshot they started with). Maps stay readable through Maps.
 func (c *Collection) Close() error {
 	if c.closed.Swap(true) {
-		return fmt.Errorf("close collection: %w", unix.EBADF)
+		return fmt.Errorf("close collection: %w", syscall.EBADF)
 	}
 	var errs []error
 	for _, e := range c.entries {

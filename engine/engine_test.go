@@ -7,11 +7,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
-	"golang.org/x/sys/unix"
 
 	"github.com/tcxgo/tcx/engine"
 	"github.com/tcxgo/tcx/internal/pktgen"
@@ -128,24 +128,24 @@ func TestNewCollection_Rejects(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		spec  *ebpf.CollectionSpec
-		errno unix.Errno
+		errno syscall.Errno
 		want  string
 	}{
-		{"unknown helper", handSpec(asm.Instructions{asm.FnGetCurrentPidTgid.Call(), asm.Return()}), unix.EINVAL, "FnGetCurrentPidTgid"},
-		{"write to r10", handSpec(asm.Instructions{asm.Mov.Imm(asm.R10, 0), asm.Return()}), unix.EACCES, "frame pointer is read only"},
-		{"jump out of range", handSpec(asm.Instructions{{OpCode: asm.OpCode(asm.JumpClass).SetJumpOp(asm.Ja), Offset: 10}, asm.Return()}), unix.EINVAL, "insn 0"},
-		{"unknown map", handSpec(asm.Instructions{asm.LoadMapPtr(asm.R1, 0).WithReference("nope"), asm.Mov.Imm(asm.R0, 0), asm.Return()}), unix.EINVAL, `unknown map "nope"`},
-		{"unknown function", handSpec(asm.Instructions{asm.Call.Label("missing"), asm.Return()}), unix.EINVAL, `"missing"`},
-		{"kfunc", handSpec(asm.Instructions{{OpCode: asm.OpCode(asm.JumpClass).SetJumpOp(asm.Call), Src: asm.PseudoKfuncCall, Constant: 1}, asm.Return()}), unix.EINVAL, "kfunc"},
+		{"unknown helper", handSpec(asm.Instructions{asm.FnGetCurrentPidTgid.Call(), asm.Return()}), syscall.EINVAL, "FnGetCurrentPidTgid"},
+		{"write to r10", handSpec(asm.Instructions{asm.Mov.Imm(asm.R10, 0), asm.Return()}), syscall.EACCES, "frame pointer is read only"},
+		{"jump out of range", handSpec(asm.Instructions{{OpCode: asm.OpCode(asm.JumpClass).SetJumpOp(asm.Ja), Offset: 10}, asm.Return()}), syscall.EINVAL, "insn 0"},
+		{"unknown map", handSpec(asm.Instructions{asm.LoadMapPtr(asm.R1, 0).WithReference("nope"), asm.Mov.Imm(asm.R0, 0), asm.Return()}), syscall.EINVAL, `unknown map "nope"`},
+		{"unknown function", handSpec(asm.Instructions{asm.Call.Label("missing"), asm.Return()}), syscall.EINVAL, `"missing"`},
+		{"kfunc", handSpec(asm.Instructions{{OpCode: asm.OpCode(asm.JumpClass).SetJumpOp(asm.Call), Src: asm.PseudoKfuncCall, Constant: 1}, asm.Return()}), syscall.EINVAL, "kfunc"},
 		{"not SCHED_CLS", func() *ebpf.CollectionSpec {
 			s := handSpec(asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()})
 			s.Programs["prog"].Type = ebpf.XDP
 			return s
-		}(), unix.EINVAL, "not SCHED_CLS"},
+		}(), syscall.EINVAL, "not SCHED_CLS"},
 		{"map value of a hash", handSpec(asm.Instructions{asm.LoadMapValue(asm.R1, 0, 0).WithReference("h"), asm.Mov.Imm(asm.R0, 0), asm.Return()},
-			&ebpf.MapSpec{Name: "h", Type: ebpf.Hash, KeySize: 4, ValueSize: 4, MaxEntries: 1}), unix.EINVAL, "no direct value access"},
+			&ebpf.MapSpec{Name: "h", Type: ebpf.Hash, KeySize: 4, ValueSize: 4, MaxEntries: 1}), syscall.EINVAL, "no direct value access"},
 		{"unsupported map", handSpec(asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
-			&ebpf.MapSpec{Name: "q", Type: ebpf.Queue, ValueSize: 4, MaxEntries: 1}), unix.EOPNOTSUPP, "not supported"},
+			&ebpf.MapSpec{Name: "q", Type: ebpf.Queue, ValueSize: 4, MaxEntries: 1}), syscall.EOPNOTSUPP, "not supported"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := engine.NewCollection(c.spec, engine.Options{NumCPU: 1})
@@ -228,10 +228,10 @@ func TestCollection_Close(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err := p.TestRun(frame, nil); !errors.Is(err, unix.EBADF) {
+	if _, _, _, err := p.TestRun(frame, nil); !errors.Is(err, syscall.EBADF) {
 		t.Errorf("run after Close: %v, want EBADF", err)
 	}
-	if err := c.Close(); !errors.Is(err, unix.EBADF) {
+	if err := c.Close(); !errors.Is(err, syscall.EBADF) {
 		t.Errorf("second Close: %v", err)
 	}
 	// Maps stay readable.
@@ -261,14 +261,14 @@ func TestProgram_TestRun_Inputs(t *testing.T) {
 	for _, c := range []struct {
 		name      string
 		data, ctx []byte
-		errno     unix.Errno
+		errno     syscall.Errno
 	}{
-		{"13 bytes", etherFrame(0x88b5, 13), nil, unix.EINVAL},
-		{"ipv4 33 bytes", etherFrame(0x0800, 33), nil, unix.EINVAL},
-		{"3713 bytes", etherFrame(0x88b5, 3713), nil, unix.EINVAL},
-		{"len in ctx", etherFrame(0x88b5, 60), ctxWith(skb.CtxLen, 1, skb.CtxSize), unix.EINVAL},
-		{"ctx tail", etherFrame(0x88b5, 60), ctxWith(200, 1, 256), unix.E2BIG},
-		{"unknown ifindex", etherFrame(0x88b5, 60), ctxWith(skb.CtxIfindex, 6, skb.CtxSize), unix.ENODEV},
+		{"13 bytes", etherFrame(0x88b5, 13), nil, syscall.EINVAL},
+		{"ipv4 33 bytes", etherFrame(0x0800, 33), nil, syscall.EINVAL},
+		{"3713 bytes", etherFrame(0x88b5, 3713), nil, syscall.EINVAL},
+		{"len in ctx", etherFrame(0x88b5, 60), ctxWith(skb.CtxLen, 1, skb.CtxSize), syscall.EINVAL},
+		{"ctx tail", etherFrame(0x88b5, 60), ctxWith(200, 1, 256), syscall.E2BIG},
+		{"unknown ifindex", etherFrame(0x88b5, 60), ctxWith(skb.CtxIfindex, 6, skb.CtxSize), syscall.ENODEV},
 	} {
 		if _, _, _, err := p.TestRun(c.data, c.ctx); !errors.Is(err, c.errno) {
 			t.Errorf("%s: %v, want %v", c.name, err, c.errno)

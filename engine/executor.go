@@ -3,8 +3,7 @@ package engine
 import (
 	"fmt"
 	"math/rand/v2"
-
-	"golang.org/x/sys/unix"
+	"syscall"
 
 	"github.com/tcxgo/tcx/internal/vm"
 	"github.com/tcxgo/tcx/maps"
@@ -53,7 +52,7 @@ type reservation struct {
 // shares that CPU's per-CPU values with it, which the kernel never does.
 func (c *Collection) NewExecutor(cpu int) (*Executor, error) {
 	if cpu < 0 || cpu >= c.numCPU {
-		return nil, fmt.Errorf("new executor: cpu %d of %d: %w", cpu, c.numCPU, unix.EINVAL)
+		return nil, fmt.Errorf("new executor: cpu %d of %d: %w", cpu, c.numCPU, syscall.EINVAL)
 	}
 	return newExecutor(c, cpu), nil
 }
@@ -80,11 +79,11 @@ func (x *Executor) CPU() int { return x.cpu }
 func (x *Executor) Run(prog *Program, pkt *skb.Packet) (Result, error) {
 	switch {
 	case prog == nil || pkt == nil:
-		return Result{Retval: skb.ActShot}, fmt.Errorf("run: nil program or packet: %w", unix.EINVAL)
+		return Result{Retval: skb.ActShot}, fmt.Errorf("run: nil program or packet: %w", syscall.EINVAL)
 	case prog.coll != x.coll:
-		return Result{Retval: skb.ActShot}, fmt.Errorf("run %s: program of another collection: %w", prog.name, unix.EINVAL)
+		return Result{Retval: skb.ActShot}, fmt.Errorf("run %s: program of another collection: %w", prog.name, syscall.EINVAL)
 	case x.coll.closed.Load():
-		return Result{Retval: skb.ActShot}, fmt.Errorf("run %s: collection closed: %w", prog.name, unix.EBADF)
+		return Result{Retval: skb.ActShot}, fmt.Errorf("run %s: collection closed: %w", prog.name, syscall.EBADF)
 	}
 	x.ctx.pkt = pkt
 	x.publish()

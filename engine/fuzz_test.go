@@ -6,11 +6,11 @@ import (
 	"errors"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"testing"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
-	"golang.org/x/sys/unix"
 
 	"github.com/tcxgo/tcx/engine"
 	"github.com/tcxgo/tcx/internal/pktgen"
@@ -161,7 +161,7 @@ func FuzzProgram_TestRun(f *testing.F) {
 		switch {
 		case err == nil, errors.As(err, &f), errors.As(err, &le), errors.As(err, &he):
 			env.check(t, p, err, data, orig)
-		case errors.Is(err, unix.EINVAL), errors.Is(err, unix.E2BIG), errors.Is(err, unix.ENODEV):
+		case errors.Is(err, syscall.EINVAL), errors.Is(err, syscall.E2BIG), errors.Is(err, syscall.ENODEV):
 			return // refused input, as the kernel refuses it
 		default:
 			t.Fatalf("%s: unexpected error %v", p.Name(), err)

@@ -2,10 +2,11 @@ package engine
 
 import (
 	"fmt"
+	"syscall"
 
 	"github.com/cilium/ebpf/asm"
-	"golang.org/x/sys/unix"
 
+	"github.com/tcxgo/tcx/internal/linuxerr"
 	"github.com/tcxgo/tcx/internal/vm"
 	"github.com/tcxgo/tcx/maps"
 )
@@ -73,8 +74,9 @@ func helperTable() []vm.HelperFunc {
 	return t
 }
 
-// errno is a helper's negative errno result.
-func errno(e unix.Errno) uint64 { return uint64(-int64(e)) }
+// errno is a helper's negative errno result for the Linux errno e
+// (package linuxerr): programs see Linux's numbers on every host OS.
+func errno(e int) uint64 { return uint64(-int64(e)) }
 
 // ret converts an skb or maps result (0 or a negative errno) to r0.
 func ret(v int64) uint64 { return uint64(v) }
@@ -85,7 +87,7 @@ func (x *Executor) mapArg(handle uint64) (*mapEntry, error) {
 	obj, _ := x.coll.as.Object(handle)
 	e, ok := obj.(*mapEntry)
 	if !ok {
-		return nil, fmt.Errorf("argument %#x is not a map: %w", handle, unix.EINVAL)
+		return nil, fmt.Errorf("argument %#x is not a map: %w", handle, syscall.EINVAL)
 	}
 	return e, nil
 }
@@ -97,7 +99,7 @@ func (x *Executor) slotMap(handle uint64) (*mapEntry, error) {
 		return nil, err
 	}
 	if e.slots == nil {
-		return nil, fmt.Errorf("map %q (%s): not accessible from programs this way: %w", e.name, e.m.Info().Type, unix.EINVAL)
+		return nil, fmt.Errorf("map %q (%s): not accessible from programs this way: %w", e.name, e.m.Info().Type, syscall.EINVAL)
 	}
 	return e, nil
 }
@@ -149,7 +151,7 @@ func mapLookupPercpuElem(m *vm.Machine, r1, r2, r3, _, _ uint64) (uint64, error)
 		return 0, err
 	}
 	if !e.percpu {
-		return 0, fmt.Errorf("map %q is not per-CPU: %w", e.name, unix.EINVAL)
+		return 0, fmt.Errorf("map %q is not per-CPU: %w", e.name, syscall.EINVAL)
 	}
 	if cpu := uint32(r3); cpu < uint32(len(e.base)) {
 		return e.lookup(key, int(cpu)), nil
@@ -189,11 +191,11 @@ func tailCall(m *vm.Machine, _, r2, r3, _, _ uint64) (uint64, error) {
 	}
 	pa, ok := e.m.(*maps.ProgramArray)
 	if !ok {
-		return 0, fmt.Errorf("tail call through map %q (%s): %w", e.name, e.m.Info().Type, unix.EINVAL)
+		return 0, fmt.Errorf("tail call through map %q (%s): %w", e.name, e.m.Info().Type, syscall.EINVAL)
 	}
 	next, _ := pa.Get(uint32(r3)).(*Program)
 	if next == nil || !m.TailCall(next.vm) {
-		return errno(unix.ENOENT), nil
+		return errno(linuxerr.ENOENT), nil
 	}
 	return 0, nil
 }
@@ -227,10 +229,10 @@ const bpfMaxLoops = 1 << 23
 func loop(m *vm.Machine, r1, r2, r3, r4, _ uint64) (uint64, error) {
 	n := uint32(r1)
 	if r4 != 0 {
-		return errno(unix.EINVAL), nil
+		return errno(linuxerr.EINVAL), nil
 	}
 	if n > bpfMaxLoops {
-		return errno(unix.E2BIG), nil
+		return errno(linuxerr.E2BIG), nil
 	}
 	for i := range uint64(n) {
 		r0, err := m.Call(r2, i, r3, 0, 0, 0)

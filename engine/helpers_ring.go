@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"runtime"
 	"sync/atomic"
+	"syscall"
 	"unsafe"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/tcxgo/tcx/internal/linuxerr"
 	"github.com/tcxgo/tcx/internal/vm"
 	"github.com/tcxgo/tcx/maps"
 )
@@ -19,7 +19,7 @@ func (x *Executor) ringArg(handle uint64) (*maps.RingBuf, error) {
 	}
 	rb, ok := e.m.(*maps.RingBuf)
 	if !ok {
-		return nil, fmt.Errorf("map %q (%s) is not a ring buffer: %w", e.name, e.m.Info().Type, unix.EINVAL)
+		return nil, fmt.Errorf("map %q (%s) is not a ring buffer: %w", e.name, e.m.Info().Type, syscall.EINVAL)
 	}
 	return rb, nil
 }
@@ -83,11 +83,11 @@ func (x *Executor) commitRecord(m *vm.Machine, addr, flags uint64, discard bool)
 			return 0, err
 		}
 		if !ok {
-			return 0, fmt.Errorf("ring buffer record %#x: already committed: %w", addr, unix.EINVAL)
+			return 0, fmt.Errorf("ring buffer record %#x: already committed: %w", addr, syscall.EINVAL)
 		}
 		return 0, nil
 	}
-	return 0, fmt.Errorf("%#x is not a ring buffer record reserved by this run: %w", addr, unix.EINVAL)
+	return 0, fmt.Errorf("%#x is not a ring buffer record reserved by this run: %w", addr, syscall.EINVAL)
 }
 
 func ringbufSubmit(m *vm.Machine, r1, r2, _, _, _ uint64) (uint64, error) {
@@ -117,18 +117,18 @@ func perfEventOutput(m *vm.Machine, _, r2, r3, r4, r5 uint64) (uint64, error) {
 	}
 	pa, ok := e.m.(*maps.PerfEventArray)
 	if !ok {
-		return 0, fmt.Errorf("map %q (%s) is not a perf event array: %w", e.name, e.m.Info().Type, unix.EINVAL)
+		return 0, fmt.Errorf("map %q (%s) is not a perf event array: %w", e.name, e.m.Info().Type, syscall.EINVAL)
 	}
 	data, err := m.Mem(r4, r5, false)
 	if err != nil {
 		return 0, err
 	}
 	if r3&^uint64(maps.PerfIndexMask|maps.PerfCtxLenMask) != 0 {
-		return errno(unix.EINVAL), nil
+		return errno(linuxerr.EINVAL), nil
 	}
 	ctxLen := (r3 & maps.PerfCtxLenMask) >> 32
 	if ctxLen > uint64(p.Len()) {
-		return errno(unix.EFAULT), nil
+		return errno(linuxerr.EFAULT), nil
 	}
 	return ret(pa.Output(x.cpu, r3, data, p.Data()[:ctxLen])), nil
 }
@@ -140,7 +140,7 @@ func perfEventOutput(m *vm.Machine, _, r2, r3, r4, r5 uint64) (uint64, error) {
 func spinLockHelper(m *vm.Machine, r1, _, _, _, _ uint64) (uint64, error) {
 	x := executor(m)
 	if x.lock != nil {
-		return 0, fmt.Errorf("bpf_spin_lock while holding a lock: %w", unix.EDEADLK)
+		return 0, fmt.Errorf("bpf_spin_lock while holding a lock: %w", syscall.EDEADLK)
 	}
 	w, err := lockWord(m, r1)
 	if err != nil {
@@ -160,7 +160,7 @@ func spinUnlockHelper(m *vm.Machine, r1, _, _, _, _ uint64) (uint64, error) {
 		return 0, err
 	}
 	if x.lock == nil || unsafe.Pointer(&x.lock[0]) != unsafe.Pointer(w) {
-		return 0, fmt.Errorf("bpf_spin_unlock of a lock this run does not hold: %w", unix.EINVAL)
+		return 0, fmt.Errorf("bpf_spin_unlock of a lock this run does not hold: %w", syscall.EINVAL)
 	}
 	spinUnlock(x.lock)
 	x.lock = nil
@@ -176,7 +176,7 @@ func lockWord(m *vm.Machine, addr uint64) (*uint32, error) {
 	}
 	p := unsafe.Pointer(&b[0])
 	if uintptr(p)%4 != 0 {
-		return nil, fmt.Errorf("bpf_spin_lock at %#x: misaligned: %w", addr, unix.EINVAL)
+		return nil, fmt.Errorf("bpf_spin_lock at %#x: misaligned: %w", addr, syscall.EINVAL)
 	}
 	return (*uint32)(p), nil
 }

@@ -1,8 +1,7 @@
 package engine
 
 import (
-	"golang.org/x/sys/unix"
-
+	"github.com/tcxgo/tcx/internal/linuxerr"
 	"github.com/tcxgo/tcx/internal/vm"
 	"github.com/tcxgo/tcx/skb"
 )
@@ -122,7 +121,7 @@ func redirectNeigh(m *vm.Machine, r1, r2, r3, r4, _ uint64) (uint64, error) {
 func cloneRedirect(m *vm.Machine, _, r2, r3, _, _ uint64) (uint64, error) {
 	x, p := packet(m)
 	if r3&^skb.FIngress == 0 && !x.coll.deviceExists(uint32(r2)) {
-		return errno(unix.EINVAL), nil
+		return errno(linuxerr.EINVAL), nil
 	}
 	return x.changed(p.CloneRedirect(uint32(r2), r3))
 }

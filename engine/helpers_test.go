@@ -6,14 +6,15 @@ import (
 	"errors"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
-	"golang.org/x/sys/unix"
 
 	"github.com/tcxgo/tcx/engine"
+	"github.com/tcxgo/tcx/internal/linuxerr"
 	"github.com/tcxgo/tcx/maps"
 	"github.com/tcxgo/tcx/skb"
 )
@@ -73,7 +74,7 @@ func TestExecutor_Run_Faults(t *testing.T) {
 	pkt.Mark = 1
 	res, err := x.Run(p, pkt)
 	var f *engine.Fault
-	if !errors.As(err, &f) || f.Kind != engine.FaultUnmapped || f.PC != 3 || res.Retval != skb.ActShot || !errors.Is(err, unix.EFAULT) {
+	if !errors.As(err, &f) || f.Kind != engine.FaultUnmapped || f.PC != 3 || res.Retval != skb.ActShot || !errors.Is(err, syscall.EFAULT) {
 		t.Errorf("NULL load: %+v, %v", res, err)
 	}
 	pkt.Mark = 0
@@ -144,7 +145,7 @@ func TestHelpers_TracePrintk(t *testing.T) {
 				t.Fatal(err)
 			}
 			if c.wantErrno {
-				if int32(res.Retval) != -int32(unix.EINVAL) || out.Len() != 0 {
+				if int32(res.Retval) != -linuxerr.EINVAL || out.Len() != 0 {
 					t.Errorf("retval %d, output %q; want -EINVAL and nothing", int32(res.Retval), out.String())
 				}
 				return
@@ -160,7 +161,7 @@ func TestHelpers_Loop(t *testing.T) {
 	for _, c := range []struct {
 		n, flags uint64
 		want     int32
-	}{{5, 0, 5}, {0, 0, 0}, {1 << 23, 1, -int32(unix.EINVAL)}, {1<<23 + 1, 0, -int32(unix.E2BIG)}} {
+	}{{5, 0, 5}, {0, 0, 0}, {1 << 23, 1, -linuxerr.EINVAL}, {1<<23 + 1, 0, -linuxerr.E2BIG}} {
 		spec := handSpec(asm.Instructions{
 			imm64(asm.R1, c.n),
 			{OpCode: asm.LoadImmOp(asm.DWord), Dst: asm.R2, Src: asm.PseudoFunc, Constant: -1},
@@ -230,7 +231,7 @@ func TestHelpers_SpinLock(t *testing.T) {
 		t.Errorf("counter %d, %v; want %d", binary.NativeEndian.Uint64(val[8:]), err, workers*runs)
 	}
 	// Taking a second lock aborts; a leaked lock is released at the end.
-	if _, _, err := run(t, newCollection(t, lockSpec(true, false), engine.Options{NumCPU: 1}), 0, etherFrame(0x88b5, 60)); !errors.Is(err, unix.EDEADLK) {
+	if _, _, err := run(t, newCollection(t, lockSpec(true, false), engine.Options{NumCPU: 1}), 0, etherFrame(0x88b5, 60)); !errors.Is(err, syscall.EDEADLK) {
 		t.Errorf("double lock: %v", err)
 	}
 	leak := newCollection(t, lockSpec(false, true), engine.Options{NumCPU: 1})
@@ -323,7 +324,7 @@ func TestHelpers_PerfEventOutput(t *testing.T) {
 		asm.Return(),
 	}, &ebpf.MapSpec{Name: "perf", Type: ebpf.PerfEventArray})
 	c := newCollection(t, spec, engine.Options{NumCPU: 2})
-	if res, _, err := run(t, c, 1, etherFrame(0x88b5, 60)); err != nil || int32(res.Retval) != -int32(unix.ENOENT) {
+	if res, _, err := run(t, c, 1, etherFrame(0x88b5, 60)); err != nil || int32(res.Retval) != -linuxerr.ENOENT {
 		t.Errorf("without a reader: %d, %v; want -ENOENT", int32(res.Retval), err)
 	}
 	r, err := c.Maps["perf"].(*maps.PerfEventArray).NewReader(4096)
@@ -361,7 +362,7 @@ func TestHelpers_CloneRedirectDevice(t *testing.T) {
 	for _, tc := range []struct {
 		ifindex uint32
 		want    int32
-	}{{1, 0}, {7, 0}, {8, -int32(unix.EINVAL)}} {
+	}{{1, 0}, {7, 0}, {8, -linuxerr.EINVAL}} {
 		pkt, _ := skb.New(etherFrame(0x88b5, 60), skb.Loopback())
 		pkt.Mark = tc.ifindex
 		res, err := x.Run(c.Programs["prog"], pkt)
@@ -403,7 +404,7 @@ func TestHelpers_PerCPU(t *testing.T) {
 			t.Errorf("cpu %d: %d, want %d", cpu, got, want)
 		}
 	}
-	if _, err := c.NewExecutor(3); !errors.Is(err, unix.EINVAL) {
+	if _, err := c.NewExecutor(3); !errors.Is(err, syscall.EINVAL) {
 		t.Errorf("executor for cpu 3 of 3: %v", err)
 	}
 }
@@ -417,20 +418,20 @@ func TestHelpers_TailCallAcrossCollections(t *testing.T) {
 	c1 := newCollection(t, caller, engine.Options{NumCPU: 1})
 	c2 := newCollection(t, callee, engine.Options{NumCPU: 1})
 	jmp := c1.Maps["jmp"].(*maps.ProgramArray)
-	if res, _, _ := run(t, c1, 0, etherFrame(0x88b5, 60)); int32(res.Retval) != -int32(unix.ENOENT) {
+	if res, _, _ := run(t, c1, 0, etherFrame(0x88b5, 60)); int32(res.Retval) != -linuxerr.ENOENT {
 		t.Errorf("empty slot: %d", int32(res.Retval))
 	}
 	if err := jmp.Set(0, c2.Programs["prog"]); err != nil {
 		t.Fatal(err)
 	}
-	if res, _, _ := run(t, c1, 0, etherFrame(0x88b5, 60)); int32(res.Retval) != -int32(unix.ENOENT) {
+	if res, _, _ := run(t, c1, 0, etherFrame(0x88b5, 60)); int32(res.Retval) != -linuxerr.ENOENT {
 		t.Errorf("program of another collection: %d, want the failed tail call's -ENOENT", int32(res.Retval))
 	}
 	if err := jmp.Set(0, c1.Programs["prog"]); err != nil {
 		t.Fatal(err)
 	}
 	res, _, err := run(t, c1, 0, etherFrame(0x88b5, 60))
-	if err != nil || int32(res.Retval) != -int32(unix.ENOENT) || !strings.Contains(c1.String(), "prog") {
+	if err != nil || int32(res.Retval) != -linuxerr.ENOENT || !strings.Contains(c1.String(), "prog") {
 		t.Errorf("self tail call chain: %d, %v; want -ENOENT after 33 tail calls", int32(res.Retval), err)
 	}
 	if res.Executed != 33*3+4 { // ld_imm64, mov, call per tail call; the last one fails and exits

@@ -3,11 +3,11 @@ package engine
 import (
 	"fmt"
 	"math"
+	"syscall"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
-	"golang.org/x/sys/unix"
 )
 
 // link turns the instructions of progs[name] into a self-contained stream
@@ -128,7 +128,7 @@ func flatten(name string, progs map[string]*ebpf.ProgramSpec) asm.Instructions {
 }
 
 func linkErr(prog string, off int, format string, args ...any) error {
-	return fmt.Errorf("link program %q: insn %d: %s: %w", prog, off, fmt.Sprintf(format, args...), unix.EINVAL)
+	return fmt.Errorf("link program %q: insn %d: %s: %w", prog, off, fmt.Sprintf(format, args...), syscall.EINVAL)
 }
 
 // isGotol reports a JMP32|JA (gotol), whose target is in the constant.

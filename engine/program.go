@@ -4,8 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync/atomic"
-
-	"golang.org/x/sys/unix"
+	"syscall"
 
 	"github.com/tcxgo/tcx/internal/vm"
 	"github.com/tcxgo/tcx/skb"
@@ -69,7 +68,7 @@ func (p *Program) Run(pkt *skb.Packet) (Result, error) {
 // concurrent runs share per-CPU values. Executors are created on first use.
 func (c *Collection) acquire() (*poolSlot, error) {
 	if c.closed.Load() {
-		return nil, fmt.Errorf("run: collection closed: %w", unix.EBADF)
+		return nil, fmt.Errorf("run: collection closed: %w", syscall.EBADF)
 	}
 	for {
 		for i := range c.pool {

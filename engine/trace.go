@@ -6,8 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/tcxgo/tcx/internal/linuxerr"
 	"github.com/tcxgo/tcx/internal/vm"
 )
 
@@ -32,7 +31,7 @@ func tracePrintk(m *vm.Machine, r1, r2, r3, r4, r5 uint64) (uint64, error) {
 		return 0, err
 	}
 	if !ok {
-		return errno(unix.EINVAL), nil
+		return errno(linuxerr.EINVAL), nil
 	}
 	if len(msg) > maxTraceBuf-1 {
 		msg = msg[:maxTraceBuf-1]

@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"syscall"
 
 	"github.com/cilium/ebpf"
-	"golang.org/x/sys/unix"
 )
 
 // applyVariables writes the values of spec's global variables that live in
@@ -25,23 +25,23 @@ func applyVariables(ms *ebpf.MapSpec, vars map[string]*ebpf.VariableSpec, sectio
 		return nil
 	}
 	if len(ms.Contents) != 1 {
-		return fmt.Errorf("data section %q: %d entries, want 1: %w", section, len(ms.Contents), unix.EINVAL)
+		return fmt.Errorf("data section %q: %d entries, want 1: %w", section, len(ms.Contents), syscall.EINVAL)
 	}
 	key, ok := ms.Contents[0].Key.(uint32)
 	data, okv := ms.Contents[0].Value.([]byte)
 	if !ok || key != 0 || !okv {
-		return fmt.Errorf("data section %q: contents are not one []byte at key 0: %w", section, unix.EINVAL)
+		return fmt.Errorf("data section %q: contents are not one []byte at key 0: %w", section, syscall.EINVAL)
 	}
 	data = bytes.Clone(data)
 	slices.SortFunc(specs, func(a, b *ebpf.VariableSpec) int { return int(int64(a.Offset) - int64(b.Offset)) })
 	end := uint32(0)
 	for _, v := range specs {
 		if v.Offset < end {
-			return fmt.Errorf("data section %q: variable %s overlaps the previous one: %w", section, v.Name, unix.EINVAL)
+			return fmt.Errorf("data section %q: variable %s overlaps the previous one: %w", section, v.Name, syscall.EINVAL)
 		}
 		end = v.Offset + v.Size()
 		if int(end) > len(data) {
-			return fmt.Errorf("data section %q: variable %s exceeds the section: %w", section, v.Name, unix.EINVAL)
+			return fmt.Errorf("data section %q: variable %s exceeds the section: %w", section, v.Name, syscall.EINVAL)
 		}
 		copy(data[v.Offset:end], v.Value)
 	}
