@@ -8,14 +8,12 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/cilium/ebpf"
-	"golang.org/x/sys/unix"
 
 	"github.com/tcxgo/tcx/engine"
 	"github.com/tcxgo/tcx/internal/kerneldiff"
@@ -39,25 +37,6 @@ func envInt(t testing.TB, name string, def int) int {
 		t.Fatalf("%s=%q: %v", name, v, err)
 	}
 	return n
-}
-
-// pinCPU0 runs the calling goroutine's thread on CPU 0 until the test
-// ends, so that the kernel's test runs update CPU 0's per-CPU values, the
-// CPU the engine's executor simulates.
-func pinCPU0(t *testing.T) {
-	runtime.LockOSThread()
-	var old, set unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &old); err != nil {
-		t.Fatalf("sched_getaffinity: %v", err)
-	}
-	set.Set(0)
-	if err := unix.SchedSetaffinity(0, &set); err != nil {
-		t.Fatalf("sched_setaffinity: %v", err)
-	}
-	t.Cleanup(func() {
-		unix.SchedSetaffinity(0, &old) //nolint:errcheck // best effort; the thread is unlocked next
-		runtime.UnlockOSThread()
-	})
 }
 
 // seedOf derives a program's frame seed from its name.

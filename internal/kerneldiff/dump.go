@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/cilium/ebpf"
-	"golang.org/x/sys/unix"
 
 	"github.com/tcxgo/tcx/kernel"
 	"github.com/tcxgo/tcx/maps"
@@ -38,7 +38,7 @@ func Contents(m maps.Map) ([]kernel.KV, error) {
 	if perCPU {
 		sm, ok := m.(maps.SlotMap)
 		if !ok {
-			return nil, fmt.Errorf("dump %s: per-CPU map without slots: %w", info.Name, unix.EINVAL)
+			return nil, fmt.Errorf("dump %s: per-CPU map without slots: %w", info.Name, syscall.EINVAL)
 		}
 		ncpu, stride = sm.NumCPU(), sm.Stride()
 	}
@@ -48,7 +48,7 @@ func Contents(m maps.Map) ([]kernel.KV, error) {
 	val := make([]byte, ncpu*stride)
 	for {
 		err := m.NextKey(key, next)
-		if errors.Is(err, unix.ENOENT) {
+		if errors.Is(err, syscall.ENOENT) {
 			break
 		}
 		if err != nil {
@@ -56,7 +56,7 @@ func Contents(m maps.Map) ([]kernel.KV, error) {
 		}
 		key = bytes.Clone(next)
 		if err := m.Lookup(key, val); err != nil {
-			if errors.Is(err, unix.ENOENT) {
+			if errors.Is(err, syscall.ENOENT) {
 				continue // deleted meanwhile
 			}
 			return nil, fmt.Errorf("dump %s: %w", info.Name, err)

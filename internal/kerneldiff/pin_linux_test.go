@@ -1,0 +1,27 @@
+package kerneldiff_test
+
+import (
+	"runtime"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// pinCPU0 runs the calling goroutine's thread on CPU 0 until the test
+// ends, so that the kernel's test runs update CPU 0's per-CPU values, the
+// CPU the engine's executor simulates.
+func pinCPU0(t *testing.T) {
+	runtime.LockOSThread()
+	var old, set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &old); err != nil {
+		t.Fatalf("sched_getaffinity: %v", err)
+	}
+	set.Set(0)
+	if err := unix.SchedSetaffinity(0, &set); err != nil {
+		t.Fatalf("sched_setaffinity: %v", err)
+	}
+	t.Cleanup(func() {
+		unix.SchedSetaffinity(0, &old) //nolint:errcheck // best effort; the thread is unlocked next
+		runtime.UnlockOSThread()
+	})
+}
