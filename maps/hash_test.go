@@ -203,17 +203,17 @@ func TestHash_EngineErrno(t *testing.T) {
 		op    byte
 		key   uint32
 		flags uint64
-		want  syscall.Errno
+		want  int64 // 0 or a negative Linux errno
 	}{
-		{'u', 1, UpdateExist, syscall.ENOENT},
+		{'u', 1, UpdateExist, -linuxerr.ENOENT},
 		{'u', 1, UpdateNoExist, 0},
-		{'u', 1, UpdateNoExist, syscall.EEXIST},
-		{'u', 2, UpdateAny, syscall.E2BIG},
-		{'u', 1, 3, syscall.EINVAL},
-		{'u', 1, UpdateLock, syscall.EINVAL},
-		{'d', 2, 0, syscall.ENOENT},
+		{'u', 1, UpdateNoExist, -linuxerr.EEXIST},
+		{'u', 2, UpdateAny, -linuxerr.E2BIG},
+		{'u', 1, 3, -linuxerr.EINVAL},
+		{'u', 1, UpdateLock, -linuxerr.EINVAL},
+		{'d', 2, 0, -linuxerr.ENOENT},
 		{'d', 1, 0, 0},
-		{'d', 1, 0, syscall.ENOENT},
+		{'d', 1, 0, -linuxerr.ENOENT},
 		{'u', 2, UpdateAny, 0},
 	} {
 		var ret int64
@@ -222,8 +222,8 @@ func TestHash_EngineErrno(t *testing.T) {
 		} else {
 			ret = h.DeleteElem(u32b(tc.key), 0)
 		}
-		if ret != -int64(tc.want) {
-			t.Errorf("step %d %c(%d, %d) = %d, want %d", i, tc.op, tc.key, tc.flags, ret, -int64(tc.want))
+		if ret != tc.want {
+			t.Errorf("step %d %c(%d, %d) = %d, want %d", i, tc.op, tc.key, tc.flags, ret, tc.want)
 		}
 	}
 	ro := mustNew(t, &ebpf.MapSpec{Name: "ro", Type: ebpf.Hash, KeySize: 4, ValueSize: 4, MaxEntries: 1, Flags: FlagRdonlyProg}).(*Hash)

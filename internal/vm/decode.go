@@ -60,7 +60,7 @@ func fromAsm(insns asm.Instructions) ([]rawInsn, error) {
 			ins.Constant = int64(a >> 8)
 		}
 		buf.Reset()
-		if _, err := ins.Marshal(&buf, binary.LittleEndian); err != nil {
+		if err := marshal(&buf, ins); err != nil {
 			if ins.OpCode.JumpOp() == asm.Call && ins.Src == asm.R0 {
 				return nil, invalid(off, i, syscall.EINVAL, "unknown helper %d", ins.Constant)
 			}
@@ -132,7 +132,7 @@ func decodeRaw(code []byte) (asm.Instructions, error) {
 		}
 		end := len(code) - r.Len()
 		buf.Reset()
-		if _, err := ins.Marshal(&buf, binary.LittleEndian); err != nil {
+		if err := marshal(&buf, ins); err != nil {
 			if ins.IsBuiltinCall() {
 				return nil, invalid(off, len(insns), syscall.EINVAL, "unknown helper %d", ins.Constant)
 			}
@@ -144,4 +144,31 @@ func decodeRaw(code []byte) (asm.Instructions, error) {
 		insns = append(insns, ins)
 	}
 	return insns, nil
+}
+
+// helperTagMask covers the platform tag asm keeps in bits 28-30 of a helper
+// ID; Linux's tag is 0.
+const helperTagMask = 7 << 28
+
+// marshal is asm's little-endian encoding of ins, except that a call of a
+// Linux helper is encoded on every host: asm refuses a helper whose
+// platform tag is not the host's, so on macOS or Windows it would reject
+// every helper call of a Linux program. The call is encoded as if its dst
+// were r1 (no helper call for asm) and the register byte cleared after.
+func marshal(buf *bytes.Buffer, ins asm.Instruction) error {
+	if !ins.IsBuiltinCall() {
+		_, err := ins.Marshal(buf, binary.LittleEndian)
+		return err
+	}
+	id := uint32(ins.Constant)
+	if id&helperTagMask != 0 {
+		return fmt.Errorf("helper %#x: not a Linux helper", id)
+	}
+	start := buf.Len()
+	ins.Dst, ins.Constant = asm.R1, int64(int32(id))
+	if _, err := ins.Marshal(buf, binary.LittleEndian); err != nil {
+		return err
+	}
+	buf.Bytes()[start+1] = 0 // dst r0, src r0
+	return nil
 }

@@ -248,16 +248,31 @@ func FuzzALU(f *testing.F) {
 }
 
 // marshalFixed encodes insns the way Load sees them: references resolved,
-// and atomics fixed up (asm's Marshal drops the operation of DSL-built
-// atomics; see decode.go).
+// atomics fixed up (asm's Marshal drops the operation of DSL-built
+// atomics; see decode.go), and helper calls encoded on every host (asm
+// refuses Linux helpers elsewhere, so they go through it with dst r1,
+// cleared after).
 func marshalFixed(insns asm.Instructions, buf *bytes.Buffer) error {
 	insns = slices.Clone(insns)
+	var calls []int
+	slot := buf.Len() / asm.InstructionSize
 	for i, ins := range insns {
 		if a := ins.OpCode.AtomicOp(); a != asm.InvalidAtomic {
 			insns[i].Constant = int64(a >> 8)
 		}
+		if ins.IsBuiltinCall() {
+			insns[i].Dst = asm.R1
+			calls = append(calls, slot)
+		}
+		slot += int(ins.Width())
 	}
-	return insns.Marshal(buf, binary.LittleEndian)
+	if err := insns.Marshal(buf, binary.LittleEndian); err != nil {
+		return err
+	}
+	for _, c := range calls {
+		buf.Bytes()[c*asm.InstructionSize+1] = 0
+	}
+	return nil
 }
 
 // fuzzSeeds are valid programs touching every region and control-flow form.
