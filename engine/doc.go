@@ -11,6 +11,11 @@
 // time. A program calling a helper the engine lacks is refused at load
 // time, naming the helper.
 //
+// It runs on every OS Go supports, kernel BPF or not. Helpers return
+// Linux's errno numbers to programs everywhere (package linuxerr), since
+// compiled programs compare against them; errors returned to Go callers
+// wrap the host's syscall.Errno, so errors.Is(err, syscall.EINVAL) holds.
+//
 // Programs run on an Executor: one per goroutine, reusable, allocation-free
 // per run. Program.Run, Program.TestRun and the userspace.Runner adapter
 // (NewRunner) borrow one of the collection's executors, one per simulated

@@ -86,7 +86,9 @@ func Loopback() Device { return Device{Ifindex: 1} }
 // parameter types; a __be16 argument such as a protocol is the value the
 // program passes, bpf_htons(ETH_P_IPV6) = 0xdd86 on x86) and memory
 // arguments as slices, and returns what the helper returns: 0, a value or
-// a negative errno, including the kernel-internal -ENOTSUPP (-524). After
+// a negative Linux errno (Linux's numbers on every host OS), including the
+// kernel-internal -ENOTSUPP (-524). Go API errors (Reset, ResetTestRun)
+// wrap the host's syscall.Errno instead. After
 // a helper that changes the layout (stores, csum replaces, change_*,
 // adjust_room, vlan_*, pull_data, clone_redirect) a caller must take Data
 // and the context pointers afresh, as the kernel invalidates packet
