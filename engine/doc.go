@@ -11,7 +11,8 @@
 // time. A program calling a helper the engine lacks is refused at load
 // time, naming the helper.
 //
-// It runs on every OS Go supports, kernel BPF or not. Helpers return
+// It runs on every OS but plan9 (which cilium/ebpf does not build on),
+// kernel BPF or not. Helpers return
 // Linux's errno numbers to programs everywhere (package linuxerr), since
 // compiled programs compare against them; errors returned to Go callers
 // wrap the host's syscall.Errno, so errors.Is(err, syscall.EINVAL) holds.
