@@ -12,10 +12,10 @@
 // time, naming the helper.
 //
 // It runs on every OS but plan9 (which cilium/ebpf does not build on),
-// kernel BPF or not. Helpers return
-// Linux's errno numbers to programs everywhere (package linuxerr), since
-// compiled programs compare against them; errors returned to Go callers
-// wrap the host's syscall.Errno, so errors.Is(err, syscall.EINVAL) holds.
+// kernel BPF or not. Helpers return Linux's errno numbers to programs
+// everywhere (package linuxerr), since compiled programs compare against
+// them; errors returned to Go callers wrap the host's syscall.Errno, so
+// errors.Is(err, syscall.EINVAL) holds.
 //
 // Programs run on an Executor: one per goroutine, reusable, allocation-free
 // per run. Program.Run, Program.TestRun and the userspace.Runner adapter
