@@ -13,7 +13,7 @@ import (
 // x/sys/unix at all), on 64-bit ARM and on 32-bit machines (linux/386
 // also covers package kernel's Linux-only code there).
 //
-// On windows internal/conformance (test infrastructure that compares with the
+// On windows internal/testkit/conformance (test infrastructure that compares with the
 // Linux kernel and names errnos through x/sys/unix) is left out; everything a
 // user runs there is vetted.
 var crossTargets = []struct {
@@ -23,7 +23,7 @@ var crossTargets = []struct {
 	{"darwin", "arm64", []string{"./..."}},
 	{"windows", "amd64", []string{".", "./userspace/...", "./engine/...", "./internal/vm/...",
 		"./maps/...", "./skb/...", "./cmd/...", "./internal/mprog/...", "./internal/linuxerr/...",
-		"./kernel/...", "./internal/kerneldiff/...", "./internal/pktgen/...", "./internal/isaconf/..."}},
+		"./kernel/...", "./internal/testkit/kerneldiff/...", "./internal/testkit/pktgen/...", "./internal/testkit/isaconf/..."}},
 	{"freebsd", "amd64", []string{"./..."}},
 	{"linux", "386", []string{"./..."}},
 }

@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/tcxgo/tcx/engine"
-	"github.com/tcxgo/tcx/internal/benchprog"
+	"github.com/tcxgo/tcx/internal/testkit/benchprog"
 	"github.com/tcxgo/tcx/skb"
 )
 
@@ -39,7 +39,7 @@ func benchRun(b *testing.B, c *engine.Collection, prog string, frame []byte, res
 }
 
 // BenchmarkExecutor_Run is the engine alone (the kernel's figures are in
-// internal/kerneldiff): the per-run floor, the ALU anchor and corpus
+// internal/testkit/kerneldiff): the per-run floor, the ALU anchor and corpus
 // programs on a fresh packet per run (packet reset included).
 func BenchmarkExecutor_Run(b *testing.B) {
 	frame := etherFrame(0x88b5, 64)

@@ -13,7 +13,7 @@ import (
 	"github.com/cilium/ebpf/asm"
 
 	"github.com/tcxgo/tcx/engine"
-	"github.com/tcxgo/tcx/internal/pktgen"
+	"github.com/tcxgo/tcx/internal/testkit/pktgen"
 	"github.com/tcxgo/tcx/maps"
 	"github.com/tcxgo/tcx/skb"
 )

@@ -12,7 +12,7 @@ import (
 
 	"github.com/tcxgo/tcx"
 	"github.com/tcxgo/tcx/engine"
-	"github.com/tcxgo/tcx/internal/pktgen"
+	"github.com/tcxgo/tcx/internal/testkit/pktgen"
 	"github.com/tcxgo/tcx/userspace"
 )
 

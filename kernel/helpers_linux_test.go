@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/tcxgo/tcx"
-	"github.com/tcxgo/tcx/internal/kerneltest"
-	"github.com/tcxgo/tcx/internal/kerneltest/probes"
+	"github.com/tcxgo/tcx/internal/testkit/kerneltest"
+	"github.com/tcxgo/tcx/internal/testkit/kerneltest/probes"
 	"github.com/tcxgo/tcx/kernel"
 )
 

@@ -10,7 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tcxgo/tcx"
-	"github.com/tcxgo/tcx/internal/kerneltest"
+	"github.com/tcxgo/tcx/internal/testkit/kerneltest"
 	"github.com/tcxgo/tcx/kernel"
 )
 

@@ -17,9 +17,9 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
-	"github.com/tcxgo/tcx/internal/benchprog"
-	"github.com/tcxgo/tcx/internal/kerneltest"
-	"github.com/tcxgo/tcx/internal/pktgen"
+	"github.com/tcxgo/tcx/internal/testkit/benchprog"
+	"github.com/tcxgo/tcx/internal/testkit/kerneltest"
+	"github.com/tcxgo/tcx/internal/testkit/pktgen"
 	"github.com/tcxgo/tcx/kernel"
 )
 

@@ -6,7 +6,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
-	"github.com/tcxgo/tcx/internal/kerneltest"
+	"github.com/tcxgo/tcx/internal/testkit/kerneltest"
 	"github.com/tcxgo/tcx/kernel"
 	"github.com/tcxgo/tcx/skb"
 )

@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
-	"github.com/tcxgo/tcx/internal/kerneltest"
+	"github.com/tcxgo/tcx/internal/testkit/kerneltest"
 	"github.com/tcxgo/tcx/internal/linuxerr"
 	"github.com/tcxgo/tcx/kernel"
 	"github.com/tcxgo/tcx/skb"

@@ -126,7 +126,7 @@ func (p *Packet) ChangeHead(headRoom uint32, flags uint64) int64 {
 	newLen := uint32(p.Len()) + headRoom
 	// A head_room of 2^31 or more is -EINVAL on Linux 6.18 even for a GSO
 	// packet, where the length check above does not apply (found by
-	// internal/kerneldiff's helper differential).
+	// internal/testkit/kerneldiff's helper differential).
 	if flags != 0 || (!p.isGSO() && newLen > MaxLen) || newLen < uint32(p.Len()) || headRoom > 1<<31-1 {
 		return errEINVAL
 	}

@@ -10,7 +10,7 @@ import (
 )
 
 // The classic tc rules below were each checked against Linux 6.18 with the
-// same netlink requests the kernel backend sends (internal/conformance's
+// same netlink requests the kernel backend sends (internal/testkit/conformance's
 // differential test keeps checking them).
 
 // recorder loads programs that log their name on every run and then

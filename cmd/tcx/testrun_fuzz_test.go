@@ -12,7 +12,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/gopacket/gopacket/layers"
 
-	"github.com/tcxgo/tcx/internal/pktgen"
+	"github.com/tcxgo/tcx/internal/testkit/pktgen"
 )
 
 // FuzzParseHex: any text either fails with a column or decodes to bytes

@@ -10,8 +10,8 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/tcxgo/tcx/engine"
-	"github.com/tcxgo/tcx/internal/kerneltest"
-	"github.com/tcxgo/tcx/internal/pktgen"
+	"github.com/tcxgo/tcx/internal/testkit/kerneltest"
+	"github.com/tcxgo/tcx/internal/testkit/pktgen"
 	"github.com/tcxgo/tcx/kernel"
 )
 

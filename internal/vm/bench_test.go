@@ -3,7 +3,7 @@ package vm_test
 import (
 	"testing"
 
-	"github.com/tcxgo/tcx/internal/benchprog"
+	"github.com/tcxgo/tcx/internal/testkit/benchprog"
 	"github.com/tcxgo/tcx/internal/vm"
 )
 

@@ -1,0 +1,117 @@
+package kerneldiff_test
+
+import (
+	"net"
+	"path/filepath"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/tcxgo/tcx/engine"
+	"github.com/tcxgo/tcx/internal/testkit/benchprog"
+	"github.com/tcxgo/tcx/internal/testkit/kerneltest"
+	"github.com/tcxgo/tcx/kernel"
+	"github.com/tcxgo/tcx/skb"
+)
+
+// kernelRepeat is how often the kernel runs a program per figure
+// (BPF_PROG_TEST_RUN's repeat): its duration is the mean over them.
+const kernelRepeat = 20000
+
+// benchFrame is an untagged IPv4 TCP segment from a private source (so
+// nat44 translates it on the first run) to a port l4_classify, lpm_acl and
+// proto_counters all look at.
+func benchFrame(b *testing.B) []byte {
+	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 9}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, EthernetType: layers.EthernetTypeIPv4}
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: net.IP{10, 1, 2, 3}, DstIP: net.IP{198, 51, 100, 7}}
+	tcp := &layers.TCP{SrcPort: 40000, DstPort: 443, Seq: 1, Ack: 1, ACK: true, PSH: true, Window: 512}
+	if err := tcp.SetNetworkLayerForChecksum(ip); err != nil {
+		b.Fatal(err)
+	}
+	buf := gopacket.NewSerializeBuffer()
+	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
+	if err := gopacket.SerializeLayers(buf, opts, eth, ip, tcp, gopacket.Payload(make([]byte, 64))); err != nil {
+		b.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// compareBench runs prog of spec on frame in the engine (b.N runs on one
+// executor, the same packet each time, as the kernel's repeat loop does)
+// and then in the kernel, and reports both per-run times and their ratio.
+func compareBench(b *testing.B, spec *ebpf.CollectionSpec, prog string, frame []byte, insns int) {
+	kerneltest.RequireKernel(b)
+	kern, err := kernel.NewTestRunner(spec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer kern.Close()
+	coll, err := engine.NewCollection(spec, engine.Options{NumCPU: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer coll.Close()
+	x, err := coll.NewExecutor(0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := coll.Programs[prog]
+	pkt, err := skb.New(frame, skb.Loopback())
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Warm up both sides alike (lpm_acl installs its rules, nat44 its
+	// mapping): one run each before the measured ones.
+	res, err := x.Run(p, pkt)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := kern.Run(prog, kernel.RunInput{Data: frame}); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if res, err = x.Run(p, pkt); err != nil {
+			b.Fatal(err)
+		}
+	}
+	engineNs := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+	d, err := kern.Benchmark(prog, kernel.RunInput{Data: frame}, kernelRepeat)
+	if err != nil {
+		b.Fatal(err)
+	}
+	kernelNs := float64(d.Nanoseconds())
+	if insns == 0 {
+		insns = int(res.Executed)
+	}
+	b.ReportMetric(kernelNs, "kernel-ns/run")
+	b.ReportMetric(engineNs/float64(insns), "ns/insn")
+	b.ReportMetric(kernelNs/float64(insns), "kernel-ns/insn")
+	b.ReportMetric(engineNs/kernelNs, "engine/kernel")
+	b.ReportMetric(float64(insns), "insns/run")
+}
+
+// BenchmarkEngineVsKernel measures the engine beside the kernel's JIT on
+// the same programs and packets in the same run: the ns/insn anchor
+// (benchprog's 4003-instruction ALU loop), the per-run floor and four
+// realistic corpus programs. ns/op is the engine's time per run.
+func BenchmarkEngineVsKernel(b *testing.B) {
+	frame := benchFrame(b)
+	b.Run("alu_loop", func(b *testing.B) {
+		compareBench(b, benchprog.Spec(), benchprog.ALULoop, frame, benchprog.ALULoopExecuted)
+	})
+	b.Run("floor", func(b *testing.B) {
+		compareBench(b, benchprog.Spec(), benchprog.Floor, frame, 2)
+	})
+	for _, name := range []string{"l4_classify", "nat44", "lpm_acl", "proto_counters"} {
+		b.Run(name, func(b *testing.B) {
+			spec, err := engine.LoadCollectionSpec(filepath.Join(corpusDir, name+".o"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			compareBench(b, spec, name, frame, 0)
+		})
+	}
+}

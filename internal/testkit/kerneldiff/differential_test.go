@@ -1,0 +1,328 @@
+package kerneldiff_test
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/tcxgo/tcx/engine"
+	"github.com/tcxgo/tcx/internal/testkit/kerneldiff"
+	"github.com/tcxgo/tcx/internal/testkit/kerneltest"
+	"github.com/tcxgo/tcx/internal/testkit/pktgen"
+	"github.com/tcxgo/tcx/kernel"
+	"github.com/tcxgo/tcx/maps"
+	"github.com/tcxgo/tcx/skb"
+)
+
+const corpusDir = "../../../testdata/progs"
+
+// envInt reads a tuning knob from the environment.
+func envInt(t testing.TB, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		t.Fatalf("%s=%q: %v", name, v, err)
+	}
+	return n
+}
+
+// seedOf derives a program's frame seed from its name.
+func seedOf(prog string, base int) int64 {
+	h := fnv.New32a()
+	h.Write([]byte(prog))
+	return int64(h.Sum32()) + int64(base)
+}
+
+// ctxFor returns the ctx_in of packet i: none for a quarter of the packets,
+// otherwise a __sk_buff with a random selection of the fields test_run
+// accepts (gso_size makes the skb a GSO packet for the helpers).
+func ctxFor(rng *rand.Rand, frameLen int) []byte {
+	if rng.IntN(4) == 0 {
+		return nil
+	}
+	c := make([]byte, skb.CtxSize)
+	le := binary.LittleEndian
+	put32 := func(off int, v uint32) { le.PutUint32(c[off:], v) }
+	if rng.IntN(2) == 0 {
+		put32(skb.CtxMark, rng.Uint32())
+	}
+	if rng.IntN(2) == 0 {
+		put32(skb.CtxPriority, rng.Uint32N(8))
+	}
+	if rng.IntN(3) == 0 {
+		put32(skb.CtxIngressIfindex, rng.Uint32N(16))
+	}
+	if rng.IntN(4) == 0 {
+		put32(skb.CtxIfindex, 1)
+	}
+	for i := range 5 {
+		if rng.IntN(2) == 0 {
+			put32(skb.CtxCB+4*i, rng.Uint32())
+		}
+	}
+	if rng.IntN(4) == 0 {
+		le.PutUint64(c[skb.CtxTstamp:], rng.Uint64())
+	}
+	if rng.IntN(4) == 0 {
+		put32(skb.CtxWireLen, uint32(frameLen)+rng.Uint32N(1500))
+	}
+	if rng.IntN(10) == 0 {
+		put32(skb.CtxGSOSegs, rng.Uint32N(64))
+	}
+	if rng.IntN(10) == 0 {
+		put32(skb.CtxGSOSize, 1+rng.Uint32N(1500))
+	}
+	if rng.IntN(4) == 0 {
+		le.PutUint64(c[skb.CtxHWTstamp:], rng.Uint64())
+	}
+	return c
+}
+
+// side is one collection loaded on both sides.
+type side struct {
+	kern  *kernel.TestRunner
+	coll  *engine.Collection
+	x     *engine.Executor
+	rings map[string]*maps.RingBufReader
+}
+
+func load(t *testing.T, obj string, ncpu int) *side {
+	spec, err := engine.LoadCollectionSpec(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loadSpecs(t, spec, spec, ncpu)
+}
+
+// loadSpecs loads kspec into the kernel and espec into the engine.
+func loadSpecs(t *testing.T, kspec, espec *ebpf.CollectionSpec, ncpu int) *side {
+	kern, err := kernel.NewTestRunner(kspec)
+	if err != nil {
+		t.Fatalf("kernel: %+v", err)
+	}
+	t.Cleanup(func() { kern.Close() })
+	coll, err := engine.NewCollection(espec, engine.Options{NumCPU: ncpu})
+	if err != nil {
+		t.Fatalf("engine: %v", err)
+	}
+	t.Cleanup(func() { coll.Close() })
+	x, err := coll.NewExecutor(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &side{kern: kern, coll: coll, x: x, rings: map[string]*maps.RingBufReader{}}
+	for name, m := range coll.Maps {
+		if rb, ok := m.(*maps.RingBuf); ok {
+			r, err := rb.NewReader()
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { r.Close() })
+			s.rings[name] = r
+		}
+	}
+	return s
+}
+
+// compare runs one packet on both sides and returns the first difference.
+func (s *side) compare(prog string, frame, ctx []byte, verdicts map[uint32]int) (string, error) {
+	kout, kerr := s.kern.Run(prog, kernel.RunInput{Data: frame, Ctx: ctx})
+	rv, data, ctxOut, eerr := s.x.TestRun(s.coll.Programs[prog], frame, ctx)
+	if kerr != nil || eerr != nil {
+		verdicts[^uint32(0)-1]++ // counted as 0xfffffffe: input refused
+		var kno syscall.Errno
+		if kerr == nil || eerr == nil || !errors.As(kerr, &kno) || !errors.Is(eerr, kno) {
+			return fmt.Sprintf("error: kernel %v, engine %v", kerr, eerr), nil
+		}
+		return "", nil
+	}
+	verdicts[kout.Retval]++
+	if rv != kout.Retval {
+		return fmt.Sprintf("retval: kernel %#x, engine %#x", kout.Retval, rv), nil
+	}
+	if d := kerneldiff.DiffData(kout.Data, data); d != "" {
+		return d, nil
+	}
+	if d := kerneldiff.DiffCtx(kout.Ctx, ctxOut); d != "" {
+		return d, nil
+	}
+	for _, name := range s.kern.Maps() {
+		m := s.coll.Maps[name]
+		if r := s.rings[name]; r != nil {
+			krec, err := s.kern.ReadRing(name)
+			if err != nil {
+				return "", err
+			}
+			erec, err := kerneldiff.DrainRing(r)
+			if err != nil {
+				return "", err
+			}
+			if d := kerneldiff.DiffRecords(krec, erec); d != "" {
+				return "ring " + name + ": " + d, nil
+			}
+			continue
+		}
+		if !kerneldiff.Comparable(m) {
+			continue
+		}
+		kkv, err := s.kern.MapContents(name)
+		if err != nil {
+			return "", err
+		}
+		ekv, err := kerneldiff.Contents(m)
+		if err != nil {
+			return "", err
+		}
+		if d := kerneldiff.DiffKVs(kkv, ekv); d != "" {
+			return "map " + name + ": " + d, nil
+		}
+	}
+	return "", nil
+}
+
+// TestKernelDifferential runs every corpus program on KERNELDIFF_PACKETS
+// (default 1000) generated frames, with generated contexts, through the
+// kernel's BPF_PROG_TEST_RUN and the engine's TestRun, and compares the
+// return value, data_out, ctx_out, every map's full contents and ring
+// buffer records after every packet. A program stops at its first
+// divergence (their state no longer matches). The corpus has no time,
+// random or CPU-id dependent output.
+func TestKernelDifferential(t *testing.T) {
+	kerneltest.RequireKernel(t)
+	packets := envInt(t, "KERNELDIFF_PACKETS", 1000)
+	seedBase := envInt(t, "KERNELDIFF_SEED", 0)
+	pinCPU0(t)
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := filepath.Glob(filepath.Join(corpusDir, "*.o"))
+	if err != nil || len(objs) == 0 {
+		t.Fatalf("no corpus in %s: %v", corpusDir, err)
+	}
+	var nprogs, npackets, ndiv int
+	for _, obj := range objs {
+		s := load(t, obj, ncpu)
+		for _, prog := range s.kern.Programs() {
+			nprogs++
+			seed := seedOf(prog, seedBase)
+			g := pktgen.New(seed)
+			rng := rand.New(rand.NewPCG(uint64(seed), 1))
+			verdicts := map[uint32]int{}
+			for i := range packets {
+				frame := g.Next()
+				ctx := ctxFor(rng, len(frame))
+				npackets++
+				d, err := s.compare(prog, frame, ctx, verdicts)
+				if err != nil {
+					t.Fatalf("%s packet %d: %v", prog, i, err)
+				}
+				if d == "" {
+					continue
+				}
+				ndiv++
+				t.Errorf("divergence: program %s (%s), packet %d, seed %d: %s\nframe % x\nctx_in % x",
+					prog, filepath.Base(obj), i, seed, d, frame, ctx)
+				break
+			}
+			t.Logf("%s: verdicts %v, %s", prog, verdicts, s.summary())
+		}
+	}
+	line := fmt.Sprintf("kernel differential: %d programs, %d packets, %d divergences", nprogs, npackets, ndiv)
+	fmt.Println(line)
+	t.Log(line)
+	if nprogs < 20 || npackets < 20*packets {
+		t.Errorf("%d programs and %d packets; want at least 20 programs", nprogs, npackets)
+	}
+	if strings.Contains(os.Getenv("KERNELDIFF_FAIL_FAST"), "1") && ndiv > 0 {
+		t.FailNow()
+	}
+}
+
+// summary lists the engine maps' entry counts and ring records.
+func (s *side) summary() string {
+	var parts []string
+	for _, name := range s.kern.Maps() {
+		m := s.coll.Maps[name]
+		if !kerneldiff.Comparable(m) {
+			continue
+		}
+		kv, err := kerneldiff.Contents(m)
+		if err != nil {
+			return err.Error()
+		}
+		parts = append(parts, fmt.Sprintf("%s: %d entries", name, len(kv)))
+	}
+	for name, rb := range s.coll.Maps {
+		if rb, ok := rb.(*maps.RingBuf); ok {
+			parts = append(parts, fmt.Sprintf("%s: %d bytes produced", name, rb.Query(maps.RingProdPos)))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// TestSide_Compare_DetectsDivergence shows that the comparison can fail:
+// an engine collection with a different .rodata constant must diverge in
+// the output packet, and an engine that ran one packet more must diverge
+// in its maps.
+func TestSide_Compare_DetectsDivergence(t *testing.T) {
+	kerneltest.RequireKernel(t)
+	pinCPU0(t)
+	spec, err := engine.LoadCollectionSpec(filepath.Join(corpusDir, "mpls_push.o"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := spec.Copy()
+	if err := changed.Variables["label"].Set(uint32(16005)); err != nil {
+		t.Fatal(err)
+	}
+	s := loadSpecs(t, spec, changed, 2)
+	g := pktgen.New(5)
+	found := ""
+	for i := 0; i < 200 && found == ""; i++ {
+		if found, err = s.compare("mpls_push", g.Next(), nil, map[uint32]int{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !strings.HasPrefix(found, "data_out") {
+		t.Errorf("a different MPLS label went unnoticed (first difference %q)", found)
+	}
+	// The same change on both sides: equal again (the engine applies
+	// VariableSpec values as cilium/ebpf's loader does).
+	s = loadSpecs(t, changed, changed, 2)
+	g = pktgen.New(5)
+	for i := range 200 {
+		if d, err := s.compare("mpls_push", g.Next(), nil, map[uint32]int{}); err != nil || d != "" {
+			t.Fatalf("packet %d with label 16005 on both sides: %q, %v", i, d, err)
+		}
+	}
+
+	s = load(t, filepath.Join(corpusDir, "config_filter.o"), 2)
+	g = pktgen.New(6)
+	prog := s.coll.Programs["config_filter"]
+	for range 20 { // engine only: its .bss counters move ahead
+		if _, _, _, err := s.x.TestRun(prog, g.Next(), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	found, err = s.compare("config_filter", g.Next(), nil, map[uint32]int{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(found, "map ") {
+		t.Errorf("an engine that ran 20 packets more went unnoticed (first difference %q)", found)
+	}
+}
