@@ -50,6 +50,11 @@ type Options struct {
 	// above 1 and bpf_clone_redirect's device check use it. nil knows only
 	// the loopback device (ifindex 1), like a fresh network namespace.
 	Devices skb.DeviceLookup
+	// Quirks makes the packets of TestRun and Runner behave like an older
+	// kernel where the skb helpers changed between releases; zero follows
+	// the newest kernel the model was compared with (skb.Quirks). A packet
+	// the caller passes to Run keeps its own.
+	Quirks skb.Quirks
 }
 
 // Collection is a loaded CollectionSpec: its programs and maps, sharing one

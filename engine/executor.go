@@ -63,6 +63,7 @@ func newExecutor(c *Collection, cpu int) *Executor {
 	x.m.SetUser(x)
 	x.m.SetContextAccessor(&x.ctx, skb.CtxSize)
 	x.m.SetLimit(c.limit)
+	x.own.Quirks = c.opts.Quirks
 	return x
 }
 

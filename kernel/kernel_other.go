@@ -18,6 +18,9 @@ var errUnsupported = fmt.Errorf("kernel backend: %w (tcx needs Linux)", syscall.
 // Supported reports that the kernel backend needs Linux.
 func Supported() error { return errUnsupported }
 
+// Release has no Linux kernel to name off Linux.
+func Release() (string, error) { return "", errUnsupported }
+
 // NetNS is a network namespace; none can exist off Linux.
 type NetNS struct{}
 

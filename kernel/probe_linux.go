@@ -42,3 +42,14 @@ func Supported() error {
 	}
 	return ns.Close()
 }
+
+// Release returns the running kernel's release string (uname -r), which
+// tests comparing a model with this kernel use to pick the behaviour of
+// its version.
+func Release() (string, error) {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return "", fmt.Errorf("uname: %w", err)
+	}
+	return unix.ByteSliceToString(u.Release[:]), nil
+}

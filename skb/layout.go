@@ -230,7 +230,9 @@ func (p *Packet) netBaseLen() uint32 {
 // return codes are the kernel's: -EINVAL for bad flags, -EFAULT for
 // |lenDiff| > 0xfff, -ENOTSUPP for non-IP packets, unknown modes and lengths
 // out of range, -EALREADY for a second encapsulation, -ENOMEM for a pop
-// past the tail. Unless FAdjRoomNoCsumReset, CHECKSUM_UNNECESSARY is reset.
+// past the tail and for a push at an offset past the tail (unless
+// QuirkGrowPastTail: older kernels move the bytes beyond the tail along).
+// Unless FAdjRoomNoCsumReset, CHECKSUM_UNNECESSARY is reset.
 func (p *Packet) AdjustRoom(lenDiff int32, mode uint32, flags uint64) int64 {
 	diff := int64(lenDiff)
 	shrink := diff < 0
@@ -320,6 +322,9 @@ func (p *Packet) netGrow(off, n int, flags uint64) int64 {
 		macLen = p.network - p.mac
 	}
 	p.cow(n)
+	if off > p.Len() && p.Quirks&QuirkGrowPastTail == 0 {
+		return errENOMEM
+	}
 	p.netHdrPush(off, n)
 	if encap {
 		// The inner header offsets the kernel records here are not

@@ -144,6 +144,11 @@ type Packet struct {
 	// Reset keeps it.
 	HashSeed uint32
 
+	// Quirks selects the behaviours of older kernels where the helpers
+	// changed between releases (QuirksFor); zero follows the newest kernel
+	// the model was compared with. Reset keeps it.
+	Quirks Quirks
+
 	// OnClone, if set, is called by CloneRedirect with the packet as it is
 	// at the time of the call; its result becomes the helper's return value.
 	// Reset keeps it.
@@ -188,7 +193,7 @@ func (p *Packet) reset(frame []byte, dev Device) {
 		p.buf = make([]byte, need)
 	}
 	p.buf = p.buf[:cap(p.buf)]
-	*p = Packet{buf: p.buf, OnClone: p.OnClone, HashSeed: p.HashSeed}
+	*p = Packet{buf: p.buf, OnClone: p.OnClone, HashSeed: p.HashSeed, Quirks: p.Quirks}
 
 	p.data = DefaultHeadroom
 	p.tail = p.data + copy(p.buf[p.data:], frame)

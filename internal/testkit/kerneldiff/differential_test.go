@@ -107,6 +107,16 @@ func load(t *testing.T, obj string, ncpu int) *side {
 	return loadSpecs(t, spec, spec, ncpu)
 }
 
+// runningQuirks are the skb helper quirks of the running kernel, so that
+// the engine follows the kernel it is compared with (skb.QuirksFor).
+func runningQuirks(t *testing.T) skb.Quirks {
+	rel, q, known := kerneltest.Quirks(t)
+	if guessed := q &^ known; guessed != 0 {
+		t.Logf("kernel %s: quirks %#x not on record for it, assumed", rel, guessed)
+	}
+	return q
+}
+
 // loadSpecs loads kspec into the kernel and espec into the engine.
 func loadSpecs(t *testing.T, kspec, espec *ebpf.CollectionSpec, ncpu int) *side {
 	kern, err := kernel.NewTestRunner(kspec)
@@ -114,7 +124,7 @@ func loadSpecs(t *testing.T, kspec, espec *ebpf.CollectionSpec, ncpu int) *side 
 		t.Fatalf("kernel: %+v", err)
 	}
 	t.Cleanup(func() { kern.Close() })
-	coll, err := engine.NewCollection(espec, engine.Options{NumCPU: ncpu})
+	coll, err := engine.NewCollection(espec, engine.Options{NumCPU: ncpu, Quirks: runningQuirks(t)})
 	if err != nil {
 		t.Fatalf("engine: %v", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/tcxgo/tcx/kernel"
+	"github.com/tcxgo/tcx/skb"
 )
 
 // RequireKernel skips t, saying why, unless kernel.Supported() passes. With
@@ -49,4 +50,21 @@ func NewBackend(t testing.TB) *kernel.Backend {
 		}
 	})
 	return b
+}
+
+// Quirks returns the running kernel's release and its skb helper quirks
+// (skb.QuirksFor): q to give the model, known for the bits on record; a
+// test beside a kernel whose bits are not known may ask the kernel itself.
+func Quirks(t testing.TB) (rel skb.Release, q, known skb.Quirks) {
+	t.Helper()
+	name, err := kernel.Release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err = skb.ParseRelease(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, known = skb.QuirksFor(rel)
+	return rel, q, known
 }
