@@ -11,7 +11,16 @@ import (
 // 4003-instruction ALU loop of userspace-runtimes.md 6.1, the same program
 // the kernel and uBPF figures were measured with).
 func BenchmarkMachine_Run_ALULoop(b *testing.B) {
-	p, err := vm.Load(benchprog.Spec().Programs[benchprog.ALULoop].Instructions, vm.Options{})
+	for _, e := range engines {
+		b.Run(e.String(), func(b *testing.B) { benchALULoop(b, e) })
+	}
+}
+
+// engines are the engines every benchmark compares, the interpreter first.
+var engines = []vm.Engine{vm.EngineInterp, vm.EngineJIT}
+
+func benchALULoop(b *testing.B, e vm.Engine) {
+	p, err := vm.Load(benchprog.Spec().Programs[benchprog.ALULoop].Instructions, vm.Options{Engine: e})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -34,16 +43,20 @@ func BenchmarkMachine_Run_ALULoop(b *testing.B) {
 
 // BenchmarkMachine_Run_Floor is the per-run overhead: "r0 = 0; exit".
 func BenchmarkMachine_Run_Floor(b *testing.B) {
-	p, err := vm.Load(benchprog.Spec().Programs[benchprog.Floor].Instructions, vm.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	m := vm.NewMachine()
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := m.Run(p); err != nil {
-			b.Fatal(err)
-		}
+	for _, e := range engines {
+		b.Run(e.String(), func(b *testing.B) {
+			p, err := vm.Load(benchprog.Spec().Programs[benchprog.Floor].Instructions, vm.Options{Engine: e})
+			if err != nil {
+				b.Fatal(err)
+			}
+			m := vm.NewMachine()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := m.Run(p); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

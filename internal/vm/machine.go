@@ -65,6 +65,8 @@ type Machine struct {
 	next    *Program
 	exitR0  uint64
 	abort   error
+
+	jit jitState // compiled code's exits and instruction budget
 }
 
 // NewMachine returns a Machine with no packet, no context and no limit.
@@ -200,7 +202,7 @@ func (m *Machine) run(p *Program, entry int, args []uint64) (r0 uint64, err erro
 	} else {
 		copy(m.regs[1:6], args)
 	}
-	r0, err = m.exec(p, entry, 0)
+	r0, err = m.start(p, entry, 0)
 	m.executed = uint64(m.steps)
 	m.prog = nil // helper APIs are for helpers, during a run
 	if err == errExit {

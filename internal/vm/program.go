@@ -52,6 +52,9 @@ type Options struct {
 	// AllowCallx accepts call through a register (BPF_CALL|BPF_X, helper ID
 	// in dst), which Linux rejects; the ISA conformance corpus uses it.
 	AllowCallx bool
+	// Engine chooses between the interpreter (the zero value) and
+	// compiled machine code.
+	Engine Engine
 }
 
 // Program is a validated, lowered program. It is immutable and safe to run
@@ -65,6 +68,9 @@ type Program struct {
 	as      *AddressSpace
 	raw     int // raw instruction count
 	faults  atomic.Uint64
+
+	native    *native // machine code, if compiled
+	nativeWhy string  // why not
 }
 
 // Load validates insns (references already resolved by the loader, or
@@ -75,7 +81,12 @@ func Load(insns asm.Instructions, opts Options) (*Program, error) {
 	if err != nil {
 		return nil, err
 	}
-	return build(raw, opts)
+	p, err := build(raw, opts)
+	if err != nil {
+		return nil, err
+	}
+	prepare(p, opts.Engine)
+	return p, nil
 }
 
 // LoadRaw decodes little-endian bytecode with asm's decoder and loads it.

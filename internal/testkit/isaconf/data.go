@@ -109,27 +109,38 @@ func Unwind(m *vm.Machine, r1, _, _, _, _ uint64) (uint64, error) {
 // Limit bounds every conformance run, so a miscompiled loop cannot hang the suite.
 const Limit = 1 << 24
 
-// Run assembles and runs c on a fresh Machine: memory as the packet, r1 =
-// its address, r2 = its length (both 0 without memory), helper 5 = Unwind,
-// callx allowed.
+// Run assembles and runs c in the interpreter on a fresh Machine: memory
+// as the packet, r1 = its address, r2 = its length (both 0 without
+// memory), helper 5 = Unwind, callx allowed.
 func (c *Case) Run() (uint64, error) {
+	r0, _, err := c.RunOn(vm.EngineInterp)
+	return r0, err
+}
+
+// RunOn is Run on the engine e; p is the loaded program (nil if the load
+// failed), so callers can ask whether it was compiled.
+func (c *Case) RunOn(e vm.Engine) (r0 uint64, p *vm.Program, err error) {
 	code, err := Assemble(c.Asm)
 	if err != nil {
-		return 0, fmt.Errorf("assemble: %w", err)
+		return 0, nil, fmt.Errorf("assemble: %w", err)
 	}
 	helpers := make([]vm.HelperFunc, 6)
 	helpers[5] = Unwind
-	p, err := vm.LoadRaw(code, vm.Options{Helpers: helpers, AllowCallx: true})
+	p, err = vm.LoadRaw(code, vm.Options{Helpers: helpers, AllowCallx: true, Engine: e})
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	m := vm.NewMachine()
 	m.SetLimit(Limit)
 	if c.Mem == nil {
-		return m.Run(p, 0, 0)
+		r0, err = m.Run(p, 0, 0)
+		return r0, p, err
 	}
-	if err := m.SetPacket(c.Mem, 0, 0, len(c.Mem)); err != nil {
-		return 0, err
+	// A private copy: the program may write to its memory.
+	mem := append([]byte(nil), c.Mem...)
+	if err := m.SetPacket(mem, 0, 0, len(mem)); err != nil {
+		return 0, p, err
 	}
-	return m.Run(p, vm.PacketAddr(0), uint64(len(c.Mem)))
+	r0, err = m.Run(p, vm.PacketAddr(0), uint64(len(mem)))
+	return r0, p, err
 }

@@ -3,8 +3,12 @@ package isaconf
 import (
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"testing"
+
+	"github.com/tcxgo/tcx/internal/vm"
+	"github.com/tcxgo/tcx/internal/vm/amd64"
 )
 
 // corpusDir is the corpus committed under testdata/bpf_conformance (MIT,
@@ -15,7 +19,18 @@ const corpusDir = "../../../testdata/bpf_conformance/tests"
 // It is empty: everything passes, callx included (opt-in AllowCallx).
 var skips = map[string]string{}
 
-func TestCase_Run_Corpus(t *testing.T) {
+func TestCase_Run_Corpus(t *testing.T) { corpus(t, vm.EngineInterp, "bpf_conformance") }
+
+// TestCase_Run_CorpusJIT runs the corpus compiled to machine code; a
+// program the compiler declined counts as failed, not as interpreted.
+func TestCase_Run_CorpusJIT(t *testing.T) {
+	if !amd64.Supported {
+		t.Skipf("no compiler for %s/%s: the interpreter runs everywhere else", runtime.GOOS, runtime.GOARCH)
+	}
+	corpus(t, vm.EngineJIT, "bpf_conformance (jit)")
+}
+
+func corpus(t *testing.T, e vm.Engine, label string) {
 	dir := corpusDir
 	files, err := filepath.Glob(filepath.Join(dir, "*.data"))
 	if err != nil {
@@ -35,21 +50,26 @@ func TestCase_Run_Corpus(t *testing.T) {
 			skipped++
 			continue
 		}
-		ok := t.Run(c.Name, func(t *testing.T) { check(t, c) })
+		ok := t.Run(c.Name, func(t *testing.T) { check(t, c, e) })
 		if ok {
 			passed++
 		} else {
 			failed++
 		}
 	}
-	fmt.Printf("bpf_conformance: %d passed, %d failed, %d skipped\n", passed, failed, skipped)
+	fmt.Printf("%s: %d passed, %d failed, %d skipped\n", label, passed, failed, skipped)
 	if passed+failed+skipped != len(files) || len(files) == 0 {
 		t.Errorf("counted %d of %d files", passed+failed+skipped, len(files))
 	}
 }
 
-func check(t *testing.T, c *Case) {
-	r0, err := c.Run()
+func check(t *testing.T, c *Case, e vm.Engine) {
+	r0, p, err := c.RunOn(e)
+	if p != nil && e == vm.EngineJIT {
+		if ok, why := p.Compiled(); !ok {
+			t.Errorf("not compiled: %s", why)
+		}
+	}
 	switch {
 	case c.Error != "":
 		if err == nil {

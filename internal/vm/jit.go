@@ -1,0 +1,177 @@
+package vm
+
+import (
+	"encoding/binary"
+	"fmt"
+	"runtime"
+	"syscall"
+
+	"github.com/tcxgo/tcx/internal/vm/amd64"
+)
+
+// Engine chooses how Load prepares a program to run.
+type Engine uint8
+
+// The engines. The zero value interprets. EngineJIT compiles to machine
+// code and falls back to the interpreter, visibly (Program.Compiled),
+// where it cannot; EngineAuto is EngineJIT where the compiler runs
+// (linux/amd64) and the interpreter elsewhere.
+const (
+	EngineInterp Engine = iota
+	EngineJIT
+	EngineAuto
+)
+
+// ParseEngine parses "auto", "interp" or "jit".
+func ParseEngine(s string) (Engine, error) {
+	switch s {
+	case "auto", "":
+		return EngineAuto, nil
+	case "interp", "interpreter":
+		return EngineInterp, nil
+	case "jit":
+		return EngineJIT, nil
+	}
+	return 0, fmt.Errorf("engine %q: want auto, interp or jit: %w", s, syscall.EINVAL)
+}
+
+func (e Engine) String() string {
+	switch e {
+	case EngineInterp:
+		return "interp"
+	case EngineJIT:
+		return "jit"
+	}
+	return "auto"
+}
+
+// prepare compiles p if the engine asks for it.
+func prepare(p *Program, e Engine) {
+	switch {
+	case e == EngineInterp:
+		p.nativeWhy = "interpreter chosen"
+	case !amd64.Supported:
+		p.nativeWhy = "no compiler for " + runtime.GOOS + "/" + runtime.GOARCH
+	default:
+		compileNative(p)
+	}
+}
+
+// start runs p from op pc until the exit of frame base, compiled or
+// interpreted.
+func (m *Machine) start(p *Program, pc, base int) (uint64, error) {
+	if p.native != nil {
+		return m.runNative(p, pc, base)
+	}
+	return m.exec(p, pc, base)
+}
+
+// Compiled reports whether p runs as machine code, and if not, why.
+func (p *Program) Compiled() (bool, string) {
+	if p.native != nil {
+		return true, ""
+	}
+	return false, p.nativeWhy
+}
+
+// Exit reasons of compiled code: the native code stops at op jitPC and
+// hands that op to Go.
+const (
+	exitMem    uint32 = iota + 1 // a load, store, atomic or LD_ABS the fast path could not do
+	exitHelper                   // a helper call (or callx)
+	exitCall                     // a bpf-to-bpf call
+	exitExit                     // exit
+	exitLimit                    // a taken jump to jitPC went over the instruction limit
+)
+
+// jitState is the part of a Machine compiled code reads and writes.
+type jitState struct {
+	resume uintptr // where the entry stub jumps
+	budget int64   // limit - acc: a taken jump to t is allowed while budget >= t
+	code   uint32  // exit reason
+	pc     uint32  // op index of the exit
+}
+
+// jitMem performs the memory op o at op index pc exactly as the interpreter
+// does, for compiled code whose fast path declined it. ok is false when an
+// LD_ABS/LD_IND went out of bounds, which ends the program with r0 = 0.
+func (m *Machine) jitMem(o *op, pc int) (ok bool, err error) {
+	regs := &m.regs
+	switch o.kind {
+	case kLdxB, kLdxH, kLdxW, kLdxDW, kLdxSB, kLdxSH, kLdxSW:
+		n := memSize(o.kind)
+		a := regs[o.src] + uint64(int64(o.off))
+		var v uint64
+		if b := m.access(a, n, permRead); b != nil {
+			var w [8]byte
+			copy(w[:], b)
+			v = binary.LittleEndian.Uint64(w[:])
+		} else if v, err = m.loadSlow(a, n, pc); err != nil {
+			return false, err
+		}
+		switch o.kind {
+		case kLdxSB:
+			v = uint64(int64(int8(v)))
+		case kLdxSH:
+			v = uint64(int64(int16(v)))
+		case kLdxSW:
+			v = uint64(int64(int32(v)))
+		}
+		regs[o.dst] = v
+	case kStB, kStH, kStW, kStDW, kStxB, kStxH, kStxW, kStxDW:
+		n := memSize(o.kind)
+		a := regs[o.dst] + uint64(int64(o.off))
+		v := o.imm
+		if o.kind >= kStxB {
+			v = regs[o.src]
+		}
+		if b := m.access(a, n, permRead|permWrite); b != nil {
+			var w [8]byte
+			binary.LittleEndian.PutUint64(w[:], v)
+			copy(b, w[:n])
+		} else if err = m.storeSlow(a, n, v, pc); err != nil {
+			return false, err
+		}
+	case kAtomic32, kAtomic64:
+		n := uint32(4)
+		if o.kind == kAtomic64 {
+			n = 8
+		}
+		const need = permRead | permWrite | permAtomic
+		a := regs[o.dst] + uint64(int64(o.off))
+		b := m.access(a, n, need)
+		if b == nil {
+			return false, m.memFault(m.prog, pc, a, n, need)
+		}
+		if a&uint64(n-1) != 0 || !aligned(b, n) {
+			return false, m.fault(m.prog, pc, FaultMisaligned, a, n, need)
+		}
+		atomicOp(o, b, regs, n)
+	case kLdAbsB, kLdAbsH, kLdAbsW, kLdIndB, kLdIndH, kLdIndW:
+		off := int64(o.off)
+		if o.kind >= kLdIndB {
+			off = int64(int32(uint32(regs[o.src]) + uint32(o.off)))
+		}
+		v, ok := m.ldAbs(off, int64(1)<<((o.kind-kLdAbsB)%3))
+		if !ok {
+			return false, nil
+		}
+		regs[0] = v
+	default:
+		panic("vm: jitMem: not a memory op")
+	}
+	return true, nil
+}
+
+// memSize is the access size of a load or store kind.
+func memSize(kind uint8) uint32 {
+	switch kind {
+	case kLdxB, kLdxSB, kStB, kStxB:
+		return 1
+	case kLdxH, kLdxSH, kStH, kStxH:
+		return 2
+	case kLdxW, kLdxSW, kStW, kStxW:
+		return 4
+	}
+	return 8
+}

@@ -1,0 +1,511 @@
+package vm
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"unsafe"
+
+	x "github.com/tcxgo/tcx/internal/vm/amd64"
+)
+
+// native is a program compiled to amd64 machine code.
+type native struct {
+	code *x.Code
+	base uintptr
+	off  []int32 // op index -> code offset of its first instruction
+	// dirty[i] is, for a subprogram entry i, how far below r10 the
+	// subprogram's r10-relative stores reach (0: none); see Machine.dirtyLo.
+	dirty []int32
+}
+
+// BPF r0-r10 live in machine registers for the whole run; r12 holds the
+// Machine, rcx, r10 and r11 are scratch. r14 and r15 are saved by the
+// trampoline (see amd64.Code.Enter).
+var jitReg = [11]x.Reg{x.RAX, x.RDI, x.RSI, x.RDX, x.R9, x.R8, x.RBX, x.R13, x.R14, x.R15, x.RBP}
+
+const (
+	jState = x.R12
+	jT0    = x.R11 // address, then host pointer
+	jT1    = x.R10
+	jCX    = x.RCX // region pointer, shift count
+)
+
+// Offsets into Machine and region the code uses.
+var (
+	offRegs    = int32(unsafe.Offsetof(Machine{}.regs))
+	offStack   = int32(unsafe.Offsetof(Machine{}.stack))
+	offRegions = int32(unsafe.Offsetof(Machine{}.regions))
+	offMayGoto = int32(unsafe.Offsetof(Machine{}.mayGoto))
+	offDirtyLo = int32(unsafe.Offsetof(Machine{}.dirtyLo))
+	offDirtyHi = int32(unsafe.Offsetof(Machine{}.dirtyHi))
+	offJIT     = int32(unsafe.Offsetof(Machine{}.jit))
+	offResume  = offJIT + int32(unsafe.Offsetof(jitState{}.resume))
+	offBudget  = offJIT + int32(unsafe.Offsetof(jitState{}.budget))
+	offCode    = offJIT + int32(unsafe.Offsetof(jitState{}.code))
+	offPC      = offJIT + int32(unsafe.Offsetof(jitState{}.pc))
+
+	regionSize = int32(unsafe.Sizeof(region{}))
+	offRBuf    = int32(unsafe.Offsetof(region{}.buf))
+	offRBase   = int32(unsafe.Offsetof(region{}.base))
+	offRLo     = int32(unsafe.Offsetof(region{}.lo))
+	offRHi     = int32(unsafe.Offsetof(region{}.hi))
+	offRPerm   = int32(unsafe.Offsetof(region{}.perm))
+)
+
+// jitc compiles one program.
+type jitc struct {
+	a      x.Asm
+	p      *Program
+	ops    []x.Label // op index -> label
+	exits  [exitLimit + 1]x.Label
+	common x.Label
+	stubs  []stub // out-of-line exits, emitted after the body
+}
+
+// stub is an out-of-line exit to Go at op pc.
+type stub struct {
+	l    x.Label
+	pc   int
+	code uint32
+}
+
+// compileNative translates p; on failure p runs in the interpreter and
+// Compiled reports why.
+func compileNative(p *Program) {
+	n, err := compileAmd64(p)
+	if err != nil {
+		p.nativeWhy = err.Error()
+		return
+	}
+	p.native = n
+}
+
+func compileAmd64(p *Program) (*native, error) {
+	if len(p.code) > math.MaxInt32/64 {
+		return nil, fmt.Errorf("program of %d instructions is too long to compile", len(p.code))
+	}
+	c := &jitc{p: p, ops: make([]x.Label, len(p.code))}
+	a := &c.a
+	for i := range c.ops {
+		c.ops[i] = a.NewLabel()
+	}
+	for i := range c.exits {
+		c.exits[i] = a.NewLabel()
+	}
+	c.common = a.NewLabel()
+
+	// Entry: load the registers, continue where Go says.
+	for i, r := range jitReg {
+		a.Load(8, r, x.M(jState, offRegs+int32(8*i)))
+	}
+	a.JmpM(x.M(jState, offResume))
+
+	for pc := range p.code {
+		a.Bind(c.ops[pc])
+		c.op(pc)
+	}
+	for _, s := range c.stubs {
+		a.Bind(s.l)
+		a.StoreImm(4, x.M(jState, offPC), int32(s.pc))
+		a.Jmp(c.exits[s.code])
+	}
+	for code := exitMem; code <= exitLimit; code++ {
+		a.Bind(c.exits[code])
+		a.StoreImm(4, x.M(jState, offCode), int32(code))
+		a.Jmp(c.common)
+	}
+	// Common exit: registers back to the Machine (r10 is Go's), return.
+	a.Bind(c.common)
+	for i, r := range jitReg[:10] {
+		a.Store(8, x.M(jState, offRegs+int32(8*i)), r)
+	}
+	a.Ret()
+	if !a.Finish() {
+		return nil, fmt.Errorf("internal error: unbound label")
+	}
+	code, err := x.Map(a.B)
+	if err != nil {
+		return nil, err
+	}
+	n := &native{code: code, base: code.Addr(), off: make([]int32, len(p.code)), dirty: c.dirty()}
+	for i, l := range c.ops {
+		n.off[i] = int32(a.Bound(l))
+	}
+	return n, nil
+}
+
+// dirty computes, for each subprogram entry, the lowest r10 offset its
+// r10-relative stores (the ones compiled without tracking) reach.
+func (c *jitc) dirty() []int32 {
+	p := c.p
+	starts := []int32{0}
+	for _, o := range p.code {
+		if o.kind == kCall {
+			starts = append(starts, o.off)
+		}
+	}
+	for _, t := range p.funcs {
+		starts = append(starts, t)
+	}
+	slices.Sort(starts)
+	starts = slices.Compact(starts)
+	d := make([]int32, len(p.code))
+	for k, s := range starts {
+		e := int32(len(p.code))
+		if k+1 < len(starts) {
+			e = starts[k+1]
+		}
+		for i := s; i < e; i++ {
+			if off, ok := stackFast(&p.code[i]); ok && isStore(p.code[i].kind) {
+				d[s] = min(d[s], off)
+			}
+		}
+	}
+	return d
+}
+
+func isStore(kind uint8) bool { return kind >= kStB && kind <= kStxDW }
+
+// stackFast reports whether memory op o is an access through r10 that
+// stays inside the current frame whatever the call depth, and its offset.
+func stackFast(o *op) (int32, bool) {
+	var base uint8
+	switch {
+	case o.kind >= kLdxB && o.kind <= kLdxSW:
+		base = o.src
+	case isStore(o.kind):
+		base = o.dst
+	default:
+		return 0, false
+	}
+	n := int32(memSize(o.kind))
+	return o.off, base == regFP && o.off >= -StackSize && o.off+n <= 0
+}
+
+func (c *jitc) stub(pc int, code uint32) x.Label {
+	l := c.a.NewLabel()
+	c.stubs = append(c.stubs, stub{l: l, pc: pc, code: code})
+	return l
+}
+
+// exit leaves to Go at op pc.
+func (c *jitc) exit(pc int, code uint32) {
+	c.a.StoreImm(4, x.M(jState, offPC), int32(pc))
+	c.a.Jmp(c.exits[code])
+}
+
+// jump is a taken jump from op pc to op t: count the instructions
+// skipped (see exec), stop if the limit is reached, go.
+func (c *jitc) jump(pc int, t int32) {
+	a := &c.a
+	a.ALUMI(true, x.SUB, x.M(jState, offBudget), int32(pc+1)-t)
+	a.ALUMI(true, x.CMP, x.M(jState, offBudget), t)
+	a.Jcc(x.CondL, c.stub(int(t), exitLimit))
+	a.Jmp(c.ops[t])
+}
+
+func imm32ok(v uint64) bool { return int64(v) >= math.MinInt32 && int64(v) <= math.MaxInt32 }
+
+var aluOf = map[uint8]x.ALU{
+	kAdd64Imm: x.ADD, kSub64Imm: x.SUB, kOr64Imm: x.OR, kAnd64Imm: x.AND, kXor64Imm: x.XOR,
+	kAdd64Reg: x.ADD, kSub64Reg: x.SUB, kOr64Reg: x.OR, kAnd64Reg: x.AND, kXor64Reg: x.XOR,
+	kAdd32Imm: x.ADD, kSub32Imm: x.SUB, kOr32Imm: x.OR, kAnd32Imm: x.AND, kXor32Imm: x.XOR,
+	kAdd32Reg: x.ADD, kSub32Reg: x.SUB, kOr32Reg: x.OR, kAnd32Reg: x.AND, kXor32Reg: x.XOR,
+}
+
+var shiftOf = map[uint8]x.Shift{
+	kLsh64Imm: x.SHL, kRsh64Imm: x.SHR, kArsh64Imm: x.SAR, kLsh64Reg: x.SHL, kRsh64Reg: x.SHR, kArsh64Reg: x.SAR,
+	kLsh32Imm: x.SHL, kRsh32Imm: x.SHR, kArsh32Imm: x.SAR, kLsh32Reg: x.SHL, kRsh32Reg: x.SHR, kArsh32Reg: x.SAR,
+}
+
+// Jump conditions; Jset is test + NE.
+var condOf = map[uint8]x.Cond{
+	kJeqImm: x.CondE, kJneImm: x.CondNE, kJgtImm: x.CondA, kJgeImm: x.CondAE, kJltImm: x.CondB, kJleImm: x.CondBE,
+	kJsgtImm: x.CondG, kJsgeImm: x.CondGE, kJsltImm: x.CondL, kJsleImm: x.CondLE, kJsetImm: x.CondNE,
+}
+
+// jumpKind maps every conditional jump kind to (its Imm form, register
+// operand, 32-bit).
+func jumpKind(k uint8) (base uint8, reg, w32 bool, ok bool) {
+	switch {
+	case k >= kJeqImm && k <= kJsleImm:
+		return k, false, false, true
+	case k >= kJeqReg && k <= kJsleReg:
+		return k - kJeqReg + kJeqImm, true, false, true
+	case k >= kJeq32Imm && k <= kJsle32Imm:
+		return k - kJeq32Imm + kJeqImm, false, true, true
+	case k >= kJeq32Reg && k <= kJsle32Reg:
+		return k - kJeq32Reg + kJeqImm, true, true, true
+	}
+	return 0, false, false, false
+}
+
+func (c *jitc) op(pc int) {
+	a := &c.a
+	o := &c.p.code[pc]
+	dst, src := jitReg[o.dst%11], jitReg[o.src%11]
+	switch k := o.kind; k {
+	case kAdd64Imm, kSub64Imm, kOr64Imm, kAnd64Imm, kXor64Imm:
+		if imm32ok(o.imm) {
+			a.ALURI(true, aluOf[k], dst, int32(o.imm))
+		} else {
+			a.MovRI64(jT0, o.imm)
+			a.ALURR(true, aluOf[k], dst, jT0)
+		}
+	case kAdd32Imm, kSub32Imm, kOr32Imm, kAnd32Imm, kXor32Imm:
+		a.ALURI(false, aluOf[k], dst, int32(uint32(o.imm)))
+	case kAdd64Reg, kSub64Reg, kOr64Reg, kAnd64Reg, kXor64Reg:
+		a.ALURR(true, aluOf[k], dst, src)
+	case kAdd32Reg, kSub32Reg, kOr32Reg, kAnd32Reg, kXor32Reg:
+		a.ALURR(false, aluOf[k], dst, src)
+	case kMov64Imm, kMov32Imm:
+		a.MovRI64(dst, o.imm)
+	case kMov64Reg:
+		a.MovRR(true, dst, src)
+	case kMov32Reg, kZext32:
+		if k == kZext32 {
+			src = dst
+		}
+		a.MovRR(false, dst, src)
+	case kMul64Imm:
+		if imm32ok(o.imm) {
+			a.ImulRRI(true, dst, dst, int32(o.imm))
+		} else {
+			a.MovRI64(jT0, o.imm)
+			a.ImulRR(true, dst, jT0)
+		}
+	case kMul32Imm:
+		a.ImulRRI(false, dst, dst, int32(uint32(o.imm)))
+	case kMul64Reg:
+		a.ImulRR(true, dst, src)
+	case kMul32Reg:
+		a.ImulRR(false, dst, src)
+	case kLsh64Imm, kRsh64Imm, kArsh64Imm:
+		a.ShiftRI(true, shiftOf[k], dst, uint8(o.imm))
+	case kLsh32Imm, kRsh32Imm, kArsh32Imm:
+		a.ShiftRI(false, shiftOf[k], dst, uint8(o.imm))
+		a.MovRR(false, dst, dst) // a shift by 0 need not write the register
+	case kLsh64Reg, kRsh64Reg, kArsh64Reg:
+		a.MovRR(false, jCX, src)
+		a.ShiftRCL(true, shiftOf[k], dst)
+	case kLsh32Reg, kRsh32Reg, kArsh32Reg:
+		a.MovRR(false, jCX, src)
+		a.ShiftRCL(false, shiftOf[k], dst)
+		a.MovRR(false, dst, dst)
+	case kNeg64:
+		a.Neg(true, dst)
+	case kNeg32:
+		a.Neg(false, dst)
+	case kDiv64Imm, kSDiv64Imm, kMod64Imm, kSMod64Imm, kDiv32Imm, kSDiv32Imm, kMod32Imm, kSMod32Imm,
+		kDiv64Reg, kSDiv64Reg, kMod64Reg, kSMod64Reg, kDiv32Reg, kSDiv32Reg, kMod32Reg, kSMod32Reg:
+		c.div(o, dst, src)
+	case kMovSX8To64:
+		a.Movsx(true, 1, dst, src)
+	case kMovSX16To64:
+		a.Movsx(true, 2, dst, src)
+	case kMovSX32To64:
+		a.Movsx(true, 4, dst, src)
+	case kMovSX8To32:
+		a.Movsx(false, 1, dst, src)
+	case kMovSX16To32:
+		a.Movsx(false, 2, dst, src)
+	case kZext16:
+		a.Movzx16(dst, dst)
+	case kSwap16:
+		a.Bswap(false, dst)
+		a.ShiftRI(false, x.SHR, dst, 16)
+	case kSwap32:
+		a.Bswap(false, dst)
+	case kSwap64:
+		a.Bswap(true, dst)
+	case kNop:
+	case kJa:
+		c.jump(pc, o.off)
+	case kMayGoto:
+		// Taken when the budget is exhausted, else spend one.
+		taken, next := a.NewLabel(), a.NewLabel()
+		a.ALUMI(true, x.CMP, x.M(jState, offMayGoto), 0)
+		a.Jcc(x.CondE, taken)
+		a.ALUMI(true, x.SUB, x.M(jState, offMayGoto), 1)
+		a.Jmp(next)
+		a.Bind(taken)
+		c.jump(pc, o.off)
+		a.Bind(next)
+	case kCall:
+		c.exit(pc, exitCall)
+	case kCallHelper, kCallx:
+		c.exit(pc, exitHelper)
+	case kExit:
+		c.exit(pc, exitExit)
+	case kLdxB, kLdxH, kLdxW, kLdxDW, kLdxSB, kLdxSH, kLdxSW, kStB, kStH, kStW, kStDW, kStxB, kStxH, kStxW, kStxDW:
+		c.mem(pc, o)
+	case kAtomic32, kAtomic64, kLdAbsB, kLdAbsH, kLdAbsW, kLdIndB, kLdIndH, kLdIndW:
+		c.exit(pc, exitMem)
+	default:
+		base, reg, w32, ok := jumpKind(k)
+		if !ok {
+			panic(fmt.Sprintf("vm: jit: op kind %d", k))
+		}
+		if reg {
+			if base == kJsetImm {
+				a.TestRR(!w32, dst, src)
+			} else {
+				a.ALURR(!w32, x.CMP, dst, src)
+			}
+		} else {
+			imm := int32(o.imm)
+			if w32 {
+				imm = int32(uint32(o.imm))
+			} else if !imm32ok(o.imm) {
+				panic("vm: jit: jump immediate out of range")
+			}
+			if base == kJsetImm {
+				a.TestRI(!w32, dst, imm)
+			} else {
+				a.ALURI(!w32, x.CMP, dst, imm)
+			}
+		}
+		skip := a.NewLabel()
+		a.Jcc(condOf[base].Invert(), skip)
+		c.jump(pc, o.off)
+		a.Bind(skip)
+	}
+}
+
+// div emits division and modulo with the ISA's rules: x/0 = 0, x%0 = x
+// (ALU32: zero-extended), INT_MIN/-1 = INT_MIN and INT_MIN%-1 = 0 (where
+// idiv would trap). rax and rdx hold r0 and r3, so they are parked in r10
+// and rcx around the divide.
+func (c *jitc) div(o *op, dst, src x.Reg) {
+	a := &c.a
+	k := o.kind
+	w := k <= kXor64Imm || (k >= kAdd64Reg && k <= kNeg64)
+	signed := k == kSDiv64Imm || k == kSMod64Imm || k == kSDiv32Imm || k == kSMod32Imm ||
+		k == kSDiv64Reg || k == kSMod64Reg || k == kSDiv32Reg || k == kSMod32Reg
+	mod := k == kMod64Imm || k == kSMod64Imm || k == kMod32Imm || k == kSMod32Imm ||
+		k == kMod64Reg || k == kSMod64Reg || k == kMod32Reg || k == kSMod32Reg
+	reg := k >= kAdd64Reg && k <= kNeg64 || k >= kAdd32Reg
+	done := a.NewLabel()
+	if reg {
+		a.MovRR(w, jT0, src)
+	} else if w {
+		a.MovRI64(jT0, o.imm)
+	} else {
+		a.MovRI64(jT0, uint64(uint32(o.imm)))
+	}
+	nonzero := a.NewLabel()
+	a.TestRR(w, jT0, jT0)
+	a.Jcc(x.CondNE, nonzero)
+	switch {
+	case !mod:
+		a.ALURR(false, x.XOR, dst, dst)
+	case !w:
+		a.MovRR(false, dst, dst)
+	}
+	a.Jmp(done)
+	a.Bind(nonzero)
+	if signed {
+		normal := a.NewLabel()
+		a.ALURI(w, x.CMP, jT0, -1)
+		a.Jcc(x.CondNE, normal)
+		if mod {
+			a.ALURR(false, x.XOR, dst, dst)
+		} else {
+			a.Neg(w, dst)
+		}
+		a.Jmp(done)
+		a.Bind(normal)
+	}
+	a.MovRR(true, jT1, x.RAX)
+	a.MovRR(true, jCX, x.RDX)
+	if dst != x.RAX {
+		a.MovRR(true, x.RAX, dst)
+	}
+	if signed {
+		a.SignExtendRAX(w)
+	} else {
+		a.ALURR(false, x.XOR, x.RDX, x.RDX)
+	}
+	a.Div(w, signed, jT0)
+	if mod {
+		a.MovRR(w, jT0, x.RDX)
+	} else {
+		a.MovRR(w, jT0, x.RAX)
+	}
+	a.MovRR(true, x.RAX, jT1)
+	a.MovRR(true, x.RDX, jCX)
+	a.MovRR(true, dst, jT0)
+	a.Bind(done)
+}
+
+// mem emits a checked load or store. Accesses through r10 inside the
+// frame need no check; everything else translates the region-tagged
+// address with the same table and rules as Machine.access, and leaves to
+// Go (exitMem) for whatever that fast path would refuse.
+func (c *jitc) mem(pc int, o *op) {
+	a := &c.a
+	n := int(memSize(o.kind))
+	load := o.kind <= kLdxSW
+	var target x.Mem
+	if off, ok := stackFast(o); ok {
+		a.MovRR(false, jT0, jitReg[regFP])
+		target = x.MI(jState, jT0, offStack+off)
+	} else {
+		slow := c.stub(pc, exitMem)
+		base := jitReg[o.dst]
+		need := permRead | permWrite
+		if load {
+			base, need = jitReg[o.src], permRead
+		}
+		a.Lea(true, jT0, x.M(base, o.off))
+		a.MovRR(true, jCX, jT0)
+		a.ShiftRI(true, x.SHR, jCX, 32)
+		a.ALURM(true, x.CMP, jCX, x.M(jState, offRegions+8))
+		a.Jcc(x.CondAE, slow)
+		a.ImulRRI(true, jCX, jCX, regionSize)
+		a.ALURM(true, x.ADD, jCX, x.M(jState, offRegions))
+		a.Load(1, jT1, x.M(jCX, offRPerm))
+		a.ALURI(false, x.AND, jT1, int32(need|permSlow))
+		a.ALURI(false, x.CMP, jT1, int32(need))
+		a.Jcc(x.CondNE, slow)
+		a.MovRR(false, jT0, jT0) // the offset, zero-extended
+		a.ALURM(false, x.CMP, jT0, x.M(jCX, offRLo))
+		a.Jcc(x.CondB, slow)
+		a.Load(4, jT1, x.M(jCX, offRHi))
+		a.ALURI(true, x.SUB, jT1, int32(n))
+		a.ALURR(true, x.CMP, jT0, jT1)
+		a.Jcc(x.CondG, slow)
+		if !load {
+			// Stores into the stack region remember what to zero.
+			notStack := a.NewLabel()
+			a.Load(8, jT1, x.M(jState, offRegions))
+			a.ALURI(true, x.ADD, jT1, int32(RegionStack)*regionSize)
+			a.ALURR(true, x.CMP, jCX, jT1)
+			a.Jcc(x.CondNE, notStack)
+			lo := a.NewLabel()
+			a.ALUMR(false, x.CMP, x.M(jState, offDirtyLo), jT0)
+			a.Jcc(x.CondBE, lo)
+			a.Store(4, x.M(jState, offDirtyLo), jT0)
+			a.Bind(lo)
+			a.Lea(false, jT1, x.M(jT0, int32(n)))
+			a.ALUMR(false, x.CMP, x.M(jState, offDirtyHi), jT1)
+			a.Jcc(x.CondAE, notStack)
+			a.Store(4, x.M(jState, offDirtyHi), jT1)
+			a.Bind(notStack)
+		}
+		a.ALURM(false, x.SUB, jT0, x.M(jCX, offRBase))
+		a.ALURM(true, x.ADD, jT0, x.M(jCX, offRBuf))
+		target = x.M(jT0, 0)
+	}
+	switch o.kind {
+	case kLdxB, kLdxH, kLdxW, kLdxDW:
+		a.Load(n, jitReg[o.dst], target)
+	case kLdxSB, kLdxSH, kLdxSW:
+		a.LoadSX(n, jitReg[o.dst], target)
+	case kStB, kStH, kStW, kStDW:
+		a.StoreImm(n, target, int32(o.imm))
+	default:
+		a.Store(n, target, jitReg[o.src])
+	}
+}

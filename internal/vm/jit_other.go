@@ -1,0 +1,12 @@
+//go:build !(linux && amd64)
+
+package vm
+
+// native is compiled code; there is none on this platform.
+type native struct{}
+
+func compileNative(p *Program) { p.nativeWhy = "no compiler for this platform" }
+
+func (m *Machine) runNative(p *Program, pc, base int) (uint64, error) {
+	panic("vm: no compiled code on this platform")
+}

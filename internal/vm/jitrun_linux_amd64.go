@@ -1,0 +1,135 @@
+package vm
+
+import (
+	"math"
+	"unsafe"
+)
+
+// runNative is exec for compiled programs: it enters the machine code at
+// op pc and serves its exits (helpers, calls, returns, the memory accesses
+// the fast path declines, the limit) exactly as exec's slow block does,
+// until the exit of frame base. Instruction counting follows exec: steps
+// executed so far is acc+pc; compiled code keeps budget = limit-acc.
+func (m *Machine) runNative(p *Program, pc int, base int) (uint64, error) {
+	m.prog = p
+	regs := &m.regs
+	limit := math.MaxInt
+	if m.limit != 0 && m.limit < math.MaxInt {
+		limit = int(m.limit)
+	}
+	acc := m.steps - pc
+	for {
+		p := m.prog
+		nat := p.native
+		if nat == nil {
+			// A tail call reached an interpreted program: the interpreter
+			// runs this frame to its exit.
+			m.steps = acc + pc
+			r0, err := m.exec(p, pc, m.depth)
+			if err != nil {
+				return 0, err
+			}
+			regs[0] = r0
+			if m.depth == base {
+				return r0, nil
+			}
+			pc = m.ret()
+			acc = m.steps - pc
+			continue
+		}
+		if d := nat.dirty[pc]; d != 0 {
+			top := uint32((m.depth + 1) * StackSize)
+			m.dirtyLo, m.dirtyHi = min(m.dirtyLo, top-uint32(-d)), max(m.dirtyHi, top)
+		}
+		m.jit.budget = int64(limit - acc)
+		m.jit.resume = nat.base + uintptr(nat.off[pc])
+		nat.code.Enter(nat.base, uintptr(unsafe.Pointer(m)))
+		pc = int(m.jit.pc)
+		acc = limit - int(m.jit.budget)
+		o := &p.code[pc]
+		switch m.jit.code {
+		case exitLimit:
+			m.steps = acc + pc
+			return 0, &LimitError{PC: int(p.insn[pc]), Limit: m.limit, Executed: uint64(acc + pc)}
+
+		case exitMem:
+			ok, err := m.jitMem(o, pc)
+			if err != nil {
+				return 0, err
+			}
+			pc++
+			if !ok { // the kernel's bpf_gen_ld_abs: end the program, r0 = 0
+				m.steps = acc + pc
+				m.exitR0 = 0
+				m.pending |= pendExit | pendExitDone
+				return 0, errExit
+			}
+
+		case exitHelper:
+			id := int64(o.off)
+			if o.kind == kCallx {
+				if r := regs[o.dst]; r < uint64(len(p.helpers)) && p.helpers[r] != nil {
+					id = int64(r)
+				} else {
+					return 0, m.fault(p, pc, FaultBadCall, r, 0, 0)
+				}
+			}
+			pc++
+			m.steps, m.pc = acc+pc, pc-1
+			r0, err := p.helpers[id](m, regs[1], regs[2], regs[3], regs[4], regs[5])
+			acc = m.steps - pc
+			if err != nil || m.pending != 0 {
+				next, err := m.afterHelper(p, pc-1, id, r0, err)
+				if err != nil {
+					return 0, err
+				}
+				if next != nil {
+					acc += pc
+					m.prog, pc = next, 0
+					m.setPolicy(next)
+					continue
+				}
+			}
+			regs[0] = r0
+
+		case exitCall:
+			if m.depth+1 >= MaxFrames {
+				return 0, m.fault(p, pc, FaultCallDepth, uint64(o.off), 0, 0)
+			}
+			f := &m.frames[m.depth]
+			f.ret, f.prog = int32(pc+1), p
+			f.saved = [4]uint64{regs[6], regs[7], regs[8], regs[9]}
+			m.enterFrame(m.depth + 1)
+			pc++
+			acc += pc - int(o.off)
+			pc = int(o.off)
+			if acc+pc > limit {
+				m.steps = acc + pc
+				return 0, &LimitError{PC: int(p.insn[pc]), Limit: m.limit, Executed: uint64(acc + pc)}
+			}
+
+		case exitExit:
+			pc++
+			if m.depth == base {
+				m.steps = acc + pc
+				return regs[0], nil
+			}
+			steps := acc + pc
+			pc = m.ret()
+			acc = steps - pc
+		}
+	}
+}
+
+// ret returns from the current frame to its caller (exec's kExit below
+// base) and reports the op index to continue at, in m.prog.
+func (m *Machine) ret() int {
+	m.setFrame(m.depth - 1)
+	f := &m.frames[m.depth]
+	m.regs[6], m.regs[7], m.regs[8], m.regs[9] = f.saved[0], f.saved[1], f.saved[2], f.saved[3]
+	if f.prog != m.prog {
+		m.prog = f.prog
+		m.setPolicy(f.prog)
+	}
+	return int(f.ret)
+}
