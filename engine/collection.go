@@ -55,6 +55,10 @@ type Options struct {
 	// the newest kernel the model was compared with (skb.Quirks). A packet
 	// the caller passes to Run keeps its own.
 	Quirks skb.Quirks
+	// Engine runs the programs in the interpreter or as compiled machine
+	// code; the zero value, EngineAuto, compiles where the compiler runs
+	// (linux/amd64). Program.Compiled says what a program got.
+	Engine Engine
 }
 
 // Collection is a loaded CollectionSpec: its programs and maps, sharing one
@@ -245,6 +249,7 @@ func (c *Collection) loadPrograms(spec *ebpf.CollectionSpec, mapIndex map[string
 			Maps:         c.resolveMap,
 			Ctx:          policy,
 			AddressSpace: c.as,
+			Engine:       c.opts.Engine.vm(),
 		})
 		if err != nil {
 			return fmt.Errorf("new collection: program %q: %w%s", name, err, sourceOf(insns, err))

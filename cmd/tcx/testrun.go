@@ -32,6 +32,8 @@ type testRunOptions struct {
 	repeatSet              bool
 	jsonOut, list, dumpMap bool
 	showData               bool
+	engineName             string
+	engine                 engine.Engine
 }
 
 func newTestRunCommand() *cobra.Command {
@@ -69,7 +71,10 @@ reads as the frame length, as on a real packet.`,
   tcx test-run testdata/progs/l3_forward.o --pcap cmd/tcx/testdata/testrun/mixed.pcap --json
 
   # the mean time of 10000 runs of each frame
-  tcx test-run testdata/progs/l4_classify.o --pcap cmd/tcx/testdata/testrun/mixed.pcap --repeat 10000`,
+  tcx test-run testdata/progs/l4_classify.o --pcap cmd/tcx/testdata/testrun/mixed.pcap --repeat 10000
+
+  # the same in the interpreter instead of compiled machine code
+  tcx test-run testdata/progs/l4_classify.o --pcap cmd/tcx/testdata/testrun/mixed.pcap --repeat 10000 --engine interp`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return fmt.Errorf("test-run takes one ELF object, got %d arguments (packets go in --hex, --hex-file or --pcap)", len(args))
@@ -98,6 +103,7 @@ reads as the frame length, as on a real packet.`,
 	f.BoolVar(&opts.dumpMap, "dump-maps", false, "print the contents of the object's maps after the run")
 	f.BoolVar(&opts.list, "list", false, "list the programs and maps of the object and exit")
 	f.BoolVar(&opts.jsonOut, "json", false, "print machine-readable JSON")
+	f.StringVar(&opts.engineName, "engine", "auto", "run programs on `ENGINE`: jit (compiled machine code), interp (the interpreter) or auto (jit on linux/amd64)")
 	return cmd
 }
 
@@ -144,6 +150,11 @@ func testRun(ctx context.Context, w io.Writer, opts *testRunOptions) error {
 }
 
 func checkOptions(opts *testRunOptions) error {
+	e, err := engine.ParseEngine(opts.engineName)
+	if err != nil {
+		return fmt.Errorf("--engine %q: must be jit, interp or auto", opts.engineName)
+	}
+	opts.engine = e
 	if opts.repeat < 1 {
 		return fmt.Errorf("--repeat %d: must be at least 1", opts.repeat)
 	}
@@ -286,7 +297,7 @@ func runPackets(ctx context.Context, spec *ebpf.CollectionSpec, name string, fra
 	devs := newTestDevices(opts.ifindex)
 	// One CPU: per-CPU maps then show the one value the runs touched, and
 	// the output does not depend on the machine.
-	coll, err := engine.NewCollection(spec, engine.Options{NumCPU: 1, Devices: devs.lookup})
+	coll, err := engine.NewCollection(spec, engine.Options{NumCPU: 1, Devices: devs.lookup, Engine: opts.engine})
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", opts.object, err)
 	}
@@ -296,6 +307,9 @@ func runPackets(ctx context.Context, spec *ebpf.CollectionSpec, name string, fra
 		return nil, err
 	}
 	report := &testRunReport{Object: opts.object, Program: name, Packets: []packetReport{}}
+	if compiled, why := coll.Programs[name].Compiled(); opts.engine == engine.EngineJIT && !compiled {
+		report.Interpreted = why
+	}
 	for i, f := range frames {
 		r, err := runFrame(ctx, x, coll.Programs[name], f, opts, devs)
 		if err != nil {

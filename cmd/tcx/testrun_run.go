@@ -19,6 +19,9 @@ type testRunReport struct {
 	Program string         `json:"program"`
 	Packets []packetReport `json:"packets"`
 	Maps    []mapDump      `json:"maps,omitempty"`
+	// Interpreted says why a program asked to run compiled (--engine jit)
+	// runs in the interpreter.
+	Interpreted string `json:"interpreted,omitempty"`
 }
 
 // packetReport is the outcome of one packet.
@@ -199,6 +202,9 @@ func runFrame(ctx context.Context, x *engine.Executor, prog *engine.Program, f f
 // writeReport prints the report for people.
 func writeReport(w io.Writer, rep *testRunReport, opts *testRunOptions) {
 	fmt.Fprintf(w, "%s: program %s, %d packet%s\n", rep.Object, rep.Program, len(rep.Packets), plural(len(rep.Packets), "", "s"))
+	if rep.Interpreted != "" {
+		fmt.Fprintf(w, "note: the program runs in the interpreter, not compiled: %s\n", rep.Interpreted)
+	}
 	for i := range rep.Packets {
 		writePacket(w, &rep.Packets[i], opts)
 	}

@@ -27,34 +27,44 @@ const (
 		"4500002012344000400114a70a0000020a000001080019270007000170696e670000000000000000000000000000"
 )
 
+// goldenEngines checks a test-run golden output on every engine: the
+// interpreter and the compiler must print the same bytes, instruction
+// counts included.
+func goldenEngines(t *testing.T, name string, args ...string) {
+	t.Helper()
+	for _, e := range []string{"interp", "jit"} {
+		t.Run(e, func(t *testing.T) { golden(t, name, append(args, "--engine", e)...) })
+	}
+}
+
 func TestRun_TestRunNat44(t *testing.T) {
-	golden(t, "testrun_nat44", "test-run", objNat44, "--hex-file", fixtureHex, "--dump-maps")
+	goldenEngines(t, "testrun_nat44", "test-run", objNat44, "--hex-file", fixtureHex, "--dump-maps")
 }
 
 func TestRun_TestRunL3ForwardPcap(t *testing.T) {
-	golden(t, "testrun_l3_forward", "test-run", objL3Forward, "--prog", "l3_forward", "--pcap", fixturePcap,
+	goldenEngines(t, "testrun_l3_forward", "test-run", objL3Forward, "--prog", "l3_forward", "--pcap", fixturePcap,
 		"--set", "out_ifindex=7", "--set", "next_hop_mac=02:00:00:00:00:99")
 }
 
 func TestRun_TestRunICMPEchoIfindex(t *testing.T) {
-	golden(t, "testrun_icmp_echo", "test-run", objICMPEcho, "--hex", hexEcho, "--ifindex", "5", "--show-data")
+	goldenEngines(t, "testrun_icmp_echo", "test-run", objICMPEcho, "--hex", hexEcho, "--ifindex", "5", "--show-data")
 }
 
 func TestRun_TestRunQoSMarkCtx(t *testing.T) {
-	golden(t, "testrun_qos_mark", "test-run", progsDir+"/qos_mark.o", "--hex-file", fixtureHex,
+	goldenEngines(t, "testrun_qos_mark", "test-run", progsDir+"/qos_mark.o", "--hex-file", fixtureHex,
 		"--ctx-cb", "3", "--ctx-mark", "0x10", "--ctx-priority", "6")
 }
 
 func TestRun_TestRunVlanPushLength(t *testing.T) {
-	golden(t, "testrun_vlan_push", "test-run", progsDir+"/vlan_push.o", "--pcap", fixturePcap)
+	goldenEngines(t, "testrun_vlan_push", "test-run", progsDir+"/vlan_push.o", "--pcap", fixturePcap)
 }
 
 func TestRun_TestRunMapKinds(t *testing.T) {
 	// per-CPU maps, a prog array filled by the ELF and a ring buffer
-	golden(t, "testrun_maps", "test-run", progsDir+"/proto_counters.o", "--pcap", fixturePcap, "--dump-maps")
-	golden(t, "testrun_tail_dispatch", "test-run", progsDir+"/tail_dispatch.o", "--prog", "tail_dispatch",
+	goldenEngines(t, "testrun_maps", "test-run", progsDir+"/proto_counters.o", "--pcap", fixturePcap, "--dump-maps")
+	goldenEngines(t, "testrun_tail_dispatch", "test-run", progsDir+"/tail_dispatch.o", "--prog", "tail_dispatch",
 		"--pcap", fixturePcap, "--dump-maps")
-	golden(t, "testrun_flow_events", "test-run", progsDir+"/flow_events.o", "--pcap", fixturePcap, "--dump-maps")
+	goldenEngines(t, "testrun_flow_events", "test-run", progsDir+"/flow_events.o", "--pcap", fixturePcap, "--dump-maps")
 }
 
 func TestRun_TestRunList(t *testing.T) {
@@ -64,7 +74,7 @@ func TestRun_TestRunList(t *testing.T) {
 }
 
 func TestRun_TestRunJSON(t *testing.T) {
-	golden(t, "testrun_json", "test-run", objNat44, "--hex", hexEcho, "--hex-file", fixtureHex, "--json", "--dump-maps")
+	goldenEngines(t, "testrun_json", "test-run", objNat44, "--hex", hexEcho, "--hex-file", fixtureHex, "--json", "--dump-maps")
 }
 
 func TestRun_TestRunHelp(t *testing.T) {

@@ -2,9 +2,7 @@ package vm
 
 import (
 	"encoding/binary"
-	"fmt"
 	"runtime"
-	"syscall"
 
 	"github.com/tcxgo/tcx/internal/vm/amd64"
 )
@@ -21,19 +19,6 @@ const (
 	EngineJIT
 	EngineAuto
 )
-
-// ParseEngine parses "auto", "interp" or "jit".
-func ParseEngine(s string) (Engine, error) {
-	switch s {
-	case "auto", "":
-		return EngineAuto, nil
-	case "interp", "interpreter":
-		return EngineInterp, nil
-	case "jit":
-		return EngineJIT, nil
-	}
-	return 0, fmt.Errorf("engine %q: want auto, interp or jit: %w", s, syscall.EINVAL)
-}
 
 func (e Engine) String() string {
 	switch e {

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -19,6 +20,7 @@ import (
 	"github.com/tcxgo/tcx/internal/testkit/kerneldiff"
 	"github.com/tcxgo/tcx/internal/testkit/kerneltest"
 	"github.com/tcxgo/tcx/internal/testkit/pktgen"
+	"github.com/tcxgo/tcx/internal/vm/amd64"
 	"github.com/tcxgo/tcx/kernel"
 	"github.com/tcxgo/tcx/maps"
 	"github.com/tcxgo/tcx/skb"
@@ -99,12 +101,14 @@ type side struct {
 	rings map[string]*maps.RingBufReader
 }
 
-func load(t *testing.T, obj string, ncpu int) *side {
+func load(t *testing.T, obj string, ncpu int) *side { return loadOn(t, obj, ncpu, engine.EngineInterp) }
+
+func loadOn(t *testing.T, obj string, ncpu int, e engine.Engine) *side {
 	spec, err := engine.LoadCollectionSpec(obj)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return loadSpecs(t, spec, spec, ncpu)
+	return loadSpecsOn(t, spec, spec, ncpu, e)
 }
 
 // runningQuirks are the skb helper quirks of the running kernel, so that
@@ -117,14 +121,19 @@ func runningQuirks(t *testing.T) skb.Quirks {
 	return q
 }
 
-// loadSpecs loads kspec into the kernel and espec into the engine.
+// loadSpecs loads kspec into the kernel and espec into the engine's
+// interpreter.
 func loadSpecs(t *testing.T, kspec, espec *ebpf.CollectionSpec, ncpu int) *side {
+	return loadSpecsOn(t, kspec, espec, ncpu, engine.EngineInterp)
+}
+
+func loadSpecsOn(t *testing.T, kspec, espec *ebpf.CollectionSpec, ncpu int, e engine.Engine) *side {
 	kern, err := kernel.NewTestRunner(kspec)
 	if err != nil {
 		t.Fatalf("kernel: %+v", err)
 	}
 	t.Cleanup(func() { kern.Close() })
-	coll, err := engine.NewCollection(espec, engine.Options{NumCPU: ncpu, Quirks: runningQuirks(t)})
+	coll, err := engine.NewCollection(espec, engine.Options{NumCPU: ncpu, Quirks: runningQuirks(t), Engine: e})
 	if err != nil {
 		t.Fatalf("engine: %v", err)
 	}
@@ -211,6 +220,19 @@ func (s *side) compare(prog string, frame, ctx []byte, verdicts map[uint32]int) 
 // divergence (their state no longer matches). The corpus has no time,
 // random or CPU-id dependent output.
 func TestKernelDifferential(t *testing.T) {
+	kernelDifferential(t, engine.EngineInterp, "kernel differential")
+}
+
+// TestKernelDifferentialJIT is TestKernelDifferential with the programs
+// compiled to machine code; one the compiler declined is a failure.
+func TestKernelDifferentialJIT(t *testing.T) {
+	if !amd64.Supported {
+		t.Skipf("no compiler for %s/%s", runtime.GOOS, runtime.GOARCH)
+	}
+	kernelDifferential(t, engine.EngineJIT, "kernel differential (jit)")
+}
+
+func kernelDifferential(t *testing.T, e engine.Engine, label string) {
 	kerneltest.RequireKernel(t)
 	packets := envInt(t, "KERNELDIFF_PACKETS", 1000)
 	seedBase := envInt(t, "KERNELDIFF_SEED", 0)
@@ -225,9 +247,12 @@ func TestKernelDifferential(t *testing.T) {
 	}
 	var nprogs, npackets, ndiv int
 	for _, obj := range objs {
-		s := load(t, obj, ncpu)
+		s := loadOn(t, obj, ncpu, e)
 		for _, prog := range s.kern.Programs() {
 			nprogs++
+			if ok, why := s.coll.Programs[prog].Compiled(); e == engine.EngineJIT && !ok {
+				t.Errorf("%s: not compiled: %s", prog, why)
+			}
 			seed := seedOf(prog, seedBase)
 			g := pktgen.New(seed)
 			rng := rand.New(rand.NewPCG(uint64(seed), 1))
@@ -251,7 +276,7 @@ func TestKernelDifferential(t *testing.T) {
 			t.Logf("%s: verdicts %v, %s", prog, verdicts, s.summary())
 		}
 	}
-	line := fmt.Sprintf("kernel differential: %d programs, %d packets, %d divergences", nprogs, npackets, ndiv)
+	line := fmt.Sprintf("%s: %d programs, %d packets, %d divergences", label, nprogs, npackets, ndiv)
 	fmt.Println(line)
 	t.Log(line)
 	if nprogs < 20 || npackets < 20*packets {
