@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tcxgo/tcx"
 	"github.com/tcxgo/tcx/engine"
 	"github.com/tcxgo/tcx/internal/testkit/pktgen"
 	"github.com/tcxgo/tcx/skb"
@@ -80,7 +79,6 @@ func TestProgram_Run_ZeroAllocs(t *testing.T) {
 		p := corpus(t, name).Programs[name]
 		pkt := new(skb.Packet)
 		up := &userspace.Packet{}
-		buf := make([]byte, 4096)
 		i := 0
 		step := func() {
 			f := fs[i%len(fs)]
@@ -91,7 +89,10 @@ func TestProgram_Run_ZeroAllocs(t *testing.T) {
 			if _, err := p.Run(pkt); err != nil {
 				t.Fatal(err)
 			}
-			*up = userspace.Packet{Data: buf[:copy(buf, f)], Ifindex: 1, Direction: tcx.Direction(i % 2)}
+			if err := up.ResetXmit(f, 1); err != nil {
+				t.Fatal(err)
+			}
+			up.AtIngress = i%2 == 0
 			r := engine.NewRunner(p)
 			r.Run(up)
 		}

@@ -54,7 +54,7 @@ func Example() {
 		panic(err)
 	}
 	out := rt.Receive(1, frame)
-	fmt.Printf("%s on ifindex %d, ttl %d\n", out.Fate, out.Ifindex, out.Packet.Data[22])
+	fmt.Printf("%s on ifindex %d, ttl %d\n", out.Fate, out.Ifindex, out.Frame[22])
 	// Output:
 	// verdict 7, redirect to 2, ttl 63
 	// transmitted on ifindex 2, ttl 63

@@ -33,9 +33,8 @@ type Executor struct {
 	// The packet bytes last given to the Machine, to skip remapping them.
 	mapped []byte
 
-	// Buffers of TestRun and Runner, reused across runs.
-	own     skb.Packet
-	scratch []byte
+	// The packet of TestRun, reused across runs.
+	own skb.Packet
 }
 
 // reservation is a ring buffer record handed to the program.

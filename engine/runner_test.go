@@ -16,6 +16,17 @@ import (
 	"github.com/tcxgo/tcx/userspace"
 )
 
+// xmitPacket is a packet holding frame for TransmitPacket or ReceivePacket
+// on ifindex.
+func xmitPacket(t testing.TB, frame []byte, ifindex int) *userspace.Packet {
+	t.Helper()
+	p := new(userspace.Packet)
+	if err := p.ResetXmit(frame, uint32(ifindex)); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // attach loads r as a program of rt and attaches it to ifindex's hook.
 func attach(t testing.TB, rt *userspace.Runtime, ifindex int, dir tcx.Direction, name string, r userspace.Runner) {
 	t.Helper()
@@ -49,13 +60,13 @@ func TestRunner_L3Forward(t *testing.T) {
 	if out.Fate != userspace.Transmitted || out.Ifindex != eth0 || out.RedirectedTo != eth0 || out.Redirects != 1 {
 		t.Fatalf("outcome %+v", out)
 	}
-	pkt := gopacket.NewPacket(out.Packet.Data, layers.LayerTypeEthernet, gopacket.Default)
+	pkt := gopacket.NewPacket(out.Frame, layers.LayerTypeEthernet, gopacket.Default)
 	eth, _ := pkt.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
 	ip, _ := pkt.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
 	if eth == nil || ip == nil || ip.TTL != 63 || eth.DstMAC.String() != "02:00:00:00:00:02" || eth.SrcMAC.String() != "02:00:00:00:00:01" {
-		t.Fatalf("forwarded frame % x", out.Packet.Data)
+		t.Fatalf("forwarded frame % x", out.Frame)
 	}
-	if err := pktgen.CheckChecksums(out.Packet.Data); err != nil {
+	if err := pktgen.CheckChecksums(out.Frame); err != nil {
 		t.Errorf("checksum after TTL decrement: %v", err)
 	}
 	// TTL 1 expires: dropped on lo.
@@ -79,7 +90,7 @@ func TestRunner_Metadata(t *testing.T) {
 	frame := udp4(t, "10.0.0.1", "10.0.0.2", 64, 100)
 	frame[15] = 46 << 2 // DSCP EF
 	binary.BigEndian.PutUint16(frame[24:], 0)
-	out := rt.TransmitPacket(&userspace.Packet{Data: frame, Ifindex: eth0})
+	out := rt.TransmitPacket(xmitPacket(t, frame, eth0))
 	if out.Fate != userspace.Transmitted || out.Verdict != tcx.VerdictPass || out.Packet.Mark>>16 != 0xabcd || out.Packet.Mark&0xffff == 0 || out.Packet.Priority == 0 {
 		t.Errorf("outcome %+v", out)
 	}
@@ -96,7 +107,7 @@ func TestRunner_VLAN(t *testing.T) {
 	attach(t, rt, eth0, tcx.Egress, "vlan_push", engine.NewRunner(corpus(t, "vlan_push").Programs["vlan_push"]))
 	frame := ipv4Frame(t, 64)
 	out := rt.Transmit(eth0, bytes.Clone(frame))
-	tagged := out.Packet.Data
+	tagged := out.Frame
 	if out.Fate != userspace.Transmitted || len(tagged) != len(frame)+4 || binary.BigEndian.Uint16(tagged[12:]) != 0x8100 ||
 		binary.BigEndian.Uint16(tagged[14:])&0xfff != 100 || !bytes.Equal(tagged[16:], frame[12:]) {
 		t.Fatalf("pushed frame % x (%+v)", tagged[:min(len(tagged), 24)], out)
@@ -118,9 +129,10 @@ func TestRunner_VLAN(t *testing.T) {
 	}), engine.Options{NumCPU: 1})
 	rt2 := userspace.New()
 	attach(t, rt2, 1, tcx.Ingress, "vlan_info", engine.NewRunner(c.Programs["prog"]))
-	out = rt2.Receive(1, bytes.Clone(tagged))
-	if out.Packet.Mark != 1<<16|uint32(binary.BigEndian.Uint16(tagged[14:])) || out.Packet.Priority != 0x0008 || !bytes.Equal(out.Packet.Data, tagged) {
-		t.Errorf("ingress of a tagged frame: mark %#x, ethertype seen %#x, data after % x", out.Packet.Mark, out.Packet.Priority, out.Packet.Data[:18])
+	out = rt2.ReceivePacket(xmitPacket(t, tagged, 1))
+	wire := out.Packet.WireFrame(nil)
+	if out.Packet.Mark != 1<<16|uint32(binary.BigEndian.Uint16(tagged[14:])) || out.Packet.Priority != 0x0008 || !bytes.Equal(wire, tagged) {
+		t.Errorf("ingress of a tagged frame: mark %#x, ethertype seen %#x, frame after % x", out.Packet.Mark, out.Packet.Priority, wire[:18])
 	}
 }
 

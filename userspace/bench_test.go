@@ -31,7 +31,10 @@ func BenchmarkRuntime_Receive(b *testing.B) {
 			}
 		}
 		b.Run(fmt.Sprintf("progs=%d/baseline", n), func(b *testing.B) {
-			p := &userspace.Packet{Data: frame}
+			p := &userspace.Packet{}
+			if err := p.ResetXmit(frame, 1); err != nil {
+				b.Fatal(err)
+			}
 			for b.Loop() {
 				for _, r := range runners {
 					if r.Run(p) != tcx.VerdictNext {

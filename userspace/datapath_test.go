@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/tcxgo/tcx"
+	"github.com/tcxgo/tcx/skb"
 	"github.com/tcxgo/tcx/userspace"
 )
 
@@ -58,7 +59,7 @@ func TestRuntime_Transmit_Paths(t *testing.T) {
 	isErr(t, err, nil)
 	var seen []int
 	spy, _ := e.rt.NewProgram("spy", userspace.RunnerFunc(func(p *userspace.Packet) int32 {
-		seen = append(seen, p.Ifindex*10+int(p.Direction))
+		seen = append(seen, int(p.Ifindex)*10+int(p.Direction()))
 		return tcx.VerdictNext
 	}))
 	for _, d := range []int{lo, va, vb, dummy} {
@@ -98,8 +99,14 @@ func TestRuntime_Transmit_Redirect(t *testing.T) {
 	dummy, _ := e.rt.AddDevice("dummy0")
 	target, ingress := 0, false
 	redir, _ := e.rt.NewProgram("redir", userspace.RunnerFunc(func(p *userspace.Packet) int32 {
-		p.Redirect, p.RedirectIngress = target, ingress
-		return tcx.VerdictRedirect
+		if target == 0 {
+			return tcx.VerdictRedirect // no bpf_redirect call
+		}
+		var flags uint64
+		if ingress {
+			flags = skb.FIngress
+		}
+		return int32(p.Redirect(uint32(target), flags))
 	}))
 	e.mustAttach(lo, tcx.Ingress, redir, tcx.AttachOptions{})
 	for _, c := range []struct {
@@ -131,19 +138,21 @@ func TestRuntime_Transmit_Redirect(t *testing.T) {
 func TestRuntime_Transmit_Metadata(t *testing.T) {
 	e := newEnv(t)
 	set, _ := e.rt.NewProgram("set", userspace.RunnerFunc(func(p *userspace.Packet) int32 {
-		p.Mark, p.TCClassid = 0xbeef, 0x10002
+		p.Mark, p.TCClassid = 0xbeef, 0x0002
 		return tcx.VerdictNext
 	}))
 	pass, _ := e.rt.NewProgram("pass", userspace.RunnerFunc(func(p *userspace.Packet) int32 {
-		if p.Mark != 0xbeef || p.Direction != tcx.Egress || p.Ifindex != lo {
+		if p.Mark != 0xbeef || p.Direction() != tcx.Egress || p.Ifindex != lo {
 			return tcx.VerdictDrop
 		}
 		return tcx.VerdictPass
 	}))
 	e.mustAttach(lo, tcx.Egress, set, tcx.AttachOptions{})
 	e.mustAttach(lo, tcx.Egress, pass, tcx.AttachOptions{})
-	out := e.rt.TransmitPacket(&userspace.Packet{Data: frame, Ifindex: lo})
-	if out.Fate != userspace.Delivered || out.Packet.TCIndex != 2 || out.Packet.Mark != 0xbeef || out.Packet.IngressIfindex != lo {
+	p := &userspace.Packet{}
+	isErr(t, p.ResetXmit(frame, lo), nil)
+	out := e.rt.TransmitPacket(p)
+	if out.Fate != userspace.Delivered || out.Packet != p || p.TCIndex != 2 || p.Mark != 0xbeef || p.IngressIfindex != lo {
 		t.Fatalf("outcome %+v", out)
 	}
 }

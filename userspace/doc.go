@@ -5,6 +5,13 @@
 // qdisc with direct-action cls_bpf filters) after tcx, and a packet pipeline
 // to push frames through all of it.
 //
+// A frame travels as one sk_buff (Packet, which embeds skb.Packet) through
+// every hook and every program of every chain on its way: what one program
+// writes the next one reads, and between hooks (veth crossing, redirects,
+// bpf_redirect_peer, classic tc) the packet changes only as the kernel's
+// does (see RATIONALE.md). A Runtime is one network namespace; a veth pair
+// may join two of them (AddVethPairTo).
+//
 // Runtime implements tcx.Backend and behaves like Linux 6.18, including the
 // order in which checks fail: the same request gives the same errno on both
 // backends. Program and link handles play the role of file descriptors: each

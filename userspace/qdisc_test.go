@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/tcxgo/tcx"
+	"github.com/tcxgo/tcx/skb"
 	"github.com/tcxgo/tcx/userspace"
 )
 
@@ -164,7 +165,9 @@ func TestRuntime_Classic_Filters(t *testing.T) {
 	} {
 		v = cse.code
 		order = order[:0]
-		out := e.rt.Receive(lo, frame)
+		var p userspace.Packet
+		isErr(t, p.Reset(frame, skb.Device{Ifindex: lo}), nil)
+		out := e.rt.ReceivePacket(&p)
 		if out.Fate != cse.fate || !slices.Equal(order, []string{"b", "c", "a", "d"}) {
 			t.Errorf("code %d: %v, order %v", cse.code, out.Fate, order)
 		}

@@ -40,7 +40,7 @@ func TestRuntime_Transmit_Allocs(t *testing.T) {
 	va, _, _ := e.rt.AddVethPair("va", "vb")
 	var sum atomic.Uint32
 	count := userspace.RunnerFunc(func(p *userspace.Packet) int32 {
-		sum.Add(uint32(len(p.Data)))
+		sum.Add(uint32(p.Len()))
 		p.Mark++
 		return tcx.VerdictNext
 	})
@@ -55,14 +55,22 @@ func TestRuntime_Transmit_Allocs(t *testing.T) {
 	isErr(t, e.rt.AddQdisc(va, userspace.QdiscClsact), nil)
 	cls, _ := e.rt.NewProgram("cls", count)
 	isErr(t, e.rt.AddFilter(va, tcx.Egress, userspace.Filter{Priority: 1, Program: cls}), nil)
+	var p userspace.Packet
+	buf := make([]byte, len(frame))
 	if n := testing.AllocsPerRun(1000, func() {
-		if out := e.rt.Transmit(lo, frame); out.Fate != userspace.Delivered || out.Packet.Mark != 8 {
+		isErr(t, p.ResetXmit(frame, lo), nil)
+		if out := e.rt.TransmitPacket(&p); out.Fate != userspace.Delivered || out.Packet.Mark != 8 {
 			t.Fatalf("lo: %+v", out)
 		}
-		if out := e.rt.Transmit(va, frame); out.Fate != userspace.Delivered || out.Packet.Mark != 5 {
+		isErr(t, p.ResetXmit(frame, uint32(va)), nil)
+		if out := e.rt.TransmitPacket(&p); out.Fate != userspace.Delivered || out.Packet.Mark != 5 {
 			t.Fatalf("veth: %+v", out)
 		}
-		e.rt.Receive(lo, frame)
+		copy(buf, frame)
+		if out := e.rt.Transmit(lo, buf); out.Fate != userspace.Delivered || len(out.Frame) != len(frame) {
+			t.Fatalf("lo: %+v", out)
+		}
+		e.rt.Receive(lo, buf)
 	}); n != 0 {
 		t.Errorf("packet path: %v allocs per run", n)
 	}
@@ -156,8 +164,9 @@ func TestRuntime_Stress(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			buf := make([]byte, len(frame)) // Transmit writes the result back
 			for !stop.Load() {
-				out := rt.Transmit(va, frame)
+				out := rt.Transmit(va, buf)
 				if out.Fate != userspace.Delivered {
 					errc <- errors.New("packet dropped: torn chain seen")
 					return

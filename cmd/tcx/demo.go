@@ -58,7 +58,7 @@ func demo(w io.Writer) error {
 		return err
 	}
 	dnsDrop, err := load("drop-dns", func(p *userspace.Packet) int32 {
-		if udpDstPort(p.Data) == 53 {
+		if udpDstPort(p.Data()) == 53 {
 			return tcx.VerdictDrop
 		}
 		return tcx.VerdictNext
@@ -92,10 +92,15 @@ func demo(w io.Writer) error {
 		}
 		return tw.Flush()
 	}
+	var skb userspace.Packet // one sk_buff, reused for every frame
 	send := func() {
 		for _, pkt := range demoPackets() {
 			trace = trace[:0]
-			out := rt.Transmit(veth0, pkt.frame)
+			if err := skb.ResetXmit(pkt.frame, uint32(veth0)); err != nil {
+				fmt.Fprintf(w, "  %-22s %v\n", pkt.name, err)
+				continue
+			}
+			out := rt.TransmitPacket(&skb)
 			fmt.Fprintf(w, "  %-22s ran %-30s -> %s\n", pkt.name, strings.Join(trace, ","), describe(rt, out))
 		}
 	}
