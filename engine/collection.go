@@ -36,9 +36,17 @@ type Options struct {
 	// InstructionLimit bounds the instructions one run executes; 0 means
 	// DefaultInstructionLimit.
 	InstructionLimit uint64
-	// Clock returns the time bpf_ktime_get_ns and its variants report.
-	// nil means monotonic nanoseconds since the collection was created.
+	// Clock returns the time bpf_ktime_get_ns, bpf_ktime_get_boot_ns and
+	// bpf_ktime_get_coarse_ns report. nil means monotonic nanoseconds
+	// since the collection was created.
 	Clock func() uint64
+	// TAI returns the time bpf_ktime_get_tai_ns reports: International
+	// Atomic Time in nanoseconds since the epoch, as the kernel's
+	// CLOCK_TAI. nil means the host's CLOCK_TAI on Linux (the real-time
+	// clock plus the kernel's TAI offset) and the real-time clock elsewhere
+	// (the offset of a Linux host no NTP daemon has told: 0), unless Clock
+	// is set: a caller who fixes the clock fixes this one too.
+	TAI func() uint64
 	// Rand returns bpf_get_prandom_u32's values; it must be safe for
 	// concurrent use. nil gives every executor its own PCG generator.
 	Rand func() uint32
@@ -48,7 +56,10 @@ type Options struct {
 	Trace io.Writer
 	// Devices finds a device by ifindex: test runs with a ctx_in ifindex
 	// above 1 and bpf_clone_redirect's device check use it. nil knows only
-	// the loopback device (ifindex 1), like a fresh network namespace.
+	// the loopback device (ifindex 1), up: the engine answers like a new
+	// network namespace whose loopback device was brought up (what
+	// kernel.NewNetNS makes), not like one straight from unshare(2), where
+	// lo is down and a clone to it fails (TestKernel_CloneToLoopback).
 	Devices skb.DeviceLookup
 	// Quirks makes the packets of TestRun and Runner behave like an older
 	// kernel where the skb helpers changed between releases; zero follows
@@ -305,7 +316,18 @@ func (c *Collection) Close() error {
 	return errors.Join(errs...)
 }
 
-// now is the clock of the ktime helpers.
+// tai is bpf_ktime_get_tai_ns's clock.
+func (c *Collection) tai() uint64 {
+	switch {
+	case c.opts.TAI != nil:
+		return c.opts.TAI()
+	case c.opts.Clock != nil:
+		return c.opts.Clock()
+	}
+	return hostTAI()
+}
+
+// now is the clock of the other ktime helpers.
 func (c *Collection) now() uint64 {
 	if c.opts.Clock != nil {
 		return c.opts.Clock()

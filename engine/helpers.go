@@ -24,7 +24,7 @@ func helperTable() []vm.HelperFunc {
 		asm.FnKtimeGetNs:           ktimeGetNs,
 		asm.FnKtimeGetBootNs:       ktimeGetNs,
 		asm.FnKtimeGetCoarseNs:     ktimeGetNs,
-		asm.FnKtimeGetTaiNs:        ktimeGetNs,
+		asm.FnKtimeGetTaiNs:        ktimeGetTaiNs,
 		asm.FnGetPrandomU32:        getPrandomU32,
 		asm.FnGetSmpProcessorId:    getSmpProcessorID,
 		asm.FnGetNumaNodeId:        getNumaNodeID,
@@ -202,6 +202,11 @@ func tailCall(m *vm.Machine, _, r2, r3, _, _ uint64) (uint64, error) {
 
 func ktimeGetNs(m *vm.Machine, _, _, _, _, _ uint64) (uint64, error) {
 	return executor(m).coll.now(), nil
+}
+
+// ktimeGetTaiNs is bpf_ktime_get_tai_ns: CLOCK_TAI, not the monotonic clock.
+func ktimeGetTaiNs(m *vm.Machine, _, _, _, _, _ uint64) (uint64, error) {
+	return executor(m).coll.tai(), nil
 }
 
 func getPrandomU32(m *vm.Machine, _, _, _, _, _ uint64) (uint64, error) {

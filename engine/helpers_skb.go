@@ -118,9 +118,15 @@ func redirectNeigh(m *vm.Machine, r1, r2, r3, r4, _ uint64) (uint64, error) {
 // cloneRedirect is bpf_clone_redirect(ctx, ifindex, flags): after the
 // flags, the kernel looks the device up in the packet's namespace and
 // fails with -EINVAL when there is none.
+// cloneRedirect is bpf_clone_redirect: the flag and GSO checks come before
+// the device lookup, as in the kernel (a type-less GSO packet gets -EBADMSG
+// even for a device that does not exist).
 func cloneRedirect(m *vm.Machine, _, r2, r3, _, _ uint64) (uint64, error) {
 	x, p := packet(m)
-	if r3&^skb.FIngress == 0 && !x.coll.deviceExists(uint32(r2)) {
+	if err := p.CloneChecks(r3); err != 0 {
+		return ret(err), nil
+	}
+	if !x.coll.deviceExists(uint32(r2)) {
 		return errno(linuxerr.EINVAL), nil
 	}
 	return x.changed(p.CloneRedirect(uint32(r2), r3))

@@ -59,6 +59,45 @@ func TestHelpers_TimeRandomCPU(t *testing.T) {
 	}
 }
 
+// TestHelpers_KtimeGetTaiNs: bpf_ktime_get_tai_ns is its own clock (TAI,
+// nanoseconds since the epoch), following Clock only when TAI is unset.
+func TestHelpers_KtimeGetTaiNs(t *testing.T) {
+	spec := handSpec(asm.Instructions{asm.FnKtimeGetTaiNs.Call(), asm.RSh.Imm(asm.R0, 30), asm.Return()})
+	for _, c := range []struct {
+		name string
+		opts engine.Options
+		want func(uint32) bool
+	}{
+		{"TAI", engine.Options{NumCPU: 1, TAI: func() uint64 { return 5 << 30 }, Clock: func() uint64 { return 0 }}, func(v uint32) bool { return v == 5 }},
+		{"Clock", engine.Options{NumCPU: 1, Clock: func() uint64 { return 7 << 30 }}, func(v uint32) bool { return v == 7 }},
+		// The host's TAI is within a minute of the real-time clock at
+		// least (a 2^30 ns unit is about a second).
+		{"host", engine.Options{NumCPU: 1}, func(v uint32) bool {
+			now := uint32(time.Now().UnixNano() >> 30)
+			return v+64 > now && v < now+64
+		}},
+	} {
+		res, _, err := run(t, newCollection(t, spec, c.opts), 0, etherFrame(0x88b5, 60))
+		if err != nil || !c.want(res.Retval) {
+			t.Errorf("%s: tai>>30 = %d, %v", c.name, res.Retval, err)
+		}
+	}
+}
+
+// TestHelpers_CloneRedirectGSOFirst: a GSO packet without gso_type gets
+// EBADMSG before the device lookup, so also for a device that does not
+// exist.
+func TestHelpers_CloneRedirectGSOFirst(t *testing.T) {
+	spec := handSpec(asm.Instructions{asm.Mov.Imm(asm.R2, 9999), asm.Mov.Imm(asm.R3, 0), asm.FnCloneRedirect.Call(), asm.Return()})
+	c := newCollection(t, spec, engine.Options{NumCPU: 1})
+	x, _ := c.NewExecutor(0)
+	pkt, _ := skb.New(etherFrame(0x88b5, 60), skb.Loopback())
+	pkt.GSOSize = 1400
+	if res, err := x.Run(c.Programs["prog"], pkt); err != nil || int32(res.Retval) != -linuxerr.EBADMSG {
+		t.Errorf("clone of a type-less GSO packet to a missing device: %d, %v; want -EBADMSG", int32(res.Retval), err)
+	}
+}
+
 func TestExecutor_Run_Faults(t *testing.T) {
 	c := newCollection(t, handSpec(asm.Instructions{
 		asm.LoadMem(asm.R0, asm.R1, skb.CtxMark, asm.Word),

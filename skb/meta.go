@@ -93,17 +93,16 @@ func (p *Packet) Clones() []CloneEvent { return p.clones[:p.nclones] }
 func (p *Packet) ClonesDropped() int { return p.dropped }
 
 // CloneRedirect mirrors bpf_clone_redirect. Flags other than BPF_F_INGRESS
-// give -EINVAL, and so does a GSO packet without gso_type (what test_run
-// makes of a ctx_in gso_size). The kernel also fails with -EINVAL when no
-// device has the ifindex; the caller must check that before calling. A valid
-// call goes to OnClone, whose result is returned, or else is recorded
-// (see Clones) and returns 0.
+// give -EINVAL, a GSO packet without gso_type (what test_run makes of a
+// ctx_in gso_size) -EBADMSG. The kernel then looks the device up and fails
+// with -EINVAL when no device has the ifindex: a caller modelling devices
+// calls CloneChecks first, looks the device up only when that returned 0,
+// and calls CloneRedirect for a device that exists. A valid call goes to
+// OnClone, whose result is returned, or else is recorded (see Clones) and
+// returns 0.
 func (p *Packet) CloneRedirect(ifindex uint32, flags uint64) int64 {
-	if flags&^FIngress != 0 {
-		return errEINVAL
-	}
-	if p.isGSO() && p.GSOType == 0 {
-		return errEBADMSG
+	if err := p.CloneChecks(flags); err != 0 {
+		return err
 	}
 	if p.OnClone != nil {
 		return p.OnClone(p, ifindex, flags)
@@ -114,6 +113,19 @@ func (p *Packet) CloneRedirect(ifindex uint32, flags uint64) int64 {
 	}
 	p.clones[p.nclones] = CloneEvent{Ifindex: ifindex, Ingress: flags&FIngress != 0, Len: p.Len()}
 	p.nclones++
+	return 0
+}
+
+// CloneChecks is what bpf_clone_redirect checks before it looks the device
+// up, in its order: -EINVAL for flags other than BPF_F_INGRESS, -EBADMSG for
+// a GSO packet without gso_type; 0 when the call may go on.
+func (p *Packet) CloneChecks(flags uint64) int64 {
+	if flags&^FIngress != 0 {
+		return errEINVAL
+	}
+	if p.isGSO() && p.GSOType == 0 {
+		return errEBADMSG
+	}
 	return 0
 }
 

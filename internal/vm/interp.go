@@ -526,11 +526,11 @@ func (m *Machine) exec(p *Program, pc int, base int) (uint64, error) {
 			regs[0] = v
 
 		case kCall:
-			if m.depth+1 >= MaxFrames {
+			if m.depth+1-m.progBase >= MaxFrames || m.depth+1 >= len(m.frames) {
 				return 0, m.fault(m.prog, pc-1, FaultCallDepth, uint64(o.off), 0, 0)
 			}
 			f := &m.frames[m.depth]
-			f.ret, f.prog = int32(pc), m.prog
+			f.ret, f.prog, f.progBase = int32(pc), m.prog, m.progBase
 			f.saved = [4]uint64{regs[6], regs[7], regs[8], regs[9]}
 			m.enterFrame(m.depth + 1)
 			goto jump
@@ -545,6 +545,7 @@ func (m *Machine) exec(p *Program, pc int, base int) (uint64, error) {
 			regs[6], regs[7], regs[8], regs[9] = f.saved[0], f.saved[1], f.saved[2], f.saved[3]
 			acc += pc - int(f.ret)
 			pc = int(f.ret)
+			m.progBase = f.progBase
 			if f.prog != m.prog {
 				m.prog, code = f.prog, f.prog.code
 				m.setPolicy(f.prog)
@@ -570,6 +571,7 @@ func (m *Machine) exec(p *Program, pc int, base int) (uint64, error) {
 				if next != nil {
 					acc += pc
 					m.prog, code, pc = next, next.code, 0
+					m.progBase = m.depth
 					m.setPolicy(next)
 					continue
 				}

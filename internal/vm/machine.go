@@ -8,12 +8,20 @@ import (
 )
 
 // frame is a saved caller: where to resume, in which program (a tail call
-// may have replaced the callee's), and its callee-saved r6-r9.
+// may have replaced the callee's), the depth that program's entry frame
+// has, and its callee-saved r6-r9.
 type frame struct {
-	ret   int32
-	prog  *Program
-	saved [4]uint64
+	ret      int32
+	prog     *Program
+	progBase int
+	saved    [4]uint64
 }
+
+// maxRunFrames is the deepest a run's call chain can get: a tail call made
+// inside a subprogram replaces that subprogram's frame, so the tail-called
+// program starts deeper and may itself call MaxFrames-1 levels down; the
+// chain goes on for MaxTailCalls tail calls, as the kernel's does.
+const maxRunFrames = MaxFrames + MaxTailCalls*(MaxFrames-1)
 
 // Pending requests raised by helpers, handled when the helper returns.
 const (
@@ -34,22 +42,28 @@ var errExit = errors.New("vm: program exit requested by helper")
 // concurrent use; use one per goroutine and reuse it (Run does not
 // allocate).
 type Machine struct {
-	regs  [256]uint64 // indexed by uint8 register numbers: no bounds checks
-	stack [MaxFrames * StackSize]byte
+	regs [256]uint64 // indexed by uint8 register numbers: no bounds checks
+	// stack and frames hold MaxFrames frames, and grow to maxRunFrames the
+	// first time a tail call leaves a subprogram's frame in place.
+	stack []byte
 
 	// The stack bytes written since they were last zeroed: a run starts on
 	// a zeroed stack without paying for a 512-byte clear every time.
 	dirtyLo, dirtyHi uint32
 
 	regions []region // [packet, stack, ctx, code, dynamic..., shared...]
-	frames  [MaxFrames]frame
+	frames  []frame
 	depth   int
-	prog    *Program // program of the current frame (tail calls change it)
-	as      *AddressSpace
-	asGen   uint64
-	ctxSet  bool
-	ctxAcc  ContextAccessor
-	user    any
+	// progBase is the depth of the current program's entry frame: 0, or
+	// where a tail call from a subprogram put it. MaxFrames bounds the
+	// frames from there on.
+	progBase int
+	prog     *Program // program of the current frame (tail calls change it)
+	as       *AddressSpace
+	asGen    uint64
+	ctxSet   bool
+	ctxAcc   ContextAccessor
+	user     any
 
 	pktData, pktEnd uint32 // packet offsets of data and data_end, for LD_ABS
 
@@ -71,8 +85,13 @@ type Machine struct {
 
 // NewMachine returns a Machine with no packet, no context and no limit.
 func NewMachine() *Machine {
-	m := &Machine{regions: make([]region, firstShared, firstShared+16), dirtyLo: math.MaxUint32}
-	m.regions[RegionStack] = region{buf: m.stack[:], hi: uint32(len(m.stack)), perm: permRead | permWrite | permAtomic}
+	m := &Machine{
+		regions: make([]region, firstShared, firstShared+16),
+		stack:   make([]byte, MaxFrames*StackSize),
+		frames:  make([]frame, MaxFrames),
+		dirtyLo: math.MaxUint32,
+	}
+	m.regions[RegionStack] = region{buf: m.stack, hi: uint32(len(m.stack)), perm: permRead | permWrite | permAtomic}
 	return m
 }
 
@@ -226,7 +245,7 @@ func (m *Machine) bind(as *AddressSpace) {
 }
 
 func (m *Machine) reset(p *Program) {
-	m.tail, m.steps = 0, 0
+	m.tail, m.steps, m.progBase = 0, 0, 0
 	m.mayGoto = 1 << 23 // BPF_MAX_LOOPS
 	m.pending, m.next, m.abort, m.exitR0 = 0, nil, nil, 0
 	clear(m.regions[firstDynamic : firstDynamic+m.ndyn])
@@ -269,6 +288,9 @@ func (m *Machine) cur() *Program { return m.prog }
 func (m *Machine) TailCall(next *Program) bool {
 	if next == nil || next.as != m.as || m.tail >= MaxTailCalls {
 		return false
+	}
+	if m.depth > 0 && len(m.frames) < maxRunFrames {
+		m.growFrames()
 	}
 	m.tail++
 	m.next = next
@@ -324,26 +346,39 @@ func (m *Machine) Call(fn uint64, r1, r2, r3, r4, r5 uint64) (uint64, error) {
 	switch {
 	case fn>>32 != uint64(RegionCode) || !ok:
 		return 0, m.stickyAbort(m.fault(p, m.pc, FaultBadCall, fn, 0, 0))
-	case m.depth+1 >= MaxFrames:
+	case m.depth+1-m.progBase >= MaxFrames || m.depth+1 >= len(m.frames):
 		return 0, m.stickyAbort(m.fault(p, m.pc, FaultCallDepth, fn, 0, 0))
 	}
 	regs := &m.regs
 	depth := m.depth
 	f := &m.frames[depth]
 	f.saved = [4]uint64{regs[6], regs[7], regs[8], regs[9]}
+	f.progBase = m.progBase
 	m.enterFrame(depth + 1)
 	regs[1], regs[2], regs[3], regs[4], regs[5] = r1, r2, r3, r4, r5
 	pc := m.pc
 	r0, err := m.exec(p, int(t), depth+1)
 	// Back to the helper's frame, whatever happened inside.
 	m.setFrame(depth)
-	m.prog, m.pc = p, pc
+	m.prog, m.pc, m.progBase = p, pc, f.progBase
 	m.setPolicy(p)
 	regs[6], regs[7], regs[8], regs[9] = f.saved[0], f.saved[1], f.saved[2], f.saved[3]
 	if err != nil {
 		return 0, m.stickyAbort(err)
 	}
 	return r0, nil
+}
+
+// growFrames makes room for maxRunFrames frames. It runs inside
+// bpf_tail_call, when no helper holds a slice of the stack, and at most
+// once per Machine: the larger stack is kept for later runs.
+func (m *Machine) growFrames() {
+	stack := make([]byte, maxRunFrames*StackSize)
+	copy(stack, m.stack)
+	m.stack = stack
+	m.frames = append(m.frames, make([]frame, maxRunFrames-len(m.frames))...)
+	r := &m.regions[RegionStack]
+	r.buf = stack
 }
 
 // enterFrame makes frame d current, with a zeroed stack.

@@ -157,6 +157,56 @@ func TestMachine_TailCall(t *testing.T) {
 	if v, err := m.Run(caller); err != nil || v != 42 {
 		t.Errorf("r0 = %d, %v; want 42", v, err)
 	}
+	// The chain goes on from subprogram to subprogram: each tail call
+	// leaves its caller's frames in place and starts one frame deeper, so
+	// the chain outgrows MaxFrames and must still reach MaxTailCalls, as
+	// the kernel's does.
+	deep := load(t, asm.Instructions{
+		asm.Call.Label("sub"),
+		asm.Add.Imm(asm.R0, 1), // every frame adds one on the way out
+		asm.Return(),
+		asm.LoadMem(asm.R2, asm.R1, 0, asm.Word).WithSymbol("sub"),
+		asm.Add.Imm(asm.R2, 1),
+		asm.StoreMem(asm.R1, 0, asm.R2, asm.Word),
+		asm.Mov.Imm(asm.R3, 3),
+		asm.FnTailCall.Call(),
+		asm.Mov.Imm(asm.R0, 1000), // the 34th tail call fails
+		asm.Return(),
+	}, opts)
+	env.progs[3] = deep
+	pkt[0] = 0
+	v, err = m.Run(deep, vm.PacketAddr(0))
+	if want := uint64(1000 + 1 + vm.MaxTailCalls); err != nil || v != want || pkt[0] != 1+vm.MaxTailCalls {
+		t.Errorf("chain through subprograms: r0 = %d, %v, runs = %d; want %d and %d runs", v, err, pkt[0], want, 1+vm.MaxTailCalls)
+	}
+	// Each program still gets MaxFrames frames of its own from where it
+	// starts: the fault comes from call depth, not the chain.
+	env.progs[4] = load(t, asm.Instructions{
+		asm.Call.Label("a"), asm.Return(),
+		asm.Call.Label("b").WithSymbol("a"), asm.Return(),
+		asm.Call.Label("c").WithSymbol("b"), asm.Return(),
+		asm.Mov.Imm(asm.R0, 5).WithSymbol("c"), asm.Return(),
+	}, opts)
+	hop := load(t, asm.Instructions{
+		asm.Call.Label("sub"), asm.Return(),
+		asm.Call.Label("sub2").WithSymbol("sub"), asm.Return(),
+		asm.Mov.Imm(asm.R3, 4).WithSymbol("sub2"),
+		asm.FnTailCall.Call(),
+		asm.Return(),
+	}, opts)
+	if v, err := m.Run(hop); err != nil || v != 5 {
+		t.Errorf("tail call two frames down into a program three calls deep: r0 = %d, %v; want 5", v, err)
+	}
+	// A fresh Machine grows its frames inside the run that needs them.
+	pkt[0] = 0
+	m2 := vm.NewMachine()
+	if err := m2.SetPacket(pkt, 0, 0, 4); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := m2.Run(deep, vm.PacketAddr(0)); err != nil || v != uint64(1000+1+vm.MaxTailCalls) {
+		t.Errorf("fresh machine: r0 = %d, %v", v, err)
+	}
+
 	// Across address spaces a tail call is refused.
 	foreign := load(t, asm.Instructions{asm.Mov.Imm(asm.R0, 1), asm.Return()}, vm.Options{})
 	env.progs[2] = foreign

@@ -95,6 +95,8 @@ func ctxFor(rng *rand.Rand, frameLen int) []byte {
 
 // side is one collection loaded on both sides.
 type side struct {
+	// ns, if set, is the network namespace the kernel runs in.
+	ns    *kernel.NetNS
 	kern  *kernel.TestRunner
 	coll  *engine.Collection
 	x     *engine.Executor
@@ -156,9 +158,23 @@ func loadSpecsOn(t *testing.T, kspec, espec *ebpf.CollectionSpec, ncpu int, e en
 	return s
 }
 
+// kernRun is one BPF_PROG_TEST_RUN, in s.ns if set.
+func (s *side) kernRun(prog string, frame, ctx []byte) (kernel.RunOutput, error) {
+	if s.ns == nil {
+		return s.kern.Run(prog, kernel.RunInput{Data: frame, Ctx: ctx})
+	}
+	var out kernel.RunOutput
+	err := s.ns.Do(func() error {
+		var err error
+		out, err = s.kern.Run(prog, kernel.RunInput{Data: frame, Ctx: ctx})
+		return err
+	})
+	return out, err
+}
+
 // compare runs one packet on both sides and returns the first difference.
 func (s *side) compare(prog string, frame, ctx []byte, verdicts map[uint32]int) (string, error) {
-	kout, kerr := s.kern.Run(prog, kernel.RunInput{Data: frame, Ctx: ctx})
+	kout, kerr := s.kernRun(prog, frame, ctx)
 	rv, data, ctxOut, eerr := s.x.TestRun(s.coll.Programs[prog], frame, ctx)
 	if kerr != nil || eerr != nil {
 		verdicts[^uint32(0)-1]++ // counted as 0xfffffffe: input refused

@@ -1,0 +1,168 @@
+package kerneldiff_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/tcxgo/tcx/internal/testkit/kerneltest"
+	"github.com/tcxgo/tcx/kernel"
+	"github.com/tcxgo/tcx/skb"
+)
+
+// probeSide loads testdata/probes.o on both sides, the kernel's runs in a
+// new network namespace whose loopback device is up (kernel.NewNetNS):
+// the namespace the engine models (engine.Options.Devices).
+func probeSide(t *testing.T) *side {
+	kerneltest.RequireKernel(t)
+	pinCPU0(t)
+	s := load(t, filepath.Join("testdata", "probes.o"), 1)
+	ns, err := kernel.NewNetNS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Close() })
+	s.ns = ns
+	return s
+}
+
+// cbCtx is a __sk_buff image with cb[0..] = cb and gso_size set.
+func cbCtx(gsoSize uint32, cb ...uint32) []byte {
+	c := make([]byte, skb.CtxSize)
+	for i, v := range cb {
+		binary.LittleEndian.PutUint32(c[skb.CtxCB+4*i:], v)
+	}
+	binary.LittleEndian.PutUint32(c[skb.CtxGSOSize:], gsoSize)
+	return c
+}
+
+// probeFrame is an IPv4/UDP frame of n bytes.
+func probeFrame(n int) []byte {
+	f := make([]byte, n)
+	copy(f, []byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x08, 0x00, 0x45, 0, 0, byte(n - 14), 0, 0, 0, 0, 64, 17})
+	return f
+}
+
+func (s *side) mustSame(t *testing.T, what, prog string, frame, ctx []byte) {
+	t.Helper()
+	d, err := s.compare(prog, frame, ctx, map[uint32]int{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d != "" {
+		t.Errorf("%s: %s", what, d)
+	}
+}
+
+// TestKernel_TailCallFromSubprogram: a tail call made inside a subprogram
+// replaces that frame and the chain goes on to the 33-call limit, in the
+// kernel and in the engine (which once stopped at 8 frames).
+func TestKernel_TailCallFromSubprogram(t *testing.T) {
+	s := probeSide(t)
+	s.mustSame(t, "tail call chain from a subprogram", "tail_sub_chain", probeFrame(60), nil)
+	kout, err := s.kernRun("tail_sub_chain", probeFrame(60), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 34 programs ran; the last one's hop returned 1000, every main added 1.
+	if kout.Retval != 1000+34 {
+		t.Errorf("kernel retval %d, want 1034: the chain is not what this test expects", kout.Retval)
+	}
+}
+
+// TestKernel_CloneRedirectOrder: bpf_clone_redirect checks its flags, then
+// rejects a GSO packet without gso_type (what test_run makes of gso_size)
+// with EBADMSG, then looks the device up: a missing device on such a packet
+// is EBADMSG, not EINVAL.
+func TestKernel_CloneRedirectOrder(t *testing.T) {
+	s := probeSide(t)
+	for _, c := range []struct {
+		name             string
+		gso, ifindex, fl uint32
+	}{
+		{"GSO, missing device", 1400, 9999, 0},
+		{"GSO, missing device, ingress", 1400, 9999, 1},
+		{"GSO, bad flags", 1400, 9999, 2},
+		{"no GSO, missing device", 0, 9999, 0},
+		{"GSO, loopback", 1400, 1, 0},
+	} {
+		s.mustSame(t, c.name, "clone", probeFrame(80), cbCtx(c.gso, c.ifindex, c.fl))
+	}
+}
+
+// TestKernel_CloneToLoopback: the engine answers like a namespace whose
+// loopback device is up (engine.Options.Devices says so): a clone to
+// ifindex 1, at egress and at ingress, returns what the kernel returns
+// there.
+func TestKernel_CloneToLoopback(t *testing.T) {
+	s := probeSide(t)
+	for _, fl := range []uint32{0, 1} {
+		s.mustSame(t, "clone to lo", "clone", probeFrame(80), cbCtx(0, 1, fl))
+	}
+}
+
+// TestKernel_KtimeGetTaiNs: bpf_ktime_get_tai_ns reads CLOCK_TAI (about
+// the real-time clock, decades past the monotonic one) in both. The two
+// runs are a moment apart; they must agree to within a minute, while the
+// monotonic clock is further from TAI than that by years.
+func TestKernel_KtimeGetTaiNs(t *testing.T) {
+	s := probeSide(t)
+	key := binary.LittleEndian.AppendUint32(nil, 0)
+	if _, err := s.kernRun("tai", probeFrame(60), nil); err != nil {
+		t.Fatal(err)
+	}
+	kv, err := s.kern.MapContents("out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ktai, kmono uint64
+	for _, e := range kv {
+		switch binary.LittleEndian.Uint32(e.Key) {
+		case 0:
+			ktai = binary.LittleEndian.Uint64(e.Values[0])
+		case 1:
+			kmono = binary.LittleEndian.Uint64(e.Values[0])
+		}
+	}
+	if _, _, _, err := s.x.TestRun(s.coll.Programs["tai"], probeFrame(60), nil); err != nil {
+		t.Fatal(err)
+	}
+	v := make([]byte, 8)
+	if err := s.coll.Maps["out"].Lookup(key, v); err != nil {
+		t.Fatal(err)
+	}
+	etai := binary.LittleEndian.Uint64(v)
+	const minute = uint64(60e9)
+	if ktai-kmono < 365*24*60*minute {
+		t.Fatalf("kernel: tai %d, monotonic %d: not a year apart, cannot tell the clocks apart", ktai, kmono)
+	}
+	if d := max(ktai, etai) - min(ktai, etai); d > minute {
+		t.Errorf("bpf_ktime_get_tai_ns: kernel %d, engine %d: %d ns apart", ktai, etai, d)
+	}
+}
+
+func TestProbesObject_UpToDate(t *testing.T) {
+	for _, tool := range []string{"clang-19", "make"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed: cannot rebuild testdata/probes.o to compare", tool)
+		}
+	}
+	tmp := t.TempDir()
+	if out, err := exec.Command("make", "-s", "-B", "-C", "testdata", "OUT="+tmp).CombinedOutput(); err != nil {
+		t.Fatalf("make: %v\n%s", err, out)
+	}
+	want, err := os.ReadFile(filepath.Join(tmp, "probes.o"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join("testdata", "probes.o"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Error("testdata/probes.o is stale: run make -C internal/testkit/kerneldiff/testdata")
+	}
+}
