@@ -70,6 +70,14 @@ type Options struct {
 	// code; the zero value, EngineAuto, compiles where the compiler runs
 	// (linux/amd64). Program.Compiled says what a program got.
 	Engine Engine
+	// MapReplacements are maps, by the spec's map name, used instead of
+	// creating new ones, as libbpf reuses a map pinned by name
+	// (LIBBPF_PIN_BY_NAME) and cilium/ebpf its MapReplacements: several
+	// collections then share one map. Each must match the spec's type,
+	// key and value sizes, max_entries and flags (else EINVAL, as
+	// libbpf's map_is_reuse_compat) and have NumCPU values per key when
+	// per-CPU.
+	MapReplacements map[string]maps.Map
 }
 
 // Collection is a loaded CollectionSpec: its programs and maps, sharing one
@@ -189,7 +197,7 @@ func (c *Collection) createMaps(spec *ebpf.CollectionSpec) (map[string]int, erro
 		if err := applyVariables(ms, spec.Variables, name); err != nil {
 			return nil, fmt.Errorf("new collection: %w", err)
 		}
-		m, err := maps.New(ms, mopts)
+		m, err := c.newMap(name, ms, mopts)
 		if err != nil {
 			return nil, fmt.Errorf("new collection: map %q: %w", name, err)
 		}
@@ -206,6 +214,28 @@ func (c *Collection) createMaps(spec *ebpf.CollectionSpec) (map[string]int, erro
 		c.Maps[name] = m
 	}
 	return index, nil
+}
+
+// newMap creates the map of ms or returns its compatible replacement.
+func (c *Collection) newMap(name string, ms *ebpf.MapSpec, mopts maps.Options) (maps.Map, error) {
+	r, ok := c.opts.MapReplacements[name]
+	if !ok {
+		return maps.New(ms, mopts)
+	}
+	if r == nil {
+		return nil, fmt.Errorf("nil replacement: %w", syscall.EINVAL)
+	}
+	info := r.Info()
+	if info.Type != ms.Type || info.KeySize != ms.KeySize || info.ValueSize != ms.ValueSize ||
+		info.MaxEntries != ms.MaxEntries || info.Flags != ms.Flags {
+		return nil, fmt.Errorf("replacement %s key %d value %d max %d flags %#x does not match %s key %d value %d max %d flags %#x: %w",
+			info.Type, info.KeySize, info.ValueSize, info.MaxEntries, info.Flags,
+			ms.Type, ms.KeySize, ms.ValueSize, ms.MaxEntries, ms.Flags, syscall.EINVAL)
+	}
+	if sm, ok := r.(maps.SlotMap); ok && sm.NumCPU() > 1 && sm.NumCPU() != c.numCPU {
+		return nil, fmt.Errorf("replacement has %d CPUs, collection %d: %w", sm.NumCPU(), c.numCPU, syscall.EINVAL)
+	}
+	return r, nil
 }
 
 // mapSlots maps every CPU's value memory of sm into the address space,

@@ -167,6 +167,11 @@ var corpusVerdicts = map[string]verdicts{
 	"conntrack_lru": {must: []uint32{ok, shot}},
 	"ctx_fields":    {must: []uint32{ok}},
 	"dns_guard":     {must: []uint32{ok, shot}},
+	"dp_acl":        {must: []uint32{unspec}, may: []uint32{shot}},
+	"dp_count":      {must: []uint32{unspec}},
+	"dp_dnat":       {must: []uint32{unspec}},
+	"dp_redirect":   {must: []uint32{unspec}},
+	"dp_snat":       {must: []uint32{unspec}},
 	"flow_events":   {must: []uint32{ok}},
 	// Tail-call targets also run on their own, with cb[0] = 0: the
 	// "TCP header" is then the Ethernet header.
