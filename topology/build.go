@@ -1,0 +1,393 @@
+package topology
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+
+	"github.com/tcxgo/tcx"
+	"github.com/tcxgo/tcx/datapath"
+	"github.com/tcxgo/tcx/engine"
+	"github.com/tcxgo/tcx/maps"
+	"github.com/tcxgo/tcx/port"
+	"github.com/tcxgo/tcx/userspace"
+)
+
+// BuildOptions configure Build.
+type BuildOptions struct {
+	// Printk receives bpf_trace_printk output (nil discards it).
+	Printk io.Writer
+	// NoPorts builds the runtime and chains without opening any port or
+	// recording (for tests and dry runs).
+	NoPorts bool
+	// RecordDir is where relative recording paths start (default: the
+	// topology's directory).
+	RecordDir string
+}
+
+// Built is a topology made real.
+type Built struct {
+	Runtime *userspace.Runtime
+	// Devices are the datapath bindings, in the file's order.
+	Devices []*datapath.Device
+	// Programs are the counted runners of every chain entry, in order.
+	Programs []*datapath.Counted
+	// Objects are the loaded collections by object name; Shared the maps
+	// shared by name.
+	Objects map[string]*engine.Collection
+	Specs   map[string]*ebpf.CollectionSpec
+	Shared  map[string]maps.Map
+	Workers int
+
+	links []tcx.Link
+	ports []port.Port
+	pcaps []*port.PcapWriter
+}
+
+// Close releases links, collections, ports and recordings not yet handed
+// to a running datapath (which closes its own).
+func (b *Built) Close() error {
+	var errs []error
+	for _, l := range b.links {
+		errs = append(errs, l.Close())
+	}
+	for _, c := range b.Objects {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// ClosePorts closes every port and recording (when no datapath ran them).
+func (b *Built) ClosePorts() {
+	for _, p := range b.ports {
+		p.Close()
+	}
+	for _, w := range b.pcaps {
+		w.Close()
+	}
+}
+
+// Build creates the runtime, loads the objects, attaches the chains and
+// opens the ports. On error everything made so far is released.
+func (t *Topology) Build(opts BuildOptions) (_ *Built, err error) {
+	workers := max(t.Workers, 1)
+	b := &Built{Runtime: userspace.New(), Objects: map[string]*engine.Collection{}, Specs: map[string]*ebpf.CollectionSpec{}, Shared: map[string]maps.Map{}, Workers: workers}
+	defer func() {
+		if err != nil {
+			b.ClosePorts()
+			b.Close()
+		}
+	}()
+	rt := b.Runtime
+	ifindex := map[string]int{}
+	for i, d := range t.Devices {
+		if _, done := ifindex[d.Name]; done {
+			continue
+		}
+		p := fmt.Sprintf("$.devices[%d]", i)
+		if d.Veth != "" {
+			a, z, err := rt.AddVethPair(d.Name, d.Veth)
+			if err != nil {
+				return nil, t.errAt(p, "add veth pair: %w", err)
+			}
+			ifindex[d.Name], ifindex[d.Veth] = a, z
+			continue
+		}
+		x, err := rt.AddDevice(d.Name)
+		if err != nil {
+			return nil, t.errAt(p, "add device: %w", err)
+		}
+		ifindex[d.Name] = x
+	}
+
+	for i, o := range t.Objects {
+		p := fmt.Sprintf("$.objects[%d]", i)
+		coll, spec, err := t.loadObject(p, o, ifindex, b.Shared, workers, opts.Printk)
+		if err != nil {
+			return nil, err
+		}
+		b.Objects[o.Name], b.Specs[o.Name] = coll, spec
+	}
+
+	for i, d := range t.Devices {
+		p := fmt.Sprintf("$.devices[%d]", i)
+		for _, hook := range []struct {
+			key     string
+			dir     tcx.Direction
+			entries []Entry
+		}{{"ingress", tcx.Ingress, d.Ingress}, {"egress", tcx.Egress, d.Egress}} {
+			links := map[string]tcx.Link{}
+			for k, e := range hook.entries {
+				ep := fmt.Sprintf("%s.%s[%d]", p, hook.key, k)
+				coll := b.Objects[e.Object]
+				prog := coll.Programs[e.Program]
+				if prog == nil {
+					return nil, t.errAt(ep+".program", "object %q has no tc program %q (it has: %s): %w",
+						e.Object, e.Program, strings.Join(programNames(coll), ", "), syscall.ENOENT)
+				}
+				name := e.linkName(d.Name, hook.key)
+				c := datapath.Count(name, engine.NewRunner(prog), prog.Faults)
+				h, err := rt.NewProgram(e.Program, c)
+				if err != nil {
+					return nil, t.errAt(ep, "load program: %w", err)
+				}
+				var at tcx.Anchor = tcx.Tail()
+				switch {
+				case e.Position == "head":
+					at = tcx.Head()
+				case e.Before != "":
+					at = tcx.BeforeLink(links[e.Before])
+				case e.After != "":
+					at = tcx.AfterLink(links[e.After])
+				}
+				l, err := tcx.AttachLink(rt, ifindex[d.Name], hook.dir, h, at, 0)
+				h.Close() // the link holds the program
+				if err != nil {
+					return nil, t.errAt(ep, "attach %s: %w", name, err)
+				}
+				links[name] = l
+				b.links = append(b.links, l)
+				b.Programs = append(b.Programs, c)
+			}
+		}
+		b.Devices = append(b.Devices, &datapath.Device{Name: d.Name, Ifindex: ifindex[d.Name], MTU: d.MTU})
+	}
+	if opts.NoPorts {
+		return b, nil
+	}
+	for i, d := range t.Devices {
+		p := fmt.Sprintf("$.devices[%d]", i)
+		dev := b.Devices[i]
+		popts := port.Options{NetNS: d.NetNS, Promisc: d.Promisc, Paced: d.Paced, MTU: d.MTU}
+		for _, side := range []struct {
+			key  string
+			spec string
+			dst  *port.Port
+		}{{"wire", d.Wire, &dev.Wire}, {"host", d.Host, &dev.Host}} {
+			if side.spec == "" {
+				continue
+			}
+			spec := side.spec
+			if k, arg, _ := strings.Cut(spec, ":"); k == "pcap" {
+				spec = "pcap:" + t.path(arg)
+			}
+			pt, err := port.Open(spec, popts)
+			if err != nil {
+				if why := port.Explain(err); why != "" {
+					return nil, t.errAt(p+"."+side.key, "%v: %s", err, why)
+				}
+				return nil, t.errAt(p+"."+side.key, "%w", err)
+			}
+			b.ports = append(b.ports, pt)
+			*side.dst = pt
+		}
+		for _, rec := range []struct {
+			key, path string
+			dst       **port.PcapWriter
+		}{{"transmitted", d.Record.Transmitted, &dev.Transmitted}, {"delivered", d.Record.Delivered, &dev.Delivered}, {"dropped", d.Record.Dropped, &dev.Dropped}} {
+			if rec.path == "" {
+				continue
+			}
+			rp := t.path(rec.path)
+			if opts.RecordDir != "" && !filepath.IsAbs(rec.path) {
+				rp = filepath.Join(opts.RecordDir, rec.path)
+			}
+			if err := os.MkdirAll(filepath.Dir(rp), 0o755); err != nil {
+				return nil, t.errAt(p+".record."+rec.key, "%w", err)
+			}
+			w, err := port.CreatePcap(rp)
+			if err != nil {
+				return nil, t.errAt(p+".record."+rec.key, "%w", err)
+			}
+			b.pcaps = append(b.pcaps, w)
+			*rec.dst = w
+		}
+	}
+	return b, nil
+}
+
+func programNames(c *engine.Collection) []string {
+	var out []string
+	for n := range c.Programs {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// loadObject loads one object: spec, variables, shared maps, collection.
+func (t *Topology) loadObject(p string, o Object, ifindex map[string]int, shared map[string]maps.Map, workers int, printk io.Writer) (*engine.Collection, *ebpf.CollectionSpec, error) {
+	path := t.path(o.Path)
+	if _, err := os.Stat(path); err != nil {
+		return nil, nil, t.errAt(p+".path", "object %q: %w", o.Name, err)
+	}
+	spec, err := engine.LoadCollectionSpec(path)
+	if err != nil {
+		return nil, nil, t.errAt(p+".path", "object %q: %w", o.Name, err)
+	}
+	for name, ps := range spec.Programs {
+		if ps.Type != ebpf.SchedCLS {
+			return nil, nil, t.errAt(p+".path", "object %q: program %q is %s (section %q), not a tc program (SCHED_CLS): %w",
+				o.Name, name, ps.Type, ps.SectionName, syscall.EINVAL)
+		}
+	}
+	for _, k := range sortedKeys(o.Set) {
+		v := spec.Variables[k]
+		if v == nil {
+			return nil, nil, t.errAt(p+".set."+k, "object %q has no global variable %q: %w", o.Name, k, syscall.ENOENT)
+		}
+		val, err := convert(v, o.Set[k], ifindex)
+		if err == nil {
+			err = v.Set(val)
+		}
+		if err != nil {
+			return nil, nil, t.errAt(p+".set."+k, "set %s: %w", k, err)
+		}
+	}
+	for _, m := range o.Share {
+		if spec.Maps[m] == nil {
+			return nil, nil, t.errAt(p+".share", "object %q has no map %q: %w", o.Name, m, syscall.ENOENT)
+		}
+	}
+	repl := map[string]maps.Map{}
+	var share []string
+	for name, ms := range spec.Maps {
+		if ms.Pinning == ebpf.PinByName || slices.Contains(o.Share, name) {
+			share = append(share, name)
+			if m := shared[name]; m != nil {
+				repl[name] = m
+			}
+		}
+	}
+	coll, err := engine.NewCollection(spec, engine.Options{NumCPU: workers, Trace: printk, MapReplacements: repl})
+	if err != nil {
+		return nil, nil, t.errAt(p, "object %q: %w", o.Name, err)
+	}
+	for _, name := range share {
+		shared[name] = coll.Maps[name]
+	}
+	return coll, spec, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// convert turns a YAML value into what VariableSpec.Set takes for v:
+// integers of v's size (big-endian for __be16/__be32/__be64 types),
+// addresses as bytes, "@DEVICE" as the device's ifindex.
+func convert(v *ebpf.VariableSpec, val any, ifindex map[string]int) (any, error) {
+	size := int(v.Size())
+	be := bigEndian(v)
+	var n uint64
+	switch x := val.(type) {
+	case bool:
+		if x {
+			n = 1
+		}
+	case int:
+		n = uint64(x)
+	case int64:
+		n = uint64(x)
+	case uint64:
+		n = x
+	case string:
+		if dev, ok := strings.CutPrefix(x, "@"); ok {
+			i, ok := ifindex[dev]
+			if !ok {
+				return nil, fmt.Errorf("no device %q: %w", dev, syscall.ENODEV)
+			}
+			n = uint64(i)
+			break
+		}
+		if a, err := netip.ParseAddr(x); err == nil {
+			b := a.AsSlice()
+			if len(b) != size {
+				return nil, fmt.Errorf("address %s has %d bytes, the variable %d: %w", x, len(b), size, syscall.EINVAL)
+			}
+			return b, nil
+		}
+		if mac, err := net.ParseMAC(x); err == nil && len(mac) == size {
+			return []byte(mac), nil
+		}
+		return nil, fmt.Errorf("value %q: want an integer, an IP or MAC address or @DEVICE: %w", x, syscall.EINVAL)
+	default:
+		return nil, fmt.Errorf("value %v (%T): want an integer, an address or @DEVICE: %w", val, val, syscall.EINVAL)
+	}
+	b := make([]byte, size)
+	switch size {
+	case 1:
+		if n > 0xff {
+			return nil, fmt.Errorf("%d does not fit in 1 byte: %w", n, syscall.ERANGE)
+		}
+		b[0] = byte(n)
+	case 2:
+		if n > 0xffff {
+			return nil, fmt.Errorf("%d does not fit in 2 bytes: %w", n, syscall.ERANGE)
+		}
+		if be {
+			binary.BigEndian.PutUint16(b, uint16(n))
+		} else {
+			binary.NativeEndian.PutUint16(b, uint16(n))
+		}
+	case 4:
+		if n > 0xffffffff {
+			return nil, fmt.Errorf("%d does not fit in 4 bytes: %w", n, syscall.ERANGE)
+		}
+		if be {
+			binary.BigEndian.PutUint32(b, uint32(n))
+		} else {
+			binary.NativeEndian.PutUint32(b, uint32(n))
+		}
+	case 8:
+		if be {
+			binary.BigEndian.PutUint64(b, n)
+		} else {
+			binary.NativeEndian.PutUint64(b, n)
+		}
+	default:
+		return nil, fmt.Errorf("an integer for a %d-byte variable: %w", size, syscall.EINVAL)
+	}
+	return b, nil
+}
+
+// bigEndian reports a variable whose type is one of the kernel's __be
+// typedefs.
+func bigEndian(v *ebpf.VariableSpec) bool {
+	var t btf.Type
+	if bv := v.Type; bv != nil {
+		t = bv.Type
+	}
+	for range 8 {
+		switch x := t.(type) {
+		case *btf.Volatile:
+			t = x.Type
+		case *btf.Const:
+			t = x.Type
+		case *btf.Typedef:
+			if strings.HasPrefix(x.Name, "__be") {
+				return true
+			}
+			t = x.Type
+		default:
+			return false
+		}
+	}
+	return false
+}
