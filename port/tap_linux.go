@@ -25,9 +25,9 @@ type TAP struct {
 
 	// state of the read and write callbacks, created once so the packet
 	// path does not allocate a closure per call.
-	rb      *Batch
-	rerr    error
-	readFn  func(fd uintptr) bool
+	rb     *Batch
+	rerr   error
+	readFn func(fd uintptr) bool
 }
 
 // OpenTAP creates (or attaches to) the TAP device name, in opts.NetNS if
