@@ -55,7 +55,7 @@ func (c *Counted) Run(p *userspace.Packet) int32 {
 	t := c.tracer.Load()
 	var faults uint64
 	if t != nil {
-		t.pre = append(t.pre[:0], p.Data...)
+		t.pre = append(t.pre[:0], p.Data()...)
 		if c.faults != nil {
 			faults = c.faults()
 		}
@@ -77,9 +77,10 @@ func (c *Counted) Run(p *userspace.Packet) int32 {
 		c.verdicts[4].Add(1)
 	}
 	if t != nil {
-		st := Step{Program: c.Name, Verdict: v, Changed: changed(t.pre, p.Data), LenDelta: len(p.Data) - len(t.pre), Device: p.Ifindex, Ingress: p.Direction == tcx.Ingress}
+		d := p.Data()
+		st := Step{Program: c.Name, Verdict: v, Changed: changed(t.pre, d), LenDelta: len(d) - len(t.pre), Device: int(p.Ifindex), Ingress: p.Direction() == tcx.Ingress}
 		if v == tcx.VerdictRedirect {
-			st.Redirect = p.Redirect
+			st.Redirect = int(p.PendingRedirect().Ifindex)
 		}
 		if c.faults != nil && c.faults() != faults {
 			st.Fault = true

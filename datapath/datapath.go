@@ -332,7 +332,7 @@ func (w *Worker) Process(ifindex int, wire bool, frames []port.Frame) {
 		if at == nil {
 			continue // an unbound device: nothing to count it on
 		}
-		fr := port.Frame{Data: out.Packet.Data, Len: len(out.Packet.Data), Time: f.Time}
+		fr := port.Frame{Data: out.Frame, Len: len(out.Frame), Time: f.Time}
 		switch out.Fate {
 		case userspace.Transmitted:
 			atomic.AddUint64(&at.counter.Transmitted, 1)

@@ -74,7 +74,7 @@ func (o *runOutput) trip(t *datapath.Trip) {
 		from = "wire"
 	}
 	j := tripJSON{Seq: t.Seq, Device: t.Device, From: from, Len: len(t.In), Summary: frameSummary(t.In),
-		Fate: t.Outcome.Fate.String(), At: t.At, OutLen: len(t.Outcome.Packet.Data), Printk: printk, Steps: []stepJSON{}}
+		Fate: t.Outcome.Fate.String(), At: t.At, OutLen: len(t.Outcome.Frame), Printk: printk, Steps: []stepJSON{}}
 	for _, s := range t.Steps {
 		name, verdict := tcAction(s.Verdict)
 		hook := "egress"
