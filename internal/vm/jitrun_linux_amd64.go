@@ -86,6 +86,7 @@ func (m *Machine) runNative(p *Program, pc int, base int) (uint64, error) {
 				if next != nil {
 					acc += pc
 					m.prog, pc = next, 0
+					m.progBase = m.depth
 					m.setPolicy(next)
 					continue
 				}
@@ -93,11 +94,11 @@ func (m *Machine) runNative(p *Program, pc int, base int) (uint64, error) {
 			regs[0] = r0
 
 		case exitCall:
-			if m.depth+1 >= MaxFrames {
+			if m.depth+1-m.progBase >= MaxFrames || m.depth+1 >= len(m.frames) {
 				return 0, m.fault(p, pc, FaultCallDepth, uint64(o.off), 0, 0)
 			}
 			f := &m.frames[m.depth]
-			f.ret, f.prog = int32(pc+1), p
+			f.ret, f.prog, f.progBase = int32(pc+1), p, m.progBase
 			f.saved = [4]uint64{regs[6], regs[7], regs[8], regs[9]}
 			m.enterFrame(m.depth + 1)
 			pc++
@@ -127,6 +128,7 @@ func (m *Machine) ret() int {
 	m.setFrame(m.depth - 1)
 	f := &m.frames[m.depth]
 	m.regs[6], m.regs[7], m.regs[8], m.regs[9] = f.saved[0], f.saved[1], f.saved[2], f.saved[3]
+	m.progBase = f.progBase
 	if f.prog != m.prog {
 		m.prog = f.prog
 		m.setPolicy(f.prog)

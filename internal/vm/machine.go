@@ -43,16 +43,16 @@ var errExit = errors.New("vm: program exit requested by helper")
 // allocate).
 type Machine struct {
 	regs [256]uint64 // indexed by uint8 register numbers: no bounds checks
-	// stack and frames hold MaxFrames frames, and grow to maxRunFrames the
-	// first time a tail call leaves a subprogram's frame in place.
-	stack []byte
+	// The stack holds every frame a run can reach (maxRunFrames); a run
+	// touches only the frames it uses, and only those get cleared.
+	stack [maxRunFrames * StackSize]byte
 
 	// The stack bytes written since they were last zeroed: a run starts on
 	// a zeroed stack without paying for a 512-byte clear every time.
 	dirtyLo, dirtyHi uint32
 
 	regions []region // [packet, stack, ctx, code, dynamic..., shared...]
-	frames  []frame
+	frames  [maxRunFrames]frame
 	depth   int
 	// progBase is the depth of the current program's entry frame: 0, or
 	// where a tail call from a subprogram put it. MaxFrames bounds the
@@ -85,13 +85,8 @@ type Machine struct {
 
 // NewMachine returns a Machine with no packet, no context and no limit.
 func NewMachine() *Machine {
-	m := &Machine{
-		regions: make([]region, firstShared, firstShared+16),
-		stack:   make([]byte, MaxFrames*StackSize),
-		frames:  make([]frame, MaxFrames),
-		dirtyLo: math.MaxUint32,
-	}
-	m.regions[RegionStack] = region{buf: m.stack, hi: uint32(len(m.stack)), perm: permRead | permWrite | permAtomic}
+	m := &Machine{regions: make([]region, firstShared, firstShared+16), dirtyLo: math.MaxUint32}
+	m.regions[RegionStack] = region{buf: m.stack[:], hi: uint32(len(m.stack)), perm: permRead | permWrite | permAtomic}
 	return m
 }
 
@@ -289,9 +284,6 @@ func (m *Machine) TailCall(next *Program) bool {
 	if next == nil || next.as != m.as || m.tail >= MaxTailCalls {
 		return false
 	}
-	if m.depth > 0 && len(m.frames) < maxRunFrames {
-		m.growFrames()
-	}
 	m.tail++
 	m.next = next
 	m.pending |= pendTail
@@ -367,18 +359,6 @@ func (m *Machine) Call(fn uint64, r1, r2, r3, r4, r5 uint64) (uint64, error) {
 		return 0, m.stickyAbort(err)
 	}
 	return r0, nil
-}
-
-// growFrames makes room for maxRunFrames frames. It runs inside
-// bpf_tail_call, when no helper holds a slice of the stack, and at most
-// once per Machine: the larger stack is kept for later runs.
-func (m *Machine) growFrames() {
-	stack := make([]byte, maxRunFrames*StackSize)
-	copy(stack, m.stack)
-	m.stack = stack
-	m.frames = append(m.frames, make([]frame, maxRunFrames-len(m.frames))...)
-	r := &m.regions[RegionStack]
-	r.buf = stack
 }
 
 // enterFrame makes frame d current, with a zeroed stack.
