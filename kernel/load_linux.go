@@ -3,6 +3,8 @@ package kernel
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/cilium/ebpf"
 )
@@ -17,11 +19,25 @@ func (b *Backend) LoadCollection(spec *ebpf.CollectionSpec, opts LoadOptions) (*
 			copts.MapReplacements[name] = m.m
 		}
 	}
+	var newPins []string
+	if opts.PinPath != "" {
+		copts.Maps.PinPath = opts.PinPath
+		for _, ms := range spec.Maps {
+			if ms.Pinning != ebpf.PinByName {
+				continue
+			}
+			p := filepath.Join(opts.PinPath, ms.Name)
+			if _, err := os.Lstat(p); errors.Is(err, os.ErrNotExist) {
+				newPins = append(newPins, p)
+			}
+		}
+	}
 	coll, err := ebpf.NewCollectionWithOptions(spec, copts)
 	if err != nil {
+		(&Collection{NewPins: newPins}).RemoveNewPins()
 		return nil, fmt.Errorf("load collection: %w", err)
 	}
-	c := &Collection{Programs: make(map[string]*Program, len(coll.Programs)), Maps: make(map[string]*Map, len(coll.Maps))}
+	c := &Collection{Programs: make(map[string]*Program, len(coll.Programs)), Maps: make(map[string]*Map, len(coll.Maps)), NewPins: newPins}
 	for name, m := range coll.Maps {
 		c.Maps[name] = &Map{m: m}
 	}
@@ -37,6 +53,7 @@ func (b *Backend) LoadCollection(spec *ebpf.CollectionSpec, opts LoadOptions) (*
 	}
 	if len(errs) > 0 {
 		c.Close()
+		c.RemoveNewPins()
 		return nil, fmt.Errorf("load collection: %w", errors.Join(errs...))
 	}
 	return c, nil

@@ -9,8 +9,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// NetNS is a private network namespace with its loopback device up. One
-// goroutine, locked to an OS thread that lives in the namespace and never
+// NetNS is a network namespace: a private fresh one with its loopback
+// device up (NewNetNS, for tests), or an existing one opened as it is
+// (OpenNetNS: the caller's own, a named one, a path). One goroutine, locked to an OS thread that lives in the namespace and never
 // leaves it, runs every request that depends on the caller's namespace
 // (bpf(2) calls naming a device by ifindex, socket creation, netlink), so
 // they are also serialised.
@@ -20,17 +21,28 @@ type NetNS struct {
 	reqs   chan func()
 	done   chan struct{}
 
-	fd int             // keeps the namespace alive; for other tools (setns)
-	nl *netlink.Handle // rtnetlink bound to the namespace
+	fd   int             // keeps the namespace alive; for other tools (setns)
+	nl   *netlink.Handle // rtnetlink bound to the namespace
+	tid  int             // the namespace's thread, for Path
+	name string          // how the namespace was named when opened
 }
 
 // NewNetNS creates a fresh network namespace with lo up.
 func NewNetNS() (*NetNS, error) {
-	ns := &NetNS{reqs: make(chan func()), done: make(chan struct{}), fd: -1}
-	started := make(chan error)
-	go ns.serve(started)
-	if err := <-started; err != nil {
+	ns, err := startNetNS("", (*NetNS).enter)
+	if err != nil {
 		return nil, fmt.Errorf("create netns: %w", err)
+	}
+	return ns, nil
+}
+
+// startNetNS starts the namespace's thread, which runs enter first.
+func startNetNS(name string, enter func(*NetNS) error) (*NetNS, error) {
+	ns := &NetNS{reqs: make(chan func()), done: make(chan struct{}), fd: -1, name: name}
+	started := make(chan error)
+	go ns.serve(started, enter)
+	if err := <-started; err != nil {
+		return nil, err
 	}
 	return ns, nil
 }
@@ -38,10 +50,11 @@ func NewNetNS() (*NetNS, error) {
 // serve is the namespace's thread. It never calls UnlockOSThread: when it
 // returns, the runtime terminates the thread instead of handing a thread in
 // a foreign namespace to other goroutines.
-func (ns *NetNS) serve(started chan<- error) {
+func (ns *NetNS) serve(started chan<- error, enter func(*NetNS) error) {
 	defer close(ns.done)
 	runtime.LockOSThread()
-	if err := ns.enter(); err != nil {
+	ns.tid = unix.Gettid()
+	if err := enter(ns); err != nil {
 		ns.release()
 		started <- err
 		return

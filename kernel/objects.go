@@ -3,6 +3,7 @@ package kernel
 import (
 	"errors"
 	"fmt"
+	"os"
 	"sync/atomic"
 	"syscall"
 
@@ -31,6 +32,11 @@ type LoadOptions struct {
 	// maps, so programs of several collections can share one map (for
 	// example the probes' "seen" array).
 	Maps map[string]*Map
+	// PinPath is the bpffs directory where maps the object marks
+	// LIBBPF_PIN_BY_NAME are pinned under their names, or reused when a
+	// compatible map is pinned there already (libbpf's pin_root_path).
+	// Empty: such maps are not pinned.
+	PinPath string
 }
 
 // Program is a loaded program: a tcx.Program that owns one program fd. Like
@@ -144,6 +150,22 @@ func (m *Map) Close() error {
 type Collection struct {
 	Programs map[string]*Program
 	Maps     map[string]*Map
+	// NewPins are the map pins this load created (LoadOptions.PinPath);
+	// pins that existed before and were reused are not listed.
+	NewPins []string
+}
+
+// RemoveNewPins removes the map pins this load created, so that a failed
+// attach leaves bpffs as it found it.
+func (c *Collection) RemoveNewPins() error {
+	var errs []error
+	for _, p := range c.NewPins {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	c.NewPins = nil
+	return errors.Join(errs...)
 }
 
 // Close closes all programs and maps of the collection, skipping handles

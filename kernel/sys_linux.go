@@ -17,6 +17,7 @@ const (
 	cmdProgQuery      = 16
 	cmdLinkCreate     = 28
 	cmdLinkUpdate     = 29
+	cmdLinkGetFDByID  = 30
 	cmdLinkDetach     = 34
 )
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -23,7 +24,7 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := &cobra.Command{
 		Use:   "tcx",
-		Short: "Linux tcx in Go: run and manage tc BPF program chains without root",
+		Short: "Linux tcx in Go: run and manage tc BPF program chains",
 		Long: `tcx is the command line of tcx-go, a userspace implementation of Linux tcx
 (the fd-based attach layer for tc BPF programs) checked against the real kernel.`,
 		SilenceUsage:  true,
@@ -33,7 +34,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newDemoCommand(), newTestRunCommand(), newRunCommand())
+	cmdline := append([]string{"tcx"}, args...)
+	root.AddCommand(newShowCommand(), newAttachCommand(cmdline), newDetachCommand(), newLinkCommand(cmdline), newDoctorCommand())
 	if err := root.ExecuteContext(ctx); err != nil {
+		var status exitStatus
+		if errors.As(err, &status) {
+			return int(status)
+		}
 		fmt.Fprintf(stderr, "tcx: %v\n", err)
 		return 1
 	}
