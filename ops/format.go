@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 )
 
@@ -160,19 +159,17 @@ func WriteUpdate(w io.Writer, r *UpdateResult) {
 // WriteReport prints doctor's findings, problems first.
 func WriteReport(w io.Writer, r *Report) {
 	fmt.Fprintf(w, "netns %s (inode %d): %d problem(s), %d warning(s)\n", r.NetNS.Name, r.NetNS.Inode, r.Problems, r.Warnings)
-	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
 	for _, sev := range []string{SevProblem, SevWarning} {
 		for _, f := range r.Findings {
 			if f.Severity != sev {
 				continue
 			}
-			fmt.Fprintf(tw, "\n%s [%s]\t%s\n", f.Severity, f.Check, f.Message)
+			fmt.Fprintf(w, "\n%s [%s] %s\n", f.Severity, f.Check, f.Message)
 			if f.Fix != "" {
-				fmt.Fprintf(tw, "  fix:\t%s\n", f.Fix)
+				fmt.Fprintf(w, "  fix: %s\n", f.Fix)
 			}
 		}
 	}
-	tw.Flush()
 	if len(r.Findings) == 0 {
 		fmt.Fprintln(w, "no problems found")
 	}

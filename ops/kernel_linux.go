@@ -274,8 +274,11 @@ func (h *kernelHost) Doctor(ctx context.Context) (*Report, error) {
 	for id, d := range pins.linkInfo {
 		consider(id, d)
 	}
+	// Links that only a process holds are that process's business, and go
+	// when it exits; they are reported when doctor looks at the whole host
+	// (every bpffs), not when it was pointed at one bpffs.
 	for id := range hold.links {
-		if d, err := kernel.LinkInfoByID(id); err == nil {
+		if d, err := kernel.LinkInfoByID(id); err == nil && (h.scanAll || ix.links[id] != nil) {
 			consider(id, d)
 		}
 	}

@@ -75,7 +75,7 @@ func loadObject(path, name string) (*ebpf.CollectionSpec, string, error) {
 		return nil, "", fmt.Errorf("%s has no program %q; it has %s", path, name, describe())
 	}
 	if ps.Type != ebpf.SchedCLS {
-		return nil, "", fmt.Errorf("EINVAL: program %s in %s is a %s program (SEC(%q)); tc hooks run sched_cls programs (SEC(\"tc\")) (%w)",
+		return nil, "", fmt.Errorf("EINVAL: program %s in %s is of type %s (SEC(%q)); tc hooks run sched_cls programs (SEC(\"tc\")) (%w)",
 			name, path, progTypeName(ps.Type), ps.SectionName, syscall.EINVAL)
 	}
 	return spec, name, nil

@@ -26,22 +26,24 @@ type hostFlags struct {
 func (f *hostFlags) add(cmd *cobra.Command, pins bool) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.netns, "netns", "", "network namespace: `NS` is a name in /run/netns (ip netns) or a path such as /proc/PID/ns/net (default: tcx's own)")
-	fl.StringVar(&f.stateDir, "state-dir", envOr("TCX_STATE_DIR", ops.DefaultStateDir), "`DIR` of ownership records (env TCX_STATE_DIR)")
-	fl.StringVar(&f.bpffs, "bpffs", os.Getenv("TCX_BPFFS"), "bpffs `DIR` for pins (env TCX_BPFFS; default /sys/fs/bpf, and pins are then looked for in every mounted bpffs)")
+	fl.StringVar(&f.stateDir, "state-dir", "", "`DIR` of ownership records (env TCX_STATE_DIR; default "+ops.DefaultStateDir+")")
+	fl.StringVar(&f.bpffs, "bpffs", "", "bpffs `DIR` for pins (env TCX_BPFFS; default "+ops.DefaultBPFFS+", and pins are then looked for in every mounted bpffs)")
 	if pins {
 		fl.StringVar(&f.mapPinDir, "map-pin-dir", "", "bpffs `DIR` where LIBBPF_PIN_BY_NAME maps are pinned and reused (default: the bpffs root, as libbpf)")
 	}
 }
 
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
+// orEnv is the flag's value, else the environment's.
+func orEnv(flag, name string) string {
+	if flag != "" {
+		return flag
 	}
-	return def
+	return os.Getenv(name)
 }
 
 func (f *hostFlags) open() (ops.Host, error) {
-	return ops.OpenKernel(ops.Config{NetNS: f.netns, BPFFS: f.bpffs, MapPinDir: f.mapPinDir, StateDir: f.stateDir})
+	return ops.OpenKernel(ops.Config{NetNS: f.netns, BPFFS: orEnv(f.bpffs, "TCX_BPFFS"), MapPinDir: f.mapPinDir,
+		StateDir: orEnv(f.stateDir, "TCX_STATE_DIR")})
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -217,7 +219,7 @@ gets priority 1000) and REF may also be prio:N.`,
 	f.Uint64Var(&req.ExpectedRevision, "expected-revision", 0, "fail with ESTALE unless the hook is at revision `N`")
 	f.StringVar(&req.Pin, "pin", "", "pin the link at `PATH` (in bpffs) instead of the default")
 	f.StringArrayVar(&sets, "set", nil, "set a global variable before loading, `NAME=VALUE`; repeatable")
-	f.StringVar(&req.Label, "label", "", "a note kept in the ownership record")
+	f.StringVar(&req.Label, "label", "", "a `NOTE` kept in the ownership record")
 	f.BoolVar(&req.Plain, "plain", false, "attach without a link (BPF_PROG_ATTACH)")
 	f.BoolVar(&req.Legacy, "legacy", false, "use classic clsact + cls_bpf instead of tcx")
 	return cmd
