@@ -131,7 +131,9 @@ func WriteAttach(w io.Writer, r *AttachResult) {
 	}
 }
 
-func progShort(p Program) string { return fmt.Sprintf("program %s (id %d, tag %s)", p.Name, p.ID, p.Tag) }
+func progShort(p Program) string {
+	return fmt.Sprintf("program %s (id %d, tag %s)", p.Name, p.ID, p.Tag)
+}
 
 // WriteDetach prints what a detach did.
 func WriteDetach(w io.Writer, r *DetachResult) {
