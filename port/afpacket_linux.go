@@ -138,6 +138,9 @@ func (p *AFPacket) Read(b *Batch) error {
 	}
 	p.rb, p.rerr = b, nil
 	if err := p.rc.Read(p.readFn); err != nil {
+		if p.closed.Load() {
+			return ErrClosed
+		}
 		return closedErr(err)
 	}
 	return p.rerr
@@ -192,6 +195,9 @@ func (p *AFPacket) Write(fs []Frame) error {
 		}
 		w.n, w.err = n, nil
 		if err := p.rc.Write(w.fn); err != nil {
+			if p.closed.Load() {
+				return ErrClosed
+			}
 			return closedErr(err)
 		}
 		if w.err != nil && first == nil {

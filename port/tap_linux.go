@@ -87,6 +87,9 @@ func (t *TAP) Read(b *Batch) error {
 	}
 	t.rb, t.rerr = b, nil
 	if err := t.rc.Read(t.readFn); err != nil {
+		if t.closed.Load() {
+			return ErrClosed
+		}
 		return closedErr(err)
 	}
 	if t.rerr != nil && t.closed.Load() {

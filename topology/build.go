@@ -34,6 +34,8 @@ type BuildOptions struct {
 	// RecordDir is where relative recording paths start (default: the
 	// topology's directory).
 	RecordDir string
+	// Engine runs the programs (engine.Options.Engine; zero: auto).
+	Engine engine.Engine
 }
 
 // Built is a topology made real.
@@ -113,7 +115,7 @@ func (t *Topology) Build(opts BuildOptions) (_ *Built, err error) {
 
 	for i, o := range t.Objects {
 		p := fmt.Sprintf("$.objects[%d]", i)
-		coll, spec, err := t.loadObject(p, o, ifindex, b.Shared, workers, opts.Printk)
+		coll, spec, err := t.loadObject(p, o, ifindex, b.Shared, workers, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -227,7 +229,7 @@ func programNames(c *engine.Collection) []string {
 }
 
 // loadObject loads one object: spec, variables, shared maps, collection.
-func (t *Topology) loadObject(p string, o Object, ifindex map[string]int, shared map[string]maps.Map, workers int, printk io.Writer) (*engine.Collection, *ebpf.CollectionSpec, error) {
+func (t *Topology) loadObject(p string, o Object, ifindex map[string]int, shared map[string]maps.Map, workers int, opts BuildOptions) (*engine.Collection, *ebpf.CollectionSpec, error) {
 	path := t.path(o.Path)
 	if _, err := os.Stat(path); err != nil {
 		return nil, nil, t.errAt(p+".path", "object %q: %w", o.Name, err)
@@ -270,7 +272,7 @@ func (t *Topology) loadObject(p string, o Object, ifindex map[string]int, shared
 			}
 		}
 	}
-	coll, err := engine.NewCollection(spec, engine.Options{NumCPU: workers, Trace: printk, MapReplacements: repl})
+	coll, err := engine.NewCollection(spec, engine.Options{NumCPU: workers, Trace: opts.Printk, MapReplacements: repl, Engine: opts.Engine})
 	if err != nil {
 		return nil, nil, t.errAt(p, "object %q: %w", o.Name, err)
 	}

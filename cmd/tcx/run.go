@@ -40,6 +40,7 @@ type runOptions struct {
 	progress  string
 	duration  time.Duration
 	noTimings bool
+	engine    string
 }
 
 func newRunCommand() *cobra.Command {
@@ -118,6 +119,7 @@ proto=arp|ipv4|ipv6|tcp|udp|icmp port=N host=IP prog=NAME.`,
 	f.BoolVar(&opts.jsonOut, "json", false, "print JSON lines: one per traced frame, then the summary")
 	f.StringVar(&opts.progress, "progress", "auto", "a live counter line on stderr: auto (when a terminal), always, never")
 	f.DurationVar(&opts.duration, "duration", 0, "stop after `D` (default: when inputs end or at SIGINT/SIGTERM)")
+	f.StringVar(&opts.engine, "engine", "auto", "run programs on `ENGINE`: jit, interp or auto (jit on linux/amd64)")
 	f.BoolVar(&opts.noTimings, "no-timings", false, "leave ns/frame out of the summary (for reproducible output)")
 	return cmd
 }
@@ -220,7 +222,11 @@ func runDatapath(ctx context.Context, stdout, stderr io.Writer, o *runOptions) e
 	} else if tracing {
 		printk.capture = true
 	}
-	built, err := topo.Build(topology.BuildOptions{Printk: printk, RecordDir: o.recordDir})
+	eng, err := engine.ParseEngine(o.engine)
+	if err != nil {
+		return fmt.Errorf("--engine: %w", err)
+	}
+	built, err := topo.Build(topology.BuildOptions{Printk: printk, RecordDir: o.recordDir, Engine: eng})
 	if err != nil {
 		return err
 	}

@@ -41,10 +41,15 @@ func goldenText(t *testing.T, name, got string) {
 
 const demoTopology = "../../testdata/datapath/demo.yaml"
 
+// testEngine runs the datapath tests on the interpreter: on main at
+// 125f13b the amd64 JIT writes zeros where programs store stack values
+// (engine's own tests fail too); switch to "auto" once it is fixed.
+const testEngine = "interp"
+
 // The demo: trace, summary, maps and recordings of the bundled topology.
 func TestRun_DemoTopology(t *testing.T) {
 	dir := t.TempDir()
-	code, out, errOut := runTool(t, "run", "--topology", demoTopology, "--trace", "--dump-maps", "--no-timings", "--record-dir", dir)
+	code, out, errOut := runTool(t, "run", "--topology", demoTopology, "--trace", "--dump-maps", "--no-timings", "--record-dir", dir, "--engine", testEngine)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -69,7 +74,7 @@ func TestRun_DemoTopology(t *testing.T) {
 
 // --json gives one trip line per frame and a summary line, all JSON.
 func TestRun_DemoJSON(t *testing.T) {
-	code, out, errOut := runTool(t, "run", "--topology", demoTopology, "--json", "--trace-filter", "fate=dropped", "--record-dir", t.TempDir())
+	code, out, errOut := runTool(t, "run", "--topology", demoTopology, "--json", "--trace-filter", "fate=dropped", "--record-dir", t.TempDir(), "--engine", testEngine)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
