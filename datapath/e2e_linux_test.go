@@ -38,9 +38,8 @@ type scenario struct {
 	peer string
 }
 
-// testEngine: see cmd/tcx's run_test.go (the JIT on main at 125f13b
-// stores zeros from the stack).
-const testEngine = engine.EngineInterp
+// testEngine is the engine the datapath tests use (the default).
+const testEngine = engine.EngineAuto
 
 var scenarios = []scenario{
 	{"ping A to B", "a", "ping", addrB, 0, true, ""},

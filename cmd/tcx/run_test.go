@@ -41,10 +41,8 @@ func goldenText(t *testing.T, name, got string) {
 
 const demoTopology = "../../testdata/datapath/demo.yaml"
 
-// testEngine runs the datapath tests on the interpreter: on main at
-// 125f13b the amd64 JIT writes zeros where programs store stack values
-// (engine's own tests fail too); switch to "auto" once it is fixed.
-const testEngine = "interp"
+// testEngine is the engine the run tests use (the default).
+const testEngine = "auto"
 
 // The demo: trace, summary, maps and recordings of the bundled topology.
 func TestRun_DemoTopology(t *testing.T) {
