@@ -199,7 +199,7 @@ func TestMachine_Run_CallxBadHelper(t *testing.T) {
 	p, err := vm.LoadRaw(raw(
 		[5]int64{0xb7, 2, 0, 0, 77}, // r2 = 77
 		[5]int64{0x8d, 2, 0, 0, 0},  // callx r2
-		exitInsn), vm.Options{AllowCallx: true, Helpers: make([]vm.HelperFunc, 8)})
+		exitInsn), engineOpts(vm.Options{AllowCallx: true, Helpers: make([]vm.HelperFunc, 8)}))
 	if err != nil {
 		t.Fatal(err)
 	}

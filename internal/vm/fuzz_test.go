@@ -94,14 +94,31 @@ func newFuzzEnv() *fuzzEnv {
 
 // check runs code and asserts the safety invariants: no panic, only typed
 // errors, nothing written outside the regions the program holds.
-func (e *fuzzEnv) check(t *testing.T, code, data []byte) {
-	p, err := vm.LoadRaw(code, e.opts)
+func (e *fuzzEnv) check(t *testing.T, code, data []byte) { e.checkOn(t, code, data, vm.EngineInterp) }
+
+// fuzzOutcome is everything a run leaves behind that two engines must
+// agree on.
+type fuzzOutcome struct {
+	r0, executed, faults uint64
+	err, kind            string
+	pkt, ctx, mapVals    []byte
+}
+
+// checkOn is check on engine eng (the interpreter: the package's test
+// engine, see engineOpts); it returns the outcome, nil if the program
+// does not load.
+func (e *fuzzEnv) checkOn(t *testing.T, code, data []byte, eng vm.Engine) *fuzzOutcome {
+	opts := engineOpts(e.opts)
+	if eng != vm.EngineInterp {
+		opts.Engine = eng
+	}
+	p, err := vm.LoadRaw(code, opts)
 	if err != nil {
 		var ve *vm.ValidationError
 		if !errors.As(err, &ve) {
 			t.Fatalf("LoadRaw error %T: %v", err, err)
 		}
-		return
+		return nil
 	}
 	e.self = p
 	data = data[:min(len(data), 256)]
@@ -124,7 +141,11 @@ func (e *fuzzEnv) check(t *testing.T, code, data []byte) {
 	} else {
 		m.SetContext(e.ctx[:32])
 	}
-	_, err = m.Run(p)
+	r0, err := m.Run(p)
+	out := &fuzzOutcome{r0: r0, executed: m.Executed()}
+	if err != nil {
+		out.err = err.Error()
+	}
 	var f *vm.Fault
 	var le *vm.LimitError
 	var he *vm.HelperError
@@ -137,7 +158,11 @@ func (e *fuzzEnv) check(t *testing.T, code, data []byte) {
 		if p.Faults() == 0 {
 			t.Fatalf("fault %v not counted", err)
 		}
-	case errors.As(err, &le), errors.As(err, &he):
+		out.kind = f.Kind.String()
+	case errors.As(err, &le):
+		out.kind = "limit"
+	case errors.As(err, &he):
+		out.kind = "helper"
 	default:
 		t.Fatalf("untyped error %T: %v", err, err)
 	}
@@ -162,6 +187,9 @@ func (e *fuzzEnv) check(t *testing.T, code, data []byte) {
 			}
 		}
 	}
+	out.faults = p.Faults()
+	out.pkt, out.ctx, out.mapVals = slices.Clone(e.pkt), slices.Clone(e.ctx), slices.Clone(e.mapVals)
+	return out
 }
 
 // imgCtx is a ContextAccessor over a plain image: the VM must only ever

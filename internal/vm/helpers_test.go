@@ -11,7 +11,7 @@ import (
 // load validates insns (an exit is not appended) or fails the test.
 func load(t testing.TB, insns asm.Instructions, opts vm.Options) *vm.Program {
 	t.Helper()
-	p, err := vm.Load(insns, opts)
+	p, err := vm.Load(insns, engineOpts(opts))
 	if err != nil {
 		t.Fatalf("load: %v\n%v", err, insns)
 	}

@@ -13,8 +13,11 @@ import (
 func (m *Machine) runNative(p *Program, pc int, base int) (uint64, error) {
 	m.prog = p
 	regs := &m.regs
-	limit := math.MaxInt
-	if m.limit != 0 && m.limit < math.MaxInt {
+	// No limit is a limit no run reaches; half the range keeps
+	// budget = limit - acc from overflowing (acc goes negative on
+	// forward jumps).
+	limit := math.MaxInt / 2
+	if m.limit != 0 && m.limit < math.MaxInt/2 {
 		limit = int(m.limit)
 	}
 	acc := m.steps - pc

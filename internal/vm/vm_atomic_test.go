@@ -79,7 +79,7 @@ func TestLoad_AtomicEncoding(t *testing.T) {
 		0xbf, 0x10, 0, 0, 0, 0, 0, 0, // r0 = r1
 		0x95, 0, 0, 0, 0, 0, 0, 0,
 	}
-	p, err := vm.LoadRaw(raw, vm.Options{})
+	p, err := vm.LoadRaw(raw, engineOpts(vm.Options{}))
 	if err != nil {
 		t.Fatal(err)
 	}
