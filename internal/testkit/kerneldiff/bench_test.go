@@ -42,13 +42,19 @@ func benchFrame(b *testing.B) []byte {
 // executor, the same packet each time, as the kernel's repeat loop does)
 // and then in the kernel, and reports both per-run times and their ratio.
 func compareBench(b *testing.B, spec *ebpf.CollectionSpec, prog string, frame []byte, insns int) {
+	for _, e := range []engine.Engine{engine.EngineInterp, engine.EngineJIT} {
+		b.Run(e.String(), func(b *testing.B) { compareBenchOn(b, spec, prog, frame, insns, e) })
+	}
+}
+
+func compareBenchOn(b *testing.B, spec *ebpf.CollectionSpec, prog string, frame []byte, insns int, e engine.Engine) {
 	kerneltest.RequireKernel(b)
 	kern, err := kernel.NewTestRunner(spec)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer kern.Close()
-	coll, err := engine.NewCollection(spec, engine.Options{NumCPU: 1})
+	coll, err := engine.NewCollection(spec, engine.Options{NumCPU: 1, Engine: e})
 	if err != nil {
 		b.Fatal(err)
 	}
