@@ -232,7 +232,7 @@ func PinnedObject(path string) (Pinned, error) {
 	}
 	var p Pinned
 	switch target {
-	case "anon_inode:bpf-link":
+	case "anon_inode:bpf-link", "anon_inode:bpf_link":
 		d, err := linkDescFD(fd)
 		if err != nil {
 			return Pinned{}, fmt.Errorf("pin %s: %w", path, err)
@@ -282,4 +282,31 @@ func (b *Backend) LinkByID(id uint32) (*Link, error) {
 		return nil, fmt.Errorf("open link by id %d: %w", id, err)
 	}
 	return l, nil
+}
+
+// AddNetkitPair creates the netkit pair primary <-> peer (L3 mode, both
+// ends forwarding by default) and brings both ends up.
+func (ns *NetNS) AddNetkitPair(primary, peer string) error {
+	err := ns.Do(func() error {
+		nk := &netlink.Netkit{LinkAttrs: netlink.LinkAttrs{Name: primary}, Mode: netlink.NETKIT_MODE_L3,
+			Policy: netlink.NETKIT_POLICY_FORWARD, PeerPolicy: netlink.NETKIT_POLICY_FORWARD}
+		nk.SetPeerAttrs(&netlink.LinkAttrs{Name: peer})
+		if err := ns.nl.LinkAdd(nk); err != nil {
+			return err
+		}
+		for _, name := range []string{primary, peer} {
+			l, err := ns.nl.LinkByName(name)
+			if err != nil {
+				return linkErr(err)
+			}
+			if err := ns.nl.LinkSetUp(l); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("add netkit pair %s/%s: %w", primary, peer, err)
+	}
+	return nil
 }

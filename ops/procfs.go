@@ -102,7 +102,9 @@ func scanHolders() holders {
 		var comm string
 		for _, fd := range fds {
 			target, err := os.Readlink(filepath.Join(dir, "fd", fd.Name()))
-			if err != nil || (target != "anon_inode:bpf-link" && target != "anon_inode:bpf-prog") {
+			// Link fds read anon_inode:bpf_link from their creation and
+			// anon_inode:bpf-link when opened from a pin.
+			if err != nil || !strings.HasPrefix(target, "anon_inode:bpf") || strings.HasSuffix(target, "map") {
 				continue
 			}
 			n, _ := strconv.Atoi(fd.Name())
