@@ -597,8 +597,10 @@ func absDiff(a, b int64) int64 {
 }
 
 func scenarioShowHost(t *testing.T, e *opsEnv) {
+	// Pins are looked for only in the scenario's bpffs: opening every pin
+	// of the machine would hold other tests' links for a moment.
 	var o, er bytes.Buffer
-	if code := run(context.Background(), []string{"show", "--json", "--state-dir", e.state}, &o, &er); code != 0 {
+	if code := run(context.Background(), []string{"show", "--json", "--state-dir", e.state, "--bpffs", e.bpffs}, &o, &er); code != 0 {
 		t.Fatalf("show of the host: exit %d: %s", code, er.String())
 	}
 	var s ops.Snapshot
@@ -621,7 +623,7 @@ func scenarioShowHost(t *testing.T, e *opsEnv) {
 	}
 	// The human form too.
 	o.Reset()
-	if code := run(context.Background(), []string{"show", "lo", "--state-dir", e.state}, &o, &er); code != 0 || !strings.Contains(o.String(), "lo (ifindex 1") {
+	if code := run(context.Background(), []string{"show", "lo", "--state-dir", e.state, "--bpffs", e.bpffs}, &o, &er); code != 0 || !strings.Contains(o.String(), "lo (ifindex 1") {
 		t.Errorf("show lo: %d %s", code, o.String())
 	}
 }
