@@ -269,8 +269,10 @@ func (h *kernelHost) DetachLink(ctx context.Context, pin string) (*DetachResult,
 	o := h.linkRecord(d.ID)
 	res := &DetachResult{Mode: KindLink, LinkID: d.ID, ProgID: d.ProgID, Device: deviceName(d.Ifindex, o), Direction: attachDir(d.AttachType)}
 	if d.Ifindex == 0 {
-		res.Device = "(none: defunct)"
-		res.Notes = append(res.Notes, fmt.Sprintf("link %d was defunct already", d.ID))
+		res.Defunct = true
+		if o != nil {
+			res.Device = o.Device
+		}
 	} else if err := link.Detach(); err != nil {
 		return nil, explainCommon(err, fmt.Sprintf("detaching link %d", d.ID))
 	}

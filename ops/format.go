@@ -139,6 +139,10 @@ func progShort(p Program) string {
 func WriteDetach(w io.Writer, r *DetachResult) {
 	switch r.Mode {
 	case KindLink:
+		if r.Defunct {
+			fmt.Fprintf(w, "tcx link %d (program %d, %s %s) was defunct already: its device is gone or it was detached\n", r.LinkID, r.ProgID, r.Device, r.Direction)
+			break
+		}
 		fmt.Fprintf(w, "detached tcx link %d (program %d) from %s %s\n", r.LinkID, r.ProgID, r.Device, r.Direction)
 	case KindPlain:
 		fmt.Fprintf(w, "detached program %d from %s %s\n", r.ProgID, r.Device, r.Direction)

@@ -148,6 +148,8 @@ type DetachResult struct {
 	ProgID    uint32
 	LinkID    uint32
 	Priority  uint16
+	// Defunct says the link had left its hook before (device gone).
+	Defunct bool
 	// RemovedPins are pins removed with it; KeptPins pins that still hold
 	// the now defunct link (not made by tcx).
 	RemovedPins, KeptPins []string

@@ -179,5 +179,15 @@ func fileSHA256(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// shortCommand is the recorded command line for display.
-func shortCommand(cmd []string) string { return strings.Join(cmd, " ") }
+// shortCommand is the recorded command line for display, quoted where a
+// shell would need it.
+func shortCommand(cmd []string) string {
+	out := make([]string, len(cmd))
+	for i, a := range cmd {
+		out[i] = a
+		if a == "" || strings.ContainsAny(a, " \t\n'\"$`\\*?;&|<>()") {
+			out[i] = strconv.Quote(a)
+		}
+	}
+	return strings.Join(out, " ")
+}
