@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"runtime"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
 
 	"github.com/tcxgo/tcx/internal/vm"
 	"github.com/tcxgo/tcx/maps"
@@ -78,6 +80,18 @@ type Options struct {
 	// libbpf's map_is_reuse_compat) and have NumCPU values per key when
 	// per-CPU.
 	MapReplacements map[string]maps.Map
+	// KernelTypes is the target BTF of CO-RE relocations. nil means the
+	// running kernel's (/sys/kernel/btf/vmlinux) when there is one, else
+	// the engine's built-in UAPI types (UAPITypes).
+	KernelTypes *btf.Spec
+	// Strict refuses a collection for what is otherwise a Warning: a
+	// check the kernel's verifier makes and the engine makes at load time
+	// (combined stack depth, global function arguments, packet access
+	// beyond a checked bound) found a program the kernel would refuse.
+	Strict bool
+	// Logger receives every Warning at level Warn. nil logs nothing (the
+	// warnings stay in Collection.Warnings).
+	Logger *slog.Logger
 }
 
 // Collection is a loaded CollectionSpec: its programs and maps, sharing one
@@ -86,8 +100,13 @@ type Collection struct {
 	// Programs are the SCHED_CLS programs by name.
 	Programs map[string]*Program
 	// Maps are all maps by name, including the global data sections
-	// (.data, .rodata, .bss, .data.*) as single-entry arrays.
+	// (.data, .rodata, .bss, .data.*) as single-entry arrays. A map of a
+	// type the engine lacks is missing here; a program using it is refused.
 	Maps map[string]maps.Map
+	// Warnings are what the load-time checks found (see Options.Strict),
+	// and the programs and maps that were left out because no SCHED_CLS
+	// program needs them.
+	Warnings []Warning
 
 	opts    Options
 	numCPU  int
@@ -95,7 +114,8 @@ type Collection struct {
 	epoch   time.Time
 	as      *vm.AddressSpace
 	helpers []vm.HelperFunc
-	entries []*mapEntry // by link index
+	entries []*mapEntry      // by link index
+	missing map[string]error // maps the engine could not create, by name
 	pool    []poolSlot
 	closed  atomic.Bool
 	traceMu sync.Mutex
@@ -159,6 +179,7 @@ func NewCollection(spec *ebpf.CollectionSpec, opts Options) (*Collection, error)
 		limit:    opts.InstructionLimit,
 		epoch:    time.Now(),
 		as:       vm.NewAddressSpace(),
+		missing:  make(map[string]error),
 	}
 	if c.numCPU == 0 {
 		c.numCPU = runtime.NumCPU()
@@ -198,6 +219,12 @@ func (c *Collection) createMaps(spec *ebpf.CollectionSpec) (map[string]int, erro
 			return nil, fmt.Errorf("new collection: %w", err)
 		}
 		m, err := c.newMap(name, ms, mopts)
+		if errors.Is(err, syscall.EOPNOTSUPP) || errors.Is(err, syscall.ENOTSUP) {
+			// Refused only if a program uses it (link), as objects declare
+			// maps for the other program types they hold.
+			c.missing[name] = err
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("new collection: map %q: %w", name, err)
 		}
@@ -276,13 +303,19 @@ func (c *Collection) resolveMap(ref vm.MapRef) (uint64, error) {
 
 func (c *Collection) loadPrograms(spec *ebpf.CollectionSpec, mapIndex map[string]int) error {
 	policy := vm.CtxPolicyFunc(skb.CtxSize, skb.CtxAccess)
+	env := &linkEnv{progs: spec.Programs, mapIndex: mapIndex, missing: c.missing, rel: newRelocator(spec, c.opts.KernelTypes)}
+	var skipped []string
 	for _, name := range sortedKeys(spec.Programs) {
 		ps := spec.Programs[name]
 		if ps.Type != ebpf.SchedCLS {
-			return fmt.Errorf("new collection: program %q: type %s (section %q) is not SCHED_CLS: %w", name, ps.Type, ps.SectionName, syscall.EINVAL)
+			skipped = append(skipped, fmt.Sprintf("%s (%s, section %q)", name, ps.Type, ps.SectionName))
+			continue
 		}
-		insns, err := link(name, spec.Programs, mapIndex)
+		insns, err := link(name, env)
 		if err != nil {
+			return fmt.Errorf("new collection: %w", err)
+		}
+		if err := c.check(name, insns); err != nil {
 			return fmt.Errorf("new collection: %w", err)
 		}
 		vp, err := vm.Load(insns, vm.Options{
@@ -296,6 +329,15 @@ func (c *Collection) loadPrograms(spec *ebpf.CollectionSpec, mapIndex map[string
 			return fmt.Errorf("new collection: program %q: %w%s", name, err, sourceOf(insns, err))
 		}
 		c.Programs[name] = &Program{name: name, section: ps.SectionName, coll: c, vm: vp}
+	}
+	if len(c.Programs) == 0 && len(skipped) > 0 {
+		return fmt.Errorf("new collection: no SCHED_CLS program (not SCHED_CLS: %s): %w", strings.Join(skipped, ", "), syscall.EINVAL)
+	}
+	for _, s := range skipped {
+		c.warn(Warning{Check: CheckSkipped, Insn: -1, Msg: "program " + s + " left out: the engine runs SCHED_CLS programs only"})
+	}
+	for _, name := range sortedKeys(c.missing) {
+		c.warn(Warning{Check: CheckSkipped, Insn: -1, Msg: fmt.Sprintf("map %q left out (no SCHED_CLS program uses it): %v", name, c.missing[name])})
 	}
 	return nil
 }
@@ -318,6 +360,9 @@ func (c *Collection) fillProgArrays(spec *ebpf.CollectionSpec) error {
 				return fmt.Errorf("new collection: prog array %q: value of key %d is %T, want a program name: %w", e.name, key, kv.Value, syscall.EINVAL)
 			}
 			p := c.Programs[pname]
+			if p == nil && spec.Programs[pname] != nil && spec.Programs[pname].Type != ebpf.SchedCLS {
+				continue // left out; the kernel refuses a tail call across program types too
+			}
 			if p == nil {
 				return fmt.Errorf("new collection: prog array %q: no program %q: %w", e.name, pname, syscall.ENOENT)
 			}

@@ -9,7 +9,23 @@
 // from the spec's __array initialisers and loads the programs into
 // package vm's interpreter, whose every memory access is checked at run
 // time. A program calling a helper the engine lacks is refused at load
-// time, naming the helper.
+// time, naming the helper. Programs of other types, and maps of a type the
+// engine lacks that no tc program uses, are left out (Collection.Warnings).
+//
+// CO-RE relocations (field offset, size, existence, type and enum) are
+// applied with cilium/ebpf's btf package against the running kernel's BTF,
+// or the built-in BTF of the UAPI types the engine models (UAPITypes) where
+// there is none: struct __sk_buff fields land on the UAPI offsets the
+// context model serves, as the kernel's verifier rewrites them. A field
+// relocation on a kernel-internal type (struct sk_buff, sock, ...) is
+// refused, naming the type, the field and the instruction; one without a
+// target is poisoned and faults only if reached (FaultPoisoned).
+//
+// Load-time checks the kernel's verifier makes and that are cheap here
+// (combined stack depth of bpf-to-bpf calls, global function prototypes
+// and context arguments, direct packet access beyond its checked bound,
+// each where provable on every path) become Warnings, or errors with
+// Options.Strict.
 //
 // It runs on every OS but plan9 (which cilium/ebpf does not build on),
 // kernel BPF or not. Helpers return Linux's errno numbers to programs

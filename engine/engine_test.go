@@ -144,8 +144,8 @@ func TestNewCollection_Rejects(t *testing.T) {
 		}(), syscall.EINVAL, "not SCHED_CLS"},
 		{"map value of a hash", handSpec(asm.Instructions{asm.LoadMapValue(asm.R1, 0, 0).WithReference("h"), asm.Mov.Imm(asm.R0, 0), asm.Return()},
 			&ebpf.MapSpec{Name: "h", Type: ebpf.Hash, KeySize: 4, ValueSize: 4, MaxEntries: 1}), syscall.EINVAL, "no direct value access"},
-		{"unsupported map", handSpec(asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
-			&ebpf.MapSpec{Name: "q", Type: ebpf.Queue, ValueSize: 4, MaxEntries: 1}), syscall.EOPNOTSUPP, "not supported"},
+		{"unsupported map in use", handSpec(asm.Instructions{asm.LoadMapPtr(asm.R1, 0).WithReference("q"), asm.Mov.Imm(asm.R0, 0), asm.Return()},
+			&ebpf.MapSpec{Name: "q", Type: ebpf.Queue, ValueSize: 4, MaxEntries: 1}), syscall.EOPNOTSUPP, `insn 0: map "q"`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := engine.NewCollection(c.spec, engine.Options{NumCPU: 1})

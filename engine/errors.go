@@ -36,4 +36,5 @@ const (
 	FaultCallDepth   = vm.FaultCallDepth
 	FaultBadCall     = vm.FaultBadCall
 	FaultPanic       = vm.FaultPanic
+	FaultPoisoned    = vm.FaultPoisoned
 )

@@ -7,7 +7,6 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/btf"
 )
 
 // link turns the instructions of progs[name] into a self-contained stream
@@ -24,10 +23,14 @@ import (
 //     the map's index in mapIndex as the "fd" and the value offset in the
 //     high half, as encodeMapFD lays them out.
 //
-// References the engine cannot satisfy (kconfig, ksyms, kfuncs, CO-RE)
-// are refused, naming the instruction.
-func link(name string, progs map[string]*ebpf.ProgramSpec, mapIndex map[string]int) (asm.Instructions, error) {
-	insns := flatten(name, progs)
+// CO-RE relocations are applied by rel first. References the engine
+// cannot satisfy (kconfig, ksyms, kfuncs, a map it could not create) are
+// refused, naming the instruction.
+func link(name string, env *linkEnv) (asm.Instructions, error) {
+	insns, err := env.rel.relocate(name, flatten(name, env.progs))
+	if err != nil {
+		return nil, err
+	}
 
 	offsets := make(map[string]int)
 	iter := insns.Iterate()
@@ -43,9 +46,6 @@ func link(name string, progs map[string]*ebpf.ProgramSpec, mapIndex map[string]i
 	iter = insns.Iterate()
 	for iter.Next() {
 		ins, off := iter.Ins, int(iter.Offset)
-		if btf.CORERelocationMetadata(ins) != nil {
-			return nil, linkErr(name, off, "CO-RE relocation %s: not supported (no kernel types)", btf.CORERelocationMetadata(ins))
-		}
 		if ins.IsKfuncCall() {
 			return nil, linkErr(name, off, "kfunc call: not supported")
 		}
@@ -55,7 +55,10 @@ func link(name string, progs map[string]*ebpf.ProgramSpec, mapIndex map[string]i
 			if ref == "" {
 				return nil, linkErr(name, off, "map load without a map reference (raw fd %d)", int32(ins.Constant))
 			}
-			idx, ok := mapIndex[ref]
+			idx, ok := env.mapIndex[ref]
+			if err := env.missing[ref]; err != nil {
+				return nil, fmt.Errorf("link program %q: insn %d: map %q: %w", name, off, ref, err)
+			}
 			if !ok {
 				return nil, linkErr(name, off, "reference to unknown map %q", ref)
 			}
@@ -89,6 +92,14 @@ func link(name string, progs map[string]*ebpf.ProgramSpec, mapIndex map[string]i
 		}
 	}
 	return insns, nil
+}
+
+// linkEnv is what link resolves references against.
+type linkEnv struct {
+	progs    map[string]*ebpf.ProgramSpec
+	mapIndex map[string]int
+	missing  map[string]error // maps that could not be created
+	rel      *relocator
 }
 
 // flatten copies the program's instructions and appends the functions it

@@ -166,6 +166,7 @@ var corpusVerdicts = map[string]verdicts{
 	"config_filter": {must: []uint32{ok, shot}},
 	"conntrack_lru": {must: []uint32{ok, shot}},
 	"ctx_fields":    {must: []uint32{ok}},
+	"core_skb":      {must: []uint32{ok}},
 	"dns_guard":     {must: []uint32{ok, shot}},
 	"dp_acl":        {must: []uint32{unspec}, may: []uint32{shot}},
 	"dp_count":      {must: []uint32{unspec}},

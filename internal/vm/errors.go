@@ -43,6 +43,7 @@ const (
 	FaultCallDepth                        // more than MaxFrames frames at run time
 	FaultBadCall                          // callx or callback to something that is no function
 	FaultPanic                            // a Go panic recovered at the Run boundary
+	FaultPoisoned                         // an instruction CO-RE poisoned (relocation without target) was reached
 )
 
 func (k FaultKind) String() string {
@@ -67,6 +68,8 @@ func (k FaultKind) String() string {
 		return "bad call target"
 	case FaultPanic:
 		return "internal panic"
+	case FaultPoisoned:
+		return "instruction poisoned by CO-RE (its relocation has no target)"
 	}
 	return fmt.Sprintf("FaultKind(%d)", uint8(k))
 }
@@ -89,6 +92,8 @@ func (f *Fault) Error() string {
 		return fmt.Sprintf("vm: insn %d: %s: %v", f.PC, f.Kind, f.Panic)
 	case FaultCallDepth, FaultBadCall:
 		return fmt.Sprintf("vm: insn %d: %s (%#x)", f.PC, f.Kind, f.Addr)
+	case FaultPoisoned:
+		return fmt.Sprintf("vm: insn %d: %s", f.PC, f.Kind)
 	}
 	op := "read"
 	if f.Write {

@@ -578,6 +578,9 @@ func (m *Machine) exec(p *Program, pc int, base int) (uint64, error) {
 			}
 			regs[0] = r0
 
+		case kPoisoned:
+			return 0, m.fault(m.prog, pc-1, FaultPoisoned, 0, 0, 0)
+
 		default:
 			panic("vm: invalid op kind")
 		}

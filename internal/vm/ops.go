@@ -152,6 +152,7 @@ const (
 	kCall       // bpf-to-bpf, off = target op index
 	kCallHelper // off = helper id
 	kCallx      // helper id in register dst (non-Linux extension, opt-in)
+	kPoisoned   // call of CorePoisonedCall: faults when reached
 	kExit
 
 	// Loads: dst = *(size *)(src + off).

@@ -12,6 +12,12 @@ import (
 // BPF_COMPLEXITY_LIMIT_INSNS for privileged loaders).
 const MaxInsns = 1 << 20
 
+// CorePoisonedCall is the helper ID a CO-RE loader calls in place of an
+// instruction whose relocation found no target (libbpf's and cilium/ebpf's
+// 0xbad2310). The kernel's verifier refuses it only where it is reachable;
+// Load accepts it and a run that reaches it ends in a FaultPoisoned.
+const CorePoisonedCall = 0xbad2310
+
 // Raw opcode fields (include/uapi/linux/bpf.h).
 const (
 	clsLD, clsLDX, clsST, clsSTX, clsALU, clsJMP, clsJMP32, clsALU64 = 0, 1, 2, 3, 4, 5, 6, 7
@@ -452,6 +458,10 @@ func (b *builder) call(i int, ins rawInsn, x bool) error {
 	switch ins.src {
 	case 0:
 		id := ins.imm
+		if id == CorePoisonedCall {
+			b.ops[i] = op{kind: kPoisoned}
+			return nil
+		}
 		if id < 0 || int(id) >= len(b.opts.Helpers) || b.opts.Helpers[id] == nil {
 			return b.fail(i, syscall.EINVAL, "unknown helper %s (%d)", asm.BuiltinFunc(uint32(id)), id)
 		}

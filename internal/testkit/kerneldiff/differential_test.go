@@ -1,8 +1,6 @@
 package kerneldiff_test
 
 import (
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
@@ -11,7 +9,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -22,7 +19,6 @@ import (
 	"github.com/tcxgo/tcx/internal/testkit/pktgen"
 	"github.com/tcxgo/tcx/internal/vm/amd64"
 	"github.com/tcxgo/tcx/kernel"
-	"github.com/tcxgo/tcx/maps"
 	"github.com/tcxgo/tcx/skb"
 )
 
@@ -48,59 +44,17 @@ func seedOf(prog string, base int) int64 {
 	return int64(h.Sum32()) + int64(base)
 }
 
-// ctxFor returns the ctx_in of packet i: none for a quarter of the packets,
-// otherwise a __sk_buff with a random selection of the fields test_run
-// accepts (gso_size makes the skb a GSO packet for the helpers).
-func ctxFor(rng *rand.Rand, frameLen int) []byte {
-	if rng.IntN(4) == 0 {
-		return nil
-	}
-	c := make([]byte, skb.CtxSize)
-	le := binary.LittleEndian
-	put32 := func(off int, v uint32) { le.PutUint32(c[off:], v) }
-	if rng.IntN(2) == 0 {
-		put32(skb.CtxMark, rng.Uint32())
-	}
-	if rng.IntN(2) == 0 {
-		put32(skb.CtxPriority, rng.Uint32N(8))
-	}
-	if rng.IntN(3) == 0 {
-		put32(skb.CtxIngressIfindex, rng.Uint32N(16))
-	}
-	if rng.IntN(4) == 0 {
-		put32(skb.CtxIfindex, 1)
-	}
-	for i := range 5 {
-		if rng.IntN(2) == 0 {
-			put32(skb.CtxCB+4*i, rng.Uint32())
-		}
-	}
-	if rng.IntN(4) == 0 {
-		le.PutUint64(c[skb.CtxTstamp:], rng.Uint64())
-	}
-	if rng.IntN(4) == 0 {
-		put32(skb.CtxWireLen, uint32(frameLen)+rng.Uint32N(1500))
-	}
-	if rng.IntN(10) == 0 {
-		put32(skb.CtxGSOSegs, rng.Uint32N(64))
-	}
-	if rng.IntN(10) == 0 {
-		put32(skb.CtxGSOSize, 1+rng.Uint32N(1500))
-	}
-	if rng.IntN(4) == 0 {
-		le.PutUint64(c[skb.CtxHWTstamp:], rng.Uint64())
-	}
-	return c
-}
+// ctxFor is kerneldiff.Ctx.
+func ctxFor(rng *rand.Rand, frameLen int) []byte { return kerneldiff.Ctx(rng, frameLen) }
 
-// side is one collection loaded on both sides.
+func pinCPU0(t *testing.T) { kerneldiff.PinCPU0(t) }
+
+// side is a kerneldiff.Side with the short names these tests use.
 type side struct {
-	// ns, if set, is the network namespace the kernel runs in.
-	ns    *kernel.NetNS
-	kern  *kernel.TestRunner
-	coll  *engine.Collection
-	x     *engine.Executor
-	rings map[string]*maps.RingBufReader
+	*kerneldiff.Side
+	kern *kernel.TestRunner
+	coll *engine.Collection
+	x    *engine.Executor
 }
 
 func load(t *testing.T, obj string, ncpu int) *side { return loadOn(t, obj, ncpu, engine.EngineInterp) }
@@ -140,92 +94,16 @@ func loadSpecsOn(t *testing.T, kspec, espec *ebpf.CollectionSpec, ncpu int, e en
 		t.Fatalf("engine: %v", err)
 	}
 	t.Cleanup(func() { coll.Close() })
-	x, err := coll.NewExecutor(0)
+	s, err := kerneldiff.NewSide(kern, coll)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &side{kern: kern, coll: coll, x: x, rings: map[string]*maps.RingBufReader{}}
-	for name, m := range coll.Maps {
-		if rb, ok := m.(*maps.RingBuf); ok {
-			r, err := rb.NewReader()
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { r.Close() })
-			s.rings[name] = r
-		}
-	}
-	return s
+	t.Cleanup(func() { s.Close() })
+	return &side{Side: s, kern: kern, coll: coll, x: s.X}
 }
 
-// kernRun is one BPF_PROG_TEST_RUN, in s.ns if set.
-func (s *side) kernRun(prog string, frame, ctx []byte) (kernel.RunOutput, error) {
-	if s.ns == nil {
-		return s.kern.Run(prog, kernel.RunInput{Data: frame, Ctx: ctx})
-	}
-	var out kernel.RunOutput
-	err := s.ns.Do(func() error {
-		var err error
-		out, err = s.kern.Run(prog, kernel.RunInput{Data: frame, Ctx: ctx})
-		return err
-	})
-	return out, err
-}
-
-// compare runs one packet on both sides and returns the first difference.
 func (s *side) compare(prog string, frame, ctx []byte, verdicts map[uint32]int) (string, error) {
-	kout, kerr := s.kernRun(prog, frame, ctx)
-	rv, data, ctxOut, eerr := s.x.TestRun(s.coll.Programs[prog], frame, ctx)
-	if kerr != nil || eerr != nil {
-		verdicts[^uint32(0)-1]++ // counted as 0xfffffffe: input refused
-		var kno syscall.Errno
-		if kerr == nil || eerr == nil || !errors.As(kerr, &kno) || !errors.Is(eerr, kno) {
-			return fmt.Sprintf("error: kernel %v, engine %v", kerr, eerr), nil
-		}
-		return "", nil
-	}
-	verdicts[kout.Retval]++
-	if rv != kout.Retval {
-		return fmt.Sprintf("retval: kernel %#x, engine %#x", kout.Retval, rv), nil
-	}
-	if d := kerneldiff.DiffData(kout.Data, data); d != "" {
-		return d, nil
-	}
-	if d := kerneldiff.DiffCtx(kout.Ctx, ctxOut); d != "" {
-		return d, nil
-	}
-	for _, name := range s.kern.Maps() {
-		m := s.coll.Maps[name]
-		if r := s.rings[name]; r != nil {
-			krec, err := s.kern.ReadRing(name)
-			if err != nil {
-				return "", err
-			}
-			erec, err := kerneldiff.DrainRing(r)
-			if err != nil {
-				return "", err
-			}
-			if d := kerneldiff.DiffRecords(krec, erec); d != "" {
-				return "ring " + name + ": " + d, nil
-			}
-			continue
-		}
-		if !kerneldiff.Comparable(m) {
-			continue
-		}
-		kkv, err := s.kern.MapContents(name)
-		if err != nil {
-			return "", err
-		}
-		ekv, err := kerneldiff.Contents(m)
-		if err != nil {
-			return "", err
-		}
-		if d := kerneldiff.DiffKVs(kkv, ekv); d != "" {
-			return "map " + name + ": " + d, nil
-		}
-	}
-	return "", nil
+	return s.Compare(prog, frame, ctx, verdicts)
 }
 
 // TestKernelDifferential runs every corpus program on KERNELDIFF_PACKETS
@@ -289,7 +167,7 @@ func kernelDifferential(t *testing.T, e engine.Engine, label string) {
 					prog, filepath.Base(obj), i, seed, d, frame, ctx)
 				break
 			}
-			t.Logf("%s: verdicts %v, %s", prog, verdicts, s.summary())
+			t.Logf("%s: verdicts %v, %s", prog, verdicts, s.Summary())
 		}
 	}
 	line := fmt.Sprintf("%s: %d programs, %d packets, %d divergences", label, nprogs, npackets, ndiv)
@@ -301,28 +179,6 @@ func kernelDifferential(t *testing.T, e engine.Engine, label string) {
 	if strings.Contains(os.Getenv("KERNELDIFF_FAIL_FAST"), "1") && ndiv > 0 {
 		t.FailNow()
 	}
-}
-
-// summary lists the engine maps' entry counts and ring records.
-func (s *side) summary() string {
-	var parts []string
-	for _, name := range s.kern.Maps() {
-		m := s.coll.Maps[name]
-		if !kerneldiff.Comparable(m) {
-			continue
-		}
-		kv, err := kerneldiff.Contents(m)
-		if err != nil {
-			return err.Error()
-		}
-		parts = append(parts, fmt.Sprintf("%s: %d entries", name, len(kv)))
-	}
-	for name, rb := range s.coll.Maps {
-		if rb, ok := rb.(*maps.RingBuf); ok {
-			parts = append(parts, fmt.Sprintf("%s: %d bytes produced", name, rb.Query(maps.RingProdPos)))
-		}
-	}
-	return strings.Join(parts, ", ")
 }
 
 // TestSide_Compare_DetectsDivergence shows that the comparison can fail:

@@ -25,7 +25,7 @@ func probeSide(t *testing.T) *side {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ns.Close() })
-	s.ns = ns
+	s.NS = ns
 	return s
 }
 
@@ -63,7 +63,7 @@ func (s *side) mustSame(t *testing.T, what, prog string, frame, ctx []byte) {
 func TestKernel_TailCallFromSubprogram(t *testing.T) {
 	s := probeSide(t)
 	s.mustSame(t, "tail call chain from a subprogram", "tail_sub_chain", probeFrame(60), nil)
-	kout, err := s.kernRun("tail_sub_chain", probeFrame(60), nil)
+	kout, err := s.KernRun("tail_sub_chain", probeFrame(60), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestKernel_CloneToLoopback(t *testing.T) {
 func TestKernel_KtimeGetTaiNs(t *testing.T) {
 	s := probeSide(t)
 	key := binary.LittleEndian.AppendUint32(nil, 0)
-	if _, err := s.kernRun("tai", probeFrame(60), nil); err != nil {
+	if _, err := s.KernRun("tai", probeFrame(60), nil); err != nil {
 		t.Fatal(err)
 	}
 	kv, err := s.kern.MapContents("out")

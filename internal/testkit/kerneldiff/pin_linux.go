@@ -1,4 +1,4 @@
-package kerneldiff_test
+package kerneldiff
 
 import (
 	"runtime"
@@ -7,10 +7,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// pinCPU0 runs the calling goroutine's thread on CPU 0 until the test
+// PinCPU0 runs the calling goroutine's thread on CPU 0 until the test
 // ends, so that the kernel's test runs update CPU 0's per-CPU values, the
 // CPU the engine's executor simulates.
-func pinCPU0(t *testing.T) {
+func PinCPU0(t testing.TB) {
 	runtime.LockOSThread()
 	var old, set unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &old); err != nil {

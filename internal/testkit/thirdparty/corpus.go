@@ -1,0 +1,141 @@
+package thirdparty
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/tcxgo/tcx/engine"
+)
+
+// Dir is the corpus, relative to this package.
+const Dir = "../../../testdata/thirdparty/selftests/progs"
+
+// RejectedDir holds selftests whose programs the kernel's verifier refuses
+// (most of them, on purpose) for what the engine's load-time checks cover.
+const RejectedDir = "../../../testdata/thirdparty/selftests/rejected"
+
+// tcSections are the section names that only an object's test script knows
+// to be tc programs (it attaches them with "tc filter ... bpf obj O sec S"),
+// so cilium/ebpf's ELF reader leaves their type unspecified.
+var tcSections = map[string]func(section string) bool{
+	"test_tc_tunnel.o": func(s string) bool { return strings.HasPrefix(s, "encap_") || s == "decap" },
+	"test_tc_edt.o":    func(s string) bool { return s == "cls_test" },
+	"test_xdp_meta.o":  func(s string) bool { return s == "t" },
+}
+
+// Objects lists the objects in dir (Dir or RejectedDir), sorted.
+func Objects(dir string) ([]string, error) {
+	objs, err := filepath.Glob(filepath.Join(dir, "*.o"))
+	if err != nil {
+		return nil, err
+	}
+	if len(objs) == 0 {
+		return nil, fmt.Errorf("no objects in %s", dir)
+	}
+	slices.Sort(objs)
+	return objs, nil
+}
+
+// Specs loads an object: the full spec for the engine (which leaves out
+// what its tc programs do not need) and a copy with only the tc programs
+// for the kernel (the object's other programs need attach targets and
+// kernel features that are not under test here).
+func Specs(path string) (full, tcOnly *ebpf.CollectionSpec, err error) {
+	full, err = engine.LoadCollectionSpec(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if isTC := tcSections[filepath.Base(path)]; isTC != nil {
+		for _, p := range full.Programs {
+			if p.Type == ebpf.UnspecifiedProgram && isTC(p.SectionName) {
+				p.Type = ebpf.SchedCLS
+			}
+		}
+	}
+	tcOnly = full.Copy()
+	for name, p := range tcOnly.Programs {
+		if p.Type != ebpf.SchedCLS {
+			delete(tcOnly.Programs, name)
+		}
+	}
+	return full, tcOnly, nil
+}
+
+// Refusal documents why the engine refuses an object the kernel loads.
+type Refusal struct {
+	// Match is a substring of the engine's load error.
+	Match string
+	// Kind is RefusedKernelInternal, RefusedNotModeled or RefusedPending.
+	Kind string
+}
+
+// Kinds of Refusal.
+const (
+	// RefusedKernelInternal: a CO-RE field relocation on a kernel-internal
+	// type (struct sk_buff, sock, task_struct, ...): memory the engine has
+	// no model of, reached through kfuncs or BTF pointers.
+	RefusedKernelInternal = "kernel-internal type (CO-RE)"
+	// RefusedNotModeled: a kfunc family or map type outside the engine's
+	// model (crypto, socket maps).
+	RefusedNotModeled = "not modeled"
+	// RefusedPending: a helper or kfunc being added (issue 9, item 2).
+	RefusedPending = "pending helper"
+)
+
+// Refusals are the documented refusals, by object. An object the engine
+// refuses that is not listed, or refuses for another reason, fails the
+// test; a listed object that loads is reported, so the list can shrink.
+var Refusals = map[string]Refusal{
+	"cgroup_ancestor.o":               {"struct sock.sk_protocol", RefusedKernelInternal},
+	"decap_sanity.o":                  {"struct sk_buff.", RefusedKernelInternal},
+	"test_btf_skc_cls_ingress.o":      {"struct request_sock.", RefusedKernelInternal},
+	"test_skb_helpers.o":              {"struct task_struct.", RefusedKernelInternal},
+	"test_tcp_custom_syncookie.o":     {"struct bpf_tcp_req_attrs.", RefusedKernelInternal},
+	"xdp_synproxy_kern.o":             {"struct nf_conn.", RefusedKernelInternal},
+	"crypto_bench.o":                  {"kfunc", RefusedNotModeled},
+	"crypto_sanity.o":                 {"kfunc", RefusedNotModeled},
+	"test_assign_reuse.o":             {"SockMap not supported", RefusedNotModeled},
+	"test_sockmap_update.o":           {"SockMap not supported", RefusedNotModeled},
+	"verifier_sockmap_mutate.o":       {"SockMap not supported", RefusedNotModeled},
+	"fib_lookup.o":                    {"FnFibLookup", RefusedPending},
+	"test_tc_neigh_fib.o":             {"FnFibLookup", RefusedPending},
+	"for_each_array_map_elem.o":       {"FnForEachMapElem", RefusedPending},
+	"for_each_hash_map_elem.o":        {"FnForEachMapElem", RefusedPending},
+	"for_each_multi_maps.o":           {"FnForEachMapElem", RefusedPending},
+	"test_check_mtu.o":                {"FnCheckMtu", RefusedPending},
+	"test_cls_redirect.o":             {"FnCheckMtu", RefusedPending},
+	"verifier_mtu.o":                  {"FnCheckMtu", RefusedPending},
+	"test_l4lb.o":                     {"FnSkbSetTunnelKey", RefusedPending},
+	"test_l4lb_noinline.o":            {"FnSkbSetTunnelKey", RefusedPending},
+	"test_tc_dtime.o":                 {"FnSkbSetTstamp", RefusedPending},
+	"test_tcp_check_syncookie_kern.o": {"FnSkcLookupTcp", RefusedPending},
+	"vrf_socket_lookup.o":             {"FnSkcLookupTcp", RefusedPending},
+	"timer_lockup.o":                  {"FnTimerInit", RefusedPending},
+}
+
+// Unmatchable are programs ("object/program") whose output no second
+// implementation can reproduce: they load on both sides but their packets
+// are not compared.
+var Unmatchable = map[string]string{
+	"test_time_tai.o/time_tai":                   "writes bpf_ktime_get_tai_ns() into cb[0]: two clocks never read alike",
+	"verifier_stack_ptr.o/array_map_using_bpf_b": "stores the low byte of r10, a kernel stack address, in a map",
+}
+
+// KnownDivergences are divergences found by this corpus and being fixed
+// (issue 9, item 3), by "object/program", with a substring of the
+// difference. They are counted as divergences, but only an unlisted one
+// fails the test; a listed one that no longer diverges is reported.
+var KnownDivergences = map[string]string{
+	"empty_skb.o/tc_redirect_egress":                             "map .bss", // bpf_clone_redirect: EBADMSG before EINVAL
+	"empty_skb.o/tc_redirect_ingress":                            "map .bss",
+	"tailcall_bpf2bpf_hierarchy2.o/classifier_0":                 "call stack too deep", // tail call from a subprogram
+	"tailcall_bpf2bpf_hierarchy2.o/classifier_1":                 "call stack too deep",
+	"tailcall_bpf2bpf_hierarchy2.o/tailcall_bpf2bpf_hierarchy_2": "call stack too deep",
+	"tailcall_bpf2bpf_hierarchy3.o/classifier_0":                 "call stack too deep",
+	"tailcall_bpf2bpf_hierarchy3.o/tailcall_bpf2bpf_hierarchy_3": "call stack too deep",
+	"verifier_tailcall_jit.o/main":                               "call stack too deep",
+}

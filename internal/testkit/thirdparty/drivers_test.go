@@ -1,0 +1,179 @@
+package thirdparty_test
+
+import (
+	"encoding/binary"
+	"math/rand/v2"
+	"net"
+	"strings"
+
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/tcxgo/tcx/internal/testkit/kerneldiff"
+	"github.com/tcxgo/tcx/kernel"
+)
+
+// driver steers an object's programs down their interesting paths: the
+// maps set up as the object's own selftest does, and frames aimed at what
+// the programs act on. next returns nil to let the random generator pick.
+type driver struct {
+	setup func(s *kerneldiff.Side) error
+	next  func(s *kerneldiff.Side, prog string, rng *rand.Rand) []byte
+	// weight multiplies the packets each program of the object gets.
+	weight int
+}
+
+var drivers = map[string]driver{
+	"test_tc_tunnel.o":     {next: tunnelFrame, weight: 4},
+	"test_l4lb.o":          {setup: l4lbSetup, next: l4lbFrame, weight: 10},
+	"test_l4lb_noinline.o": {setup: l4lbSetup, next: l4lbFrame, weight: 10},
+}
+
+// tunnelPort is cfg_port of test_tc_tunnel.c: the encap programs
+// encapsulate TCP to this port and pass everything else.
+const tunnelPort = 8000
+
+// tcpTo is a TCP flow to port (sometimes another one) over IPv4 or IPv6.
+func tcpTo(rng *rand.Rand, v6 bool, port uint16) flow {
+	f := flow{v6: v6, proto: layers.IPProtocolTCP, sport: uint16(1024 + rng.IntN(60000)), dport: port,
+		payload: rng.IntN(1400), syn: rng.IntN(5) == 0}
+	if rng.IntN(8) == 0 {
+		f.dport = uint16(rng.IntN(65536))
+	}
+	if rng.IntN(6) == 0 {
+		f.payload = rng.IntN(16)
+	}
+	if v6 {
+		f.src, f.dst = ip6(rng), ip6(rng)
+	} else {
+		f.src, f.dst = ip4(rng), ip4(rng)
+	}
+	return f
+}
+
+// tunnelFrame feeds test_tc_tunnel's programs as test_tc_tunnel.sh does:
+// TCP to port 8000 for the encap_* programs (IPv4 inner for most, IPv6
+// for the ip6* and sit ones), and for decap the kernel's own output of a
+// random encap program, so that every tunnel type is taken apart again.
+func tunnelFrame(s *kerneldiff.Side, prog string, rng *rand.Rand) []byte {
+	if rng.IntN(5) == 0 {
+		return nil
+	}
+	if prog != "decap" {
+		v6 := strings.Contains(prog, "ip6") || strings.Contains(prog, "sit")
+		if rng.IntN(6) == 0 {
+			v6 = !v6
+		}
+		return tcpTo(rng, v6, tunnelPort).frame(rng)
+	}
+	var encaps []string
+	for _, p := range s.Kern.Programs() {
+		if strings.HasPrefix(p, "encap_") {
+			encaps = append(encaps, p)
+		}
+	}
+	if len(encaps) == 0 {
+		return nil
+	}
+	enc := encaps[rng.IntN(len(encaps))]
+	v6 := strings.Contains(enc, "ip6") || strings.Contains(enc, "sit")
+	in := tcpTo(rng, v6, tunnelPort).frame(rng)
+	out, err := s.Kern.Run(enc, kernel.RunInput{Data: in})
+	if err != nil || out.Retval != 0 {
+		return in
+	}
+	return out.Data
+}
+
+// The load balancer's configuration (test_l4lb.c, prog_tests/l4lb_all.c):
+// three VIPs, a consistent-hash ring of CH_RINGS_SIZE (24) slots over five
+// reals (two of them IPv6), the tunnel interfaces in ctl_array.
+var (
+	l4lbVIPs = []struct {
+		addr          string
+		port          uint16
+		proto         layers.IPProtocol
+		flags, vipNum uint32
+	}{
+		{"10.0.0.10", 80, layers.IPProtocolTCP, 0, 1},
+		{"10.0.0.11", 0, layers.IPProtocolUDP, 1 /* F_HASH_NO_SRC_PORT */, 2},
+		{"fd00::10", 443, layers.IPProtocolTCP, 0, 3},
+		{"fd00::11", 0, layers.IPProtocolUDP, 0, 4},
+	}
+	l4lbReals = []string{"192.168.1.1", "192.168.1.2", "fd01::1", "192.168.1.3", "fd01::2"}
+)
+
+func l4lbSetup(s *kerneldiff.Side) error {
+	for _, v := range l4lbVIPs {
+		key := make([]byte, 24) // struct vip: daddr[16], dport, family, protocol
+		ip := net.ParseIP(v.addr)
+		if ip4 := ip.To4(); ip4 != nil {
+			copy(key, ip4)
+		} else {
+			copy(key, ip)
+		}
+		binary.BigEndian.PutUint16(key[16:], v.port)
+		key[20] = byte(v.proto)
+		val := make([]byte, 8) // struct vip_meta
+		binary.LittleEndian.PutUint32(val, v.flags)
+		binary.LittleEndian.PutUint32(val[4:], v.vipNum)
+		if err := s.SetMap("vip_map", key, val); err != nil {
+			return err
+		}
+	}
+	for i := range uint32(24) {
+		key, val := binary.LittleEndian.AppendUint32(nil, i), binary.LittleEndian.AppendUint32(nil, i%uint32(len(l4lbReals)))
+		if err := s.SetMap("ch_rings", key, val); err != nil {
+			return err
+		}
+	}
+	for i, r := range l4lbReals {
+		val := make([]byte, 20) // struct real_definition: dst/dstv6, flags
+		ip := net.ParseIP(r)
+		if ip4 := ip.To4(); ip4 != nil {
+			copy(val, ip4)
+		} else {
+			copy(val, ip)
+			val[16] = 1 // F_IPV6
+		}
+		if err := s.SetMap("reals", binary.LittleEndian.AppendUint32(nil, uint32(i)), val); err != nil {
+			return err
+		}
+	}
+	for pos, ifindex := range map[uint32]uint64{1: 1, 2: 1} { // v4_intf_pos, v6_intf_pos
+		if err := s.SetMap("ctl_array", binary.LittleEndian.AppendUint32(nil, pos), binary.LittleEndian.AppendUint64(nil, ifindex)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// l4lbFrame aims mostly at the VIPs (right and wrong port and protocol,
+// fragments, VLAN tags the program does not parse), the rest random.
+func l4lbFrame(_ *kerneldiff.Side, _ string, rng *rand.Rand) []byte {
+	if rng.IntN(6) == 0 {
+		return nil
+	}
+	v := l4lbVIPs[rng.IntN(len(l4lbVIPs))]
+	dst := net.ParseIP(v.addr)
+	v6 := dst.To4() == nil
+	f := flow{v6: v6, proto: v.proto, sport: uint16(1024 + rng.IntN(60000)), dport: v.port, payload: rng.IntN(1200), syn: rng.IntN(3) == 0}
+	if f.dport == 0 {
+		f.dport = uint16(rng.IntN(65536))
+	}
+	if v6 {
+		f.src, f.dst = ip6(rng), dst
+	} else {
+		f.src, f.dst = ip4(rng), dst.To4()
+	}
+	switch rng.IntN(12) {
+	case 0:
+		f.dport++
+	case 1:
+		f.proto = layers.IPProtocolUDP + layers.IPProtocolTCP - f.proto
+	case 2:
+		f.frag = !v6
+	case 3:
+		f.vlan = true
+	}
+	return f.frame(rng)
+}

@@ -1,0 +1,180 @@
+package thirdparty_test
+
+import (
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/tcxgo/tcx/engine"
+	"github.com/tcxgo/tcx/internal/testkit/kerneldiff"
+	"github.com/tcxgo/tcx/internal/testkit/kerneltest"
+	"github.com/tcxgo/tcx/internal/testkit/pktgen"
+	"github.com/tcxgo/tcx/internal/testkit/thirdparty"
+	"github.com/tcxgo/tcx/kernel"
+)
+
+// envInt reads a tuning knob from the environment.
+func envInt(t testing.TB, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		t.Fatalf("%s=%q: %v", name, v, err)
+	}
+	return n
+}
+
+func seedOf(name string, base int) int64 {
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	return int64(h.Sum32()) + int64(base)
+}
+
+// TestThirdParty loads every object of the third-party corpus into the
+// kernel (its tc programs) and into the engine (the whole object), checks
+// that the engine refuses nothing the kernel loads beyond the documented
+// Refusals, then runs THIRDPARTY_PACKETS (default 400) packets per program,
+// times its driver's weight, through both and compares retval, data_out,
+// ctx_out, every map and ring buffer after each. Frames come from the
+// object's driver (maps set up as its selftest does, frames aimed at its
+// paths) or the random generator, contexts from kerneldiff.Ctx.
+func TestThirdParty(t *testing.T) {
+	kerneltest.RequireKernel(t)
+	packets := envInt(t, "THIRDPARTY_PACKETS", 400)
+	seedBase := envInt(t, "THIRDPARTY_SEED", 0)
+	kerneldiff.PinCPU0(t)
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := thirdparty.Objects(thirdparty.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nobj, nrefused, npackets, ndiv int
+	refusedBy := map[string]int{}
+	for _, obj := range objs {
+		base := filepath.Base(obj)
+		full, tcOnly, err := thirdparty.Specs(obj)
+		if err != nil {
+			t.Errorf("%s: %v", base, err)
+			continue
+		}
+		kern, err := kernel.NewTestRunner(tcOnly)
+		if err != nil {
+			t.Logf("%s: not counted, the kernel refuses it: %v", base, err)
+			continue
+		}
+		nobj++
+		coll, err := engine.NewCollection(full, engine.Options{NumCPU: ncpu, Strict: true})
+		if err != nil {
+			kern.Close()
+			nrefused++
+			r, ok := thirdparty.Refusals[base]
+			if !ok || !strings.Contains(err.Error(), r.Match) {
+				t.Errorf("%s: the kernel loads it, the engine refuses it (undocumented): %v", base, err)
+				continue
+			}
+			refusedBy[r.Kind]++
+			t.Logf("%s: refused, %s: %v", base, r.Kind, err)
+			continue
+		}
+		if r, ok := thirdparty.Refusals[base]; ok {
+			t.Logf("%s: documented as refused (%s) but loads now: shrink thirdparty.Refusals", base, r.Kind)
+		}
+		n, d := runObject(t, base, kern, coll, packets, seedBase)
+		npackets += n
+		ndiv += d
+		coll.Close()
+		kern.Close()
+	}
+	var kinds []string
+	for k, n := range refusedBy {
+		kinds = append(kinds, fmt.Sprintf("%d %s", n, k))
+	}
+	slices.Sort(kinds)
+	line := fmt.Sprintf("third-party: %d objects, %d refused, %d packets, %d divergences", nobj, nrefused, npackets, ndiv)
+	fmt.Println(line)
+	t.Log(line)
+	t.Logf("third-party refusals: %s", strings.Join(kinds, ", "))
+	if nobj < 40 {
+		t.Errorf("only %d objects loaded by the kernel; the corpus promises at least 40", nobj)
+	}
+	if packets >= 400 && npackets < 50000 {
+		t.Errorf("only %d packets compared; want at least 50000", npackets)
+	}
+}
+
+// runObject compares every tc program of one object on its packets and
+// returns how many packets it ran and whether it diverged (a program stops
+// at its first divergence: the two sides' states differ from then on).
+func runObject(t *testing.T, base string, kern *kernel.TestRunner, coll *engine.Collection, packets, seedBase int) (int, int) {
+	s, err := kerneldiff.NewSide(kern, coll)
+	if err != nil {
+		t.Fatalf("%s: %v", base, err)
+	}
+	defer s.Close()
+	drv := drivers[base]
+	if drv.setup != nil {
+		if err := drv.setup(s); err != nil {
+			t.Fatalf("%s: setup: %v", base, err)
+		}
+	}
+	n := packets * max(drv.weight, 1)
+	var npackets, ndiv int
+	for _, prog := range kern.Programs() {
+		if coll.Programs[prog] == nil {
+			t.Errorf("%s: the engine has no program %q", base, prog)
+			continue
+		}
+		id := base + "/" + prog
+		if why := thirdparty.Unmatchable[id]; why != "" {
+			t.Logf("%s: loaded, not compared: %s", id, why)
+			continue
+		}
+		known := thirdparty.KnownDivergences[id]
+		seed := seedOf(id, seedBase)
+		g := pktgen.New(seed)
+		rng := rand.New(rand.NewPCG(uint64(seed), 9))
+		verdicts := map[uint32]int{}
+		for i := range n {
+			var frame []byte
+			if drv.next != nil {
+				frame = drv.next(s, prog, rng)
+			}
+			if frame == nil {
+				frame = g.Next()
+			}
+			ctx := kerneldiff.Ctx(rng, len(frame))
+			npackets++
+			d, err := s.Compare(prog, frame, ctx, verdicts)
+			if err != nil {
+				t.Fatalf("%s %s packet %d: %v", base, prog, i, err)
+			}
+			if d != "" {
+				ndiv++
+				report := t.Errorf
+				if known != "" && strings.Contains(d, known) {
+					report, known = t.Logf, ""
+				}
+				report("divergence: %s program %s, packet %d, seed %d: %s\nframe % x\nctx_in % x", base, prog, i, seed, d, frame, ctx)
+				break
+			}
+		}
+		if known != "" {
+			t.Logf("%s: listed in KnownDivergences but agreed on every packet: shrink the list", id)
+		}
+		t.Logf("%s %s: verdicts %v, %s", base, prog, verdicts, s.Summary())
+	}
+	return npackets, ndiv
+}
