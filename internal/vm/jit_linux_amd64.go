@@ -334,7 +334,7 @@ func (c *jitc) op(pc int) {
 		a.Bind(next)
 	case kCall:
 		c.exit(pc, exitCall)
-	case kCallHelper, kCallx:
+	case kCallHelper, kCallx, kPoisoned:
 		c.exit(pc, exitHelper)
 	case kExit:
 		c.exit(pc, exitExit)

@@ -70,6 +70,9 @@ func (m *Machine) runNative(p *Program, pc int, base int) (uint64, error) {
 
 		case exitHelper:
 			id := int64(o.off)
+			if o.kind == kPoisoned {
+				return 0, m.fault(p, pc, FaultPoisoned, 0, 0, 0)
+			}
 			if o.kind == kCallx {
 				if r := regs[o.dst]; r < uint64(len(p.helpers)) && p.helpers[r] != nil {
 					id = int64(r)

@@ -124,18 +124,3 @@ var Unmatchable = map[string]string{
 	"test_time_tai.o/time_tai":                   "writes bpf_ktime_get_tai_ns() into cb[0]: two clocks never read alike",
 	"verifier_stack_ptr.o/array_map_using_bpf_b": "stores the low byte of r10, a kernel stack address, in a map",
 }
-
-// KnownDivergences are divergences found by this corpus and being fixed
-// (issue 9, item 3), by "object/program", with a substring of the
-// difference. They are counted as divergences, but only an unlisted one
-// fails the test; a listed one that no longer diverges is reported.
-var KnownDivergences = map[string]string{
-	"empty_skb.o/tc_redirect_egress":                             "map .bss", // bpf_clone_redirect: EBADMSG before EINVAL
-	"empty_skb.o/tc_redirect_ingress":                            "map .bss",
-	"tailcall_bpf2bpf_hierarchy2.o/classifier_0":                 "call stack too deep", // tail call from a subprogram
-	"tailcall_bpf2bpf_hierarchy2.o/classifier_1":                 "call stack too deep",
-	"tailcall_bpf2bpf_hierarchy2.o/tailcall_bpf2bpf_hierarchy_2": "call stack too deep",
-	"tailcall_bpf2bpf_hierarchy3.o/classifier_0":                 "call stack too deep",
-	"tailcall_bpf2bpf_hierarchy3.o/tailcall_bpf2bpf_hierarchy_3": "call stack too deep",
-	"verifier_tailcall_jit.o/main":                               "call stack too deep",
-}
