@@ -1,6 +1,7 @@
 package vm_test
 
 import (
+	"encoding/binary"
 	"testing"
 
 	"github.com/tcxgo/tcx/internal/testkit/benchprog"
@@ -90,4 +91,59 @@ func BenchmarkMachine_Run_Packet(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(m.Executed()), "ns/insn")
+}
+
+// TestJHash_Result runs benchprog's jhash program (direct packet access
+// through data/data_end from the context, 32-bit rotates) against its Go
+// reference on packets of every length around the block size.
+func TestJHash_Result(t *testing.T) {
+	p := load(t, benchprog.Spec().Programs[benchprog.JHash].Instructions, vm.Options{})
+	m := vm.NewMachine()
+	for n := range 110 {
+		pkt := make([]byte, n)
+		for i := range pkt {
+			pkt[i] = byte(i*7 + n)
+		}
+		if err := m.SetPacket(pkt, 0, 0, n); err != nil {
+			t.Fatal(err)
+		}
+		ctx := make([]byte, 192)
+		binary.LittleEndian.PutUint32(ctx[76:], uint32(vm.PacketAddr(0)))
+		binary.LittleEndian.PutUint32(ctx[80:], uint32(vm.PacketAddr(n)))
+		m.SetContext(ctx)
+		r0, err := m.Run(p)
+		if err != nil || uint32(r0) != benchprog.JHashResult(pkt) {
+			t.Fatalf("%d bytes: r0 = %#x, %v; want %#x", n, r0, err, benchprog.JHashResult(pkt))
+		}
+	}
+}
+
+// BenchmarkMachine_Run_JHash is hash-heavy code: benchprog's jhash over a
+// 118-byte packet by direct packet access.
+func BenchmarkMachine_Run_JHash(b *testing.B) {
+	for _, e := range engines {
+		b.Run(e.String(), func(b *testing.B) {
+			p := load(b, benchprog.Spec().Programs[benchprog.JHash].Instructions, vm.Options{Engine: e})
+			m := vm.NewMachine()
+			pkt := make([]byte, 118)
+			for i := range pkt {
+				pkt[i] = byte(i)
+			}
+			if err := m.SetPacket(pkt, 0, 0, len(pkt)); err != nil {
+				b.Fatal(err)
+			}
+			ctx := make([]byte, 192)
+			binary.LittleEndian.PutUint32(ctx[76:], uint32(vm.PacketAddr(0)))
+			binary.LittleEndian.PutUint32(ctx[80:], uint32(vm.PacketAddr(len(pkt))))
+			m.SetContext(ctx)
+			want := benchprog.JHashResult(pkt)
+			b.ReportAllocs()
+			for b.Loop() {
+				if r0, err := m.Run(p); err != nil || uint32(r0) != want {
+					b.Fatalf("r0 = %#x, %v", r0, err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(m.Executed()), "ns/insn")
+		})
+	}
 }

@@ -75,6 +75,16 @@ type jitState struct {
 	budget int64   // limit - acc: a taken jump to t is allowed while budget >= t
 	code   uint32  // exit reason
 	pc     uint32  // op index of the exit
+
+	// The packet window, refreshed from the region table before every
+	// entry (only Go code changes it): an access of 1<<k bytes at a is a
+	// packet access iff pktLo <= a <= pktMax[k], at host address
+	// a + pktDelta.
+	pktLo    uint64
+	pktMax   [4]uint64
+	pktDelta uintptr
+
+	save [2]uint64 // rax and rdx while the slot check multiplies
 }
 
 // jitMem performs the memory op o at op index pc exactly as the interpreter

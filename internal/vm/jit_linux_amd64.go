@@ -44,6 +44,10 @@ var (
 	offBudget  = offJIT + int32(unsafe.Offsetof(jitState{}.budget))
 	offCode    = offJIT + int32(unsafe.Offsetof(jitState{}.code))
 	offPC      = offJIT + int32(unsafe.Offsetof(jitState{}.pc))
+	offPktLo   = offJIT + int32(unsafe.Offsetof(jitState{}.pktLo))
+	offPktMax  = offJIT + int32(unsafe.Offsetof(jitState{}.pktMax))
+	offPktDel  = offJIT + int32(unsafe.Offsetof(jitState{}.pktDelta))
+	offSave    = offJIT + int32(unsafe.Offsetof(jitState{}.save))
 
 	regionSize = int32(unsafe.Sizeof(region{}))
 	offRBuf    = int32(unsafe.Offsetof(region{}.buf))
@@ -51,6 +55,10 @@ var (
 	offRLo     = int32(unsafe.Offsetof(region{}.lo))
 	offRHi     = int32(unsafe.Offsetof(region{}.hi))
 	offRPerm   = int32(unsafe.Offsetof(region{}.perm))
+	offRStride = int32(unsafe.Offsetof(region{}.stride))
+	offRSlot   = int32(unsafe.Offsetof(region{}.slot))
+	offRMagic  = int32(unsafe.Offsetof(region{}.magic))
+	offRPolicy = int32(unsafe.Offsetof(region{}.policy))
 )
 
 // jitc compiles one program.
@@ -60,7 +68,8 @@ type jitc struct {
 	ops    []x.Label // op index -> label
 	exits  [exitLimit + 1]x.Label
 	common x.Label
-	stubs  []stub // out-of-line exits, emitted after the body
+	stubs  []stub   // out-of-line exits, emitted after the body
+	late   []func() // out-of-line slow paths, emitted after the body
 }
 
 // stub is an out-of-line exit to Go at op pc.
@@ -104,6 +113,9 @@ func compileAmd64(p *Program) (*native, error) {
 	for pc := range p.code {
 		a.Bind(c.ops[pc])
 		c.op(pc)
+	}
+	for i := 0; i < len(c.late); i++ {
+		c.late[i]()
 	}
 	for _, s := range c.stubs {
 		a.Bind(s.l)
@@ -340,7 +352,9 @@ func (c *jitc) op(pc int) {
 		c.exit(pc, exitExit)
 	case kLdxB, kLdxH, kLdxW, kLdxDW, kLdxSB, kLdxSH, kLdxSW, kStB, kStH, kStW, kStDW, kStxB, kStxH, kStxW, kStxDW:
 		c.mem(pc, o)
-	case kAtomic32, kAtomic64, kLdAbsB, kLdAbsH, kLdAbsW, kLdIndB, kLdIndH, kLdIndW:
+	case kAtomic32, kAtomic64:
+		c.atomic(pc, o)
+	case kLdAbsB, kLdAbsH, kLdAbsW, kLdIndB, kLdIndH, kLdIndW:
 		c.exit(pc, exitMem)
 	default:
 		base, reg, w32, ok := jumpKind(k)
@@ -440,9 +454,11 @@ func (c *jitc) div(o *op, dst, src x.Reg) {
 }
 
 // mem emits a checked load or store. Accesses through r10 inside the
-// frame need no check; everything else translates the region-tagged
-// address with the same table and rules as Machine.access, and leaves to
-// Go (exitMem) for whatever that fast path would refuse.
+// frame need no check; packet accesses are two compares against the
+// window in jitState; everything else translates the region-tagged
+// address out of line with the same table and rules as Machine.access,
+// and leaves to Go (exitMem) for whatever that would refuse or hand to a
+// context accessor.
 func (c *jitc) mem(pc int, o *op) {
 	a := &c.a
 	n := int(memSize(o.kind))
@@ -452,51 +468,25 @@ func (c *jitc) mem(pc int, o *op) {
 		a.MovRR(false, jT0, jitReg[regFP])
 		target = x.MI(jState, jT0, offStack+off)
 	} else {
-		slow := c.stub(pc, exitMem)
 		base := jitReg[o.dst]
 		need := permRead | permWrite
 		if load {
 			base, need = jitReg[o.src], permRead
 		}
+		generic, done := a.NewLabel(), a.NewLabel()
 		a.Lea(true, jT0, x.M(base, o.off))
-		a.MovRR(true, jCX, jT0)
-		a.ShiftRI(true, x.SHR, jCX, 32)
-		a.ALURM(true, x.CMP, jCX, x.M(jState, offRegions+8))
-		a.Jcc(x.CondAE, slow)
-		a.ImulRRI(true, jCX, jCX, regionSize)
-		a.ALURM(true, x.ADD, jCX, x.M(jState, offRegions))
-		a.Load(1, jT1, x.M(jCX, offRPerm))
-		a.ALURI(false, x.AND, jT1, int32(need|permSlow))
-		a.ALURI(false, x.CMP, jT1, int32(need))
-		a.Jcc(x.CondNE, slow)
-		a.MovRR(false, jT0, jT0) // the offset, zero-extended
-		a.ALURM(false, x.CMP, jT0, x.M(jCX, offRLo))
-		a.Jcc(x.CondB, slow)
-		a.Load(4, jT1, x.M(jCX, offRHi))
-		a.ALURI(true, x.SUB, jT1, int32(n))
-		a.ALURR(true, x.CMP, jT0, jT1)
-		a.Jcc(x.CondG, slow)
-		if !load {
-			// Stores into the stack region remember what to zero.
-			notStack := a.NewLabel()
-			a.Load(8, jT1, x.M(jState, offRegions))
-			a.ALURI(true, x.ADD, jT1, int32(RegionStack)*regionSize)
-			a.ALURR(true, x.CMP, jCX, jT1)
-			a.Jcc(x.CondNE, notStack)
-			lo := a.NewLabel()
-			a.ALUMR(false, x.CMP, x.M(jState, offDirtyLo), jT0)
-			a.Jcc(x.CondBE, lo)
-			a.Store(4, x.M(jState, offDirtyLo), jT0)
-			a.Bind(lo)
-			a.Lea(false, jT1, x.M(jT0, int32(n)))
-			a.ALUMR(false, x.CMP, x.M(jState, offDirtyHi), jT1)
-			a.Jcc(x.CondAE, notStack)
-			a.Store(4, x.M(jState, offDirtyHi), jT1)
-			a.Bind(notStack)
-		}
-		a.ALURM(false, x.SUB, jT0, x.M(jCX, offRBase))
-		a.ALURM(true, x.ADD, jT0, x.M(jCX, offRBuf))
+		a.ALURM(true, x.CMP, jT0, x.M(jState, offPktLo))
+		a.Jcc(x.CondB, generic)
+		a.ALURM(true, x.CMP, jT0, x.M(jState, offPktMax+8*int32(sizeLog(n))))
+		a.Jcc(x.CondA, generic)
+		a.ALURM(true, x.ADD, jT0, x.M(jState, offPktDel))
+		a.Bind(done)
 		target = x.M(jT0, 0)
+		c.late = append(c.late, func() {
+			a.Bind(generic)
+			c.translate(pc, n, need, c.stub(pc, exitMem))
+			a.Jmp(done)
+		})
 	}
 	switch o.kind {
 	case kLdxB, kLdxH, kLdxW, kLdxDW:
@@ -508,4 +498,153 @@ func (c *jitc) mem(pc int, o *op) {
 	default:
 		a.Store(n, target, jitReg[o.src])
 	}
+}
+
+// atomic emits the read-modify-write atomics as locked instructions on
+// the translated address; the fetch-and/or/xor forms (which would need a
+// compare-and-swap loop), load-acquire, store-release, misaligned
+// addresses and everything translate refuses go to Go.
+func (c *jitc) atomic(pc int, o *op) {
+	a := &c.a
+	w := o.kind == kAtomic64
+	n := 4
+	if w {
+		n = 8
+	}
+	aluOp := map[uint64]x.ALU{0x00: x.ADD, 0x40: x.OR, 0x50: x.AND, 0xa0: x.XOR}
+	op, plain := aluOp[o.imm]
+	if !plain && o.imm != atomicFetch && o.imm != atomicXchg && o.imm != atomicCmpxchg {
+		c.exit(pc, exitMem)
+		return
+	}
+	slow := c.stub(pc, exitMem)
+	src := jitReg[o.src]
+	a.Lea(true, jT0, x.M(jitReg[o.dst], o.off))
+	a.TestRI(false, jT0, int32(n-1))
+	a.Jcc(x.CondNE, slow)
+	c.translate(pc, n, permRead|permWrite|permAtomic, slow)
+	a.TestRI(false, jT0, int32(n-1))
+	a.Jcc(x.CondNE, slow)
+	m := x.M(jT0, 0)
+	switch {
+	case plain:
+		a.Lock()
+		a.ALUMR(w, op, m, src)
+	case o.imm == atomicFetch:
+		a.Lock()
+		a.XaddMR(w, m, src)
+	case o.imm == atomicXchg:
+		a.XchgMR(w, m, src)
+	default:
+		a.Lock()
+		a.CmpxchgMR(w, m, src)
+		if !w {
+			a.MovRR(false, x.RAX, x.RAX)
+		}
+	}
+}
+
+func sizeLog(n int) int {
+	switch n {
+	case 1:
+		return 0
+	case 2:
+		return 1
+	case 4:
+		return 2
+	}
+	return 3
+}
+
+// translate turns the address in r11 into a host pointer in r11 for an
+// access of n bytes needing perm need, or jumps to slow. It is
+// Machine.access: region table lookup, permissions, the window, and for
+// slotted regions (map values) the slot rule with the same division-free
+// remainder; regions with a context policy or accessor go to slow.
+// Stores into the stack region record the dirty range.
+func (c *jitc) translate(pc, n int, need uint8, slow x.Label) {
+	a := &c.a
+	a.MovRR(true, jCX, jT0)
+	a.ShiftRI(true, x.SHR, jCX, 32)
+	a.ALURM(true, x.CMP, jCX, x.M(jState, offRegions+8))
+	a.Jcc(x.CondAE, slow)
+	a.ImulRRI(true, jCX, jCX, regionSize)
+	a.ALURM(true, x.ADD, jCX, x.M(jState, offRegions))
+	slotted, permOK := a.NewLabel(), a.NewLabel()
+	a.Load(1, jT1, x.M(jCX, offRPerm))
+	a.ALURI(false, x.AND, jT1, int32(need|permSlow|permHook))
+	a.ALURI(false, x.CMP, jT1, int32(need))
+	a.Jcc(x.CondE, permOK)
+	a.ALURI(false, x.CMP, jT1, int32(need|permSlow))
+	a.Jcc(x.CondNE, slow)
+	a.ALUMI(true, x.CMP, x.M(jCX, offRPolicy), 0)
+	a.Jcc(x.CondNE, slow)
+	a.ALUMI(false, x.CMP, x.M(jCX, offRStride), 0)
+	a.Jcc(x.CondE, slow)
+	a.Jmp(slotted)
+	a.Bind(permOK)
+	inWindow := a.NewLabel()
+	c.window(n, slow)
+	a.Jmp(inWindow)
+
+	// Slotted: the window, then (i % stride) + n <= slot, where
+	// i % stride = hi64(lo64(magic * i) * stride) (see slotRem).
+	a.Bind(slotted)
+	c.window(n, slow)
+	a.Store(8, x.M(jState, offSave), x.RAX)
+	a.Store(8, x.M(jState, offSave+8), x.RDX)
+	a.MovRR(false, x.RDX, jT0)
+	a.ALURM(false, x.SUB, x.RDX, x.M(jCX, offRBase))
+	a.Load(8, x.RAX, x.M(jCX, offRMagic))
+	a.ImulRR(true, x.RAX, x.RDX)
+	a.Load(4, x.RDX, x.M(jCX, offRStride))
+	a.MulRDX()
+	a.Lea(true, jT1, x.M(x.RDX, int32(n)))
+	a.Load(8, x.RAX, x.M(jState, offSave))
+	a.Load(8, x.RDX, x.M(jState, offSave+8))
+	a.Load(4, jCX+0, x.M(jCX, offRSlot)) // rcx: the slot size; the region is reloaded below
+	a.ALURR(true, x.CMP, jT1, jCX)
+	a.Jcc(x.CondA, slow)
+	// Reload the region pointer (rcx was reused).
+	a.MovRR(true, jCX, jT0)
+	a.ShiftRI(true, x.SHR, jCX, 32)
+	a.ImulRRI(true, jCX, jCX, regionSize)
+	a.ALURM(true, x.ADD, jCX, x.M(jState, offRegions))
+
+	a.Bind(inWindow)
+	a.MovRR(false, jT0, jT0) // the offset, zero-extended
+	if need&permWrite != 0 {
+		// Stores into the stack region remember what to zero.
+		notStack, lo := a.NewLabel(), a.NewLabel()
+		a.Load(8, jT1, x.M(jState, offRegions))
+		a.ALURI(true, x.ADD, jT1, int32(RegionStack)*regionSize)
+		a.ALURR(true, x.CMP, jCX, jT1)
+		a.Jcc(x.CondNE, notStack)
+		a.ALUMR(false, x.CMP, x.M(jState, offDirtyLo), jT0)
+		a.Jcc(x.CondBE, lo)
+		a.Store(4, x.M(jState, offDirtyLo), jT0)
+		a.Bind(lo)
+		a.Lea(false, jT1, x.M(jT0, int32(n)))
+		a.ALUMR(false, x.CMP, x.M(jState, offDirtyHi), jT1)
+		a.Jcc(x.CondAE, notStack)
+		a.Store(4, x.M(jState, offDirtyHi), jT1)
+		a.Bind(notStack)
+	}
+	a.ALURM(false, x.SUB, jT0, x.M(jCX, offRBase))
+	a.ALURM(true, x.ADD, jT0, x.M(jCX, offRBuf))
+}
+
+// window checks lo <= offset and offset + n <= hi for the offset in the
+// low half of r11 and the region at rcx.
+func (c *jitc) window(n int, slow x.Label) {
+	a := &c.a
+	a.MovRR(false, jT1, jT0) // the offset, zero-extended
+	a.ALURM(false, x.CMP, jT1, x.M(jCX, offRLo))
+	a.Jcc(x.CondB, slow)
+	a.ALURI(true, x.ADD, jT1, int32(n))
+	a.Store(8, x.M(jState, offSave), x.RAX) // borrow rax for hi
+	a.Load(4, x.RAX, x.M(jCX, offRHi))
+	a.ALURR(true, x.CMP, jT1, x.RAX)
+	a.Load(8, x.RAX, x.M(jState, offSave))
+	a.Jcc(x.CondA, slow)
 }

@@ -44,6 +44,7 @@ func (m *Machine) runNative(p *Program, pc int, base int) (uint64, error) {
 			top := uint32((m.depth + 1) * StackSize)
 			m.dirtyLo, m.dirtyHi = min(m.dirtyLo, top-uint32(-d)), max(m.dirtyHi, top)
 		}
+		m.jitPacket()
 		m.jit.budget = int64(limit - acc)
 		m.jit.resume = nat.base + uintptr(nat.off[pc])
 		nat.code.Enter(nat.base, uintptr(unsafe.Pointer(m)))
@@ -140,4 +141,19 @@ func (m *Machine) ret() int {
 		m.setPolicy(f.prog)
 	}
 	return int(f.ret)
+}
+
+// jitPacket publishes the packet window to compiled code.
+func (m *Machine) jitPacket() {
+	r := &m.regions[RegionPacket]
+	j := &m.jit
+	if r.perm&(permRead|permWrite|permSlow) != permRead|permWrite || len(r.buf) == 0 || r.lo >= r.hi {
+		j.pktLo, j.pktMax = math.MaxUint64, [4]uint64{}
+		return
+	}
+	j.pktLo = uint64(r.lo)
+	for k := range j.pktMax {
+		j.pktMax[k] = uint64(r.hi) - 1<<k // hi >= PacketBase: no wrap
+	}
+	j.pktDelta = uintptr(unsafe.Pointer(unsafe.SliceData(r.buf))) - uintptr(r.base)
 }

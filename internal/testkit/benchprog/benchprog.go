@@ -23,7 +23,7 @@ const ALULoopExecuted = 2 + 4*ALULoopIterations + 1
 
 const aluLoopXor = 0x5a5a
 
-// Spec returns a fresh collection spec with the ALULoop and Floor programs
+// Spec returns a fresh collection spec with the ALULoop, Floor and JHash programs
 // (SCHED_CLS, no maps).
 func Spec() *ebpf.CollectionSpec {
 	loop := asm.Instructions{
@@ -44,6 +44,7 @@ func Spec() *ebpf.CollectionSpec {
 		Programs: map[string]*ebpf.ProgramSpec{
 			ALULoop: prog(ALULoop, loop),
 			Floor:   prog(Floor, floor),
+			JHash:   prog(JHash, jhashSpec()),
 		},
 	}
 }

@@ -74,8 +74,15 @@ func compareBenchOn(b *testing.B, spec *ebpf.CollectionSpec, prog string, frame 
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := kern.Run(prog, kernel.RunInput{Data: frame}); err != nil {
+	kout, err := kern.Run(prog, kernel.RunInput{Data: frame})
+	if err != nil {
 		b.Fatal(err)
+	}
+	if kout.Retval != res.Retval {
+		b.Fatalf("retval: kernel %#x, engine %#x", kout.Retval, res.Retval)
+	}
+	if prog == benchprog.JHash && res.Retval != benchprog.JHashResult(frame) {
+		b.Fatalf("jhash = %#x, reference %#x", res.Retval, benchprog.JHashResult(frame))
 	}
 	b.ReportAllocs()
 	for b.Loop() {
@@ -101,8 +108,10 @@ func compareBenchOn(b *testing.B, spec *ebpf.CollectionSpec, prog string, frame 
 
 // BenchmarkEngineVsKernel measures the engine beside the kernel's JIT on
 // the same programs and packets in the same run: the ns/insn anchor
-// (benchprog's 4003-instruction ALU loop), the per-run floor and four
-// realistic corpus programs. ns/op is the engine's time per run.
+// (benchprog's 4003-instruction ALU loop), the per-run floor, hash-heavy
+// code (benchprog's jhash over the packet) and four realistic corpus
+// programs, each on the interpreter and compiled. ns/op is the engine's
+// time per run.
 func BenchmarkEngineVsKernel(b *testing.B) {
 	frame := benchFrame(b)
 	b.Run("alu_loop", func(b *testing.B) {
@@ -110,6 +119,9 @@ func BenchmarkEngineVsKernel(b *testing.B) {
 	})
 	b.Run("floor", func(b *testing.B) {
 		compareBench(b, benchprog.Spec(), benchprog.Floor, frame, 2)
+	})
+	b.Run("jhash", func(b *testing.B) {
+		compareBench(b, benchprog.Spec(), benchprog.JHash, frame, 0)
 	})
 	for _, name := range []string{"l4_classify", "nat44", "lpm_acl", "proto_counters"} {
 		b.Run(name, func(b *testing.B) {

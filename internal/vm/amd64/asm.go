@@ -328,6 +328,9 @@ func (a *Asm) Div(w, signed bool, src Reg) {
 	a.rr(w, false, []byte{0xf7}, d, src)
 }
 
+// MulRDX is rdx:rax = rax * rdx (unsigned).
+func (a *Asm) MulRDX() { a.rr(true, false, []byte{0xf7}, 4, RDX) }
+
 // SignExtendRAX is cqo (w) or cdq: rdx = the sign of rax (eax).
 func (a *Asm) SignExtendRAX(w bool) {
 	if w {
