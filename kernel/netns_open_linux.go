@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,9 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
+
+// ownNetNS is the process's own network namespace.
+const ownNetNS = "/proc/self/ns/net"
 
 // NetNSDir is where `ip netns add NAME` keeps named namespaces.
 const NetNSDir = "/run/netns"
@@ -31,7 +35,7 @@ func OpenNetNS(spec string) (*NetNS, error) {
 func ResolveNetNS(spec string) (path, name string) {
 	switch {
 	case spec == "" || spec == "host":
-		return "/proc/self/ns/net", "host"
+		return ownNetNS, "host"
 	case !strings.Contains(spec, "/"):
 		return filepath.Join(NetNSDir, spec), spec
 	}
@@ -45,9 +49,15 @@ func (ns *NetNS) join(path string) error {
 		return err
 	}
 	ns.fd = fd
-	// setns refuses anything that is not a network namespace with EINVAL.
-	if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-		return fmt.Errorf("setns: %w (not a network namespace?)", err)
+	// The process's own namespace needs no setns (which would need
+	// CAP_SYS_ADMIN even there): the thread is in it already.
+	if path != ownNetNS {
+		// setns refuses anything that is not a network namespace with EINVAL.
+		if err := unix.Setns(fd, unix.CLONE_NEWNET); errors.Is(err, unix.EINVAL) {
+			return fmt.Errorf("setns: %w (not a network namespace)", err)
+		} else if err != nil {
+			return fmt.Errorf("setns: %w", err)
+		}
 	}
 	if ns.nl, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
 		return fmt.Errorf("netlink: %w", err)

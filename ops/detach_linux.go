@@ -69,7 +69,10 @@ func (h *kernelHost) Detach(ctx context.Context, req DetachRequest) (*DetachResu
 	if err != nil {
 		return nil, err
 	}
-	if req.Legacy || req.Ref.Kind == RefPrio {
+	if err := h.probe([]kernel.Device{dev}); err != nil {
+		return nil, err
+	}
+	if req.Legacy || req.Ref.Kind == RefPrio || h.noTCX {
 		return h.detachLegacy(req, dev, dir)
 	}
 	ref := req.Ref

@@ -38,6 +38,7 @@ type kernelHost struct {
 	inode    uint64
 	records  *Records
 	progInfo map[uint32]kernel.ProgInfo
+	noTCX    bool // the kernel has no tcx (probe)
 }
 
 var _ Host = (*kernelHost)(nil)
@@ -145,8 +146,29 @@ func (h *kernelHost) Show(ctx context.Context, dev string) (*Snapshot, error) {
 			return nil, err
 		}
 	}
+	if err := h.probe(devs); err != nil {
+		return nil, err
+	}
 	recs, _ := h.records.All()
 	return h.snapshot(devs, h.scanPins(), scanHolders(), newIndex(recs)), nil
+}
+
+// probe asks the kernel about the first device's tcx hook once: without
+// privileges nothing can be read (EPERM, explained); a kernel without tcx
+// answers EINVAL, and then only the classic side is shown.
+func (h *kernelHost) probe(devs []kernel.Device) error {
+	if len(devs) == 0 {
+		return nil
+	}
+	_, err := h.b.QueryHook(devs[0].Ifindex, tcx.AttachTCXIngress)
+	switch errnoOf(err) {
+	case 0:
+	case syscall.EINVAL:
+		h.noTCX = true
+	case syscall.EPERM, syscall.EACCES:
+		return explainCommon(err, "reading BPF hooks")
+	}
+	return nil
 }
 
 func (h *kernelHost) device(name string) (kernel.Device, error) {
@@ -159,14 +181,20 @@ func (h *kernelHost) device(name string) (kernel.Device, error) {
 
 func (h *kernelHost) snapshot(devs []kernel.Device, pins pinTable, hold holders, ix index) *Snapshot {
 	s := &Snapshot{Schema: SchemaShow, NetNS: h.netns(), Devices: []Device{}}
+	if h.noTCX {
+		s.Notes = append(s.Notes, "this kernel has no tcx (BPF_PROG_QUERY: EINVAL); only classic cls_bpf filters, XDP and netkit are shown")
+	}
 	for _, kd := range devs {
 		d := Device{Ifindex: kd.Ifindex, Name: kd.Name, Kind: kd.Kind}
 		for _, dir := range []tcx.Direction{tcx.Ingress, tcx.Egress} {
 			hk := d.Hook(dir.String())
 			hk.TCX, hk.Classic = []Attachment{}, []ClassicFilter{}
-			chain, err := h.b.QueryHook(kd.Ifindex, dir.AttachType())
-			if err != nil {
-				s.Notes = append(s.Notes, fmt.Sprintf("%s %s: tcx query failed: %v", kd.Name, dir, err))
+			var chain kernel.Hook
+			if !h.noTCX {
+				var err error
+				if chain, err = h.b.QueryHook(kd.Ifindex, dir.AttachType()); err != nil {
+					s.Notes = append(s.Notes, fmt.Sprintf("%s %s: tcx query failed: %v", kd.Name, dir, err))
+				}
 			}
 			hk.Revision = chain.Revision
 			hk.TCX = h.attachments(chain, kd.Ifindex, dir.String(), pins, hold, ix)
@@ -255,6 +283,9 @@ func xdpMode(m uint32) string {
 func (h *kernelHost) Doctor(ctx context.Context) (*Report, error) {
 	devs, err := h.ns.Devices()
 	if err != nil {
+		return nil, err
+	}
+	if err := h.probe(devs); err != nil {
 		return nil, err
 	}
 	pins, hold := h.scanPins(), scanHolders()

@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,7 +13,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -195,6 +193,8 @@ func TestCLI_E2E(t *testing.T) {
 		{"show_host_read_only", scenarioShowHost},
 		{"golden_human_output", scenarioGolden},
 		{"foreign_xdp_netkit_holders", scenarioForeign},
+		{"hook_limit_63", scenarioHookLimit},
+		{"custom_pin_and_link_detach", scenarioCustomPin},
 	}
 	failed := 0
 	for _, sc := range scenarios {
@@ -689,33 +689,6 @@ func scenarioExplained(t *testing.T, e *opsEnv) {
 	}
 }
 
-// scenarioNotRoot runs the command as nobody: the kernel refuses with
-// EPERM, and tcx says that root is needed.
-func scenarioNotRoot(t *testing.T, e *opsEnv) {
-	if os.Getuid() != 0 {
-		t.Skip("needs root to drop to nobody")
-	}
-	dir := t.TempDir()
-	os.Chmod(dir, 0o755)
-	for d := filepath.Dir(dir); d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
-		os.Chmod(d, 0o755)
-	}
-	bin := filepath.Join(dir, "tcx")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	abs, _ := filepath.Abs(objQoS)
-	cmd := exec.Command(bin, "attach", "veth0", "ingress", abs, "--netns", e.nsPath, "--bpffs", e.bpffs, "--state-dir", dir)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	out, _ := cmd.CombinedOutput()
-	if cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != 1 {
-		t.Fatalf("as nobody: %v\n%s", cmd.ProcessState, out)
-	}
-	if !strings.Contains(string(out), "needs root") || !strings.Contains(string(out), "run tcx as root") {
-		t.Errorf("as nobody:\n%s", out)
-	}
-}
-
 // normalisers make the human output of a scenario comparable across runs:
 // IDs, tags, times and pids change, the rest must not.
 var normalisers = []struct {
@@ -776,79 +749,5 @@ func scenarioGolden(t *testing.T, e *opsEnv) {
 	}
 	if got != string(want) {
 		t.Errorf("session differs from %s:\n%s", path, got)
-	}
-}
-
-// scenarioForeign shows what others attached: an XDP program put there by
-// iproute2, a netkit pair's chains and a tcx link only a process holds.
-func scenarioForeign(t *testing.T, e *opsEnv) {
-	xdp, _ := filepath.Abs(objXDP)
-	if out, err := exec.Command("nsenter", "--net="+e.nsPath, "ip", "link", "set", "dev", "veth1", "xdpgeneric", "obj", xdp, "sec", "xdp").CombinedOutput(); err != nil {
-		t.Fatalf("ip link set xdpgeneric: %v\n%s", err, out)
-	}
-	netkit := true
-	if err := e.ns.AddNetkitPair("nk0", "nk1"); errors.Is(err, syscall.EOPNOTSUPP) {
-		netkit = false
-		t.Logf("netkit part not checked: this kernel has no netkit (CONFIG_NETKIT): %v", err)
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	spec, err := ebpf.LoadCollectionSpec(objQoS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	coll, err := e.b.LoadCollection(spec, kernel.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer coll.Close()
-	ifindex, _ := e.ns.Ifindex("veth0")
-	l, err := tcx.AttachLink(e.b, ifindex, tcx.Egress, coll.Programs["qos_mark"], nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	s := e.show("")
-	devs := map[string]ops.Device{}
-	for _, d := range s.Devices {
-		devs[d.Name] = d
-	}
-	if x := devs["veth1"].XDP; x == nil || x.Mode != "generic" || x.Program.Name != "xdp_pass" || x.Program.Type != "xdp" {
-		t.Errorf("veth1 xdp: %+v", x)
-	}
-	if nk := devs["nk0"].Netkit; netkit && (nk == nil || nk.Primary.Revision != 1 || len(nk.Primary.Programs) != 0 || nk.Peer.Programs == nil) {
-		t.Errorf("nk0 netkit: %+v", nk)
-	}
-	if netkit && devs["nk1"].Netkit != nil {
-		t.Errorf("the peer end shows netkit chains (they are the primary's)")
-	}
-	eg := devs["veth0"].Egress.TCX
-	if len(eg) != 1 || !eg[0].Foreign || eg[0].Owner != nil || eg[0].Link.ID != l.ID() || len(eg[0].Link.Pins) != 0 {
-		t.Fatalf("foreign link: %+v", eg)
-	}
-	held := false
-	for _, h := range eg[0].Link.Holders {
-		held = held || (h.PID == os.Getpid() && h.FD == l.(*kernel.Link).FD())
-	}
-	if !held {
-		t.Errorf("holders %+v lack this process (pid %d fd %d)", eg[0].Link.Holders, os.Getpid(), l.(*kernel.Link).FD())
-	}
-	if bt := requireBpftool(t); bt != "" {
-		out, err := exec.Command("nsenter", "--net="+e.nsPath, bt, "net", "show", "dev", "veth1", "-j").Output()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var res []struct {
-			XDP []struct {
-				ID   uint32 `json:"id"`
-				Mode string `json:"mode"`
-			} `json:"xdp"`
-		}
-		if err := json.Unmarshal(out, &res); err != nil || len(res) != 1 || len(res[0].XDP) != 1 {
-			t.Fatalf("bpftool net show: %v %s", err, out)
-		}
-		if x := res[0].XDP[0]; x.ID != devs["veth1"].XDP.Program.ID || x.Mode != "generic" {
-			t.Errorf("bpftool says xdp %+v, tcx show %+v", x, devs["veth1"].XDP)
-		}
 	}
 }
