@@ -101,4 +101,3 @@ func TestParse_Errors(t *testing.T) {
 		}
 	}
 }
-
