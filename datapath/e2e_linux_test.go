@@ -21,10 +21,7 @@ import (
 // dropped) and the static NAT's dp_snat (10.0.0.1 leaves as 10.0.0.100);
 // frames B sends run dp_dnat on A's side (10.0.0.100 back to 10.0.0.1).
 // B reaches 10.0.0.100 through a static neighbour entry for A's MAC.
-const (
-	addrA, addrB, addrNAT = "10.0.0.1", "10.0.0.2", "10.0.0.100"
-	progs                 = "../testdata/progs/"
-)
+const addrA, addrB, addrNAT = "10.0.0.1", "10.0.0.2", "10.0.0.100"
 
 // scenario is one real connection attempt and what the programs decide.
 type scenario struct {
