@@ -24,4 +24,3 @@ func chainTopology() *topology.Topology {
 		},
 	}
 }
-
