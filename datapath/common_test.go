@@ -1,6 +1,11 @@
 package datapath_test
 
-import "github.com/tcxgo/tcx/topology"
+import (
+	"github.com/cilium/ebpf"
+
+	"github.com/tcxgo/tcx/engine"
+	"github.com/tcxgo/tcx/topology"
+)
 
 const progs = "../testdata/progs/"
 
@@ -23,4 +28,18 @@ func chainTopology() *topology.Topology {
 			{Name: "eth1"},
 		},
 	}
+}
+
+// engineSpec loads an object of testdata/progs with variables set.
+func engineSpec(obj string, set map[string]any) (*ebpf.CollectionSpec, error) {
+	spec, err := engine.LoadCollectionSpec(progs + obj)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range set {
+		if err := spec.Variables[k].Set(v); err != nil {
+			return nil, err
+		}
+	}
+	return spec, nil
 }

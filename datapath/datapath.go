@@ -83,6 +83,9 @@ type devState struct {
 type Counters struct {
 	// RxFrames came from the wire port, HostFrames from the host side.
 	RxFrames, RxBytes, HostFrames uint64
+	// Reads counts the reads (system calls, for live ports) that brought
+	// frames in, from either side: frames per read is the batching.
+	Reads uint64
 	// RxErrors are frames read from a port shorter than an Ethernet
 	// header or longer than the MTU allows; they are not processed.
 	RxErrors uint64
@@ -90,19 +93,6 @@ type Counters struct {
 	Transmitted, Delivered, Dropped, Consumed, Looped uint64
 	// TxErrors are frames a port refused to send.
 	TxErrors uint64
-}
-
-func (c *Counters) add(o *Counters) {
-	c.RxFrames += o.RxFrames
-	c.RxBytes += o.RxBytes
-	c.HostFrames += o.HostFrames
-	c.RxErrors += o.RxErrors
-	c.Transmitted += o.Transmitted
-	c.Delivered += o.Delivered
-	c.Dropped += o.Dropped
-	c.Consumed += o.Consumed
-	c.Looped += o.Looped
-	c.TxErrors += o.TxErrors
 }
 
 // New checks the configuration; Run starts it.
@@ -152,7 +142,7 @@ func (d *Datapath) Stats() []Counters {
 func (c *Counters) load() Counters {
 	return Counters{
 		RxFrames: atomic.LoadUint64(&c.RxFrames), RxBytes: atomic.LoadUint64(&c.RxBytes),
-		HostFrames: atomic.LoadUint64(&c.HostFrames), RxErrors: atomic.LoadUint64(&c.RxErrors),
+		HostFrames: atomic.LoadUint64(&c.HostFrames), RxErrors: atomic.LoadUint64(&c.RxErrors), Reads: atomic.LoadUint64(&c.Reads),
 		Transmitted: atomic.LoadUint64(&c.Transmitted), Delivered: atomic.LoadUint64(&c.Delivered),
 		Dropped: atomic.LoadUint64(&c.Dropped), Consumed: atomic.LoadUint64(&c.Consumed),
 		Looped: atomic.LoadUint64(&c.Looped), TxErrors: atomic.LoadUint64(&c.TxErrors),
@@ -296,6 +286,7 @@ func (w *Worker) Process(ifindex int, wire bool, frames []port.Frame) {
 	if src == nil {
 		return
 	}
+	atomic.AddUint64(&src.counter.Reads, 1)
 	for i := range frames {
 		f := &frames[i]
 		if f.Len < 14 || f.Len > src.maxLen || len(f.Data) != f.Len {

@@ -1,0 +1,197 @@
+package datapath_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tcxgo/tcx"
+	"github.com/tcxgo/tcx/datapath"
+	"github.com/tcxgo/tcx/internal/testkit/dptraffic"
+	"github.com/tcxgo/tcx/internal/testkit/kerneltest"
+	"github.com/tcxgo/tcx/kernel"
+	"github.com/tcxgo/tcx/port"
+	"github.com/tcxgo/tcx/topology"
+)
+
+// BenchmarkReplayKernel is the kernel's figure beside BenchmarkReplay: the
+// same three programs run on each frame of the capture in the kernel, one
+// BPF_PROG_TEST_RUN per program (a system call each).
+func BenchmarkReplayKernel(b *testing.B) {
+	kerneltest.RequireKernel(b)
+	frames := dptraffic.Mixed(replayFrames, 11)
+	hops := []kernelHop{
+		loadHopB(b, "dp_count.o", "dp_count", nil),
+		loadHopB(b, "dp_acl.o", "dp_acl", map[string]any{"blocked_port": uint16(9090)}),
+		loadHopB(b, "dp_nat.o", "dp_snat", map[string]any{"inside_addr": [4]byte{10, 0, 0, 1}, "outside_addr": [4]byte{192, 0, 2, 1}}),
+	}
+	b.ResetTimer()
+	start := time.Now()
+	n := 0
+	for range b.N {
+		for _, f := range frames {
+			data := f.Data
+			for _, h := range hops {
+				out, err := h.r.Run(h.prog, kernel.RunInput{Data: data})
+				if err != nil {
+					b.Fatal(err)
+				}
+				data = out.Data
+				if int32(out.Retval) != -1 {
+					break
+				}
+			}
+			n++
+		}
+	}
+	el := time.Since(start)
+	b.ReportMetric(float64(n)/el.Seconds(), "frames/s")
+	b.ReportMetric(float64(el.Nanoseconds())/float64(n), "ns/frame")
+}
+
+func loadHopB(b *testing.B, obj, prog string, set map[string]any) kernelHop {
+	b.Helper()
+	spec, err := engineSpec(obj, set)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, err := kernel.NewTestRunner(spec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { r.Close() })
+	return kernelHop{r, prog}
+}
+
+// liveWindow is how long each side of BenchmarkLive receives.
+const liveWindow = time.Second
+
+// BenchmarkLive: one sender pushes TCP SYNs to the blocked port into a
+// veth as fast as it can (AF_PACKET, sendmmsg of 64); on the other end
+// the same two programs (dp_count, then dp_acl dropping them) run either
+// on the kernel's tcx ingress hook or in tcx's userspace datapath reading
+// the interface with AF_PACKET (recvmmsg). frames/s is what reached the
+// ACL's drop counter in the window.
+func BenchmarkLive(b *testing.B) {
+	kerneltest.RequireKernel(b)
+	for _, side := range []string{"kernel", "userspace"} {
+		b.Run(side, func(b *testing.B) {
+			ns, err := kernel.NewNetNS()
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ns.Close()
+			path := fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), ns.FD())
+			_, ib, err := ns.AddVethPair("ls0", "ls1")
+			if err != nil {
+				b.Fatal(err)
+			}
+			var count func() uint64
+			var stop func()
+			var reads func() uint64
+			switch side {
+			case "kernel":
+				be, err := kernel.New(ns, kernel.Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer be.Close()
+				cnt := loadKernelB(b, be, "dp_count.o", nil)
+				acl := loadKernelB(b, be, "dp_acl.o", map[string]any{"blocked_port": uint16(9090)})
+				for _, p := range []*kernel.Program{cnt.Programs["dp_count"], acl.Programs["dp_acl"]} {
+					l, err := tcx.AttachLink(be, ib, tcx.Ingress, p, tcx.Tail(), 0)
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer l.Close()
+				}
+				count = func() uint64 {
+					var v uint64
+					acl.Maps["dp_acl_hits"].Lookup(uint32(0), &v)
+					return v
+				}
+				stop = func() {}
+				reads = func() uint64 { return 0 }
+			case "userspace":
+				topo := chainTopology()
+				topo.Objects = topo.Objects[:2]
+				topo.Devices = []topology.Device{{Name: "ls1", Wire: "afpacket:ls1", NetNS: path,
+					Ingress: []topology.Entry{{Object: "count", Program: "dp_count"}, {Object: "acl", Program: "dp_acl"}}}}
+				built, err := topo.Build(topology.BuildOptions{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer built.Close()
+				dp, err := datapath.New(datapath.Config{Runtime: built.Runtime, Devices: built.Devices})
+				if err != nil {
+					b.Fatal(err)
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan struct{})
+				go func() { dp.Run(ctx); close(done) }()
+				count = func() uint64 { return dp.Stats()[0].Dropped }
+				reads = func() uint64 { return dp.Stats()[0].Reads }
+				stop = func() { cancel(); <-done }
+			}
+			defer stop()
+			sender, err := port.OpenAFPacket("ls0", port.Options{NetNS: path})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer sender.Close()
+			syn := dptraffic.TCP(dptraffic.InsideIP, dptraffic.ServerIP, 40000, 9090, true, nil)
+			batch := make([]port.Frame, 64)
+			for i := range batch {
+				batch[i] = port.Frame{Data: syn, Len: len(syn)}
+			}
+			var sent atomic.Uint64
+			var total, got, rd uint64
+			var el time.Duration
+			for range b.N {
+				before, beforeReads := count(), reads()
+				var wg sync.WaitGroup
+				var quit atomic.Bool
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for !quit.Load() {
+						sender.Write(batch)
+						sent.Add(uint64(len(batch)))
+					}
+				}()
+				start := time.Now()
+				time.Sleep(liveWindow)
+				quit.Store(true)
+				wg.Wait()
+				time.Sleep(50 * time.Millisecond) // let the receiver drain
+				el += time.Since(start)
+				got += count() - before
+				rd += reads() - beforeReads
+			}
+			total = sent.Load()
+			b.ReportMetric(float64(got)/el.Seconds(), "frames/s")
+			b.ReportMetric(float64(total)/el.Seconds(), "sent/s")
+			if rd > 0 {
+				b.ReportMetric(float64(got)/float64(rd), "frames/read")
+			}
+		})
+	}
+}
+
+func loadKernelB(b *testing.B, be *kernel.Backend, obj string, set map[string]any) *kernel.Collection {
+	b.Helper()
+	spec, err := engineSpec(obj, set)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := be.LoadCollection(spec, kernel.LoadOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	return c
+}
