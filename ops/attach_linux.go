@@ -157,10 +157,8 @@ func (h *kernelHost) Attach(ctx context.Context, req AttachRequest) (*AttachResu
 	if err != nil {
 		return nil, err
 	}
-	if req.Prepare != nil {
-		if err := req.Prepare(spec); err != nil {
-			return nil, err
-		}
+	if err := h.setVariables(spec, req.Set); err != nil {
+		return nil, err
 	}
 	owner, err := newOwner(KindLink, req.Object, progName, req.Command, req.Label, time.Now())
 	if err != nil {

@@ -214,10 +214,8 @@ func (h *kernelHost) UpdateLink(ctx context.Context, req UpdateRequest) (*Update
 	if err != nil {
 		return nil, err
 	}
-	if req.Prepare != nil {
-		if err := req.Prepare(spec); err != nil {
-			return nil, err
-		}
+	if err := h.setVariables(spec, req.Set); err != nil {
+		return nil, err
 	}
 	owner, err := newOwner(KindLink, req.Object, progName, req.Command, "", time.Now())
 	if err != nil {

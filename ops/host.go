@@ -106,10 +106,10 @@ type AttachRequest struct {
 	ExpectedRevision uint64
 	// Pin is where the link is pinned; "" = the default under LinkDir.
 	Pin string
-	// Prepare, if set, changes the object's spec before loading (global
-	// variables from --set).
-	Prepare Prepare
-	Label   string
+	// Set are NAME=VALUE assignments to the object's global variables
+	// before loading (Config.SetVariables applies them).
+	Set   []string
+	Label string
 	// Plain attaches without a link; Legacy uses clsact + cls_bpf.
 	Plain, Legacy bool
 	// Command is the command line recorded in the ownership record.
@@ -161,7 +161,7 @@ type UpdateRequest struct {
 	Pin     string
 	Object  string
 	Program string
-	Prepare Prepare
+	Set     []string
 	Command []string
 }
 

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"syscall"
 
+	"github.com/cilium/ebpf"
+
 	"github.com/tcxgo/tcx"
 	"github.com/tcxgo/tcx/kernel"
 )
@@ -27,6 +29,9 @@ type Config struct {
 	MapPinDir string
 	// StateDir holds the ownership records (DefaultStateDir if empty).
 	StateDir string
+	// SetVariables applies AttachRequest.Set and UpdateRequest.Set; nil:
+	// requests with Set fail.
+	SetVariables SetVariables
 }
 
 // kernelHost is Host over this machine's kernel.
@@ -86,6 +91,16 @@ func (h *kernelHost) nsKey() string {
 		return name
 	}
 	return fmt.Sprintf("ns-%d", h.inode)
+}
+
+func (h *kernelHost) setVariables(spec *ebpf.CollectionSpec, sets []string) error {
+	if len(sets) == 0 {
+		return nil
+	}
+	if h.cfg.SetVariables == nil {
+		return errors.New("--set: this host cannot set global variables")
+	}
+	return h.cfg.SetVariables(spec, sets)
 }
 
 // LinkDir is where tcx pins the links it creates by default.

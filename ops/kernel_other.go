@@ -10,6 +10,7 @@ import (
 // Config says where a kernel Host works (see the Linux build).
 type Config struct {
 	NetNS, BPFFS, MapPinDir, StateDir string
+	SetVariables                      SetVariables
 }
 
 // OpenKernel fails off Linux: tcx is a Linux kernel facility.

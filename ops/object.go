@@ -12,9 +12,10 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-// Prepare changes an object's spec before it is loaded (cmd/tcx sets
-// global variables from --set with it).
-type Prepare func(spec *ebpf.CollectionSpec) error
+// SetVariables applies NAME=VALUE assignments to the global variables of
+// an object's spec before it is loaded; the command line provides it (the
+// same parser as tcx test-run --set), so requests stay plain data.
+type SetVariables func(spec *ebpf.CollectionSpec, sets []string) error
 
 // loadObject reads an ELF object and picks the tc program to attach: the
 // named one, or the object's only SCHED_CLS program. Everything is checked

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/cilium/ebpf"
 	"github.com/spf13/cobra"
 
 	"github.com/tcxgo/tcx/ops"
@@ -43,7 +42,7 @@ func orEnv(flag, name string) string {
 
 func (f *hostFlags) open() (ops.Host, error) {
 	return ops.OpenKernel(ops.Config{NetNS: f.netns, BPFFS: orEnv(f.bpffs, "TCX_BPFFS"), MapPinDir: f.mapPinDir,
-		StateDir: orEnv(f.stateDir, "TCX_STATE_DIR")})
+		StateDir: orEnv(f.stateDir, "TCX_STATE_DIR"), SetVariables: setVariables})
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -133,13 +132,6 @@ func placement(before, after, replace string) (ops.Placement, error) {
 	return p, nil
 }
 
-func prepare(sets []string) ops.Prepare {
-	if len(sets) == 0 {
-		return nil
-	}
-	return func(spec *ebpf.CollectionSpec) error { return setVariables(spec, sets) }
-}
-
 func newAttachCommand(cmdline []string) *cobra.Command {
 	var (
 		hf                     hostFlags
@@ -196,7 +188,7 @@ gets priority 1000) and REF may also be prio:N.`,
 			if req.Place, err = placement(before, after, replace); err != nil {
 				return err
 			}
-			req.Prepare, req.Command = prepare(sets), cmdline
+			req.Set, req.Command = sets, cmdline
 			h, err := hf.open()
 			if err != nil {
 				return err
@@ -298,7 +290,7 @@ follows the new program.`,
   sudo tcx link update /sys/fs/bpf/myapp/ingress prog.o --prog v2 --set verdict=0`,
 		Args: exactArgs(2, "a link pin and an ELF object"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			req.Pin, req.Object, req.Prepare, req.Command = args[0], args[1], prepare(sets), cmdline
+			req.Pin, req.Object, req.Set, req.Command = args[0], args[1], sets, cmdline
 			h, err := hf.open()
 			if err != nil {
 				return err

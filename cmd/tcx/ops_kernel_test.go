@@ -479,6 +479,12 @@ func scenarioLegacy(t *testing.T, e *opsEnv) {
 			t.Errorf("bpftool net show %v, tcx show %v", ids, want)
 		}
 	}
+	// --replace takes over a filter's priority and handle.
+	e.ok("attach", "veth0", "ingress", objCounter, "--legacy", "--replace", "prio:1001")
+	if c := e.hook("ingress").Classic; len(c) != 3 || c[2].Priority != 1001 || c[2].Program.Name != "pin_counter" ||
+		c[2].Owner == nil || c[2].Owner.ProgID != c[2].Program.ID {
+		t.Errorf("after legacy replace: %+v", c)
+	}
 	e.ok("detach", "veth0", "ingress", fmt.Sprintf("id:%d", a), "--legacy")
 	e.ok("detach", "veth0", "ingress", "prio:999")
 	e.ok("detach", "veth0", "ingress", "head", "--legacy")
@@ -700,6 +706,7 @@ var normalisers = []struct {
 	{regexp.MustCompile(`\b(link|program) \d+`), "$1 #"},
 	{regexp.MustCompile(`-(pin_counter|qos_mark|l4_classify)-\d+`), "-$1-#"},
 	{regexp.MustCompile(`tag [0-9a-f]{16}`), "tag #"},
+	{regexp.MustCompile(`sha256 [0-9a-f]{12}…`), "sha256 #"},
 	{regexp.MustCompile(`\b(ns|link)-\d+`), "$1-#"},
 	{regexp.MustCompile(`\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ`), "TIME"},
 }
