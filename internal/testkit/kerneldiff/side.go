@@ -1,6 +1,7 @@
 package kerneldiff
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -22,7 +23,11 @@ type Side struct {
 	Kern  *kernel.TestRunner
 	Coll  *engine.Collection
 	X     *engine.Executor // simulates CPU 0
-	rings map[string]*maps.RingBufReader
+	// Rewritten counts the compared packets the kernel changed (data_out
+	// differs from the frame): how often a program took a path that
+	// rewrites, encapsulates or strips.
+	Rewritten int
+	rings     map[string]*maps.RingBufReader
 }
 
 // NewSide pairs a kernel runner and an engine collection made from the same
@@ -73,6 +78,9 @@ func (s *Side) Compare(prog string, frame, ctx []byte, verdicts map[uint32]int) 
 		return "", nil
 	}
 	verdicts[kout.Retval]++
+	if !bytes.Equal(kout.Data, frame) {
+		s.Rewritten++
+	}
 	if rv != kout.Retval {
 		return fmt.Sprintf("retval: kernel %#x, engine %#x", kout.Retval, rv), nil
 	}

@@ -147,6 +147,7 @@ func runObject(t *testing.T, base string, kern *kernel.TestRunner, coll *engine.
 		g := pktgen.New(seed)
 		rng := rand.New(rand.NewPCG(uint64(seed), 9))
 		verdicts := map[uint32]int{}
+		s.Rewritten = 0
 		for i := range n {
 			var frame []byte
 			if drv.next != nil {
@@ -167,7 +168,10 @@ func runObject(t *testing.T, base string, kern *kernel.TestRunner, coll *engine.
 				break
 			}
 		}
-		t.Logf("%s %s: verdicts %v, %s", base, prog, verdicts, s.Summary())
+		t.Logf("%s %s: verdicts %v, %d packets rewritten, %s", base, prog, verdicts, s.Rewritten, s.Summary())
+		if drv.rewrites != nil && drv.rewrites(prog) && s.Rewritten == 0 {
+			t.Errorf("%s %s: no packet took a rewriting path: the driver misses it", base, prog)
+		}
 	}
 	return npackets, ndiv
 }
