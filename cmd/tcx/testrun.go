@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 
 	"github.com/cilium/ebpf"
@@ -34,6 +36,7 @@ type testRunOptions struct {
 	showData               bool
 	engineName             string
 	engine                 engine.Engine
+	strict                 bool
 }
 
 func newTestRunCommand() *cobra.Command {
@@ -57,7 +60,13 @@ priority, queue_mapping, tc_index, tc_classid, cb[], the VLAN tag and more.
 Packets are run in order on one simulated CPU and share the object's maps,
 so state (conntrack, counters) carries from one packet to the next;
 --dump-maps shows it afterwards. The context is always passed, so wire_len
-reads as the frame length, as on a real packet.`,
+reads as the frame length, as on a real packet.
+
+Programs built against vmlinux.h are CO-RE-relocated against the running
+kernel's BTF (or tcx-go's own UAPI types where there is none). Checks the
+kernel's verifier makes and tcx-go makes cheaply at load time (combined
+stack depth of bpf-to-bpf calls, global function arguments, packet access
+beyond its checked bound) print a warning; --strict refuses the object.`,
 		Example: `  # the programs and maps of an object
   tcx test-run testdata/progs/tail_dispatch.o --list
 
@@ -74,7 +83,11 @@ reads as the frame length, as on a real packet.`,
   tcx test-run testdata/progs/l4_classify.o --pcap cmd/tcx/testdata/testrun/mixed.pcap --repeat 10000
 
   # the same in the interpreter instead of compiled machine code
-  tcx test-run testdata/progs/l4_classify.o --pcap cmd/tcx/testdata/testrun/mixed.pcap --repeat 10000 --engine interp`,
+  tcx test-run testdata/progs/l4_classify.o --pcap cmd/tcx/testdata/testrun/mixed.pcap --repeat 10000 --engine interp
+
+  # refuse, as the kernel's verifier does, a program whose bpf-to-bpf calls
+  # need more than 512 bytes of stack (without --strict: a warning)
+  tcx test-run testdata/thirdparty/selftests/rejected/test_global_func1.o --hex-file cmd/tcx/testdata/testrun/frames.hex --strict`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return fmt.Errorf("test-run takes one ELF object, got %d arguments (packets go in --hex, --hex-file or --pcap)", len(args))
@@ -103,6 +116,7 @@ reads as the frame length, as on a real packet.`,
 	f.BoolVar(&opts.dumpMap, "dump-maps", false, "print the contents of the object's maps after the run")
 	f.BoolVar(&opts.list, "list", false, "list the programs and maps of the object and exit")
 	f.BoolVar(&opts.jsonOut, "json", false, "print machine-readable JSON")
+	f.BoolVar(&opts.strict, "strict", false, "refuse a program the kernel's verifier would refuse for what the load-time checks find (default: warn)")
 	f.StringVar(&opts.engineName, "engine", "auto", "run programs on `ENGINE`: jit (compiled machine code), interp (the interpreter) or auto (jit on linux/amd64)")
 	return cmd
 }
@@ -297,7 +311,10 @@ func runPackets(ctx context.Context, spec *ebpf.CollectionSpec, name string, fra
 	devs := newTestDevices(opts.ifindex)
 	// One CPU: per-CPU maps then show the one value the runs touched, and
 	// the output does not depend on the machine.
-	coll, err := engine.NewCollection(spec, engine.Options{NumCPU: 1, Devices: devs.lookup, Engine: opts.engine})
+	coll, err := engine.NewCollection(spec, engine.Options{NumCPU: 1, Devices: devs.lookup, Engine: opts.engine, Strict: opts.strict})
+	if err != nil && opts.strict && errors.Is(err, syscall.EACCES) {
+		return nil, fmt.Errorf("load %s: %w\n(the kernel's verifier refuses such a program; without --strict it runs, with a warning)", opts.object, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", opts.object, err)
 	}
@@ -307,6 +324,9 @@ func runPackets(ctx context.Context, spec *ebpf.CollectionSpec, name string, fra
 		return nil, err
 	}
 	report := &testRunReport{Object: opts.object, Program: name, Packets: []packetReport{}}
+	for _, w := range coll.Warnings {
+		report.Warnings = append(report.Warnings, w.String())
+	}
 	if compiled, why := coll.Programs[name].Compiled(); opts.engine == engine.EngineJIT && !compiled {
 		report.Interpreted = why
 	}

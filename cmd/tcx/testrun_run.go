@@ -22,6 +22,8 @@ type testRunReport struct {
 	// Interpreted says why a program asked to run compiled (--engine jit)
 	// runs in the interpreter.
 	Interpreted string `json:"interpreted,omitempty"`
+	// Warnings are the engine's load-time findings (engine.Warning).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // packetReport is the outcome of one packet.
@@ -204,6 +206,9 @@ func writeReport(w io.Writer, rep *testRunReport, opts *testRunOptions) {
 	fmt.Fprintf(w, "%s: program %s, %d packet%s\n", rep.Object, rep.Program, len(rep.Packets), plural(len(rep.Packets), "", "s"))
 	if rep.Interpreted != "" {
 		fmt.Fprintf(w, "note: the program runs in the interpreter, not compiled: %s\n", rep.Interpreted)
+	}
+	for _, warning := range rep.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", warning)
 	}
 	for i := range rep.Packets {
 		writePacket(w, &rep.Packets[i], opts)

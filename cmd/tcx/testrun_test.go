@@ -332,3 +332,20 @@ func TestRunPackets_Canceled_StopsLongRepeats(t *testing.T) {
 		t.Errorf("error %v, want context.Canceled after 4096 runs", err)
 	}
 }
+
+// TestTestRun_Strict: a program the kernel's verifier refuses (its
+// bpf-to-bpf calls need 544 bytes of stack) runs with a warning, and
+// --strict refuses it, saying why.
+func TestTestRun_Strict(t *testing.T) {
+	const obj = "../../testdata/thirdparty/selftests/rejected/test_global_func1.o"
+	var got bytes.Buffer
+	for _, args := range [][]string{
+		{"test-run", obj, "--hex", hexEcho},
+		{"test-run", obj, "--hex", hexEcho, "--strict"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), args, &stdout, &stderr)
+		fmt.Fprintf(&got, "$ tcx %s\nexit %d\n%s%s\n", strings.Join(args[1:], " "), code, stdout.String(), stderr.String())
+	}
+	compareGolden(t, "testrun_strict", got.Bytes())
+}
