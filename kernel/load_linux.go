@@ -89,3 +89,13 @@ func (b *Backend) ProgramByID(id uint32) (*Program, error) {
 	}
 	return prog, nil
 }
+
+// LoadPinnedMap opens the map pinned at path (BPF_OBJ_GET), for example one
+// an object pinned by name.
+func LoadPinnedMap(path string) (*Map, error) {
+	m, err := ebpf.LoadPinnedMap(path, nil)
+	if err != nil {
+		return nil, fmt.Errorf("open pinned map: %w", err)
+	}
+	return &Map{m: m}, nil
+}

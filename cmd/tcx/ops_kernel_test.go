@@ -117,11 +117,13 @@ func (e *opsEnv) show(dev string) *ops.Snapshot {
 	return &s
 }
 
-func (e *opsEnv) hook(dir string) *ops.Hook {
+func (e *opsEnv) hook(dir string) *ops.Hook { return e.hookOf("veth0", dir) }
+
+func (e *opsEnv) hookOf(dev, dir string) *ops.Hook {
 	e.t.Helper()
-	s := e.show("veth0")
-	if len(s.Devices) != 1 || s.Devices[0].Name != "veth0" {
-		e.t.Fatalf("show veth0: %+v", s.Devices)
+	s := e.show(dev)
+	if len(s.Devices) != 1 || s.Devices[0].Name != dev {
+		e.t.Fatalf("show %s: %+v", dev, s.Devices)
 	}
 	return s.Devices[0].Hook(dir)
 }
@@ -195,6 +197,7 @@ func TestCLI_E2E(t *testing.T) {
 		{"foreign_xdp_netkit_holders", scenarioForeign},
 		{"hook_limit_63", scenarioHookLimit},
 		{"custom_pin_and_link_detach", scenarioCustomPin},
+		{"traffic_order_set_update", scenarioTraffic},
 	}
 	failed := 0
 	for _, sc := range scenarios {

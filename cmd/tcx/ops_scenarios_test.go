@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 
@@ -181,4 +182,42 @@ func scenarioCustomPin(t *testing.T, e *opsEnv) {
 	if h := e.hook("ingress"); len(h.TCX) != 0 || len(e.records()) != 0 {
 		t.Errorf("after link detach: %v, records %v", names(h.TCX), e.records())
 	}
+}
+
+// scenarioTraffic sends packets over lo through programs attached with the
+// CLI: the pinned counter they share counts every program that ran, so
+// order, --set and link update are seen on real traffic.
+func scenarioTraffic(t *testing.T, e *opsEnv) {
+	counter := func() uint64 {
+		t.Helper()
+		m, err := kernel.LoadPinnedMap(filepath.Join(e.bpffs, "tcx_ops_packets"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		var n uint64
+		if err := m.Lookup(uint32(0), &n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	ping := func(delivered bool, ran uint64) {
+		t.Helper()
+		before := counter()
+		err := e.ns.Ping(300 * time.Millisecond)
+		if delivered && err != nil || !delivered && !errors.Is(err, syscall.ETIMEDOUT) {
+			t.Errorf("ping: %v, want delivered=%v", err, delivered)
+		}
+		if got := counter() - before; got != ran {
+			t.Errorf("%d programs ran, want %d (chain %v)", got, ran, names(e.hookOf("lo", "ingress").TCX))
+		}
+	}
+	e.ok("attach", "lo", "ingress", objCounter)
+	ping(true, 1)
+	_, dropper := attached(t, e.ok("attach", "lo", "ingress", objCounter, "--set", "verdict=2"))
+	ping(false, 2) // the first passes it on (TCX_NEXT), the second drops
+	e.ok("link", "update", dropper, objCounter)
+	ping(true, 2)
+	e.ok("attach", "lo", "ingress", objCounter, "--set", "verdict=2", "--before", "head")
+	ping(false, 1) // dropped at the head: nothing after it runs
 }
