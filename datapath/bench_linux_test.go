@@ -30,7 +30,7 @@ func BenchmarkReplayKernel(b *testing.B) {
 		loadHopB(b, "dp_nat.o", "dp_snat", map[string]any{"inside_addr": [4]byte{10, 0, 0, 1}, "outside_addr": [4]byte{192, 0, 2, 1}}),
 	}
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	n := 0
 	for range b.N {
 		for _, f := range frames {
@@ -48,7 +48,8 @@ func BenchmarkReplayKernel(b *testing.B) {
 			n++
 		}
 	}
-	el := time.Since(start)
+	el, cpu := time.Since(start), cpuTime()-cpu0
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(n), "cpu-ns/frame")
 	b.ReportMetric(float64(n)/el.Seconds(), "frames/s")
 	b.ReportMetric(float64(el.Nanoseconds())/float64(n), "ns/frame")
 }
@@ -150,7 +151,7 @@ func BenchmarkLive(b *testing.B) {
 			}
 			var sent atomic.Uint64
 			var total, got, rd uint64
-			var el time.Duration
+			var el, cpu time.Duration
 			for range b.N {
 				before, beforeReads := count(), reads()
 				var wg sync.WaitGroup
@@ -163,18 +164,23 @@ func BenchmarkLive(b *testing.B) {
 						sent.Add(uint64(len(batch)))
 					}
 				}()
-				start := time.Now()
+				start, cpu0 := time.Now(), cpuTime()
 				time.Sleep(liveWindow)
 				quit.Store(true)
 				wg.Wait()
 				time.Sleep(50 * time.Millisecond) // let the receiver drain
 				el += time.Since(start)
+				cpu += cpuTime() - cpu0
 				got += count() - before
 				rd += reads() - beforeReads
 			}
 			total = sent.Load()
 			b.ReportMetric(float64(got)/el.Seconds(), "frames/s")
 			b.ReportMetric(float64(total)/el.Seconds(), "sent/s")
+			// sender and receiver are both this process: CPU per frame
+			// received covers the send, the kernel's receive path and,
+			// for userspace, recvmmsg and the programs.
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(max(got, 1)), "cpu-ns/frame")
 			if rd > 0 {
 				b.ReportMetric(float64(got)/float64(rd), "frames/read")
 			}

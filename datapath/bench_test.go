@@ -45,7 +45,7 @@ func BenchmarkReplay(b *testing.B) {
 	}{{"chain3", true}, {"empty", false}} {
 		b.Run(bc.name, func(b *testing.B) {
 			var frames uint64
-			var elapsed time.Duration
+			var elapsed, cpu time.Duration
 			for range b.N {
 				built, err := replayTopology(in, filepath.Join(dir, "out.pcap"), bc.chain).Build(topology.BuildOptions{})
 				if err != nil {
@@ -55,16 +55,18 @@ func BenchmarkReplay(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				start := time.Now()
+				start, cpu0 := time.Now(), cpuTime()
 				if err := dp.Run(context.Background()); err != nil {
 					b.Fatal(err)
 				}
 				elapsed += time.Since(start)
+				cpu += cpuTime() - cpu0
 				frames += dp.Stats()[0].RxFrames
 				built.Close()
 			}
 			b.ReportMetric(float64(frames)/elapsed.Seconds(), "frames/s")
 			b.ReportMetric(float64(elapsed.Nanoseconds())/float64(frames), "ns/frame")
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(frames), "cpu-ns/frame")
 		})
 	}
 }

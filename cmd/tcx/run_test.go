@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tcxgo/tcx/port"
 )
@@ -211,3 +212,19 @@ func TestRun_BadFlags(t *testing.T) {
 }
 
 func TestRun_RunHelp(t *testing.T) { golden(t, "run_help", "run", "--help") }
+
+// A live run ends at --duration with the progress line drawn and the
+// summary printed (the same path as SIGINT: the context ends).
+func TestRun_DurationProgress(t *testing.T) {
+	start := time.Now()
+	code, out, errOut := runTool(t, "run", "--object", "../../testdata/progs/dp_acl.o", "--wire", "discard", "--duration", "1200ms", "--progress", "always")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("took %v to stop", d)
+	}
+	if !strings.Contains(errOut, "in 0 (0/s)") || !strings.Contains(out, "devices:") {
+		t.Errorf("progress %q, summary %q", errOut, out)
+	}
+}
