@@ -31,7 +31,7 @@ var checkedReasons = regexp.MustCompile(`combined stack size|tail_calls are not 
 func TestThirdParty_LoadTimeChecks(t *testing.T) {
 	kerneltest.RequireKernel(t)
 	var objs []string
-	for _, dir := range []string{thirdparty.RejectedDir, thirdparty.Dir} {
+	for _, dir := range append([]string{thirdparty.RejectedDir}, thirdparty.Dirs...) {
 		o, err := thirdparty.Objects(dir)
 		if err != nil {
 			t.Fatal(err)

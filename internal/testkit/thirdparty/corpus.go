@@ -11,8 +11,13 @@ import (
 	"github.com/tcxgo/tcx/engine"
 )
 
-// Dir is the corpus, relative to this package.
+// Dir is the kernel selftests' part of the corpus, relative to this
+// package; Dirs are all its parts: the selftests (libbpf-style, many built
+// against vmlinux.h) and cilium/ebpf's tcx example (bpf2go-generated).
 const Dir = "../../../testdata/thirdparty/selftests/progs"
+
+// Dirs are the directories of the corpus.
+var Dirs = []string{Dir, "../../../testdata/thirdparty/cilium-examples/tcx"}
 
 // RejectedDir holds selftests whose programs the kernel's verifier refuses
 // (most of them, on purpose) for what the engine's load-time checks cover.

@@ -58,9 +58,13 @@ func TestThirdParty(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, quirks, _ := kerneltest.Quirks(t) // the engine follows the kernel it is compared with
-	objs, err := thirdparty.Objects(thirdparty.Dir)
-	if err != nil {
-		t.Fatal(err)
+	var objs []string
+	for _, dir := range thirdparty.Dirs {
+		o, err := thirdparty.Objects(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs = append(objs, o...)
 	}
 	var nobj, nrefused, npackets, ndiv int
 	refusedBy := map[string]int{}
