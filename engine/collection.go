@@ -114,11 +114,13 @@ type Collection struct {
 	epoch   time.Time
 	as      *vm.AddressSpace
 	helpers []vm.HelperFunc
-	entries []*mapEntry      // by link index
-	missing map[string]error // maps the engine could not create, by name
-	pool    []poolSlot
-	closed  atomic.Bool
-	traceMu sync.Mutex
+	// plainCtx are the __sk_buff loads that read the image as it is.
+	plainCtx *vm.CtxPolicy
+	entries  []*mapEntry      // by link index
+	missing  map[string]error // maps the engine could not create, by name
+	pool     []poolSlot
+	closed   atomic.Bool
+	traceMu  sync.Mutex
 }
 
 // mapEntry is one map as programs see it: the object behind a map handle
@@ -180,6 +182,9 @@ func NewCollection(spec *ebpf.CollectionSpec, opts Options) (*Collection, error)
 		epoch:    time.Now(),
 		as:       vm.NewAddressSpace(),
 		missing:  make(map[string]error),
+		plainCtx: vm.CtxPolicyFunc(skb.CtxSize, func(off, size int, write bool) bool {
+			return !write && skb.CtxPlainLoad(off, size)
+		}),
 	}
 	if c.numCPU == 0 {
 		c.numCPU = runtime.NumCPU()

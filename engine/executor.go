@@ -58,6 +58,7 @@ func (c *Collection) NewExecutor(cpu int) (*Executor, error) {
 
 func newExecutor(c *Collection, cpu int) *Executor {
 	x := &Executor{coll: c, cpu: cpu, m: vm.NewMachine()}
+	x.ctx.plain = c.plainCtx
 	x.rng.Seed(rand.Uint64(), uint64(cpu))
 	x.m.SetUser(x)
 	x.m.SetContextAccessor(&x.ctx, skb.CtxSize)
@@ -115,7 +116,7 @@ func (x *Executor) publish() {
 		}
 		x.mapped = d
 	}
-	x.ctx.stale = true
+	x.ctx.fresh = false
 }
 
 // finish releases what the kernel's verifier would have forced the program
@@ -139,28 +140,33 @@ func (x *Executor) finish() {
 // ctxView is the __sk_buff of the current run: loads read the image the
 // skb layer lays out (with the kernel's narrow-load rules), stores go
 // through skb's conversion to the packet and the image. The image is laid
-// out on the first access after the packet may have changed (stale), so a
+// out on the first access after the packet may have changed (not fresh), so a
 // run or helper that never touches the context does not pay for it.
 type ctxView struct {
 	pkt   *skb.Packet
-	stale bool
+	fresh bool
 	img   [skb.CtxSize]byte
+	plain *vm.CtxPolicy // the loads that read img as it is (skb.CtxPlainLoad)
 }
 
 func (v *ctxView) refresh() {
 	v.pkt.WriteCtx(v.img[:], pktBase)
-	v.stale = false
+	v.fresh = true
 }
 
+// CtxImage lets the VM (interpreter and compiled code) read the plain
+// loads straight from the image while it is fresh, without a call.
+func (v *ctxView) CtxImage() ([]byte, *bool, *vm.CtxPolicy) { return v.img[:], &v.fresh, v.plain }
+
 func (v *ctxView) LoadCtx(off, size int) (uint64, bool) {
-	if v.stale {
+	if !v.fresh {
 		v.refresh()
 	}
 	return skb.CtxLoad(v.img[:], off, size), true
 }
 
 func (v *ctxView) StoreCtx(off, size int, v64 uint64) bool {
-	if v.stale {
+	if !v.fresh {
 		v.refresh()
 	}
 	return v.pkt.StoreCtx(v.img[:], off, size, v64)

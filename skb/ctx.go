@@ -147,6 +147,26 @@ func CtxLoad(img []byte, off, size int) uint64 {
 
 func mask(size int) uint64 { return 1<<(uint(size)*8) - 1 }
 
+// CtxPlainLoad reports whether CtxLoad(img, off, size) is always the
+// little-endian value of img[off:off+size], so that an engine may read
+// the image directly: cb[] at any width, the 8-byte fields whole,
+// tstamp_type as a byte, and loads inside a 32-bit field whose sk_buff
+// field is 32 bits wide (a load as wide as a narrower field returns the
+// whole field wherever it starts, which is not a plain read).
+func CtxPlainLoad(off, size int) bool {
+	switch {
+	case off < 0 || off+size > CtxSize:
+		return false
+	case in(off, CtxCB, cbSize):
+		return in(off+size-1, CtxCB, cbSize)
+	case off == CtxTstamp, off == CtxHWTstamp, off == CtxSk:
+		return size == 8
+	case off == CtxTstampType:
+		return size == 1
+	}
+	return size <= 4 && off&3+size <= 4 && narrowTarget(off&^3) == 4
+}
+
 func loadLE(b []byte, size int) uint64 {
 	switch size {
 	case 1:

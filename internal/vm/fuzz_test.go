@@ -136,9 +136,14 @@ func (e *fuzzEnv) checkOn(t *testing.T, code, data []byte, eng vm.Engine) *fuzzO
 	if err := m.SetPacket(e.pkt, fuzzMeta, fuzzData, end); err != nil {
 		t.Fatal(err)
 	}
-	if len(data) > 0 && data[0]&1 == 1 {
+	switch {
+	case len(data) > 0 && data[0]&3 == 3:
+		// An accessor with an image: plain loads read it while fresh.
+		fresh := data[0]&4 != 0
+		m.SetContextAccessor(&imgCtxImage{imgCtx: imgCtx(e.ctx[:32]), fresh: &fresh, plain: fuzzPlain()}, 32)
+	case len(data) > 0 && data[0]&1 == 1:
 		m.SetContextAccessor(imgCtx(e.ctx[:32]), 32)
-	} else {
+	default:
 		m.SetContext(e.ctx[:32])
 	}
 	r0, err := m.Run(p)
@@ -190,6 +195,20 @@ func (e *fuzzEnv) checkOn(t *testing.T, code, data []byte, eng vm.Engine) *fuzzO
 	out.faults = p.Faults()
 	out.pkt, out.ctx, out.mapVals = slices.Clone(e.pkt), slices.Clone(e.ctx), slices.Clone(e.mapVals)
 	return out
+}
+
+// imgCtxImage is imgCtx as a ContextImage: loads at offsets 0-15 read
+// the image directly while fresh.
+type imgCtxImage struct {
+	imgCtx
+	fresh *bool
+	plain *vm.CtxPolicy
+}
+
+func (c *imgCtxImage) CtxImage() ([]byte, *bool, *vm.CtxPolicy) { return c.imgCtx, c.fresh, c.plain }
+
+func fuzzPlain() *vm.CtxPolicy {
+	return vm.CtxPolicyFunc(32, func(off, size int, write bool) bool { return !write && off < 16 })
 }
 
 // imgCtx is a ContextAccessor over a plain image: the VM must only ever

@@ -84,6 +84,11 @@ type jitState struct {
 	pktMax   [4]uint64
 	pktDelta uintptr
 
+	// The context image of a ContextImage accessor: a load the plain
+	// table (and the program's policy table, if any) allows reads
+	// ctxImg + offset while *ctxFresh; ctxFresh 0 means never.
+	ctxFresh, ctxImg, ctxPlain, ctxPol uintptr
+
 	save [2]uint64 // rax and rdx while the slot check multiplies
 }
 

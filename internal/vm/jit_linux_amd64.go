@@ -48,6 +48,10 @@ var (
 	offPktMax  = offJIT + int32(unsafe.Offsetof(jitState{}.pktMax))
 	offPktDel  = offJIT + int32(unsafe.Offsetof(jitState{}.pktDelta))
 	offSave    = offJIT + int32(unsafe.Offsetof(jitState{}.save))
+	offCtxFr   = offJIT + int32(unsafe.Offsetof(jitState{}.ctxFresh))
+	offCtxImg  = offJIT + int32(unsafe.Offsetof(jitState{}.ctxImg))
+	offCtxPl   = offJIT + int32(unsafe.Offsetof(jitState{}.ctxPlain))
+	offCtxPol  = offJIT + int32(unsafe.Offsetof(jitState{}.ctxPol))
 
 	regionSize = int32(unsafe.Sizeof(region{}))
 	offRBuf    = int32(unsafe.Offsetof(region{}.buf))
@@ -70,6 +74,7 @@ type jitc struct {
 	common x.Label
 	stubs  []stub   // out-of-line exits, emitted after the body
 	late   []func() // out-of-line slow paths, emitted after the body
+	err    error    // why the program cannot be compiled
 }
 
 // stub is an out-of-line exit to Go at op pc.
@@ -113,6 +118,9 @@ func compileAmd64(p *Program) (*native, error) {
 	for pc := range p.code {
 		a.Bind(c.ops[pc])
 		c.op(pc)
+		if c.err != nil {
+			return nil, c.err
+		}
 	}
 	for i := 0; i < len(c.late); i++ {
 		c.late[i]()
@@ -359,7 +367,10 @@ func (c *jitc) op(pc int) {
 	default:
 		base, reg, w32, ok := jumpKind(k)
 		if !ok {
-			panic(fmt.Sprintf("vm: jit: op kind %d", k))
+			// An op kind added to the interpreter but not here: the
+			// program runs interpreted, and Compiled says why.
+			c.err = fmt.Errorf("op kind %d at instruction %d is not compiled", k, c.p.insn[pc])
+			return
 		}
 		if reg {
 			if base == kJsetImm {
@@ -372,7 +383,8 @@ func (c *jitc) op(pc int) {
 			if w32 {
 				imm = int32(uint32(o.imm))
 			} else if !imm32ok(o.imm) {
-				panic("vm: jit: jump immediate out of range")
+				c.err = fmt.Errorf("jump immediate %#x at instruction %d out of range", o.imm, c.p.insn[pc])
+				return
 			}
 			if base == kJsetImm {
 				a.TestRI(!w32, dst, imm)
@@ -570,11 +582,15 @@ func (c *jitc) translate(pc, n int, need uint8, slow x.Label) {
 	a.Jcc(x.CondAE, slow)
 	a.ImulRRI(true, jCX, jCX, regionSize)
 	a.ALURM(true, x.ADD, jCX, x.M(jState, offRegions))
-	slotted, permOK := a.NewLabel(), a.NewLabel()
+	slotted, permOK, hook, end := a.NewLabel(), a.NewLabel(), a.NewLabel(), a.NewLabel()
 	a.Load(1, jT1, x.M(jCX, offRPerm))
 	a.ALURI(false, x.AND, jT1, int32(need|permSlow|permHook))
 	a.ALURI(false, x.CMP, jT1, int32(need))
 	a.Jcc(x.CondE, permOK)
+	if need == permRead {
+		a.ALURI(false, x.CMP, jT1, int32(need|permSlow|permHook))
+		a.Jcc(x.CondE, hook)
+	}
 	a.ALURI(false, x.CMP, jT1, int32(need|permSlow))
 	a.Jcc(x.CondNE, slow)
 	a.ALUMI(true, x.CMP, x.M(jCX, offRPolicy), 0)
@@ -632,6 +648,34 @@ func (c *jitc) translate(pc, n int, need uint8, slow x.Label) {
 	}
 	a.ALURM(false, x.SUB, jT0, x.M(jCX, offRBase))
 	a.ALURM(true, x.ADD, jT0, x.M(jCX, offRBuf))
+	if need != permRead {
+		return
+	}
+	a.Jmp(end)
+
+	// A context load through an accessor with an image: read the image
+	// while it is fresh and both tables allow the load (loadSlow's rule).
+	a.Bind(hook)
+	bit := sizeBit(n)
+	c.window(n, slow)
+	a.Load(8, jT1, x.M(jState, offCtxFr))
+	a.TestRR(true, jT1, jT1)
+	a.Jcc(x.CondE, slow)
+	a.CmpM8(x.M(jT1, 0), 0)
+	a.Jcc(x.CondE, slow)
+	a.MovRR(false, jT0, jT0) // the offset (the context's base is 0)
+	a.Load(8, jT1, x.M(jState, offCtxPl))
+	a.TestM8(x.MI(jT1, jT0, 0), bit)
+	a.Jcc(x.CondE, slow)
+	noPolicy := a.NewLabel()
+	a.Load(8, jT1, x.M(jState, offCtxPol))
+	a.TestRR(true, jT1, jT1)
+	a.Jcc(x.CondE, noPolicy)
+	a.TestM8(x.MI(jT1, jT0, 0), bit)
+	a.Jcc(x.CondE, slow)
+	a.Bind(noPolicy)
+	a.ALURM(true, x.ADD, jT0, x.M(jState, offCtxImg))
+	a.Bind(end)
 }
 
 // window checks lo <= offset and offset + n <= hi for the offset in the

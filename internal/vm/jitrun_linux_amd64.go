@@ -45,6 +45,7 @@ func (m *Machine) runNative(p *Program, pc int, base int) (uint64, error) {
 			m.dirtyLo, m.dirtyHi = min(m.dirtyLo, top-uint32(-d)), max(m.dirtyHi, top)
 		}
 		m.jitPacket()
+		m.jitContext()
 		m.jit.budget = int64(limit - acc)
 		m.jit.resume = nat.base + uintptr(nat.off[pc])
 		nat.code.Enter(nat.base, uintptr(unsafe.Pointer(m)))
@@ -156,4 +157,23 @@ func (m *Machine) jitPacket() {
 		j.pktMax[k] = uint64(r.hi) - 1<<k // hi >= PacketBase: no wrap
 	}
 	j.pktDelta = uintptr(unsafe.Pointer(unsafe.SliceData(r.buf))) - uintptr(r.base)
+}
+
+// jitContext publishes the context image (see ContextImage) to compiled
+// code, if the region and every table cover the whole context.
+func (m *Machine) jitContext() {
+	j, ci, r := &m.jit, &m.ctxImg, &m.regions[RegionCtx]
+	j.ctxFresh = 0
+	hi := int(r.hi)
+	if ci.fresh == nil || r.perm&permHook == 0 || len(ci.img) < hi || len(ci.plain.read) < hi ||
+		(r.policy != nil && len(r.policy.read) < hi) || hi == 0 {
+		return
+	}
+	j.ctxFresh = uintptr(unsafe.Pointer(ci.fresh))
+	j.ctxImg = uintptr(unsafe.Pointer(unsafe.SliceData(ci.img)))
+	j.ctxPlain = uintptr(unsafe.Pointer(unsafe.SliceData(ci.plain.read)))
+	j.ctxPol = 0
+	if r.policy != nil {
+		j.ctxPol = uintptr(unsafe.Pointer(unsafe.SliceData(r.policy.read)))
+	}
 }

@@ -63,6 +63,7 @@ type Machine struct {
 	asGen    uint64
 	ctxSet   bool
 	ctxAcc   ContextAccessor
+	ctxImg   ctxImage
 	user     any
 
 	pktData, pktEnd uint32 // packet offsets of data and data_end, for LD_ABS
@@ -112,7 +113,7 @@ func (m *Machine) SetPacket(buf []byte, meta, data, end int) error {
 // __sk_buff image the skb layer maintains); r1 starts at CtxAddr. Accesses
 // follow the running program's CtxPolicy. nil removes it (r1 starts at 0).
 func (m *Machine) SetContext(ctx []byte) {
-	m.ctxSet, m.ctxAcc = ctx != nil, nil
+	m.ctxSet, m.ctxAcc, m.ctxImg = ctx != nil, nil, ctxImage{}
 	m.regions[RegionCtx] = region{buf: ctx, hi: clamp32(len(ctx))}
 	m.setPolicy(m.prog)
 }
@@ -134,11 +135,36 @@ type ContextAccessor interface {
 // access goes to acc; r1 starts at CtxAddr. It replaces SetContext.
 func (m *Machine) SetContextAccessor(acc ContextAccessor, size int) {
 	m.ctxSet, m.ctxAcc = acc != nil, acc
+	m.ctxImg = ctxImage{}
+	if ci, ok := acc.(ContextImage); ok {
+		img, fresh, plain := ci.CtxImage()
+		if fresh != nil && plain != nil && len(img) >= size && len(plain.read) >= size {
+			m.ctxImg = ctxImage{img: img, fresh: fresh, plain: plain}
+		}
+	}
 	m.regions[RegionCtx] = region{}
 	if acc != nil {
 		m.regions[RegionCtx].hi = clamp32(size)
 	}
 	m.setPolicy(m.prog)
+}
+
+// ContextImage is an optional interface of a ContextAccessor that keeps
+// the context as bytes: while *fresh is true, a load that plain allows
+// at (off, size) returns the little-endian value of img[off:off+size], so
+// the VM reads it there instead of calling LoadCtx (the program's
+// CtxPolicy still applies). img, fresh and plain must stay valid, and
+// img as large as the context, for as long as the accessor is set.
+type ContextImage interface {
+	ContextAccessor
+	CtxImage() (img []byte, fresh *bool, plain *CtxPolicy)
+}
+
+// ctxImage is what a ContextImage gave SetContextAccessor.
+type ctxImage struct {
+	img   []byte
+	fresh *bool
+	plain *CtxPolicy
 }
 
 // clamp32 fits a length into a region's 32-bit offsets.

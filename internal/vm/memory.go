@@ -57,6 +57,11 @@ func (r *region) slotRem(i uint32) uint64 {
 // accessor, or as a fault.
 func (m *Machine) loadSlow(addr uint64, n uint32, pc int) (uint64, error) {
 	if o, ok := m.ctxHook(addr, n, false); ok {
+		if ci := &m.ctxImg; ci.fresh != nil && *ci.fresh && ci.plain.Allows(o, int(n), false) {
+			var w [8]byte
+			copy(w[:], ci.img[o:o+int(n)])
+			return binary.LittleEndian.Uint64(w[:]), nil
+		}
 		if v, ok := m.ctxAcc.LoadCtx(o, int(n)); ok {
 			return v, nil
 		}

@@ -205,6 +205,18 @@ func (a *Asm) ALUMI(w bool, op ALU, m Mem, imm int32) {
 	a.imm32(imm)
 }
 
+// CmpM8 compares the byte at m with imm.
+func (a *Asm) CmpM8(m Mem, imm uint8) {
+	a.rm(false, false, []byte{0x80}, 7, m)
+	a.B = append(a.B, imm)
+}
+
+// TestM8 is test byte [m], imm.
+func (a *Asm) TestM8(m Mem, imm uint8) {
+	a.rm(false, false, []byte{0xf6}, 0, m)
+	a.B = append(a.B, imm)
+}
+
 // TestRR is test a, b.
 func (a *Asm) TestRR(w bool, x, y Reg) { a.rr(w, false, []byte{0x85}, y, x) }
 
