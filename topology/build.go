@@ -83,7 +83,19 @@ func (b *Built) ClosePorts() {
 // Build creates the runtime, loads the objects, attaches the chains and
 // opens the ports. On error everything made so far is released.
 func (t *Topology) Build(opts BuildOptions) (_ *Built, err error) {
-	workers := max(t.Workers, 1)
+	workers := t.Workers
+	if workers == 0 {
+		// One simulated CPU per port read, so that no worker waits for
+		// another's executor.
+		for _, d := range t.Devices {
+			for _, spec := range []string{d.Wire, d.Host} {
+				if spec != "" && !(opts.NoPorts) {
+					workers++
+				}
+			}
+		}
+		workers = max(workers, 1)
+	}
 	b := &Built{Runtime: userspace.New(), Objects: map[string]*engine.Collection{}, Specs: map[string]*ebpf.CollectionSpec{}, Shared: map[string]maps.Map{}, Workers: workers}
 	defer func() {
 		if err != nil {

@@ -15,7 +15,8 @@ import (
 // Topology is a datapath description, as in the YAML file (see SCHEMA.md).
 type Topology struct {
 	// Workers is the number of simulated CPUs (per-CPU maps keep that many
-	// values); 0 means 1.
+	// values, and that many programs run at once); 0 means one per port
+	// the datapath reads (at least 1).
 	Workers int      `yaml:"workers"`
 	Objects []Object `yaml:"objects"`
 	Devices []Device `yaml:"devices"`
