@@ -80,8 +80,8 @@ func checkBPFFS(path string) error {
 	return nil
 }
 
-// anchor turns a placement into a tcx anchor; closers release the handles
-// it opened.
+// anchor turns a placement into a tcx anchor; u closes the handles it
+// opened once the request is done.
 func (h *kernelHost) anchor(p Placement, u *undo) (tcx.Anchor, error) {
 	if p.Mode == "" || p.Ref.Kind == RefTail {
 		return tcx.Tail(), nil
@@ -165,6 +165,9 @@ func (h *kernelHost) Attach(ctx context.Context, req AttachRequest) (*AttachResu
 		return nil, fmt.Errorf("object %s: %w", req.Object, err)
 	}
 	owner.NetNS, owner.Device, owner.Ifindex, owner.Direction = h.netns(), dev.Name, dev.Ifindex, dir.String()
+	if err := h.records.Writable(); err != nil {
+		return nil, err
+	}
 	var notes []string
 	legacy := req.Legacy
 	if !legacy {

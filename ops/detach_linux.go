@@ -231,12 +231,6 @@ func (h *kernelHost) UpdateLink(ctx context.Context, req UpdateRequest) (*Update
 	old := h.linkRecord(d.ID)
 	res := &UpdateResult{LinkID: d.ID, Device: deviceName(d.Ifindex, old), Direction: attachDir(d.AttachType),
 		Old: h.program(d.ProgID, pinTable{}, holders{}), New: loaded.Program}
-	if err := link.Update(prog, tcx.UpdateOptions{}); err != nil {
-		if errnoOf(err) == unix.ENOLINK {
-			return nil, explained(err, "link %d is defunct (its device is gone or it was detached); nothing would run the new program. Remove the pin: rm %s", d.ID, req.Pin)
-		}
-		return nil, explainCommon(err, fmt.Sprintf("updating link %d", d.ID))
-	}
 	if old != nil {
 		owner.Label, owner.NetNS, owner.Pin = old.Label, old.NetNS, old.Pin
 	} else {
@@ -244,21 +238,26 @@ func (h *kernelHost) UpdateLink(ctx context.Context, req UpdateRequest) (*Update
 	}
 	owner.LinkID, owner.ProgID, owner.Device, owner.Ifindex, owner.Direction = d.ID, prog.ID(), res.Device, int(d.Ifindex), res.Direction
 	owner.MapPins = loaded.MapPins
+	// The record goes first: a kernel refusal is then undone by putting
+	// the old record back, and the link never runs an unrecorded program.
 	if err := h.records.Put(owner); err != nil {
-		link.Update(mustProgram(h, d.ProgID), tcx.UpdateOptions{})
-		return nil, fmt.Errorf("%w (the update was undone)", err)
+		return nil, fmt.Errorf("%w (nothing was updated)", err)
+	}
+	u.add(func() {
+		if old != nil {
+			h.records.Put(old)
+		} else {
+			h.records.Delete(owner)
+		}
+	})
+	if err := link.Update(prog, tcx.UpdateOptions{}); err != nil {
+		if errnoOf(err) == unix.ENOLINK {
+			return nil, explained(err, "link %d is defunct (its device is gone or it was detached); nothing would run the new program. Remove the pin: rm %s", d.ID, req.Pin)
+		}
+		return nil, explainCommon(err, fmt.Sprintf("updating link %d", d.ID))
 	}
 	u.ok = true
 	return res, nil
-}
-
-// mustProgram opens the program with that ID for an undo; nil if gone.
-func mustProgram(h *kernelHost, id uint32) tcx.Program {
-	p, err := h.b.ProgramByID(id)
-	if err != nil {
-		return nil
-	}
-	return p
 }
 
 func (h *kernelHost) DetachLink(ctx context.Context, pin string) (*DetachResult, error) {

@@ -342,7 +342,8 @@ func attachDir(at uint32) string {
 	return fmt.Sprintf("attach type %d", at)
 }
 
-// pinsExist says whether a path exists, for the no-new-pins rollback.
+// exists says whether a path exists (pins and directories a request must
+// not overwrite or must remove again).
 func exists(path string) bool {
 	_, err := os.Lstat(path)
 	return err == nil

@@ -68,6 +68,20 @@ func (r *Records) Put(o *Owner) error {
 	return nil
 }
 
+// Writable checks that records can be written, so that a request fails
+// before it changes anything rather than having to undo its change.
+func (r *Records) Writable() error {
+	if err := os.MkdirAll(r.dir, 0o755); err != nil {
+		return fmt.Errorf("ownership record: %w", err)
+	}
+	f, err := os.CreateTemp(r.dir, ".probe-")
+	if err != nil {
+		return fmt.Errorf("ownership record: %w", err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
 // Delete removes the record (a missing one is no error).
 func (r *Records) Delete(o *Owner) error {
 	if err := os.Remove(filepath.Join(r.dir, o.key())); err != nil && !errors.Is(err, os.ErrNotExist) {

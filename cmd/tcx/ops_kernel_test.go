@@ -638,7 +638,7 @@ func scenarioShowHost(t *testing.T, e *opsEnv) {
 }
 
 func scenarioBadInput(t *testing.T, e *opsEnv) {
-	e.ok("attach", "veth0", "ingress", objCounter)
+	_, pin := attached(t, e.ok("attach", "veth0", "ingress", objCounter))
 	notELF := filepath.Join(t.TempDir(), "notes.txt")
 	os.WriteFile(notELF, []byte("not an object\n"), 0o644)
 	notBPFFS := t.TempDir()
@@ -670,6 +670,11 @@ func scenarioBadInput(t *testing.T, e *opsEnv) {
 		{[]string{"link", "detach", filepath.Join(e.bpffs, "tcx_ops_packets")}, []string{"is not a pinned BPF link"}},
 		{[]string{"show", "nosuchdev"}, []string{"ENODEV"}},
 		{[]string{"doctor", "--netns", "/etc/hostname"}, []string{"is not a network namespace"}},
+		// The record cannot be written (the state directory is a file):
+		// nothing changes.
+		{[]string{"attach", "veth0", "ingress", objQoS, "--state-dir", notELF}, []string{"ownership record", "not a directory"}},
+		{[]string{"attach", "veth0", "ingress", objQoS, "--legacy", "--state-dir", notELF}, []string{"ownership record", "not a directory"}},
+		{[]string{"link", "update", pin, objQoS, "--state-dir", notELF}, []string{"ownership record", "(nothing was updated)"}},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args[:2], "_"), func(t *testing.T) {
@@ -679,6 +684,9 @@ func scenarioBadInput(t *testing.T, e *opsEnv) {
 		})
 	}
 	after := e.hook("ingress")
+	if after.TCX[0].Program.ID != before.TCX[0].Program.ID || len(after.Classic) != 0 {
+		t.Errorf("bad input left another program on the hook: %+v", after)
+	}
 	if after.Revision != before.Revision || !eq(names(after.TCX), names(before.TCX)) || !eq(e.pins(), pins) || !eq(e.records(), recs) {
 		t.Errorf("bad input changed something: revision %d->%d, pins %v->%v, records %v->%v",
 			before.Revision, after.Revision, pins, e.pins(), recs, e.records())
