@@ -282,8 +282,8 @@ func scenarioDetach(t *testing.T, e *opsEnv) {
 		t.Fatalf("plain attachment: %+v", h.TCX[2])
 	}
 	e.ok("detach", "veth0", "ingress", fmt.Sprintf("id:%d", plain))
-	out := e.ok("detach", "veth0", "ingress", fmt.Sprintf("link:%d", id))
-	if !strings.Contains(out, "removed pin "+pin) {
+	out := e.ok("detach", "veth0", "ingress", "pin:"+pin)
+	if !strings.Contains(out, "removed pin "+pin) || !strings.Contains(out, fmt.Sprintf("detached tcx link %d", id)) {
 		t.Errorf("detach output:\n%s", out)
 	}
 	if _, err := os.Stat(pin); !os.IsNotExist(err) {
@@ -330,14 +330,24 @@ func scenarioMapsReused(t *testing.T, e *opsEnv) {
 	if in == eg {
 		t.Fatalf("one program on both hooks")
 	}
+	bt := requireBpftool(t)
 	for _, id := range []uint32{in, eg} {
-		out, err := exec.Command("bpftool", "prog", "show", "id", fmt.Sprint(id), "-j").Output()
+		if bt == "" {
+			break
+		}
+		out, err := exec.Command(bt, "prog", "show", "id", fmt.Sprint(id), "-j").Output()
 		if err != nil {
-			t.Skipf("bpftool: %v", err)
+			t.Fatalf("bpftool: %v", err)
 		}
 		if !strings.Contains(string(out), fmt.Sprintf("%d", pin.ID)) {
 			t.Errorf("program %d does not use map %d: %s", id, pin.ID, out)
 		}
+	}
+	// --map-pin-dir puts them elsewhere (and creates the directory).
+	dir := filepath.Join(e.bpffs, "myapp", "maps")
+	out3 := e.ok("attach", "veth1", "ingress", objCounter, "--map-pin-dir", dir)
+	if p, err := kernel.PinnedObject(filepath.Join(dir, "tcx_ops_packets")); err != nil || p.ID == pin.ID || !strings.Contains(out3, "pinned map "+dir) {
+		t.Errorf("--map-pin-dir: %+v %v\n%s", p, err, out3)
 	}
 }
 
