@@ -3,7 +3,9 @@ package kerneldiff_test
 import (
 	"net"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/gopacket/gopacket"
@@ -132,4 +134,96 @@ func BenchmarkEngineVsKernel(b *testing.B) {
 			compareBench(b, spec, name, frame, 0)
 		})
 	}
+}
+
+// BenchmarkCorpusVsKernel runs every program of the corpus on benchFrame,
+// b.N times per program on one executor (the same packet each time, as
+// BPF_PROG_TEST_RUN's repeat loop does) and then kernelRepeat times in the
+// kernel, program by program so that both sides see the same machine
+// load, and reports the median and the worst engine/kernel ratio over the
+// programs, for the interpreter and compiled code. ns/op is the engine's
+// time for one run of every program.
+func BenchmarkCorpusVsKernel(b *testing.B) {
+	frame := benchFrame(b)
+	objs, err := filepath.Glob(filepath.Join(corpusDir, "*.o"))
+	if err != nil || len(objs) == 0 {
+		b.Fatalf("no corpus in %s: %v", corpusDir, err)
+	}
+	for _, e := range []engine.Engine{engine.EngineInterp, engine.EngineJIT} {
+		b.Run(e.String(), func(b *testing.B) {
+			kerneltest.RequireKernel(b)
+			var ratios []float64
+			var total time.Duration
+			for _, obj := range objs {
+				r, d := corpusRatios(b, obj, frame, e)
+				ratios = append(ratios, r...)
+				total += d
+			}
+			if len(ratios) < 20 {
+				b.Fatalf("%d programs measured; want at least 20", len(ratios))
+			}
+			slices.Sort(ratios)
+			b.ReportMetric(float64(total.Nanoseconds())/float64(b.N), "ns/op")
+			b.ReportMetric(ratios[len(ratios)/2], "median-engine/kernel")
+			b.ReportMetric(ratios[len(ratios)-1], "max-engine/kernel")
+			b.ReportMetric(float64(len(ratios)), "programs")
+		})
+	}
+}
+
+// corpusRatios measures every program of obj on frame: engine time per
+// run over kernel time per run, and the engine's total time.
+func corpusRatios(b *testing.B, obj string, frame []byte, e engine.Engine) ([]float64, time.Duration) {
+	spec, err := engine.LoadCollectionSpec(obj)
+	if err != nil {
+		b.Fatal(err)
+	}
+	kern, err := kernel.NewTestRunner(spec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer kern.Close()
+	coll, err := engine.NewCollection(spec, engine.Options{NumCPU: 1, Engine: e})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer coll.Close()
+	x, err := coll.NewExecutor(0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ratios []float64
+	var total time.Duration
+	for _, prog := range kern.Programs() {
+		p := coll.Programs[prog]
+		if ok, why := p.Compiled(); e == engine.EngineJIT && !ok {
+			b.Fatalf("%s: not compiled: %s", prog, why)
+		}
+		pkt, err := skb.New(frame, skb.Loopback())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := x.Run(p, pkt); err != nil {
+			b.Fatalf("%s: %v", prog, err)
+		}
+		if _, err := kern.Run(prog, kernel.RunInput{Data: frame}); err != nil {
+			b.Fatalf("%s: kernel: %v", prog, err)
+		}
+		start := time.Now()
+		for range b.N {
+			if _, err := x.Run(p, pkt); err != nil {
+				b.Fatalf("%s: %v", prog, err)
+			}
+		}
+		d := time.Since(start)
+		total += d
+		k, err := kern.Benchmark(prog, kernel.RunInput{Data: frame}, kernelRepeat)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ratio := float64(d.Nanoseconds()) / float64(b.N) / float64(max(k.Nanoseconds(), 1))
+		b.Logf("%-20s engine %8.1f ns/run, kernel %5d ns/run: %.2fx", prog, float64(d.Nanoseconds())/float64(b.N), k.Nanoseconds(), ratio)
+		ratios = append(ratios, ratio)
+	}
+	return ratios, total
 }
