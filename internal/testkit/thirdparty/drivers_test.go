@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strings"
 
 	"github.com/gopacket/gopacket/layers"
@@ -108,6 +109,7 @@ var (
 		{"10.0.0.11", 0, layers.IPProtocolUDP, 1 /* F_HASH_NO_SRC_PORT */, 2},
 		{"fd00::10", 443, layers.IPProtocolTCP, 0, 3},
 		{"fd00::11", 0, layers.IPProtocolUDP, 0, 4},
+		{"0.0.0.0", 0, layers.IPProtocolTCP, 0, 5}, // l4lb_all.c's own: {.protocol = 6}, VIP_NUM
 	}
 	l4lbReals = []string{"192.168.1.1", "192.168.1.2", "fd01::1", "192.168.1.3", "fd01::2"}
 )
@@ -157,11 +159,36 @@ func l4lbSetup(s *kerneldiff.Side) error {
 	return nil
 }
 
+// selftestPktV4 and selftestPktV6 are pkt_v4 and pkt_v6 of the selftests'
+// network_helpers.c: all-zero Ethernet and IP addresses and ports, TCP
+// with doff 5 and urg_ptr 123, the IP length field MAGIC_BYTES (123).
+var (
+	selftestPktV4 = []byte{
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x08, 0x00, // ethhdr
+		0x45, 0, 0, 123, 0, 0, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, // iphdr
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x50, 0, 0, 0, 0, 0, 0, 123, // tcphdr
+	}
+	selftestPktV6 = append(append([]byte{
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x86, 0xdd, // ethhdr
+		0, 0, 0, 0, 0, 123, 6, 0, // ipv6hdr: version 0 as in the selftest, payload_len, nexthdr, hop_limit
+	}, make([]byte, 32)...), // saddr, daddr
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x50, 0, 0, 0, 0, 0, 0, 123) // tcphdr
+)
+
 // l4lbFrame aims mostly at the VIPs (right and wrong port and protocol,
 // fragments, VLAN tags the program does not parse), the rest random.
 func l4lbFrame(_ *kerneldiff.Side, _ string, rng *rand.Rand) []byte {
-	if rng.IntN(6) == 0 {
+	switch rng.IntN(6) {
+	case 0:
 		return nil
+	case 1:
+		// The selftest's own packets, the only ones test_l4lb_noinline
+		// forwards (it checks their jhash), with a random payload after.
+		base := selftestPktV4
+		if rng.IntN(2) == 0 {
+			base = selftestPktV6
+		}
+		return append(slices.Clone(base), make([]byte, rng.IntN(64))...)
 	}
 	v := l4lbVIPs[rng.IntN(len(l4lbVIPs))]
 	dst := net.ParseIP(v.addr)
