@@ -2,11 +2,14 @@ package thirdparty_test
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"slices"
 	"strings"
 
+	"github.com/cilium/ebpf"
+	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/tcxgo/tcx/internal/testkit/kerneldiff"
@@ -17,8 +20,11 @@ import (
 // maps set up as the object's own selftest does, and frames aimed at what
 // the programs act on. next returns nil to let the random generator pick.
 type driver struct {
-	setup func(s *kerneldiff.Side) error
-	next  func(s *kerneldiff.Side, prog string, rng *rand.Rand) []byte
+	// prepare sets the object's load-time constants (.rodata), as its
+	// selftest's skeleton does, on both the kernel's and the engine's spec.
+	prepare func(spec *ebpf.CollectionSpec) error
+	setup   func(s *kerneldiff.Side) error
+	next    func(s *kerneldiff.Side, prog string, rng *rand.Rand) []byte
 	// weight multiplies the packets each program of the object gets.
 	weight int
 	// rewrites names the programs that must change some packets (the
@@ -31,6 +37,7 @@ var drivers = map[string]driver{
 	"test_tc_tunnel.o":     {next: tunnelFrame, weight: 4, rewrites: func(string) bool { return true }},
 	"test_l4lb.o":          {setup: l4lbSetup, next: l4lbFrame, weight: 10, rewrites: func(string) bool { return true }},
 	"test_l4lb_noinline.o": {setup: l4lbSetup, next: l4lbFrame, weight: 10, rewrites: func(string) bool { return true }},
+	"test_cls_redirect.o":  {prepare: clsRedirectPrepare, next: clsRedirectFrame, weight: 10, rewrites: func(string) bool { return true }},
 }
 
 // tunnelPort is cfg_port of test_tc_tunnel.c: the encap programs
@@ -213,4 +220,120 @@ func l4lbFrame(_ *kerneldiff.Side, _ string, rng *rand.Rand) []byte {
 		f.vlan = true
 	}
 	return f.frame(rng)
+}
+
+// cls_redirect's configuration (prog_tests/cls_redirect.c): GUE over UDP
+// to 127.0.0.1:1234.
+var (
+	clsRedirectIP   = net.IPv4(127, 0, 0, 1).To4()
+	clsRedirectPort = uint16(1234)
+)
+
+func clsRedirectPrepare(spec *ebpf.CollectionSpec) error {
+	ip, port := binary.NativeEndian.Uint32(clsRedirectIP), binary.NativeEndian.Uint16(binary.BigEndian.AppendUint16(nil, clsRedirectPort))
+	for name, v := range map[string]any{"ENCAPSULATION_IP": ip, "ENCAPSULATION_PORT": port} {
+		vs := spec.Variables[name]
+		if vs == nil {
+			return fmt.Errorf("no variable %s", name)
+		}
+		if err := vs.Set(v); err != nil {
+			return fmt.Errorf("set %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// clsRedirectFrame builds what cls_redirect forwards or accepts: IPv4/UDP
+// to the encapsulation address and port, a GUE header and the unigue
+// extension with 0-2 next hops (next_hop index, forward_syn and
+// last_hop_gre drawn), then an inner IPv4 or IPv6 packet: TCP SYN or ACK
+// (no socket matches: the socket table is empty on both sides), UDP or an
+// ICMP echo. Some are malformed or aimed elsewhere.
+func clsRedirectFrame(_ *kerneldiff.Side, _ string, rng *rand.Rand) []byte {
+	if rng.IntN(8) == 0 {
+		return nil
+	}
+	hops := rng.IntN(3)
+	nextHop := 0
+	if hops > 0 && rng.IntN(3) == 0 {
+		nextHop = rng.IntN(hops + 1)
+	}
+	gue := []byte{byte(1 + hops), 4 /* IPPROTO_IPIP */, 0, 0}
+	v6 := rng.IntN(3) == 0
+	if v6 {
+		gue[1] = 41 // IPPROTO_IPV6
+	}
+	unigue := []byte{byte(rng.IntN(2))<<2 | byte(rng.IntN(2))<<3, 0, byte(nextHop), byte(hops)}
+	switch rng.IntN(16) {
+	case 0:
+		gue[0]++ // hlen disagrees with hop_count
+	case 1:
+		unigue[0] |= 0x10 // version 1
+	case 2:
+		gue[1] = 17
+	}
+	payload := append(gue, unigue...)
+	for range hops {
+		payload = append(payload, 10, 9, 0, byte(1+rng.IntN(250)))
+	}
+	payload = append(payload, clsRedirectInner(rng, v6)...)
+
+	dst, port := clsRedirectIP, clsRedirectPort
+	if rng.IntN(10) == 0 {
+		dst = ip4(rng)
+	}
+	if rng.IntN(10) == 0 {
+		port++
+	}
+	ipv4 := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: ip4(rng), DstIP: dst}
+	udp := &layers.UDP{SrcPort: layers.UDPPort(1024 + rng.IntN(60000)), DstPort: layers.UDPPort(port)}
+	udp.SetNetworkLayerForChecksum(ipv4)
+	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
+	return serialize(eth, ipv4, udp, gopacket.Payload(payload))
+}
+
+// clsRedirectInner is the encapsulated packet.
+func clsRedirectInner(rng *rand.Rand, v6 bool) []byte {
+	var ip gopacket.NetworkLayer
+	var first gopacket.SerializableLayer
+	proto := []layers.IPProtocol{layers.IPProtocolTCP, layers.IPProtocolTCP, layers.IPProtocolUDP, layers.IPProtocolICMPv4}[rng.IntN(4)]
+	if v6 && proto == layers.IPProtocolICMPv4 {
+		proto = layers.IPProtocolICMPv6
+	}
+	if v6 {
+		l := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: proto, SrcIP: ip6(rng), DstIP: ip6(rng)}
+		ip, first = l, l
+	} else {
+		l := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: proto, SrcIP: ip4(rng), DstIP: ip4(rng)}
+		ip, first = l, l
+	}
+	ls := []gopacket.SerializableLayer{first}
+	switch proto {
+	case layers.IPProtocolTCP:
+		tcp := &layers.TCP{SrcPort: layers.TCPPort(1024 + rng.IntN(60000)), DstPort: 80, Seq: rng.Uint32(), SYN: rng.IntN(2) == 0, Window: 1024}
+		tcp.ACK = !tcp.SYN
+		tcp.SetNetworkLayerForChecksum(ip)
+		ls = append(ls, tcp)
+	case layers.IPProtocolUDP:
+		udp := &layers.UDP{SrcPort: layers.UDPPort(1024 + rng.IntN(60000)), DstPort: 53}
+		udp.SetNetworkLayerForChecksum(ip)
+		ls = append(ls, udp)
+	case layers.IPProtocolICMPv4:
+		ls = append(ls, &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoRequest, 0), Id: 1, Seq: 1})
+	case layers.IPProtocolICMPv6:
+		icmp := &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(layers.ICMPv6TypeEchoRequest, 0)}
+		icmp.SetNetworkLayerForChecksum(ip)
+		ls = append(ls, icmp, &layers.ICMPv6Echo{Identifier: 1, SeqNumber: 1})
+	}
+	ls = append(ls, gopacket.Payload(make([]byte, rng.IntN(200))))
+	return serialize(ls...)
+}
+
+// serialize is gopacket's SerializeLayers with lengths and checksums fixed.
+func serialize(ls ...gopacket.SerializableLayer) []byte {
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
+		panic(err) // the layers here always serialise
+	}
+	return buf.Bytes()
 }

@@ -69,11 +69,7 @@ func (f flow) frame(rng *rand.Rand) []byte {
 		payload[i] = byte(rng.IntN(256))
 	}
 	ls = append(ls, gopacket.Payload(append(payload, f.extraBytes...)))
-	buf := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
-		panic(err) // the layers above always serialise
-	}
-	return buf.Bytes()
+	return serialize(ls...)
 }
 
 // setType sets the ethertype of the header in front of the IP layer.

@@ -1,6 +1,7 @@
 package thirdparty_test
 
 import (
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
@@ -74,6 +75,12 @@ func TestThirdParty(t *testing.T) {
 		if err != nil {
 			t.Errorf("%s: %v", base, err)
 			continue
+		}
+		if prep := drivers[base].prepare; prep != nil {
+			if err := errors.Join(prep(full), prep(tcOnly)); err != nil {
+				t.Errorf("%s: prepare: %v", base, err)
+				continue
+			}
 		}
 		kern, err := kernel.NewTestRunner(tcOnly)
 		if err != nil {
