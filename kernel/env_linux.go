@@ -144,3 +144,50 @@ func (ns *NetNS) DeleteFilter(ifindex int, dir tcx.Direction, prio uint16, handl
 	}
 	return nil
 }
+
+// AddVethPairTo creates the veth pair a <-> b with a in this namespace and
+// b in peer (the kernel registers b first, in peer), and brings both ends
+// up.
+func (ns *NetNS) AddVethPairTo(a string, peer *NetNS, b string) (ia, ib int, err error) {
+	err = ns.Do(func() error {
+		v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: a}, PeerName: b, PeerNamespace: netlink.NsFd(peer.FD())}
+		if err := ns.nl.LinkAdd(v); err != nil {
+			return err
+		}
+		l, err := ns.nl.LinkByName(a)
+		if err != nil {
+			return linkErr(err)
+		}
+		ia = l.Attrs().Index
+		return ns.nl.LinkSetUp(l)
+	})
+	if err == nil {
+		err = peer.Do(func() error {
+			l, err := peer.nl.LinkByName(b)
+			if err != nil {
+				return linkErr(err)
+			}
+			ib = l.Attrs().Index
+			return peer.nl.LinkSetUp(l)
+		})
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("add veth pair %s/%s across namespaces: %w", a, b, err)
+	}
+	return ia, ib, nil
+}
+
+// SetHardwareAddr sets the MAC address of a device (ip link set address).
+func (ns *NetNS) SetHardwareAddr(ifindex int, addr [6]byte) error {
+	err := ns.Do(func() error {
+		l, err := ns.nl.LinkByIndex(ifindex)
+		if err != nil {
+			return linkErr(err)
+		}
+		return ns.nl.LinkSetHardwareAddr(l, addr[:])
+	})
+	if err != nil {
+		return fmt.Errorf("set address of device %d: %w", ifindex, err)
+	}
+	return nil
+}

@@ -31,6 +31,10 @@ func (ns *NetNS) Close() error                                    { return errUn
 func (ns *NetNS) Ifindex(name string) (int, error)                { return 0, errUnsupported }
 func (ns *NetNS) AddVethPair(a, b string) (ia, ib int, err error) { return 0, 0, errUnsupported }
 func (ns *NetNS) DeleteDevice(ifindex int) error                  { return errUnsupported }
+func (ns *NetNS) AddVethPairTo(a string, peer *NetNS, b string) (ia, ib int, err error) {
+	return 0, 0, errUnsupported
+}
+func (ns *NetNS) SetHardwareAddr(ifindex int, addr [6]byte) error { return errUnsupported }
 func (ns *NetNS) AddQdisc(ifindex int, kind string) error         { return errUnsupported }
 func (ns *NetNS) DeleteQdisc(ifindex int, kind string) error      { return errUnsupported }
 func (ns *NetNS) AddFilter(ifindex int, dir tcx.Direction, prio uint16, handle uint32, prog *Program) error {
@@ -51,6 +55,9 @@ type PacketSocket struct{}
 func (s *PacketSocket) Send(frame []byte) error                    { return errUnsupported }
 func (s *PacketSocket) Recv(timeout time.Duration) ([]byte, error) { return nil, errUnsupported }
 func (s *PacketSocket) Close() error                               { return errUnsupported }
+func RecvAny(socks []*PacketSocket, buf []byte, timeout time.Duration) (int, []byte, error) {
+	return -1, nil, errUnsupported
+}
 
 // Backend is the kernel backend; none can exist off Linux.
 type Backend struct{}

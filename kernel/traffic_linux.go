@@ -177,3 +177,39 @@ func (ns *NetNS) SendFrame(ifindex int, frame []byte) error {
 	defer s.Close()
 	return s.Send(frame)
 }
+
+// RecvAny returns the next frame received on any of the sockets (skipping
+// their devices' own outgoing frames), copied into buf, with the index of
+// its socket; it waits up to timeout (0: only what is queued already) and
+// fails with ETIMEDOUT if nothing came. One poll(2) covers every socket.
+func RecvAny(socks []*PacketSocket, buf []byte, timeout time.Duration) (int, []byte, error) {
+	deadline := time.Now().Add(timeout)
+	pfd := make([]unix.PollFd, len(socks))
+	for {
+		for i, s := range socks {
+			for {
+				n, from, err := unix.Recvfrom(s.fd.load(), buf, 0)
+				if err != nil {
+					if !errors.Is(err, unix.EAGAIN) {
+						return i, nil, fmt.Errorf("receive frame on device %d: %w", s.ifindex, err)
+					}
+					break
+				}
+				if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_OUTGOING {
+					continue
+				}
+				return i, buf[:n], nil
+			}
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return -1, nil, fmt.Errorf("receive frame: %w (nothing received within %v)", unix.ETIMEDOUT, timeout)
+		}
+		for i, s := range socks {
+			pfd[i] = unix.PollFd{Fd: int32(s.fd.load()), Events: unix.POLLIN}
+		}
+		if _, err := unix.Poll(pfd, int(left.Milliseconds())+1); err != nil && !errors.Is(err, unix.EINTR) {
+			return -1, nil, fmt.Errorf("poll: %w", err)
+		}
+	}
+}

@@ -71,6 +71,22 @@ func (p *Packet) RedirectXmit(ifindex uint32) {
 	p.Xmit(ifindex)
 }
 
+// PickTx is netdev_core_pick_tx on a device with one real transmit queue
+// (veth, loopback and dummy devices as created by default), after the
+// egress hook let the packet through: queue_mapping becomes 0, whatever a
+// program wrote there.
+func (p *Packet) PickTx() { p.QueueMapping = 0 }
+
+// LoopbackXmit is loopback_xmit: the delivery time is cleared unless mono
+// or TAI (skb_clear_tstamp), eth_type_trans on the loopback device, then
+// the receive path (Receive, whose result it returns). Nothing is
+// scrubbed: mark and priority stay.
+func (p *Packet) LoopbackXmit(lo Device) bool {
+	p.ClearTstamp()
+	p.EthTypeTrans(lo)
+	return p.Receive()
+}
+
 // ClearTstamp is skb_clear_tstamp.
 func (p *Packet) ClearTstamp() {
 	if p.TstampType == ClockRealtime {

@@ -245,11 +245,11 @@ trip:
 				out.Fate, out.Ifindex = Delivered, d.ifindex
 				break trip
 			}
+			p.PickTx()
 			switch d.kind {
 			case kindLoopback:
-				// loopback_xmit: eth_type_trans, no scrub.
 				dir = tcx.Ingress
-				if p.EthTypeTrans(d.skbDevice()); !p.Receive() {
+				if !p.LoopbackXmit(d.skbDevice()) {
 					out.Fate, out.Ifindex = Dropped, d.ifindex
 					break trip
 				}

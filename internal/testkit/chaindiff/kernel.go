@@ -1,0 +1,215 @@
+package chaindiff
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"syscall"
+	"time"
+
+	"github.com/tcxgo/tcx"
+	"github.com/tcxgo/tcx/kernel"
+)
+
+// protos are the ethertypes the kernel side sends and listens for. A
+// packet socket bound to one of them on a device sees the frames the
+// ingress hook let through to the local stack there (after the hook; an
+// out-of-band VLAN tag is cleared before delivery).
+var protos = []uint16{etherTest, etherIPv4, etherVLAN, 0x88a8}
+
+// Kernel runs configurations on the kernel's tcx.
+type Kernel struct {
+	topos [][]*kernel.Backend // per topology, per namespace
+	coll  *kernel.Collection
+	vs    []Variant
+	socks map[sockKey]*kernel.PacketSocket
+}
+
+type sockKey struct {
+	topo, ns, ifindex int
+	proto             uint16
+}
+
+// NewKernel builds the topologies in fresh namespaces (first is a backend
+// whose namespace the caller made; the others are created with newBackend)
+// and loads the variants once.
+func NewKernel(topos []Topology, vs []Variant, newBackend func() (*kernel.Backend, error)) (*Kernel, error) {
+	k := &Kernel{vs: vs, socks: map[sockKey]*kernel.PacketSocket{}}
+	for ti, t := range topos {
+		bs := make([]*kernel.Backend, t.NS)
+		for i := range bs {
+			b, err := newBackend()
+			if err != nil {
+				return nil, err
+			}
+			bs[i] = b
+		}
+		for _, p := range t.Pairs {
+			a, b := t.Devs[p[0]], t.Devs[p[1]]
+			var ia, ib int
+			var err error
+			if a.NS == b.NS {
+				ia, ib, err = bs[a.NS].NetNS().AddVethPair(a.Name, b.Name)
+			} else {
+				ia, ib, err = bs[a.NS].NetNS().AddVethPairTo(a.Name, bs[b.NS].NetNS(), b.Name)
+			}
+			if err != nil {
+				return nil, err
+			}
+			if ia != a.Ifindex || ib != b.Ifindex {
+				return nil, fmt.Errorf("kernel %s: ifindexes %d/%d, want %d/%d", t.Name, ia, ib, a.Ifindex, b.Ifindex)
+			}
+		}
+		for _, d := range t.Devs {
+			ns := bs[d.NS].NetNS()
+			if err := ns.SetHardwareAddr(d.Ifindex, d.Addr); err != nil {
+				return nil, err
+			}
+			for _, ifindex := range []int{d.Ifindex, 1} {
+				for _, proto := range protos {
+					key := sockKey{ti, d.NS, ifindex, proto}
+					if k.socks[key] != nil {
+						continue
+					}
+					s, err := ns.OpenPacketSocket(ifindex, proto)
+					if err != nil {
+						return nil, err
+					}
+					k.socks[key] = s
+				}
+			}
+		}
+		k.topos = append(k.topos, bs)
+	}
+	coll, err := k.topos[0][0].LoadCollection(Spec(vs), kernel.LoadOptions{})
+	if err != nil {
+		return nil, err
+	}
+	k.coll = coll
+	return k, nil
+}
+
+// Close closes the sockets and the collection; the backends belong to
+// the caller.
+func (k *Kernel) Close() error {
+	var errs []error
+	for _, s := range k.socks {
+		errs = append(errs, s.Close())
+	}
+	if k.coll != nil {
+		errs = append(errs, k.coll.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Apply attaches (attach true) or detaches the configuration's chains.
+func (k *Kernel) Apply(t Topology, c Config, attach bool) error {
+	for _, ch := range c.Chains {
+		d := t.Devs[ch.Hook.Dev]
+		b := k.topos[c.Topo][d.NS]
+		for _, v := range ch.Progs {
+			p := k.coll.Programs[k.vs[v].Name()]
+			var err error
+			if attach {
+				err = b.Attach(d.Ifindex, ch.Hook.Dir, p, tcx.AttachOptions{})
+			} else {
+				err = b.Detach(d.Ifindex, ch.Hook.Dir, p, tcx.DetachOptions{})
+			}
+			if err != nil {
+				return fmt.Errorf("kernel %s %s/%v: %w", k.vs[v].Name(), d.Name, ch.Hook.Dir, err)
+			}
+		}
+	}
+	return nil
+}
+
+// ApplyClassic adds (add true) or deletes the configuration's classic
+// filter and its clsact qdisc.
+func (k *Kernel) ApplyClassic(t Topology, c Config, add bool) error {
+	if c.Classic == nil {
+		return nil
+	}
+	d := t.Devs[c.Classic.Hook.Dev]
+	ns := k.topos[c.Topo][d.NS].NetNS()
+	if !add {
+		return ns.DeleteQdisc(d.Ifindex, kernel.QdiscClsact)
+	}
+	if err := ns.AddQdisc(d.Ifindex, kernel.QdiscClsact); err != nil {
+		return err
+	}
+	return ns.AddFilter(d.Ifindex, c.Classic.Hook.Dir, 1, 1, k.coll.Programs[k.vs[c.Classic.Progs[0]].Name()])
+}
+
+// RunBatch sends up to BatchSlots frames (frame i names slot i in its
+// tail), waits until the frames the model delivered (expect) have arrived
+// or settle has passed without any arrival, and reads the records.
+func (k *Kernel) RunBatch(t Topology, c Config, frames []Frame, expect int, settle time.Duration) ([]Observation, error) {
+	steps, rec := k.coll.Maps["steps"], k.coll.Maps["rec"]
+	obs := make([]Observation, len(frames))
+	bySeq := make(map[uint32]int, len(frames))
+	for i, f := range frames {
+		if err := steps.Update(uint32(i), uint32(0)); err != nil {
+			return nil, err
+		}
+		bySeq[f.Seq] = i
+	}
+	for i, f := range frames {
+		d := t.Devs[f.Dev]
+		proto := binary.BigEndian.Uint16(f.Bytes[12:])
+		s := k.socks[sockKey{c.Topo, d.NS, d.Ifindex, proto}]
+		if err := s.Send(f.Bytes); err != nil {
+			if !errors.Is(err, syscall.ENOBUFS) {
+				return nil, err
+			}
+			obs[i].SendFailed = true
+		}
+	}
+	var socks []*kernel.PacketSocket
+	var keys []sockKey
+	for key, s := range k.socks {
+		if key.topo == c.Topo {
+			socks, keys = append(socks, s), append(keys, key)
+		}
+	}
+	buf := make([]byte, 65536)
+	for got := 0; ; {
+		// Wait for what the model delivered, then a little longer for
+		// what it did not; without expectations, settle once.
+		wait := settle
+		if got >= expect {
+			wait = settle / 4
+		}
+		i, b, err := kernel.RecvAny(socks, buf, wait)
+		if errors.Is(err, syscall.ETIMEDOUT) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		seq, ok := FrameSeq(b)
+		j, mine := bySeq[seq]
+		if !ok || !mine {
+			continue // a late frame of an earlier batch
+		}
+		o := &obs[j]
+		if o.Delivered {
+			return nil, fmt.Errorf("frame %d delivered twice", seq)
+		}
+		o.Delivered, o.NS, o.Ifindex, o.Frame = true, keys[i].ns, keys[i].ifindex, append([]byte(nil), b...)
+		got++
+	}
+	for i := range frames {
+		o := &obs[i]
+		if err := steps.Lookup(uint32(i), &o.Steps); err != nil {
+			return nil, err
+		}
+		for s := range min(o.Steps, MaxSteps) {
+			var r [NWords]uint32
+			if err := rec.Lookup(uint32(i*MaxSteps)+s, &r); err != nil {
+				return nil, err
+			}
+			o.Records = append(o.Records, r)
+		}
+	}
+	return obs, nil
+}
