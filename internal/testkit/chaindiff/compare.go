@@ -76,8 +76,8 @@ func variants(o *Observation) []uint32 {
 // Stats sums up what the kernel side saw, to show the comparison covered
 // something: records, deliveries per namespace, drops, redirects taken.
 type Stats struct {
-	Records, Delivered, DeliveredNS1, DeliveredLo, SendFailed, Redirected, Peer int
-	Verdicts                                                                   map[int32]int
+	Records, Delivered, DeliveredNS1, DeliveredLo, SendFailed, Redirected int
+	Verdicts                                                              map[int32]int
 }
 
 func (s *Stats) add(o *Observation) {

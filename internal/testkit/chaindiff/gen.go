@@ -100,21 +100,21 @@ var ctxWords = []struct{ word, off int }{
 type OpKind uint8
 
 const (
-	OpMark        OpKind = iota // mark ^= imm
-	OpPriority                  // priority += imm
-	OpTCIndex                   // tc_index = imm
-	OpCB                        // cb[i] += imm
-	OpTCClassid                 // tc_classid = imm
-	OpQueueMapping              // queue_mapping = imm
-	OpTstamp                    // tstamp = imm64
-	OpSetHash                   // bpf_set_hash(imm), then maybe bpf_get_hash_recalc
-	OpHashInvalid               // bpf_set_hash_invalid
-	OpVlanPush                  // bpf_skb_vlan_push(proto, tci) unless a tag is out of band
-	OpVlanPop                   // bpf_skb_vlan_pop if a tag is out of band
-	OpChangeType                // bpf_skb_change_type(imm)
-	OpCsumLevel                 // bpf_csum_level(imm)
-	OpStoreBytes                // bpf_skb_store_bytes(off, 2 bytes)
-	OpEcnSetCE                  // bpf_skb_ecn_set_ce
+	OpMark         OpKind = iota // mark ^= imm
+	OpPriority                   // priority += imm
+	OpTCIndex                    // tc_index = imm
+	OpCB                         // cb[i] += imm
+	OpTCClassid                  // tc_classid = imm
+	OpQueueMapping               // queue_mapping = imm
+	OpTstamp                     // tstamp = imm64
+	OpSetHash                    // bpf_set_hash(imm), then maybe bpf_get_hash_recalc
+	OpHashInvalid                // bpf_set_hash_invalid
+	OpVlanPush                   // bpf_skb_vlan_push(proto, tci) unless a tag is out of band
+	OpVlanPop                    // bpf_skb_vlan_pop if a tag is out of band
+	OpChangeType                 // bpf_skb_change_type(imm)
+	OpCsumLevel                  // bpf_csum_level(imm)
+	OpStoreBytes                 // bpf_skb_store_bytes(off, 2 bytes)
+	OpEcnSetCE                   // bpf_skb_ecn_set_ce
 	numOps
 )
 
