@@ -17,7 +17,8 @@ import (
 // access goes through its own reordered view of struct __sk_buff, against
 // the built-in UAPI types and against the running kernel's BTF, and checks
 // what it writes: the accesses reached the UAPI fields and the type size,
-// enum value and field-existence relocations took the target's values.
+// enum value, field size, signedness and existence relocations took the
+// target's values.
 func TestCORE_RelocatesContextAccesses(t *testing.T) {
 	uapi, err := engine.UAPITypes()
 	if err != nil {
@@ -55,6 +56,17 @@ func TestCORE_RelocatesContextAccesses(t *testing.T) {
 				"cb[2]":    {u32(skb.CtxCB + 8), 1},
 				"cb[3]":    {u32(skb.CtxCB + 12), 1},
 				"cb[4]":    {u32(skb.CtxCB + 16), 0},
+			}
+			bss := make([]byte, c.Maps[".bss"].Info().ValueSize)
+			if err := c.Maps[".bss"].Lookup(make([]byte, 4), bss); err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range []struct {
+				name string
+				want uint32
+			}{{"gso_size_bytes", 4}, {"len_signed", 0}} {
+				off := spec.Variables[v.name].Offset
+				want[v.name] = [2]uint32{binary.LittleEndian.Uint32(bss[off:]), v.want}
 			}
 			for field, gw := range want {
 				if gw[0] != gw[1] {

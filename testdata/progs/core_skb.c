@@ -8,7 +8,9 @@
  * Writes: mark = len + 1, priority = the ethertype (0 on a short frame),
  * cb[0] = len, cb[1] = sizeof(struct ethhdr) in the target (14),
  * cb[2] = BPF_FUNC_map_lookup_elem in the target (1; 7 locally),
- * cb[3] = gso_size exists (1), cb[4] = no_such_field exists (0).
+ * cb[3] = gso_size exists (1), cb[4] = no_such_field exists (0);
+ * in .bss: gso_size_bytes = its size in the target (4), len_signed = its
+ * signedness (0).
  * Verdict: TC_ACT_OK. */
 #include "tcx_bpf.h"
 
@@ -17,10 +19,10 @@ struct __sk_buff___local {
 	__u32 no_such_field;
 	__u32 priority;
 	__u32 mark;
-	__u32 len;
+	__s32 len; /* signed here: the target's signedness wins */
 	__u32 data_end;
 	__u32 data;
-	__u32 gso_size;
+	__u16 gso_size; /* 2 bytes here, 4 in the target */
 } __attribute__((preserve_access_index));
 
 struct ethhdr___local {
@@ -33,9 +35,13 @@ enum bpf_func_id___local {
 	BPF_FUNC_map_lookup_elem___local = 7,
 };
 
+#define FIELD_BYTE_SIZE 1
 #define FIELD_EXISTS 2
+#define FIELD_SIGNED 3
 #define TYPE_SIZE 1
 #define ENUMVAL_VALUE 1
+
+__u32 gso_size_bytes, len_signed;
 
 SEC("tc")
 int core_skb(struct __sk_buff *ctx)
@@ -55,6 +61,8 @@ int core_skb(struct __sk_buff *ctx)
 	skb->cb[2] = __builtin_preserve_enum_value(*(enum bpf_func_id___local *)BPF_FUNC_map_lookup_elem___local, ENUMVAL_VALUE);
 	skb->cb[3] = __builtin_preserve_field_info(skb->gso_size, FIELD_EXISTS);
 	skb->cb[4] = __builtin_preserve_field_info(skb->no_such_field, FIELD_EXISTS);
+	gso_size_bytes = __builtin_preserve_field_info(skb->gso_size, FIELD_BYTE_SIZE);
+	len_signed = __builtin_preserve_field_info(skb->len, FIELD_SIGNED);
 	if (__builtin_preserve_field_info(skb->no_such_field, FIELD_EXISTS))
 		skb->mark = skb->no_such_field;
 	return TC_ACT_OK;
