@@ -30,6 +30,9 @@ type Executor struct {
 	nresv int
 	lock  []byte // the bpf_spin_lock held, if any
 
+	// iterKey is bpf_for_each_map_elem's key and next-key buffer.
+	iterKey []byte
+
 	// The packet bytes last given to the Machine, to skip remapping them.
 	mapped []byte
 

@@ -62,6 +62,18 @@ func helperTable() []vm.HelperFunc {
 		asm.FnSetHash:              setHash,
 		asm.FnSetHashInvalid:       setHashInvalid,
 		asm.FnSkbEcnSetCe:          skbEcnSetCE,
+		asm.FnSkbSetTstamp:         skbSetTstamp,
+		asm.FnSkbGetTunnelKey:      skbGetTunnelKey,
+		asm.FnSkbSetTunnelKey:      skbSetTunnelKey,
+		asm.FnSkbGetTunnelOpt:      skbGetTunnelOpt,
+		asm.FnSkbSetTunnelOpt:      skbSetTunnelOpt,
+		asm.FnCheckMtu:             checkMTU,
+		asm.FnSkLookupTcp:          skLookup,
+		asm.FnSkLookupUdp:          skLookup,
+		asm.FnSkcLookupTcp:         skLookup,
+		asm.FnSkRelease:            noSocket,
+		asm.FnTcpCheckSyncookie:    noSocket,
+		asm.FnForEachMapElem:       forEachMapElem,
 	}
 	n := 0
 	for id := range fns {

@@ -195,6 +195,7 @@ var corpusVerdicts = map[string]verdicts{
 	"subprog_csum":   {must: []uint32{ok, shot}},
 	"tail_dispatch":  {must: []uint32{ok, shot}},
 	"trim_tail":      {must: []uint32{ok}},
+	"tunnel_md":      {must: []uint32{ok, redirect}},
 	"v4_long_jump":   {must: []uint32{ok, shot}},
 	"v4_signed_math": {must: []uint32{ok}},
 	"vlan_pop":       {must: []uint32{ok}, may: []uint32{shot}},

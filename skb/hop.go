@@ -94,12 +94,14 @@ func (p *Packet) ClearTstamp() {
 	}
 }
 
-// Scrub is skb_scrub_packet: pkt_type becomes PACKET_HOST and skb_iif 0;
-// across network namespaces (xnet) the mark goes too and the delivery
-// time is cleared (skb_clear_tstamp).
+// Scrub is skb_scrub_packet: pkt_type becomes PACKET_HOST, skb_iif 0 and
+// the dst goes, with any tunnel metadata (skb_dst_drop); across network
+// namespaces (xnet) the mark goes too and the delivery time is cleared
+// (skb_clear_tstamp).
 func (p *Packet) Scrub(xnet bool) {
 	p.PktType = PacketHost
 	p.IngressIfindex = 0
+	p.tun.set, p.tun.md = false, false
 	if xnet {
 		p.Mark = 0
 		p.ClearTstamp()

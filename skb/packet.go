@@ -67,12 +67,27 @@ type Device struct {
 	Ifindex   uint32
 	Addr      [6]byte // dev->dev_addr
 	Broadcast [6]byte // dev->broadcast
+	// MTU is dev->mtu; 0 means ETH_DATA_LEN (1500), an Ethernet device's
+	// default. bpf_check_mtu reads it.
+	MTU uint32
 }
 
+// LoopbackMTU is the loopback device's MTU (64 KiB since Linux 4.17).
+const LoopbackMTU = 65536
+
 // Loopback returns the loopback device of a network namespace, where
-// BPF_PROG_TEST_RUN builds its skb: ifindex 1 and all-zero addresses, so a
-// frame to ff:ff:ff:ff:ff:ff is PACKET_MULTICAST, not PACKET_BROADCAST.
-func Loopback() Device { return Device{Ifindex: 1} }
+// BPF_PROG_TEST_RUN builds its skb: ifindex 1, all-zero addresses (so a
+// frame to ff:ff:ff:ff:ff:ff is PACKET_MULTICAST, not PACKET_BROADCAST) and
+// a 64 KiB MTU.
+func Loopback() Device { return Device{Ifindex: 1, MTU: LoopbackMTU} }
+
+// mtu is dev->mtu.
+func (d *Device) mtu() uint32 {
+	if d.MTU == 0 {
+		return 1500
+	}
+	return d.MTU
+}
 
 // Packet is one sk_buff as a tc program sees it: a linear buffer with head-
 // and tailroom plus the metadata fields behind struct __sk_buff and the skb
@@ -154,7 +169,8 @@ type Packet struct {
 	// Reset keeps it.
 	OnClone func(p *Packet, ifindex uint32, flags uint64) int64
 
-	ctxGSOSize uint32 // test_run echoes ctx_in's gso_size in ctx_out
+	tun        tunnelState // the metadata dst's tunnel info (skb_tunnel_info)
+	ctxGSOSize uint32      // test_run echoes ctx_in's gso_size in ctx_out
 	redirect   RedirectInfo
 	clones     [maxClones]CloneEvent
 	nclones    int

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -45,12 +46,48 @@ type packetReport struct {
 	Runs        []byteRun     `json:"changed_bytes,omitempty"`
 	Redirect    *redirectInfo `json:"redirect,omitempty"`
 	Ctx         []fieldChange `json:"ctx_changes,omitempty"`
+	Tunnel      *tunnelInfo   `json:"tunnel,omitempty"`
 
 	Repeat   int     `json:"repeat"`
 	NsPerRun float64 `json:"ns_per_run,omitempty"`
 
 	out    []byte
 	ctxOut []byte // struct __sk_buff as BPF_PROG_TEST_RUN's ctx_out
+}
+
+// tunnelInfo is the tunnel metadata a program attached
+// (bpf_skb_set_tunnel_key, bpf_skb_set_tunnel_opt): what a collect-metadata
+// tunnel device would encapsulate the packet with.
+type tunnelInfo struct {
+	ID     uint64   `json:"id"`
+	Remote string   `json:"remote"`
+	Local  string   `json:"local"`
+	TOS    uint8    `json:"tos"`
+	TTL    uint8    `json:"ttl"`
+	Label  uint32   `json:"label,omitempty"`
+	Flags  []string `json:"flags"`
+	Opts   hexBytes `json:"options,omitempty"`
+}
+
+func newTunnelInfo(t skb.Tunnel) *tunnelInfo {
+	addr := func(a [16]byte) string {
+		if t.IPv6 {
+			return netip.AddrFrom16(a).String()
+		}
+		return netip.AddrFrom4([4]byte(a[:4])).String()
+	}
+	ti := &tunnelInfo{ID: t.ID, Remote: addr(t.Dst), Local: addr(t.Src), TOS: t.TOS, TTL: t.TTL, Label: t.Label,
+		Opts: bytes.Clone(t.Opts), Flags: []string{}}
+	for _, f := range []struct {
+		bit  int
+		name string
+	}{{skb.TunnelKey, "key"}, {skb.TunnelCsum, "csum"}, {skb.TunnelSeq, "seq"},
+		{skb.TunnelDontFragment, "dont-fragment"}, {skb.TunnelNoCache, "nocache"}} {
+		if t.Flags&(1<<f.bit) != 0 {
+			ti.Flags = append(ti.Flags, f.name)
+		}
+	}
+	return ti
 }
 
 // redirectInfo is the redirect a program asked for.
@@ -190,6 +227,9 @@ func runFrame(ctx context.Context, x *engine.Executor, prog *engine.Program, f f
 		r.Redirect = &redirectInfo{Helper: helper, Ifindex: rd.Ifindex, Ingress: rd.Ingress,
 			Taken: res.Retval == skb.ActRedirect}
 	}
+	if t, ok := pkt.Tunnel(); ok {
+		r.Tunnel = newTunnelInfo(t)
+	}
 	for i, fl := range fields {
 		if after := fl.value(&pkt); after != before[i] {
 			r.Ctx = append(r.Ctx, fieldChange{Field: fl.name, Before: before[i], After: after, hex: fl.hex})
@@ -257,6 +297,17 @@ func writePacket(w io.Writer, r *packetReport, opts *testRunOptions) {
 			parts[i] = fmt.Sprintf("%s %s -> %s", c.Field, c.format(c.Before), c.format(c.After))
 		}
 		writeWrapped(w, "  skb       ", parts)
+	}
+	if t := r.Tunnel; t != nil {
+		line := fmt.Sprintf("  tunnel    id %d remote %s local %s tos %d ttl %d", t.ID, t.Remote, t.Local, t.TOS, t.TTL)
+		if t.Label != 0 {
+			line += fmt.Sprintf(" label %#x", t.Label)
+		}
+		line += " flags " + strings.Join(t.Flags, ",")
+		if len(t.Opts) > 0 {
+			line += fmt.Sprintf(" options % x", []byte(t.Opts))
+		}
+		fmt.Fprintln(w, line)
 	}
 	if r.NsPerRun > 0 {
 		fmt.Fprintf(w, "  time      %.1f ns/run (mean of %d runs)\n", r.NsPerRun, r.Repeat)

@@ -67,6 +67,16 @@ func TestRun_TestRunMapKinds(t *testing.T) {
 	goldenEngines(t, "testrun_flow_events", "test-run", progsDir+"/flow_events.o", "--pcap", fixturePcap, "--dump-maps")
 }
 
+// TestRun_TestRunTunnelMetadata shows the tunnel metadata a program
+// attaches (key, flags, Geneve option), in text and JSON.
+func TestRun_TestRunTunnelMetadata(t *testing.T) {
+	// IPv4 10.1.2.7 -> 198.51.100.9, TOS 0x28 (DSCP 10), UDP.
+	frame := "02:00:00:00:00:01 02:00:00:00:00:0a 08 00 45 28 00 1c 00 01 00 00 40 11 00 00" +
+		" 0a 01 02 07 c6 33 64 09 30 39 00 35 00 08 00 00"
+	goldenEngines(t, "testrun_tunnel_md", "test-run", progsDir+"/tunnel_md.o", "--hex", frame, "--dump-maps")
+	goldenEngines(t, "testrun_tunnel_md_json", "test-run", progsDir+"/tunnel_md.o", "--hex", frame, "--json")
+}
+
 func TestRun_TestRunList(t *testing.T) {
 	golden(t, "testrun_list", "test-run", progsDir+"/tail_dispatch.o", "--list")
 	golden(t, "testrun_list_variables", "test-run", progsDir+"/config_filter.o", "--list")

@@ -17,9 +17,11 @@ const (
 	EACCES     = 13
 	EFAULT     = 14
 	EEXIST     = 17
+	ENODEV     = 19
 	EINVAL     = 22
 	ENOSPC     = 28
 	ERANGE     = 34
+	EPROTO     = 71
 	EBADMSG    = 74
 	EOPNOTSUPP = 95
 	EALREADY   = 114
@@ -50,12 +52,16 @@ func Host(n int) syscall.Errno {
 		return syscall.EFAULT
 	case EEXIST:
 		return syscall.EEXIST
+	case ENODEV:
+		return syscall.ENODEV
 	case EINVAL:
 		return syscall.EINVAL
 	case ENOSPC:
 		return syscall.ENOSPC
 	case ERANGE:
 		return syscall.ERANGE
+	case EPROTO:
+		return syscall.EPROTO
 	case EBADMSG:
 		return syscall.EBADMSG
 	case EOPNOTSUPP:

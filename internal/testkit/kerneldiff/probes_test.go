@@ -3,12 +3,14 @@ package kerneldiff_test
 import (
 	"bytes"
 	"encoding/binary"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"github.com/tcxgo/tcx/internal/testkit/kerneltest"
+	"github.com/tcxgo/tcx/internal/testkit/pktgen"
 	"github.com/tcxgo/tcx/kernel"
 	"github.com/tcxgo/tcx/skb"
 )
@@ -165,4 +167,67 @@ func TestProbesObject_UpToDate(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Error("testdata/probes.o is stale: run make -C internal/testkit/kerneldiff/testdata")
 	}
+}
+
+// probeArgs draws cb[0..4] for a probe program.
+var probeArgs = map[string]func(r *rand.Rand, n int) [5]uint32{
+	"tunnel": func(r *rand.Rand, n int) [5]uint32 {
+		sel := r.Uint32() & (1<<23 - 1)
+		if r.IntN(2) == 0 {
+			sel &^= 0x20 // mostly valid set flags
+		}
+		if r.IntN(2) == 0 {
+			sel &^= 1<<18 | 1<<19 // mostly no ext/label
+		}
+		return [5]uint32{sel, r.Uint32(), r.Uint32(), r.Uint32(), r.Uint32()}
+	},
+	"check_mtu": func(r *rand.Rand, n int) [5]uint32 {
+		return [5]uint32{pick(r, 0, 1, 9999), pick(r, 0, 0, 1500, 65536, 65537, uint32(n)), pick(r, 0, 1, 0xffffffff, 65536-uint32(n)+14, 65537-uint32(n)+14, 100000), pick(r, 0, 0, 1, 2)}
+	},
+	"sk_lookup": func(r *rand.Rand, n int) [5]uint32 {
+		return [5]uint32{r.Uint32N(4), pick(r, 0xffffffff, 0, 1, 0x80000000), pick(r, 0, 0, 1), r.Uint32(), r.Uint32()}
+	},
+	"for_each": func(r *rand.Rand, n int) [5]uint32 {
+		return [5]uint32{r.Uint32N(7), pick(r, 0, 0, 0, 1), r.Uint32(), r.Uint32(), r.Uint32()}
+	},
+	"set_tstamp": func(r *rand.Rand, n int) [5]uint32 {
+		return [5]uint32{pick(r, 0, r.Uint32()), pick(r, 0, r.Uint32()), pick(r, 0, 1, 2, 3)}
+	},
+}
+
+// TestKernel_HelperProbes runs the helper probes of testdata/probes.c with
+// random arguments on generated frames in the kernel and the engine and
+// compares retval, data_out, ctx_out and every map after each run.
+func TestKernel_HelperProbes(t *testing.T) {
+	s := probeSide(t)
+	packets := envInt(t, "KERNELDIFF_PACKETS", 1000)
+	var total, ndiv int
+	for _, prog := range []string{"tunnel", "check_mtu", "sk_lookup", "for_each", "set_tstamp"} {
+		seed := seedOf(prog, envInt(t, "KERNELDIFF_SEED", 0))
+		g := pktgen.New(seed)
+		rng := rand.New(rand.NewPCG(uint64(seed), 3))
+		verdicts := map[uint32]int{}
+		for i := range packets {
+			frame := g.Next()
+			ctx := ctxFor(rng, len(frame))
+			if ctx == nil {
+				ctx = make([]byte, skb.CtxSize)
+			}
+			for k, v := range probeArgs[prog](rng, len(frame)) {
+				binary.LittleEndian.PutUint32(ctx[skb.CtxCB+4*k:], v)
+			}
+			total++
+			d, err := s.compare(prog, frame, ctx, verdicts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d != "" {
+				ndiv++
+				t.Errorf("divergence: probe %s, packet %d, seed %d: %s\nframe % x\nctx_in % x", prog, i, seed, d, frame, ctx)
+				break
+			}
+		}
+		t.Logf("%s: verdicts %v", prog, verdicts)
+	}
+	t.Logf("kernel helper probes: %d packets, %d divergences", total, ndiv)
 }

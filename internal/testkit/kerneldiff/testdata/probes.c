@@ -82,4 +82,232 @@ int tai(struct __sk_buff *skb)
 	return TC_ACT_OK;
 }
 
+/* tunnel: the tunnel metadata helpers, in the order cb[0]'s bits choose:
+ * get key and options before any set, set a key (flags bits 0-5, size by
+ * bits 6-7) built from cb[1..4], set options (size by bits 12-14), read
+ * the key back (flags bits 8-10, size by bits 10-11... see below) and the
+ * options. Results in out[0..4], the key read in out[5..10], the options
+ * read in out[11..12]. */
+static __always_inline void put_key(const void *k)
+{
+	const __u64 *w = k;
+
+	put(5, w[0]);
+	put(6, w[1]);
+	put(7, w[2]);
+	put(8, w[3]);
+	put(9, w[4]);
+	put(10, ((const __u32 *)k)[10]);
+}
+
+SEC("tc")
+int tunnel(struct __sk_buff *skb)
+{
+	__u32 sel = skb->cb[0];
+	__u64 kbuf[6] = {};
+	struct bpf_tunnel_key *k = (void *)kbuf;
+	__u8 opt[260] = {};
+	__u64 obuf[2] = {};
+	__u64 setflags = sel & 0x3f, getflags = (sel >> 8) & 0x13;
+	long r;
+
+	if (sel & (1 << 16)) {
+		r = bpf_skb_get_tunnel_key(skb, k, sizeof(*k), getflags);
+		put(0, r);
+		r = bpf_skb_get_tunnel_opt(skb, obuf, sizeof(obuf));
+		put(1, r);
+	}
+	kbuf[0] = (__u64)skb->cb[2] << 32 | skb->cb[1];
+	kbuf[1] = (__u64)skb->cb[4] << 32 | skb->cb[3];
+	kbuf[2] = (__u64)skb->cb[1] << 32 | skb->cb[2];
+	kbuf[3] = (__u64)skb->cb[3] << 32 | (sel & (1 << 17) ? skb->cb[4] & 0xff0fffff : 0);
+	kbuf[4] = (__u64)skb->cb[4] << 32 | skb->cb[3];
+	kbuf[5] = skb->cb[1];
+	if (!(sel & (1 << 18)))
+		kbuf[2] &= 0x0000ffffffffffffULL; /* tunnel_ext 0 */
+	if (!(sel & (1 << 19)))
+		kbuf[3] &= 0xffffffff00000000ULL; /* tunnel_label 0 */
+	switch ((sel >> 6) & 3) {
+	case 0:
+		r = bpf_skb_set_tunnel_key(skb, k, 44, setflags);
+		break;
+	case 1:
+		r = bpf_skb_set_tunnel_key(skb, k, 28, setflags);
+		break;
+	case 2:
+		r = bpf_skb_set_tunnel_key(skb, k, 8, setflags);
+		break;
+	default:
+		r = bpf_skb_set_tunnel_key(skb, k, 40, setflags);
+		break;
+	}
+	put(2, r);
+	__builtin_memcpy(opt, kbuf, 48);
+	switch ((sel >> 12) & 7) {
+	case 0:
+		r = bpf_skb_set_tunnel_opt(skb, opt, 8);
+		break;
+	case 1:
+		r = bpf_skb_set_tunnel_opt(skb, opt, 4);
+		break;
+	case 2:
+		r = bpf_skb_set_tunnel_opt(skb, opt, 12);
+		break;
+	case 3:
+		r = bpf_skb_set_tunnel_opt(skb, opt, 6);
+		break;
+	case 4:
+		r = bpf_skb_set_tunnel_opt(skb, opt, 256);
+		break;
+	case 5:
+		r = bpf_skb_set_tunnel_opt(skb, opt, 252);
+		break;
+	default:
+		r = 0x7777;
+		break;
+	}
+	put(3, r);
+	__builtin_memset(kbuf, 0xa5, sizeof(kbuf));
+	switch ((sel >> 20) & 3) {
+	case 0:
+		r = bpf_skb_get_tunnel_key(skb, k, 44, getflags);
+		break;
+	case 1:
+		r = bpf_skb_get_tunnel_key(skb, k, 24, getflags);
+		break;
+	case 2:
+		r = bpf_skb_get_tunnel_key(skb, k, 8, getflags);
+		break;
+	default:
+		r = bpf_skb_get_tunnel_key(skb, k, 20, getflags);
+		break;
+	}
+	put(4, r);
+	put_key(kbuf);
+	__builtin_memset(obuf, 0x5a, sizeof(obuf));
+	if (sel & (1 << 22))
+		r = bpf_skb_get_tunnel_opt(skb, obuf, 4);
+	else
+		r = bpf_skb_get_tunnel_opt(skb, obuf, 16);
+	put(11, r);
+	put(12, obuf[0]);
+	put(13, obuf[1]);
+	return TC_ACT_OK;
+}
+
+/* check_mtu: bpf_check_mtu(skb, cb[0], &cb[1], cb[2], cb[3]); the result
+ * in cb[4], *mtu_len in cb[1]. */
+SEC("tc")
+int check_mtu(struct __sk_buff *skb)
+{
+	__u32 mtu = skb->cb[1];
+
+	skb->cb[4] = bpf_check_mtu(skb, skb->cb[0], &mtu, (__s32)skb->cb[2], skb->cb[3]);
+	skb->cb[1] = mtu;
+	return TC_ACT_OK;
+}
+
+/* sk_lookup: the socket lookups with a tuple from the packet, a size cb[0]
+ * picks, netns id cb[1] and flags cb[2]; in a namespace without sockets
+ * every one is NULL. cb[3] gets a bit per lookup that found something. */
+SEC("tc")
+int sk_lookup(struct __sk_buff *skb)
+{
+	struct bpf_sock_tuple t = {};
+	struct bpf_sock *sk;
+	__u32 found = 0, sz = skb->cb[0] & 3;
+	__u64 ns = (__s32)skb->cb[1], fl = skb->cb[2];
+
+	t.ipv4.saddr = skb->cb[3];
+	t.ipv4.daddr = skb->cb[4];
+#define LOOKUP(fn, bit)                                                   \
+	do {                                                              \
+		if (sz == 0)                                              \
+			sk = fn(skb, &t, sizeof(t.ipv4), ns, fl);         \
+		else if (sz == 1)                                         \
+			sk = fn(skb, &t, sizeof(t.ipv6), ns, fl);         \
+		else if (sz == 2)                                         \
+			sk = fn(skb, &t, 0, ns, fl);                      \
+		else                                                      \
+			sk = fn(skb, &t, 13, ns, fl);                     \
+		if (sk) {                                                 \
+			found |= bit;                                     \
+			bpf_sk_release(sk);                               \
+		}                                                         \
+	} while (0)
+	LOOKUP(bpf_sk_lookup_tcp, 1);
+	LOOKUP(bpf_sk_lookup_udp, 2);
+	LOOKUP(bpf_skc_lookup_tcp, 4);
+	skb->cb[3] = found;
+	return TC_ACT_OK;
+}
+
+/* for_each: bpf_for_each_map_elem over an array the program fills from cb
+ * (callback stops at index cb[0]) and over a hash of the same values
+ * (callback visits all; the order is the map's). out[0..3]: counts and
+ * sums; flags cb[1] for the hash walk. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 6);
+	__type(key, __u32);
+	__type(value, __u64);
+} arr SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8);
+	__type(key, __u32);
+	__type(value, __u64);
+} hsh SEC(".maps");
+
+struct walk {
+	__u64 sum;
+	__u32 stop;
+};
+
+static long visit(void *map, __u32 *key, __u64 *val, struct walk *w)
+{
+	w->sum = w->sum * 31 + *val + *key;
+	*val += 1;
+	return *key == w->stop;
+}
+
+static long visit_all(void *map, __u32 *key, __u64 *val, struct walk *w)
+{
+	w->sum += *val ^ *key;
+	return 0;
+}
+
+SEC("tc")
+int for_each(struct __sk_buff *skb)
+{
+	struct walk w = {.stop = skb->cb[0]};
+	__u64 vals[5] = {skb->cb[0], skb->cb[1], skb->cb[2], skb->cb[3], skb->cb[4]};
+
+#pragma unroll
+	for (int i = 0; i < 5; i++) {
+		__u64 v = vals[i] + i;
+		__u32 a = i, k = i * 7;
+
+		bpf_map_update_elem(&arr, &a, &v, BPF_ANY);
+		if (i != 3)
+			bpf_map_update_elem(&hsh, &k, &v, BPF_ANY);
+	}
+	put(0, bpf_for_each_map_elem(&arr, visit, &w, 0));
+	put(1, w.sum);
+	w.sum = 0;
+	put(2, bpf_for_each_map_elem(&hsh, visit_all, &w, skb->cb[1] & 1));
+	put(3, w.sum);
+	return TC_ACT_OK;
+}
+
+/* set_tstamp: bpf_skb_set_tstamp(skb, cb[0] | cb[1] << 32, cb[2]); the
+ * result in cb[3], tstamp and tstamp_type come back in ctx_out. */
+SEC("tc")
+int set_tstamp(struct __sk_buff *skb)
+{
+	skb->cb[3] = bpf_skb_set_tstamp(skb, (__u64)skb->cb[1] << 32 | skb->cb[0], skb->cb[2]);
+	return TC_ACT_OK;
+}
+
 char LICENSE[] SEC("license") = "GPL";
