@@ -73,6 +73,7 @@ func helperTable() []vm.HelperFunc {
 		asm.FnSkcLookupTcp:         skLookup,
 		asm.FnSkRelease:            noSocket,
 		asm.FnTcpCheckSyncookie:    noSocket,
+		asm.FnTcpGenSyncookie:      noSocket,
 		asm.FnForEachMapElem:       forEachMapElem,
 	}
 	n := 0

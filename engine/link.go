@@ -75,6 +75,11 @@ func link(name string, env *linkEnv) (asm.Instructions, error) {
 				return nil, linkErr(name, off, "call to %q: no such function in the collection", ref)
 			}
 			ins.Constant = int64(target - off - 1)
+			if ins.OpCode.IsDWordLoad() {
+				// A function pointer's offset is the low 32-bit immediate;
+				// the high one stays 0 also for a function before it.
+				ins.Constant = int64(uint32(ins.Constant))
+			}
 			*ins = ins.WithReference("")
 		case ins.OpCode.Class().IsJump() && ins.Offset == -1:
 			target, ok := offsets[ref]

@@ -100,6 +100,9 @@ func resolveRef(ins *asm.Instruction, syms map[string]int, ref string, off, inde
 	delta := target - off - 1
 	if byConstant {
 		ins.Constant = int64(delta)
+		if ins.OpCode.IsDWordLoad() {
+			ins.Constant = int64(uint32(delta)) // high immediate 0, backwards too
+		}
 		return nil
 	}
 	if delta < math.MinInt16 || delta > math.MaxInt16 {
