@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -215,7 +216,13 @@ func (r *relocator) relocate(prog string, insns asm.Instructions) (asm.Instructi
 	}
 	poisoned := false
 	for i, f := range fixups {
-		if err := f.Apply(at[i]); err != nil {
+		err := f.Apply(at[i])
+		if errors.Is(err, ebpf.ErrNotSupported) {
+			// cilium/ebpf applies fixups on Linux only; elsewhere the
+			// engine does, from the fixup's description.
+			err = applyFixup(at[i], f.String())
+		}
+		if err != nil {
 			return nil, fmt.Errorf("link program %q: CO-RE fixup %s for %s: %w", prog, f.String(), relos[i], err)
 		}
 		poisoned = poisoned || strings.HasSuffix(f.String(), "=poison")
@@ -234,4 +241,47 @@ func (r *relocator) relocate(prog string, insns asm.Instructions) (asm.Instructi
 		out = append(out, ins)
 	}
 	return out, nil
+}
+
+// fixupText parses COREFixup.String(): "byte_off=12->76" or "exists=poison".
+var fixupText = regexp.MustCompile(`^[a-z_0-9]+=(?:poison|(\d+)->(\d+))$`)
+
+// applyFixup does what COREFixup.Apply does where cilium/ebpf refuses to
+// (off Linux): the target value into the offset of a load or store, the
+// immediate of an ALU instruction or ld_imm64, or the poison call. It does
+// not re-check the local value, which the ELF reader already matched.
+func applyFixup(ins *asm.Instruction, fixup string) error {
+	m := fixupText.FindStringSubmatch(fixup)
+	if m == nil {
+		return fmt.Errorf("unrecognised fixup %q", fixup)
+	}
+	if m[1] == "" { // poison, as cilium/ebpf and libbpf write it
+		if ins.OpCode.IsDWordLoad() {
+			*ins = asm.LoadImm(asm.R10, vm.CorePoisonedCall, asm.DWord).WithMetadata(ins.Metadata)
+		} else {
+			*ins = asm.BuiltinFunc(vm.CorePoisonedCall).Call().WithMetadata(ins.Metadata)
+		}
+		return nil
+	}
+	target, err := strconv.ParseUint(m[2], 10, 64)
+	if err != nil {
+		return err
+	}
+	switch class := ins.OpCode.Class(); {
+	case class == asm.LdXClass || class == asm.StClass || class == asm.StXClass:
+		if target > math.MaxInt16 {
+			return fmt.Errorf("offset %d exceeds MaxInt16", target)
+		}
+		ins.Offset = int16(target)
+	case class == asm.LdClass && ins.IsConstantLoad(asm.DWord):
+		ins.Constant = int64(target)
+	case class.IsALU() && ins.OpCode.Source() == asm.ImmSource && ins.OpCode.ALUOp() != asm.Swap:
+		if target > math.MaxInt32 {
+			return fmt.Errorf("immediate %d exceeds MaxInt32", target)
+		}
+		ins.Constant = int64(target)
+	default:
+		return fmt.Errorf("cannot relocate %v", ins)
+	}
+	return nil
 }
