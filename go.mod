@@ -15,5 +15,6 @@ require (
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/spf13/pflag v1.0.10 // indirect
 	github.com/vishvananda/netns v0.0.5 // indirect
+	golang.org/x/arch v0.33.0 // indirect
 	golang.org/x/net v0.55.0 // indirect
 )

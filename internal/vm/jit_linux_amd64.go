@@ -420,18 +420,32 @@ func (c *jitc) div(o *op, dst, src x.Reg) {
 	} else {
 		a.MovRI64(jT0, uint64(uint32(o.imm)))
 	}
-	nonzero := a.NewLabel()
-	a.TestRR(w, jT0, jT0)
-	a.Jcc(x.CondNE, nonzero)
-	switch {
-	case !mod:
-		a.ALURR(false, x.XOR, dst, dst)
-	case !w:
-		a.MovRR(false, dst, dst)
+	// An immediate divisor is never 0 (lowering turned those into moves)
+	// and is -1 or not at compile time.
+	minusOne := !reg && (w && o.imm == math.MaxUint64 || !w && uint32(o.imm) == math.MaxUint32)
+	if reg {
+		nonzero := a.NewLabel()
+		a.TestRR(w, jT0, jT0)
+		a.Jcc(x.CondNE, nonzero)
+		switch {
+		case !mod:
+			a.ALURR(false, x.XOR, dst, dst)
+		case !w:
+			a.MovRR(false, dst, dst)
+		}
+		a.Jmp(done)
+		a.Bind(nonzero)
 	}
-	a.Jmp(done)
-	a.Bind(nonzero)
-	if signed {
+	if signed && minusOne {
+		if mod {
+			a.ALURR(false, x.XOR, dst, dst)
+		} else {
+			a.Neg(w, dst)
+		}
+		a.Bind(done)
+		return
+	}
+	if signed && reg {
 		normal := a.NewLabel()
 		a.ALURI(w, x.CMP, jT0, -1)
 		a.Jcc(x.CondNE, normal)
