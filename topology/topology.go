@@ -119,7 +119,7 @@ var yamlPos = regexp.MustCompile(`^\[(\d+):(\d+)\] (.*)`)
 // directory is where relative paths start.
 func Parse(name string, src []byte) (*Topology, error) {
 	t := &Topology{Dir: filepath.Dir(name), src: src, file: name}
-	if err := yaml.UnmarshalWithOptions(src, t, yaml.Strict()); err != nil {
+	if err := decode(src, t); err != nil {
 		e := &Error{File: name, Msg: err.Error()}
 		// go-yaml reports "[LINE:COL] message" followed by the source.
 		first, _, _ := strings.Cut(err.Error(), "\n")
@@ -136,6 +136,18 @@ func Parse(name string, src []byte) (*Topology, error) {
 	return t, nil
 }
 
+// decode is go-yaml's strict decoding. go-yaml v1.19.2 panics on some
+// malformed documents (a nil sequence node in decodeSlice, found by
+// FuzzParse); that becomes an error rather than a crash of tcx run.
+func decode(src []byte, t *Topology) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("malformed YAML (the parser failed: %v)", r)
+		}
+	}()
+	return yaml.UnmarshalWithOptions(src, t, yaml.Strict())
+}
+
 // errAt builds an Error at a YAML path, with its line when the topology
 // came from a file.
 func (t *Topology) errAt(path, format string, args ...any) *Error {
@@ -148,7 +160,8 @@ func (t *Topology) errAt(path, format string, args ...any) *Error {
 		return e
 	}
 	// The path may point at a key that is absent: walk up to the nearest
-	// node that exists.
+	// node that exists. (A parser panic only costs the position.)
+	defer func() { _ = recover() }()
 	for p := path; p != "" && p != "$"; {
 		if yp, err := yaml.PathString(p); err == nil {
 			if n, err := yp.ReadNode(bytes.NewReader(t.src)); err == nil && n != nil {
