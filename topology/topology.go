@@ -156,18 +156,23 @@ func (t *Topology) errAt(path, format string, args ...any) *Error {
 	if e.File == "" {
 		e.File = "topology"
 	}
+	e.Line, e.Col = t.locate(path)
+	return e
+}
+
+// locate finds the line and column of a YAML path; the path may point at
+// a key that is absent, so it walks up to the nearest node that exists.
+// A parser panic only costs the position.
+func (t *Topology) locate(path string) (line, col int) {
 	if t.src == nil {
-		return e
+		return 0, 0
 	}
-	// The path may point at a key that is absent: walk up to the nearest
-	// node that exists. (A parser panic only costs the position.)
 	defer func() { _ = recover() }()
 	for p := path; p != "" && p != "$"; {
 		if yp, err := yaml.PathString(p); err == nil {
 			if n, err := yp.ReadNode(bytes.NewReader(t.src)); err == nil && n != nil {
 				tok := n.GetToken()
-				e.Line, e.Col = tok.Position.Line, tok.Position.Column
-				break
+				return tok.Position.Line, tok.Position.Column
 			}
 		}
 		i := strings.LastIndexAny(p, ".[")
@@ -176,7 +181,7 @@ func (t *Topology) errAt(path, format string, args ...any) *Error {
 		}
 		p = p[:i]
 	}
-	return e
+	return 0, 0
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,15}$`)
