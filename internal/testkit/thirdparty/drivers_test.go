@@ -38,6 +38,8 @@ var drivers = map[string]driver{
 	"test_l4lb.o":          {setup: l4lbSetup, next: l4lbFrame, weight: 10, rewrites: func(string) bool { return true }},
 	"test_l4lb_noinline.o": {setup: l4lbSetup, next: l4lbFrame, weight: 10, rewrites: func(string) bool { return true }},
 	"test_cls_redirect.o":  {prepare: clsRedirectPrepare, next: clsRedirectFrame, weight: 10, rewrites: func(string) bool { return true }},
+	"test_tc_neigh.o":      {prepare: neighPrepare, next: neighFrame, weight: 2, rewrites: func(p string) bool { return p != "tc_chk" }},
+	"test_tc_neigh_fib.o":  {prepare: neighPrepare, next: neighFrame, weight: 2},
 }
 
 // tunnelPort is cfg_port of test_tc_tunnel.c: the encap programs
@@ -336,4 +338,37 @@ func serialize(ls ...gopacket.SerializableLayer) []byte {
 		panic(err) // the layers here always serialise
 	}
 	return buf.Bytes()
+}
+
+// The two endpoints of test_tc_neigh.sh/tc_redirect.c: tc_dst redirects
+// what is addressed to the source endpoint, tc_src what goes to the
+// destination, to IFINDEX_SRC and IFINDEX_DST after zeroing the MACs.
+var neighAddrs = []string{"172.16.1.100", "172.16.2.100", "::1:dead:beef:cafe", "::2:dead:beef:cafe"}
+
+func neighPrepare(spec *ebpf.CollectionSpec) error {
+	for name, ifindex := range map[string]uint32{"IFINDEX_SRC": 2, "IFINDEX_DST": 3} {
+		if v := spec.Variables[name]; v != nil {
+			if err := v.Set(ifindex); err != nil {
+				return fmt.Errorf("set %s: %w", name, err)
+			}
+		}
+	}
+	return nil
+}
+
+func neighFrame(_ *kerneldiff.Side, _ string, rng *rand.Rand) []byte {
+	if rng.IntN(5) == 0 {
+		return nil
+	}
+	dst := net.ParseIP(neighAddrs[rng.IntN(len(neighAddrs))])
+	f := tcpTo(rng, dst.To4() == nil, 80)
+	if f.v6 {
+		f.dst = dst
+	} else {
+		f.dst = dst.To4()
+	}
+	if rng.IntN(3) == 0 {
+		f.proto = layers.IPProtocolUDP
+	}
+	return f.frame(rng)
 }
