@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"errors"
+	"log/slog"
 	"strings"
 	"syscall"
 	"testing"
@@ -117,5 +118,59 @@ func TestNewCollection_LeavesOutUnused(t *testing.T) {
 	}
 	if got := strings.Join(msgs, "\n"); len(msgs) != 2 || !strings.Contains(got, `program x (XDP`) || !strings.Contains(got, `map "q"`) {
 		t.Errorf("skipped warnings:\n%s", got)
+	}
+}
+
+func TestChecks_TailCallUnderDeepStack(t *testing.T) {
+	// main (256 bytes) calls f, which tail-calls: the kernel refuses a tail
+	// call with 256 bytes or more of callers' stack below it.
+	prog := func(mainStack int16) asm.Instructions {
+		return asm.Instructions{
+			asm.StoreMem(asm.R10, -mainStack, asm.R1, asm.DWord).WithSymbol("main"),
+			asm.Call.Label("f"),
+			asm.Mov.Imm(asm.R0, 0),
+			asm.Return(),
+			asm.Mov.Imm(asm.R3, 0).WithSymbol("f"),
+			asm.LoadMapPtr(asm.R2, 0).WithReference("jmp"),
+			asm.FnTailCall.Call(),
+			asm.Mov.Imm(asm.R0, 0),
+			asm.Return(),
+		}
+	}
+	jmp := &ebpf.MapSpec{Name: "jmp", Type: ebpf.ProgramArray, KeySize: 4, ValueSize: 4, MaxEntries: 1}
+	for _, c := range []struct {
+		stack int16
+		warn  bool
+	}{{240, false}, {256, true}} {
+		coll, err := engine.NewCollection(handSpec(prog(c.stack), jmp), engine.Options{NumCPU: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws := findings(coll)
+		coll.Close()
+		if got := len(ws) == 1 && ws[0].Check == engine.CheckStackDepth && strings.Contains(ws[0].Msg, "tail_calls"); got != c.warn {
+			t.Errorf("main stack %d: warnings %v; want a tail-call warning: %v", c.stack, ws, c.warn)
+		}
+	}
+}
+
+// TestChecks_Logger: every warning also goes to Options.Logger.
+func TestChecks_Logger(t *testing.T) {
+	var buf strings.Builder
+	logger := slog.New(slog.NewTextHandler(&buf, nil))
+	unchecked := asm.Instructions{
+		asm.LoadMem(asm.R2, asm.R1, skb.CtxData, asm.Word),
+		asm.LoadMem(asm.R0, asm.R2, 0, asm.Byte),
+		asm.Return(),
+	}
+	c, err := engine.NewCollection(handSpec(unchecked), engine.Options{NumCPU: 1, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, want := range []string{"level=WARN", "program=prog", "check=packet-bound", "insn=1"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("log %q lacks %q", buf.String(), want)
+		}
 	}
 }
