@@ -32,11 +32,16 @@ func (c *Counted) Trace(t *Tracer) { c.tracer.Store(t) }
 
 // ProgramStats are one program's counters.
 type ProgramStats struct {
-	Name                              string
-	Runs, Faults                      uint64
-	Next, Pass, Drop, Redirect, Other uint64
+	Name     string `json:"name"`
+	Runs     uint64 `json:"runs"`
+	Faults   uint64 `json:"faults"`
+	Next     uint64 `json:"next"`
+	Pass     uint64 `json:"pass"`
+	Drop     uint64 `json:"drop"`
+	Redirect uint64 `json:"redirect"`
+	Other    uint64 `json:"other"`
 	// Nanos is the total time spent in the program.
-	Nanos uint64
+	Nanos uint64 `json:"nanos"`
 }
 
 // Stats returns the counters so far.

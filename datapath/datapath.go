@@ -82,17 +82,23 @@ type devState struct {
 // Counters of one device; read them with Datapath.Stats.
 type Counters struct {
 	// RxFrames came from the wire port, HostFrames from the host side.
-	RxFrames, RxBytes, HostFrames uint64
+	RxFrames   uint64 `json:"rx_frames"`
+	RxBytes    uint64 `json:"rx_bytes"`
+	HostFrames uint64 `json:"host_frames"`
 	// Reads counts the reads (system calls, for live ports) that brought
 	// frames in, from either side: frames per read is the batching.
-	Reads uint64
+	Reads uint64 `json:"reads"`
 	// RxErrors are frames read from a port shorter than an Ethernet
 	// header or longer than the MTU allows; they are not processed.
-	RxErrors uint64
+	RxErrors uint64 `json:"rx_errors"`
 	// Fates of frames on this device.
-	Transmitted, Delivered, Dropped, Consumed, Looped uint64
+	Transmitted uint64 `json:"transmitted"`
+	Delivered   uint64 `json:"delivered"`
+	Dropped     uint64 `json:"dropped"`
+	Consumed    uint64 `json:"consumed"`
+	Looped      uint64 `json:"looped"`
 	// TxErrors are frames a port refused to send.
-	TxErrors uint64
+	TxErrors uint64 `json:"tx_errors"`
 }
 
 // New checks the configuration; Run starts it.

@@ -142,6 +142,7 @@ func (t *Topology) Build(opts BuildOptions) (_ *Built, err error) {
 			entries []Entry
 		}{{"ingress", tcx.Ingress, d.Ingress}, {"egress", tcx.Egress, d.Egress}} {
 			links := map[string]tcx.Link{}
+			byID := map[uint32]*datapath.Counted{}
 			for k, e := range hook.entries {
 				ep := fmt.Sprintf("%s.%s[%d]", p, hook.key, k)
 				coll := b.Objects[e.Object]
@@ -156,6 +157,7 @@ func (t *Topology) Build(opts BuildOptions) (_ *Built, err error) {
 				if err != nil {
 					return nil, t.errAt(ep, "load program: %w", err)
 				}
+				byID[h.ID()] = c
 				var at tcx.Anchor = tcx.Tail()
 				switch {
 				case e.Position == "head":
@@ -172,7 +174,16 @@ func (t *Topology) Build(opts BuildOptions) (_ *Built, err error) {
 				}
 				links[name] = l
 				b.links = append(b.links, l)
-				b.Programs = append(b.Programs, c)
+			}
+			// Programs are listed in the order the hook runs them.
+			if len(hook.entries) > 0 {
+				chain, err := tcx.QueryChain(rt, ifindex[d.Name], hook.dir)
+				if err != nil {
+					return nil, t.errAt(p, "query %s: %w", hook.key, err)
+				}
+				for _, e := range chain.Entries {
+					b.Programs = append(b.Programs, byID[e.ProgramID])
+				}
 			}
 		}
 		b.Devices = append(b.Devices, &datapath.Device{Name: d.Name, Ifindex: ifindex[d.Name], MTU: d.MTU})

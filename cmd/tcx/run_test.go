@@ -104,7 +104,7 @@ func TestRun_DemoJSON(t *testing.T) {
 		Summary struct {
 			Devices []struct {
 				Name     string
-				RxErrors uint64
+				RxErrors uint64 `json:"rx_errors"`
 			} `json:"devices"`
 		} `json:"summary"`
 	}
