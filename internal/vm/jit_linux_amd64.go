@@ -65,6 +65,10 @@ var (
 	offRPolicy = int32(unsafe.Offsetof(region{}.policy))
 )
 
+// maxCode bounds the machine code of one program (rel32 jumps reach 2
+// GiB; a million instructions compile to far less).
+const maxCode = 1 << 30
+
 // jitc compiles one program.
 type jitc struct {
 	a      x.Asm
@@ -75,6 +79,9 @@ type jitc struct {
 	stubs  []stub   // out-of-line exits, emitted after the body
 	late   []func() // out-of-line slow paths, emitted after the body
 	err    error    // why the program cannot be compiled
+	// translators are the shared address translation routines, by
+	// access size and permissions (see translateCall).
+	translators map[int]x.Label
 }
 
 // stub is an out-of-line exit to Go at op pc.
@@ -99,7 +106,7 @@ func compileAmd64(p *Program) (*native, error) {
 	if len(p.code) > math.MaxInt32/64 {
 		return nil, fmt.Errorf("program of %d instructions is too long to compile", len(p.code))
 	}
-	c := &jitc{p: p, ops: make([]x.Label, len(p.code))}
+	c := &jitc{p: p, ops: make([]x.Label, len(p.code)), translators: map[int]x.Label{}}
 	a := &c.a
 	for i := range c.ops {
 		c.ops[i] = a.NewLabel()
@@ -143,6 +150,9 @@ func compileAmd64(p *Program) (*native, error) {
 	a.Ret()
 	if !a.Finish() {
 		return nil, fmt.Errorf("internal error: unbound label")
+	}
+	if len(a.B) > maxCode {
+		return nil, fmt.Errorf("%d bytes of machine code, more than %d", len(a.B), maxCode)
 	}
 	code, err := x.Map(a.B)
 	if err != nil {
@@ -510,7 +520,7 @@ func (c *jitc) mem(pc int, o *op) {
 		target = x.M(jT0, 0)
 		c.late = append(c.late, func() {
 			a.Bind(generic)
-			c.translate(pc, n, need, c.stub(pc, exitMem))
+			c.translateCall(n, need, c.stub(pc, exitMem))
 			a.Jmp(done)
 		})
 	}
@@ -548,7 +558,7 @@ func (c *jitc) atomic(pc int, o *op) {
 	a.Lea(true, jT0, x.M(jitReg[o.dst], o.off))
 	a.TestRI(false, jT0, int32(n-1))
 	a.Jcc(x.CondNE, slow)
-	c.translate(pc, n, permRead|permWrite|permAtomic, slow)
+	c.translateCall(n, permRead|permWrite|permAtomic, slow)
 	a.TestRI(false, jT0, int32(n-1))
 	a.Jcc(x.CondNE, slow)
 	m := x.M(jT0, 0)
@@ -582,13 +592,40 @@ func sizeLog(n int) int {
 	return 3
 }
 
+// translateCall translates the address in r11 (see translate) by calling
+// the program's one routine for (n, need), and jumps to slow if it
+// refused. Sharing the routine keeps a memory access to about 40 bytes of
+// code; the call uses 8 bytes of the goroutine stack below the
+// trampoline's frame, inside the guard every Go frame may use.
+func (c *jitc) translateCall(n int, need uint8, slow x.Label) {
+	a := &c.a
+	key := n<<8 | int(need)
+	l, ok := c.translators[key]
+	if !ok {
+		l = a.NewLabel()
+		c.translators[key] = l
+		c.late = append(c.late, func() {
+			fail := a.NewLabel()
+			a.Bind(l)
+			c.translate(n, need, fail)
+			a.Ret()
+			a.Bind(fail)
+			a.ALURR(false, x.XOR, jT0, jT0)
+			a.Ret()
+		})
+	}
+	a.Call(l)
+	a.TestRR(true, jT0, jT0)
+	a.Jcc(x.CondE, slow)
+}
+
 // translate turns the address in r11 into a host pointer in r11 for an
 // access of n bytes needing perm need, or jumps to slow. It is
 // Machine.access: region table lookup, permissions, the window, and for
 // slotted regions (map values) the slot rule with the same division-free
 // remainder; regions with a context policy or accessor go to slow.
 // Stores into the stack region record the dirty range.
-func (c *jitc) translate(pc, n int, need uint8, slow x.Label) {
+func (c *jitc) translate(n int, need uint8, slow x.Label) {
 	a := &c.a
 	a.MovRR(true, jCX, jT0)
 	a.ShiftRI(true, x.SHR, jCX, 32)

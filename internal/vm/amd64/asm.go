@@ -387,6 +387,13 @@ func (a *Asm) Jcc(c Cond, l Label) {
 	a.imm32(0)
 }
 
+// Call calls l (pushing the return address).
+func (a *Asm) Call(l Label) {
+	a.B = append(a.B, 0xe8)
+	a.fixups = append(a.fixups, fixup{at: len(a.B), label: l})
+	a.imm32(0)
+}
+
 // JmpM jumps to the address stored at m.
 func (a *Asm) JmpM(m Mem) { a.rm(false, false, []byte{0xff}, 4, m) }
 

@@ -53,7 +53,8 @@ func (c *Code) Len() int { return len(c.mem) }
 // executes RET. The code may clobber every general-purpose register except
 // rsp; it must not touch the stack below the return address by more than
 // 64 bytes, must not call into Go, and must not hold Go pointers beyond its
-// return (the caller keeps state and everything it points to alive).
+// return (the caller keeps state and everything it points to alive). It
+// may call its own routines, using a few more bytes of the stack.
 func (c *Code) Enter(entry uintptr, state uintptr) {
 	enter(entry, state)
 	runtime.KeepAlive(c)
