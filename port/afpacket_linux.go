@@ -26,10 +26,11 @@ type mmsghdr struct {
 // per batch); frames this socket sends are not read back
 // (PACKET_IGNORE_OUTGOING).
 //
-// On a veth, frames sent by the local stack may carry a partial checksum
-// (CHECKSUM_PARTIAL offload): a packet socket reads them unfinished. Turn
-// transmit checksum offload off on such a peer (ethtool -K DEV tx off) or
-// use a TAP port.
+// On a veth, frames sent by a local stack may carry a partial checksum
+// (CHECKSUM_PARTIAL offload) or be GSO super-frames larger than the MTU
+// (counted as receive errors by the datapath): a packet socket reads them
+// as they are. Turn those offloads off on the peer (ethtool -K DEV tx off
+// tso off gso off) or use a TAP port, which has none by default.
 type AFPacket struct {
 	name    string
 	ifindex int
