@@ -2,6 +2,8 @@ package engine_test
 
 import (
 	"encoding/binary"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -105,5 +107,59 @@ func TestRunner_ChainSharesSkb(t *testing.T) {
 		}
 	}); n != 0 {
 		t.Errorf("ELF chain over a veth pair: %v allocations per frame", n)
+	}
+}
+
+// TestRunner_ChainStress sends frames from two goroutines through an ELF
+// chain on a veth pair while a third attaches and detaches a program at
+// the chain's head: every frame must arrive with the ELF program's writes
+// (run it with -race: packets are per frame, executors per CPU).
+func TestRunner_ChainStress(t *testing.T) {
+	c := newCollection(t, chainStateSpec(), engine.Options{NumCPU: 2})
+	rt := userspace.New()
+	va, vb, err := rt.AddVethPair("va", "vb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	attach(t, rt, va, tcx.Egress, "write", engine.NewRunner(c.Programs["write"]))
+	var bad atomic.Int64
+	attach(t, rt, vb, tcx.Ingress, "check", userspace.RunnerFunc(func(p *userspace.Packet) int32 {
+		if p.CB[0] != 42 || p.CB[16] != 7 || p.Hash != 0x1234 || p.Tstamp != 1000 {
+			bad.Add(1)
+		}
+		return tcx.VerdictPass
+	}))
+	flip, err := rt.NewProgram("flip", engine.NewRunner(c.Programs["record"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := etherFrame(0x88b5, 64)
+	var wg sync.WaitGroup
+	var stop atomic.Bool
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, len(frame))
+			for i := 0; i < 2000 && !stop.Load(); i++ {
+				copy(buf, frame)
+				if out := rt.Transmit(va, buf); out.Fate != userspace.Delivered {
+					bad.Add(1)
+				}
+			}
+		}()
+	}
+	for i := 0; i < 200; i++ {
+		if err := rt.Attach(va, tcx.Egress, flip, tcx.AttachOptions{Flags: tcx.FlagBefore}); err != nil {
+			t.Fatal(err)
+		}
+		if err := rt.Detach(va, tcx.Egress, flip, tcx.DetachOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+	if n := bad.Load(); n != 0 {
+		t.Fatalf("%d frames lost the chain's state or were not delivered", n)
 	}
 }

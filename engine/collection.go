@@ -63,10 +63,11 @@ type Options struct {
 	// kernel.NewNetNS makes), not like one straight from unshare(2), where
 	// lo is down and a clone to it fails (TestKernel_CloneToLoopback).
 	Devices skb.DeviceLookup
-	// Quirks makes the packets of TestRun and Runner behave like an older
-	// kernel where the skb helpers changed between releases; zero follows
-	// the newest kernel the model was compared with (skb.Quirks). A packet
-	// the caller passes to Run keeps its own.
+	// Quirks makes the packets of TestRun behave like an older kernel
+	// where the skb helpers changed between releases; zero follows the
+	// newest kernel the model was compared with (skb.Quirks). A packet the
+	// caller passes to Run, and the userspace runtime's packet a Runner
+	// runs on, keep their own (skb.Packet.Quirks).
 	Quirks skb.Quirks
 	// Engine runs the programs in the interpreter or as compiled machine
 	// code; the zero value, EngineAuto, compiles where the compiler runs
