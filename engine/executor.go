@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"syscall"
@@ -101,9 +102,52 @@ func (x *Executor) Run(prog *Program, pkt *skb.Packet) (Result, error) {
 	if err != nil {
 		prog.faults.Add(1)
 		res.Retval = skb.ActShot
+		x.explain(err)
 		return res, fmt.Errorf("run %s: %w", prog.name, err)
 	}
 	return res, nil
+}
+
+// explain adds what only the engine knows to a fault: the source line of
+// the faulting instruction and the name of the map it reached into. The
+// fault comes from the program the run ended in (a tail call may have
+// changed it).
+func (x *Executor) explain(err error) {
+	var f *vm.Fault
+	if !errors.As(err, &f) {
+		return
+	}
+	if p := x.coll.programOf(f.Program()); p != nil && f.PC >= 0 {
+		f.Source = p.source(f.PC)
+	}
+	if f.Space == vm.SpaceMapValue {
+		f.Map = x.coll.regionMap(f.Addr >> 32)
+	}
+}
+
+// programOf is the collection's program loaded as vp.
+func (c *Collection) programOf(vp *vm.Program) *Program {
+	if vp == nil {
+		return nil
+	}
+	for _, p := range c.Programs {
+		if p.vm == vp {
+			return p
+		}
+	}
+	return nil
+}
+
+// regionMap names the map whose values live in region id.
+func (c *Collection) regionMap(id uint64) string {
+	for _, e := range c.entries {
+		for _, b := range e.base {
+			if b>>32 == id {
+				return e.name
+			}
+		}
+	}
+	return ""
 }
 
 // publish maps the packet's current bytes and rewrites the __sk_buff image

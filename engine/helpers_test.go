@@ -132,6 +132,56 @@ func TestExecutor_Run_Faults(t *testing.T) {
 	}
 }
 
+// TestExecutor_Run_FaultsReadLikeADebugger: a fault names the instruction,
+// its source line and the access as an offset into the packet, the stack,
+// the context or a named map's value, never a VM address.
+func TestExecutor_Run_FaultsReadLikeADebugger(t *testing.T) {
+	vals := &ebpf.MapSpec{Name: "vals", Type: ebpf.Array, KeySize: 4, ValueSize: 12, MaxEntries: 4}
+	for _, c := range []struct {
+		name  string
+		insns asm.Instructions
+		want  string
+	}{
+		{"packet", asm.Instructions{
+			asm.LoadMem(asm.R2, asm.R1, skb.CtxData, asm.Word),
+			asm.LoadMem(asm.R0, asm.R2, 100, asm.Word).WithSource(asm.Comment("x = data[100];")),
+			asm.Return(),
+		}, "insn 1 (x = data[100];): read of 4 bytes at packet offset 100 (the packet is 60 bytes): out of bounds"},
+		{"map value", asm.Instructions{
+			asm.StoreImm(asm.RFP, -4, 2, asm.Word),
+			asm.LoadMapPtr(asm.R1, 0).WithReference("vals"),
+			asm.Mov.Reg(asm.R2, asm.RFP), asm.Add.Imm(asm.R2, -4),
+			asm.FnMapLookupElem.Call(),
+			asm.JEq.Imm(asm.R0, 0, "out"),
+			asm.StoreImm(asm.R0, 12, 1, asm.Word).WithSource(asm.Comment("v->next = 1;")),
+			asm.Mov.Imm(asm.R0, 0).WithSymbol("out"),
+			asm.Return(),
+		}, `insn 7 (v->next = 1;): write of 4 bytes at offset 12 of value 2 of map "vals" (values are 12 bytes): crosses map value slot`},
+		{"stack", asm.Instructions{
+			asm.Mov.Reg(asm.R2, asm.RFP),
+			asm.LoadMem(asm.R0, asm.R2, 16, asm.DWord),
+			asm.Return(),
+		}, "insn 1: read of 8 bytes at stack fp+16: out of bounds"},
+		{"context", asm.Instructions{
+			asm.LoadMem(asm.R0, asm.R1, 196, asm.Word),
+			asm.Return(),
+		}, "read of 4 bytes at context offset 196"},
+	} {
+		coll, err := engine.NewCollection(handSpec(c.insns, vals), engine.Options{NumCPU: 1})
+		if err != nil {
+			// The engine may refuse some of these at load; then the
+			// load error is what the user sees.
+			t.Logf("%s: refused at load: %v", c.name, err)
+			continue
+		}
+		t.Cleanup(func() { coll.Close() })
+		_, _, err = run(t, coll, 0, etherFrame(0x88b5, 60))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v\nwant ...%s", c.name, err, c.want)
+		}
+	}
+}
+
 // rodataSpec is handSpec with a frozen .rodata array holding data.
 func rodataSpec(insns asm.Instructions, data []byte, ms ...*ebpf.MapSpec) *ebpf.CollectionSpec {
 	rodata := &ebpf.MapSpec{Name: ".rodata", Type: ebpf.Array, KeySize: 4, ValueSize: uint32(len(data)), MaxEntries: 1,

@@ -2,9 +2,15 @@ package engine
 
 import (
 	"fmt"
+	"path"
 	"runtime"
+	"sort"
+	"strings"
 	"sync/atomic"
 	"syscall"
+
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
 
 	"github.com/tcxgo/tcx/internal/vm"
 	"github.com/tcxgo/tcx/skb"
@@ -18,6 +24,40 @@ type Program struct {
 	coll    *Collection
 	vm      *vm.Program
 	faults  atomic.Uint64
+	lines   []sourceLine // BTF line info by raw instruction offset, ascending
+}
+
+// sourceLine is where a stretch of instructions starting at insn came from.
+type sourceLine struct {
+	insn int
+	text string
+}
+
+// sourceLines collects the BTF line info of a linked program.
+func sourceLines(insns asm.Instructions) []sourceLine {
+	var lines []sourceLine
+	iter := insns.Iterate()
+	for iter.Next() {
+		src := iter.Ins.Source()
+		if src == nil {
+			continue
+		}
+		text := strings.TrimSpace(src.String())
+		if l, ok := src.(*btf.Line); ok {
+			text = fmt.Sprintf("%s:%d: %s", path.Base(l.FileName()), l.LineNumber(), strings.TrimSpace(l.Line()))
+		}
+		lines = append(lines, sourceLine{int(iter.Offset), text})
+	}
+	return lines
+}
+
+// source is the source line of raw instruction insn, "" without line info.
+func (p *Program) source(insn int) string {
+	i := sort.Search(len(p.lines), func(i int) bool { return p.lines[i].insn > insn })
+	if i == 0 {
+		return ""
+	}
+	return p.lines[i-1].text
 }
 
 // Name is the program's function name in the ELF.

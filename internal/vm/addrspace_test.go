@@ -87,9 +87,13 @@ func TestErrors_Messages(t *testing.T) {
 		err  error
 		want string
 	}{
-		{&vm.Fault{PC: 3, Addr: 0x10, Size: 4, Kind: vm.FaultUnmapped}, "vm: insn 3: read of 4 bytes at 0x10: unmapped address"},
+		{&vm.Fault{PC: 3, Addr: 0x10, Size: 4, Kind: vm.FaultUnmapped}, "vm: insn 3: read of 4 bytes at NULL+16: unmapped address"},
 		{&vm.Fault{PC: 1, Addr: 0x2_0000_0004, Size: 2, Write: true, Kind: vm.FaultCtxAccess}, "write of 2 bytes at 0x200000004: context access denied"},
 		{&vm.Fault{PC: 2, Addr: 77, Kind: vm.FaultBadCall}, "vm: insn 2: bad call target (0x4d)"},
+		{&vm.Fault{PC: 7, Size: 4, Space: vm.SpacePacket, Off: 60, Len: 60, Kind: vm.FaultOutOfBounds, Source: "nat.c:12 ip->ttl--"},
+			"vm: insn 7 (nat.c:12 ip->ttl--): read of 4 bytes at packet offset 60 (the packet is 60 bytes): out of bounds"},
+		{&vm.Fault{PC: 8, Size: 8, Write: true, Space: vm.SpaceMapValue, Map: "flows", Slot: 3, Off: 16, Len: 16, Kind: vm.FaultSlot},
+			`write of 8 bytes at offset 16 of value 3 of map "flows" (values are 16 bytes): crosses map value slot`},
 		{&vm.Fault{PC: -1, Kind: vm.FaultPanic, Panic: "boom"}, "internal panic: boom"},
 		{&vm.LimitError{PC: 4, Limit: 10, Executed: 11}, "vm: insn 4: 11 instructions executed, limit 10"},
 		{&vm.HelperError{PC: 5, Helper: asm.FnMapLookupElem, Err: errors.New("nope")}, "vm: insn 5: helper FnMapLookupElem: nope"},

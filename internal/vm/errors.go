@@ -84,22 +84,88 @@ type Fault struct {
 	Write bool
 	Kind  FaultKind
 	Panic any // the recovered value, for FaultPanic
+
+	// Where the access went, in the program's terms rather than the VM's
+	// addresses. Off is relative to the start of what Space names: for
+	// the packet, skb->data (negative: the metadata before it); for the
+	// stack, the faulting frame's r10 (fp-8 is -8; positive offsets are in
+	// callers' frames); for the context, the struct's start; for a map
+	// value, the value's start (Slot says which value of the map's
+	// memory). Len is the packet's length (data_end - data), the
+	// context's size or a map value's size.
+	Space Space
+	Off   int64
+	Slot  int
+	Len   int64
+	// Map names the map a SpaceMapValue access went to, and Source the
+	// faulting instruction's source line (BTF line info); the engine,
+	// which knows both, fills them in.
+	Map    string
+	Source string
+
+	prog *Program // the program that faulted (a tail call may have changed it)
 }
 
+// Program is the program whose instruction faulted, nil if unknown.
+func (f *Fault) Program() *Program { return f.prog }
+
+// Space is the kind of memory a faulting access aimed at.
+type Space uint8
+
+const (
+	SpaceNone     Space = iota // no memory: NULL, a scalar, an unmapped region
+	SpacePacket                // the packet
+	SpaceStack                 // the stack
+	SpaceContext               // the context (struct __sk_buff)
+	SpaceMapValue              // a map value or global data
+	SpaceDynamic               // a per-run region a helper mapped (ring buffer record, ...)
+	SpaceCode                  // a function address
+)
+
 func (f *Fault) Error() string {
+	at := fmt.Sprintf("vm: insn %d", f.PC)
+	if f.Source != "" {
+		at += " (" + f.Source + ")"
+	}
 	switch f.Kind {
 	case FaultPanic:
-		return fmt.Sprintf("vm: insn %d: %s: %v", f.PC, f.Kind, f.Panic)
+		return fmt.Sprintf("%s: %s: %v", at, f.Kind, f.Panic)
 	case FaultCallDepth, FaultBadCall:
-		return fmt.Sprintf("vm: insn %d: %s (%#x)", f.PC, f.Kind, f.Addr)
+		return fmt.Sprintf("%s: %s (%#x)", at, f.Kind, f.Addr)
 	case FaultPoisoned:
-		return fmt.Sprintf("vm: insn %d: %s", f.PC, f.Kind)
+		return fmt.Sprintf("%s: %s", at, f.Kind)
 	}
 	op := "read"
 	if f.Write {
 		op = "write"
 	}
-	return fmt.Sprintf("vm: insn %d: %s of %d bytes at %#x: %s", f.PC, op, f.Size, f.Addr, f.Kind)
+	return fmt.Sprintf("%s: %s of %d bytes %s: %s", at, op, f.Size, f.where(), f.Kind)
+}
+
+// where says where an access went, as a debugger would.
+func (f *Fault) where() string {
+	switch f.Space {
+	case SpacePacket:
+		return fmt.Sprintf("at packet offset %d (the packet is %d bytes)", f.Off, f.Len)
+	case SpaceStack:
+		return fmt.Sprintf("at stack fp%+d", f.Off)
+	case SpaceContext:
+		return fmt.Sprintf("at context offset %d (of %d bytes)", f.Off, f.Len)
+	case SpaceMapValue:
+		name := "a map"
+		if f.Map != "" {
+			name = fmt.Sprintf("map %q", f.Map)
+		}
+		return fmt.Sprintf("at offset %d of value %d of %s (values are %d bytes)", f.Off, f.Slot, name, f.Len)
+	case SpaceDynamic:
+		return fmt.Sprintf("at offset %d of a helper's record", f.Off)
+	case SpaceCode:
+		return fmt.Sprintf("at function address %#x", f.Addr)
+	}
+	if f.Addr < 1<<12 {
+		return fmt.Sprintf("at NULL%+d", int64(f.Addr))
+	}
+	return fmt.Sprintf("at %#x", f.Addr)
 }
 
 func (f *Fault) Unwrap() error { return syscall.EFAULT }

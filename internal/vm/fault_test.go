@@ -2,6 +2,7 @@ package vm_test
 
 import (
 	"errors"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -159,9 +160,20 @@ func TestMachine_Run_Faults(t *testing.T) {
 			if !errors.Is(err, syscall.EFAULT) || v != 0 {
 				t.Errorf("r0 = %d, errors.Is(EFAULT) = %v", v, errors.Is(err, syscall.EFAULT))
 			}
-			want := vm.Fault{PC: tc.pc, Addr: tc.addr, Size: tc.size, Write: tc.write, Kind: tc.kind}
-			if *f != want {
-				t.Errorf("fault %+v\nwant  %+v (%v)", *f, want, err)
+			// The location fields are TestFault_Where's.
+			type core struct {
+				PC    int
+				Addr  uint64
+				Size  int
+				Write bool
+				Kind  vm.FaultKind
+			}
+			got, want := core{f.PC, f.Addr, f.Size, f.Write, f.Kind}, core{tc.pc, tc.addr, tc.size, tc.write, tc.kind}
+			if got != want {
+				t.Errorf("fault %+v\nwant  %+v (%v)", got, want, err)
+			}
+			if f.Program() != p {
+				t.Errorf("Program() = %p, want %p", f.Program(), p)
 			}
 			if p.Faults() != 1 {
 				t.Errorf("Faults() = %d, want 1", p.Faults())
@@ -207,5 +219,47 @@ func TestMachine_Run_CallxBadHelper(t *testing.T) {
 	var f *vm.Fault
 	if !errors.As(err, &f) || f.Kind != vm.FaultBadCall || f.PC != 1 || f.Addr != 77 {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// TestFault_Where: a fault says where the access went in the program's
+// terms: a packet offset from data, a stack offset from the frame pointer,
+// a context offset, a map value and offset, or NULL.
+func TestFault_Where(t *testing.T) {
+	e := newFaultEnv(t)
+	for _, c := range []struct {
+		name  string
+		insns asm.Instructions
+		ctx   bool
+		want  string
+	}{
+		{"packet past data_end", asm.Instructions{asm.LoadMem(asm.R0, asm.R1, 6, asm.Word)}, false,
+			"read of 4 bytes at packet offset 6 (the packet is 8 bytes): out of bounds"},
+		{"packet metadata", asm.Instructions{asm.StoreImm(asm.R1, -4, 1, asm.Byte)}, false,
+			"write of 1 bytes at packet offset -4 (the packet is 8 bytes): out of bounds"},
+		{"context", asm.Instructions{asm.LoadMem(asm.R0, asm.R1, 8, asm.Word)}, true,
+			"read of 4 bytes at context offset 8 (of 16 bytes): context access denied"},
+		{"map value", asm.Instructions{asm.LoadMapValue(asm.R2, 0, 16).WithReference("vals"), asm.LoadMem(asm.R0, asm.R2, 10, asm.Word)}, false,
+			"read of 4 bytes at offset 10 of value 1 of a map (values are 12 bytes): crosses map value slot"},
+		{"NULL", asm.Instructions{asm.Mov.Imm(asm.R2, 0), asm.LoadMem(asm.R0, asm.R2, 16, asm.DWord)}, false,
+			"read of 8 bytes at NULL+16: unmapped address"},
+		{"stack above the frame", asm.Instructions{asm.Mov.Reg(asm.R2, asm.RFP), asm.LoadMem(asm.R0, asm.R2, 8, asm.DWord)}, false,
+			"read of 8 bytes at stack fp+8: out of bounds"},
+	} {
+		p := load(t, append(c.insns, asm.Return()), vm.Options{AddressSpace: e.as, Maps: e.resolve, Helpers: e.helpers, Ctx: e.policy})
+		m := vm.NewMachine()
+		if err := m.SetPacket(e.pkt, 2, 4, 12); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		if c.ctx {
+			m.SetContext(e.ctx)
+			_, err = m.Run(p)
+		} else {
+			_, err = m.Run(p, vm.PacketAddr(4))
+		}
+		if err == nil || !strings.HasSuffix(err.Error(), c.want) {
+			t.Errorf("%s: %v\nwant ...%s", c.name, err, c.want)
+		}
 	}
 }

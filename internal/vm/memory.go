@@ -117,6 +117,43 @@ func (m *Machine) classify(addr uint64, n uint32, need uint8) FaultKind {
 	return FaultOutOfBounds
 }
 
+// locate fills in the space and offset of a faulting access.
+func (m *Machine) locate(f *Fault) {
+	id, o := f.Addr>>32, int64(uint32(f.Addr))
+	if id >= uint64(len(m.regions)) {
+		return
+	}
+	r := &m.regions[id]
+	switch {
+	case id == uint64(RegionPacket):
+		if o < int64(PacketBase) || r.buf == nil {
+			return
+		}
+		f.Space, f.Off = SpacePacket, o-int64(PacketBase)-int64(m.pktData)
+		f.Len = int64(m.pktEnd) - int64(m.pktData)
+	case id == uint64(RegionStack):
+		f.Space, f.Off = SpaceStack, o-int64((m.depth+1)*StackSize)
+	case id == uint64(RegionCtx):
+		if r.hi == 0 {
+			return
+		}
+		f.Space, f.Off, f.Len = SpaceContext, o, int64(r.hi)
+	case id == uint64(RegionCode):
+		f.Space = SpaceCode
+	case id < firstShared:
+		if r.perm != 0 {
+			f.Space, f.Off, f.Len = SpaceDynamic, o, int64(r.hi)
+		}
+	case r.perm != 0:
+		f.Space, f.Off, f.Slot, f.Len = SpaceMapValue, o-int64(r.base), 0, int64(r.hi)-int64(r.base)
+		if r.stride != 0 {
+			f.Slot = int((o - int64(r.base)) / int64(r.stride))
+			f.Off = (o - int64(r.base)) % int64(r.stride)
+			f.Len = int64(r.slot)
+		}
+	}
+}
+
 // memFault builds (and counts) the fault for a failed access by op pc.
 func (m *Machine) memFault(p *Program, pc int, addr uint64, n uint32, need uint8) *Fault {
 	return m.fault(p, pc, FaultKind(0), addr, n, need)
@@ -126,11 +163,13 @@ func (m *Machine) fault(p *Program, pc int, kind FaultKind, addr uint64, n uint3
 	if kind == 0 {
 		kind = m.classify(addr, n, need)
 	}
-	f := &Fault{PC: -1, Addr: addr, Size: int(n), Write: need&^permRead != 0, Kind: kind}
+	f := &Fault{PC: -1, Addr: addr, Size: int(n), Write: need&^permRead != 0, Kind: kind, Slot: -1}
+	m.locate(f)
 	if p == nil {
 		return f
 	}
 	p.faults.Add(1)
+	f.prog = p
 	if pc >= 0 && pc < len(p.insn) {
 		f.PC = int(p.insn[pc])
 	}
