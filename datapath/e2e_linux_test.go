@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"os/exec"
 	"sync"
 	"testing"
 	"time"
@@ -272,6 +274,87 @@ func runUserspace(t *testing.T) ([]string, int, uint64) {
 	return outcomes, failed, uint64(drops[0]) | uint64(drops[1])<<8
 }
 
+// runAFPacket runs the scenarios through the userspace datapath acting as
+// a bridge between two veths, read and written with AF_PACKET in a third
+// namespace: A's a0 <-> a1 [ea] userspace [eb] b1 <-> b0 in B. ea's
+// ingress runs the ACL, dp_snat and a redirect to eb; eb's ingress dp_dnat
+// and a redirect to ea.
+func runAFPacket(t *testing.T) ([]string, int, uint64) {
+	l := newLab(t)
+	mid, err := kernel.NewNetNS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mid.Close()
+	midPath := fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), mid.FD())
+	for _, side := range []struct {
+		ns         *kernel.NetNS
+		name, a, b string
+	}{{l.a, l.nameA, "a0", "a1"}, {l.b, l.nameB, "b0", "b1"}} {
+		if _, _, err := side.ns.AddVethPair(side.a, side.b); err != nil {
+			t.Fatal(err)
+		}
+		noOffloads(t, side.ns, side.a)
+		l.ip(side.name, "link", "set", side.b, "netns", midPath)
+	}
+	for _, dev := range []string{"a1", "b1"} {
+		out, err := exec.Command("nsenter", "--net="+midPath, "ip", "link", "set", dev, "up").CombinedOutput()
+		if err != nil {
+			t.Fatalf("set %s up: %v: %s", dev, err, out)
+		}
+	}
+	topo := &topology.Topology{
+		Dir: ".",
+		Objects: []topology.Object{
+			{Name: "acl", Path: progs + "dp_acl.o", Set: map[string]any{"blocked_port": 9090}},
+			{Name: "nat", Path: progs + "dp_nat.o", Set: map[string]any{"inside_addr": addrA, "outside_addr": addrNAT}},
+			{Name: "to-eb", Path: progs + "dp_redirect.o", Set: map[string]any{"out_ifindex": "@eb"}},
+			{Name: "to-ea", Path: progs + "dp_redirect.o", Set: map[string]any{"out_ifindex": "@ea"}},
+		},
+		Devices: []topology.Device{
+			{Name: "ea", Wire: "afpacket:a1", NetNS: midPath, Promisc: true, Ingress: []topology.Entry{
+				{Object: "acl", Program: "dp_acl"}, {Object: "nat", Program: "dp_snat"}, {Object: "to-eb", Program: "dp_redirect"}}},
+			{Name: "eb", Wire: "afpacket:b1", NetNS: midPath, Promisc: true, Ingress: []topology.Entry{
+				{Object: "nat", Program: "dp_dnat"}, {Object: "to-ea", Program: "dp_redirect"}}},
+		},
+	}
+	if err := topo.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	built, err := topo.Build(topology.BuildOptions{Engine: testEngine})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer built.Close()
+	dp, err := datapath.New(datapath.Config{Runtime: built.Runtime, Devices: built.Devices})
+	if err != nil {
+		built.ClosePorts()
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- dp.Run(ctx) }()
+	configure(l, "a0", "b0")
+	outcomes, failed := runScenarios(t, l, "userspace/afpacket")
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("datapath: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("datapath did not stop within 10s of cancel")
+	}
+	for i, c := range dp.Stats() {
+		t.Logf("userspace/afpacket %s: %+v", built.Devices[i].Name, c)
+	}
+	drops := make([]byte, 8)
+	if err := built.Objects["acl"].Maps["dp_acl_hits"].Lookup(make([]byte, 4), drops); err != nil {
+		t.Fatal(err)
+	}
+	return outcomes, failed, uint64(drops[0]) | uint64(drops[1])<<8
+}
+
 // runKernel runs the same scenarios over a veth pair with the same objects
 // attached with the kernel's tcx.
 func runKernel(t *testing.T) ([]string, int, uint64) {
@@ -348,18 +431,20 @@ func TestE2E(t *testing.T) {
 	if t.Failed() {
 		return
 	}
+	af, afFailed, afDrops := runAFPacket(t)
 	kn, knFailed, knDrops := runKernel(t)
-	failed := usFailed + knFailed
+	failed := usFailed + afFailed + knFailed
 	for i, s := range scenarios {
-		if us[i] != kn[i] {
+		if us[i] != kn[i] || af[i] != kn[i] {
 			failed++
-			t.Errorf("%s: userspace %s, kernel %s", s.name, us[i], kn[i])
+			t.Errorf("%s: userspace (TAP) %s, userspace (AF_PACKET) %s, kernel %s", s.name, us[i], af[i], kn[i])
 		}
 	}
-	if usDrops == 0 || knDrops == 0 {
+	if usDrops == 0 || afDrops == 0 || knDrops == 0 {
 		failed++
-		t.Errorf("ACL drops: userspace %d, kernel %d; want some on both", usDrops, knDrops)
+		t.Errorf("ACL drops: userspace %d/%d, kernel %d; want some on each", usDrops, afDrops, knDrops)
 	}
-	t.Logf("ACL drops (SYNs to 9090, with retransmissions): userspace %d, kernel %d", usDrops, knDrops)
-	fmt.Printf("datapath e2e: %d scenarios, %d failed\n", 2*len(scenarios)+1, failed)
+	t.Logf("ACL drops (SYNs to 9090, with retransmissions): userspace TAP %d, AF_PACKET %d, kernel %d", usDrops, afDrops, knDrops)
+	// each scenario on three paths, plus the drop check
+	fmt.Printf("datapath e2e: %d scenarios, %d failed\n", 3*len(scenarios)+1, failed)
 }
