@@ -90,6 +90,10 @@ type jitState struct {
 	ctxFresh, ctxImg, ctxPlain, ctxPol uintptr
 
 	save [2]uint64 // rax and rdx while the slot check multiplies
+
+	// published says the packet and context windows above match the
+	// regions; everything that changes those regions clears it.
+	published bool
 }
 
 // jitMem performs the memory op o at op index pc exactly as the interpreter

@@ -44,8 +44,11 @@ func (m *Machine) runNative(p *Program, pc int, base int) (uint64, error) {
 			top := uint32((m.depth + 1) * StackSize)
 			m.dirtyLo, m.dirtyHi = min(m.dirtyLo, top-uint32(-d)), max(m.dirtyHi, top)
 		}
-		m.jitPacket()
-		m.jitContext()
+		if !m.jit.published {
+			m.jitPacket()
+			m.jitContext()
+			m.jit.published = true
+		}
 		m.jit.budget = int64(limit - acc)
 		m.jit.resume = nat.base + uintptr(nat.off[pc])
 		nat.code.Enter(nat.base, uintptr(unsafe.Pointer(m)))

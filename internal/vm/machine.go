@@ -95,6 +95,7 @@ func NewMachine() *Machine {
 // PacketAddr(end) are accessible (data_meta to data_end), data is where
 // LD_ABS offset 0 points. Helpers that resize the packet call it again.
 func (m *Machine) SetPacket(buf []byte, meta, data, end int) error {
+	m.jit.published = false
 	if meta < 0 || meta > data || data > end || end > len(buf) || PacketBase+uint64(len(buf)) > math.MaxUint32 {
 		return fmt.Errorf("set packet: meta %d data %d end %d len %d: %w", meta, data, end, len(buf), syscall.EINVAL)
 	}
@@ -113,6 +114,7 @@ func (m *Machine) SetPacket(buf []byte, meta, data, end int) error {
 // __sk_buff image the skb layer maintains); r1 starts at CtxAddr. Accesses
 // follow the running program's CtxPolicy. nil removes it (r1 starts at 0).
 func (m *Machine) SetContext(ctx []byte) {
+	m.jit.published = false
 	m.ctxSet, m.ctxAcc, m.ctxImg = ctx != nil, nil, ctxImage{}
 	m.regions[RegionCtx] = region{buf: ctx, hi: clamp32(len(ctx))}
 	m.setPolicy(m.prog)
@@ -134,6 +136,7 @@ type ContextAccessor interface {
 // SetContextAccessor makes the context a region of size bytes whose every
 // access goes to acc; r1 starts at CtxAddr. It replaces SetContext.
 func (m *Machine) SetContextAccessor(acc ContextAccessor, size int) {
+	m.jit.published = false
 	m.ctxSet, m.ctxAcc = acc != nil, acc
 	m.ctxImg = ctxImage{}
 	if ci, ok := acc.(ContextImage); ok {
@@ -283,6 +286,7 @@ func (m *Machine) reset(p *Program) {
 // setPolicy sets the context region's permissions for program p (nil
 // between runs).
 func (m *Machine) setPolicy(p *Program) {
+	m.jit.published = false
 	r := &m.regions[RegionCtx]
 	r.policy = nil
 	if p != nil {
