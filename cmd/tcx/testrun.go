@@ -188,10 +188,20 @@ func checkOptions(opts *testRunOptions) error {
 func pickProgram(spec *ebpf.CollectionSpec, name string) (string, error) {
 	names := sortedNames(spec.Programs)
 	if name == "" {
-		if len(names) == 1 {
-			return names[0], nil
+		var tc []string
+		for _, n := range names {
+			if spec.Programs[n].Type == ebpf.SchedCLS {
+				tc = append(tc, n)
+			}
 		}
-		return "", fmt.Errorf("%d programs, choose one with --prog: %s", len(names), strings.Join(names, ", "))
+		switch {
+		case len(names) == 1:
+			name = names[0]
+		case len(tc) == 1: // the object's other programs are for other hooks
+			return tc[0], nil
+		default:
+			return "", fmt.Errorf("%d programs, choose one with --prog: %s", len(names), strings.Join(names, ", "))
+		}
 	}
 	ps, ok := spec.Programs[name]
 	if !ok {
@@ -199,6 +209,12 @@ func pickProgram(spec *ebpf.CollectionSpec, name string) (string, error) {
 			return "", fmt.Errorf("no program %q: the object has no programs", name)
 		}
 		return "", fmt.Errorf("no program %q; available: %s", name, strings.Join(names, ", "))
+	}
+	if ps.Type == ebpf.UnspecifiedProgram {
+		// A section name only its loader knows (test_tc_tunnel.o's
+		// "encap_gre_none"): tc(8) loads whatever section it is told
+		// to as a classifier, and so does test-run.
+		ps.Type = ebpf.SchedCLS
 	}
 	if ps.Type != ebpf.SchedCLS {
 		return "", fmt.Errorf("program %q is %s (section %q): test-run runs tc (SCHED_CLS) programs", name, ps.Type, ps.SectionName)
@@ -325,6 +341,10 @@ func runPackets(ctx context.Context, spec *ebpf.CollectionSpec, name string, fra
 	}
 	report := &testRunReport{Object: opts.object, Program: name, Packets: []packetReport{}}
 	for _, w := range coll.Warnings {
+		if w.Check == engine.CheckSkipped {
+			report.LeftOut = append(report.LeftOut, w.Msg)
+			continue
+		}
 		report.Warnings = append(report.Warnings, w.String())
 	}
 	if compiled, why := coll.Programs[name].Compiled(); opts.engine == engine.EngineJIT && !compiled {

@@ -25,6 +25,9 @@ type testRunReport struct {
 	Interpreted string `json:"interpreted,omitempty"`
 	// Warnings are the engine's load-time findings (engine.Warning).
 	Warnings []string `json:"warnings,omitempty"`
+	// LeftOut are the object's programs of other types and maps of types
+	// the engine lacks that the tc programs do not use.
+	LeftOut []string `json:"left_out,omitempty"`
 }
 
 // packetReport is the outcome of one packet.
@@ -246,6 +249,10 @@ func writeReport(w io.Writer, rep *testRunReport, opts *testRunOptions) {
 	fmt.Fprintf(w, "%s: program %s, %d packet%s\n", rep.Object, rep.Program, len(rep.Packets), plural(len(rep.Packets), "", "s"))
 	if rep.Interpreted != "" {
 		fmt.Fprintf(w, "note: the program runs in the interpreter, not compiled: %s\n", rep.Interpreted)
+	}
+	if len(rep.LeftOut) > 0 {
+		fmt.Fprintf(w, "note: %d program%s or map%s of the object left out (other program types, map types no tc program uses; --json lists them)\n",
+			len(rep.LeftOut), plural(len(rep.LeftOut), "", "s"), plural(len(rep.LeftOut), "", "s"))
 	}
 	for _, warning := range rep.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", warning)

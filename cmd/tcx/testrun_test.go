@@ -359,3 +359,22 @@ func TestTestRun_Strict(t *testing.T) {
 	}
 	compareGolden(t, "testrun_strict", got.Bytes())
 }
+
+// TestTestRun_ThirdParty runs programs nobody here wrote: a kernel
+// selftest's encapsulation, whose section name only its test script
+// knows (taken as a classifier, as tc(8) does), and an object whose only
+// tc program sits beside XDP programs (picked without --prog).
+func TestTestRun_ThirdParty(t *testing.T) {
+	const dir = "../../testdata/thirdparty/selftests/progs/"
+	tcp8000 := "02:00:00:00:00:01 02:00:00:00:00:0a 0800 45000028000100004006f97a0a0000010a000002 04d21f40000000000000000050022000917c0000"
+	var got bytes.Buffer
+	for _, args := range [][]string{
+		{"test-run", dir + "test_tc_tunnel.o", "--prog", "__encap_ipip_none", "--hex", tcp8000},
+		{"test-run", dir + "test_xdp_do_redirect.o", "--hex", tcp8000},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), args, &stdout, &stderr)
+		fmt.Fprintf(&got, "$ tcx %s\nexit %d\n%s%s\n", strings.Join(args[1:], " "), code, stdout.String(), stderr.String())
+	}
+	compareGolden(t, "testrun_thirdparty", got.Bytes())
+}
