@@ -19,10 +19,10 @@ import (
 // and into the engine, whose programs are compared packet by packet.
 type Side struct {
 	// NS, if set, is the network namespace the kernel's runs happen in.
-	NS    *kernel.NetNS
-	Kern  *kernel.TestRunner
-	Coll  *engine.Collection
-	X     *engine.Executor // simulates CPU 0
+	NS   *kernel.NetNS
+	Kern *kernel.TestRunner
+	Coll *engine.Collection
+	X    *engine.Executor // simulates CPU 0
 	// Rewritten counts the compared packets the kernel changed (data_out
 	// differs from the frame): how often a program took a path that
 	// rewrites, encapsulates or strips.
