@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
 
 	"github.com/tcxgo/tcx/engine"
 	"github.com/tcxgo/tcx/internal/testkit/kerneltest"
@@ -115,4 +117,89 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// TestLoadTimeChecks_Boundaries puts each check on both sides of the
+// kernel's limit with small hand-written programs and asserts that the
+// engine warns exactly where the kernel's verifier refuses.
+func TestLoadTimeChecks_Boundaries(t *testing.T) {
+	kerneltest.RequireKernel(t)
+	// chain: main and two callees using the given stack bytes each.
+	chain := func(sizes ...int16) asm.Instructions {
+		var insns asm.Instructions
+		for i, n := range sizes {
+			sym := fmt.Sprintf("f%d", i)
+			insns = append(insns, asm.StoreMem(asm.R10, -n, asm.R1, asm.DWord).WithSymbol(sym))
+			if i+1 < len(sizes) {
+				insns = append(insns, asm.Call.Label(fmt.Sprintf("f%d", i+1)))
+			}
+			insns = append(insns, asm.Mov.Imm(asm.R0, 0), asm.Return())
+		}
+		return insns
+	}
+	// tail: main uses n bytes and calls f, which tail-calls (which the
+	// kernel allows a subprogram with BTF only).
+	fn := func(name string) *btf.Func {
+		ctx := &btf.Pointer{Target: &btf.Struct{Name: "__sk_buff"}}
+		proto := &btf.FuncProto{Return: &btf.Int{Name: "int", Size: 4, Encoding: btf.Signed}, Params: []btf.FuncParam{{Name: "skb", Type: ctx}}}
+		return &btf.Func{Name: name, Type: proto, Linkage: btf.StaticFunc}
+	}
+	tail := func(n int16) asm.Instructions {
+		return asm.Instructions{
+			btf.WithFuncMetadata(asm.StoreMem(asm.R10, -n, asm.R1, asm.DWord), fn("p")),
+			asm.Call.Label("f"),
+			asm.Mov.Imm(asm.R0, 0),
+			asm.Return(),
+			btf.WithFuncMetadata(asm.LoadMapPtr(asm.R2, 0).WithReference("jmp").WithSymbol("f"), fn("f")),
+			asm.Mov.Imm(asm.R3, 0),
+			asm.FnTailCall.Call(),
+			asm.Mov.Imm(asm.R0, 0),
+			asm.Return(),
+		}
+	}
+	// pkt: checks 14 bytes, then loads size bytes at offset 12 (or, with
+	// no check, right away).
+	pkt := func(check bool, size asm.Size) asm.Instructions {
+		insns := asm.Instructions{
+			asm.LoadMem(asm.R2, asm.R1, 76, asm.Word), // data
+			asm.LoadMem(asm.R3, asm.R1, 80, asm.Word), // data_end
+		}
+		if check {
+			insns = append(insns, asm.Mov.Reg(asm.R4, asm.R2), asm.Add.Imm(asm.R4, 14), asm.JGT.Reg(asm.R4, asm.R3, "out"))
+		}
+		return append(insns, asm.LoadMem(asm.R0, asm.R2, 12, size), asm.Mov.Imm(asm.R0, 0).WithSymbol("out"), asm.Return())
+	}
+	for _, c := range []struct {
+		name  string
+		insns asm.Instructions
+	}{
+		{"stack 16+256+240", chain(16, 256, 240)},
+		{"stack 16+256+256", chain(16, 256, 256)},
+		{"stack 512", chain(512)},
+		{"tail call under 240", tail(240)},
+		{"tail call under 256", tail(256)},
+		{"2 bytes in a 14-byte bound", pkt(true, asm.Half)},
+		{"4 bytes in a 14-byte bound", pkt(true, asm.Word)},
+		{"unchecked", pkt(false, asm.Byte)},
+	} {
+		spec := &ebpf.CollectionSpec{
+			Maps: map[string]*ebpf.MapSpec{"jmp": {Name: "jmp", Type: ebpf.ProgramArray, KeySize: 4, ValueSize: 4, MaxEntries: 1}},
+			Programs: map[string]*ebpf.ProgramSpec{"p": {Name: "p", Type: ebpf.SchedCLS, License: "GPL", Instructions: c.insns}},
+		}
+		kern, kerr := kernel.NewTestRunner(spec)
+		if kerr == nil {
+			kern.Close()
+		}
+		coll, err := engine.NewCollection(spec, engine.Options{NumCPU: 1})
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		warns := checkWarnings(coll)
+		coll.Close()
+		if (kerr != nil) != (len(warns) > 0) {
+			t.Errorf("%s: kernel %v; engine warnings %v", c.name, kerr, warns)
+		} else {
+			t.Logf("%s: kernel %v; engine %v", c.name, kerr, warns)
+		}
+	}
 }
