@@ -183,7 +183,7 @@ func TestLoadTimeChecks_Boundaries(t *testing.T) {
 		{"unchecked", pkt(false, asm.Byte)},
 	} {
 		spec := &ebpf.CollectionSpec{
-			Maps: map[string]*ebpf.MapSpec{"jmp": {Name: "jmp", Type: ebpf.ProgramArray, KeySize: 4, ValueSize: 4, MaxEntries: 1}},
+			Maps:     map[string]*ebpf.MapSpec{"jmp": {Name: "jmp", Type: ebpf.ProgramArray, KeySize: 4, ValueSize: 4, MaxEntries: 1}},
 			Programs: map[string]*ebpf.ProgramSpec{"p": {Name: "p", Type: ebpf.SchedCLS, License: "GPL", Instructions: c.insns}},
 		}
 		kern, kerr := kernel.NewTestRunner(spec)
