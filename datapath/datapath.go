@@ -162,11 +162,11 @@ type input struct {
 	wire bool
 }
 
-// Run starts one worker per readable port and returns when ctx is done or
-// every finite input (pcap) has ended and the live ones... are stopped by
-// ctx. It then closes every port, flushes and closes the recordings and
-// returns the first error that is not an orderly end. Run can be called
-// once.
+// Run starts one worker per port (wire and host side) and returns when
+// ctx is done, or when every port is a pcap and all have ended (live ports
+// run until ctx ends), or when a port fails. It then closes every port,
+// flushes and closes the recordings and returns the first error that is
+// not an orderly end. Run can be called once.
 func (d *Datapath) Run(ctx context.Context) error {
 	if d.started.Swap(true) {
 		return fmt.Errorf("run datapath: already started: %w", syscall.EBUSY)
