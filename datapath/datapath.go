@@ -213,7 +213,9 @@ func (d *Datapath) Run(ctx context.Context) error {
 	if len(ins) == 0 {
 		<-ctx.Done()
 	}
+	closed := make(chan struct{})
 	go func() {
+		defer close(closed)
 		<-ctx.Done()
 		for _, in := range ins {
 			in.p.Close()
@@ -221,8 +223,9 @@ func (d *Datapath) Run(ctx context.Context) error {
 	}()
 	wg.Wait()
 	cancel()
-	// Every worker has stopped: ports are closed (by the goroutine above,
-	// which ran once ctx was cancelled); flush the recordings.
+	<-closed
+	// Every worker has stopped and every port is closed: flush the
+	// recordings.
 	var errs []error
 	if firstErr != nil {
 		errs = append(errs, firstErr)
