@@ -117,4 +117,11 @@ var Refusals = map[string]Refusal{
 var Unmatchable = map[string]string{
 	"test_time_tai.o/time_tai":                   "writes bpf_ktime_get_tai_ns() into cb[0]: two clocks never read alike",
 	"verifier_stack_ptr.o/array_map_using_bpf_b": "stores the low byte of r10, a kernel stack address, in a map",
+	// The rejected selftests' accepted programs that store a packet
+	// pointer (a kernel address) into the packet.
+	"verifier_direct_packet_access.o/direct_packet_access_test4_write":       "writes the low byte of skb->data into the packet",
+	"verifier_direct_packet_access.o/packet_access_test17_pruning_alignment": "writes 4 bytes of a packet pointer into the packet",
+	"verifier_direct_packet_access.o/test18_imm_pkt_ptr_1":                   "writes the low byte of skb->data into the packet",
+	"verifier_direct_packet_access.o/test19_imm_pkt_ptr_2":                   "writes the low byte of a packet pointer into the packet",
+	"verifier_direct_packet_access.o/test22_x_pkt_ptr_3":                     "writes at an offset computed from a packet pointer's high bits",
 }

@@ -186,3 +186,50 @@ func runObject(t *testing.T, base string, kern *kernel.TestRunner, coll *engine.
 	}
 	return npackets, ndiv
 }
+
+// TestThirdParty_AcceptedOfRejected compares, packet by packet, the
+// programs of the rejected selftests that the kernel does load on their
+// own (most of verifier_direct_packet_access: pointer arithmetic and
+// bounds checks at the edges of the packet).
+func TestThirdParty_AcceptedOfRejected(t *testing.T) {
+	kerneltest.RequireKernel(t)
+	packets := envInt(t, "THIRDPARTY_PACKETS", 400) / 2
+	kerneldiff.PinCPU0(t)
+	_, quirks, _ := kerneltest.Quirks(t)
+	objs, err := thirdparty.Objects(thirdparty.RejectedDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nprogs, npackets, ndiv int
+	for _, obj := range objs {
+		_, tcOnly, err := thirdparty.Specs(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range sortedKeys(tcOnly.Programs) {
+			one := tcOnly.Copy()
+			one.Programs = map[string]*ebpf.ProgramSpec{name: one.Programs[name]}
+			kern, err := kernel.NewTestRunner(one)
+			if err != nil {
+				continue // refused on purpose
+			}
+			coll, err := engine.NewCollection(one, engine.Options{NumCPU: 1, Strict: true, Quirks: quirks})
+			if err != nil {
+				kern.Close()
+				t.Errorf("%s/%s: the kernel loads it, the engine refuses it: %v", filepath.Base(obj), name, err)
+				continue
+			}
+			if why := thirdparty.Unmatchable[filepath.Base(obj)+"/"+name]; why == "" {
+				nprogs++
+			}
+			n, d := runObject(t, filepath.Base(obj), kern, coll, packets, 0)
+			npackets, ndiv = npackets+n, ndiv+d
+			coll.Close()
+			kern.Close()
+		}
+	}
+	t.Logf("accepted programs of the rejected selftests: %d programs, %d packets, %d divergences", nprogs, npackets, ndiv)
+	if nprogs < 15 {
+		t.Errorf("%d programs compared; the rejected selftests hold at least 15 the kernel loads", nprogs)
+	}
+}
