@@ -264,7 +264,7 @@ func runDatapath(ctx context.Context, stdout, stderr io.Writer, o *runOptions) e
 }
 
 // printkSink receives bpf_printk output: into the trace of the frame being
-// traced, or straight to a writer.
+// traced, or to a writer, a line per call.
 type printkSink struct {
 	mu      sync.Mutex
 	w       io.Writer
@@ -278,6 +278,12 @@ func (p *printkSink) Write(b []byte) (int, error) {
 	if p.capture {
 		p.lines = append(p.lines, strings.TrimRight(string(b), "\n"))
 		return len(b), nil
+	}
+	// One write per bpf_printk call: one line each, as trace_pipe shows.
+	if len(b) > 0 && b[len(b)-1] != '\n' {
+		b = append(b[:len(b):len(b)], '\n')
+		_, err := p.w.Write(b)
+		return len(b) - 1, err
 	}
 	return p.w.Write(b)
 }

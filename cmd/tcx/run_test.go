@@ -122,7 +122,7 @@ func TestRun_FlagsOnly(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "delivered.pcap")
 	code, stdout, errOut := runTool(t, "run", "--object", "../../testdata/progs/dp_acl.o", "--wire", "pcap:../../testdata/datapath/demo.pcap",
-		"--set", "blocked_port=80", "--record-delivered", out, "--no-timings", "--printk", filepath.Join(t.TempDir(), "printk"))
+		"--set", "blocked_port=80", "--record-delivered", out, "--no-timings", "--printk", filepath.Join(dir, "printk"))
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -133,6 +133,13 @@ func TestRun_FlagsOnly(t *testing.T) {
 	}
 	if len(frames) != 6 { // 8 good frames, 2 TCP to port 80 dropped
 		t.Errorf("delivered %d frames, want 6", len(frames))
+	}
+	printk, err := os.ReadFile(filepath.Join(dir, "printk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(printk), "dp_acl: drop tcp port 80\n"); n != 2 {
+		t.Errorf("--printk file has %d drop lines, want 2:\n%s", n, printk)
 	}
 }
 
