@@ -235,3 +235,38 @@ func TestRun_DurationProgress(t *testing.T) {
 		t.Errorf("progress %q, summary %q", errOut, out)
 	}
 }
+
+// --trace-filter terms select trips of the demo capture (8 frames reach
+// the programs; the runt and the oversized frame are receive errors).
+func TestRun_TraceFilter(t *testing.T) {
+	for _, tc := range []struct {
+		filter string
+		trips  int
+	}{
+		{"", 8},
+		{"fate=transmitted", 7},
+		{"fate=dropped proto=tcp port=9090", 1},
+		{"proto=tcp", 4},
+		{"proto=udp", 2},
+		{"proto=ipv6", 1},
+		{"proto=arp", 1},
+		{"proto=icmp", 1},
+		{"host=10.0.0.3", 1},
+		{"port=53", 2},
+		{"dev=eth1", 7},
+		{"prog=fwd", 7},
+		{"fate=delivered", 0},
+	} {
+		args := []string{"run", "--topology", demoTopology, "--json", "--record-dir", t.TempDir(), "--trace"}
+		if tc.filter != "" {
+			args = append(args, "--trace-filter", tc.filter)
+		}
+		code, out, errOut := runTool(t, args...)
+		if code != 0 {
+			t.Fatalf("%q: exit %d: %s", tc.filter, code, errOut)
+		}
+		if n := strings.Count(out, `{"trip":`); n != tc.trips {
+			t.Errorf("--trace-filter %q: %d trips, want %d", tc.filter, n, tc.trips)
+		}
+	}
+}
