@@ -71,120 +71,150 @@ func loadHopB(b *testing.B, obj, prog string, set map[string]any) kernelHop {
 // liveWindow is how long each side of BenchmarkLive receives.
 const liveWindow = time.Second
 
-// BenchmarkLive: one sender pushes TCP SYNs to the blocked port into a
-// veth as fast as it can (AF_PACKET, sendmmsg of 64); on the other end
-// the same two programs (dp_count, then dp_acl dropping them) run either
-// on the kernel's tcx ingress hook or in tcx's userspace datapath reading
-// the interface with AF_PACKET (recvmmsg). frames/s is what reached the
-// ACL's drop counter in the window.
+// BenchmarkLive: one sender pushes TCP SYNs to port 9090 into veth ls0 as
+// fast as it can (AF_PACKET, sendmmsg of 64), on one CPU's worth of Go.
+//
+//   - drop: on ls1 the chain dp_count, dp_acl (which drops them) runs on the
+//     kernel's tcx ingress hook, or in tcx's userspace datapath reading ls1
+//     with AF_PACKET (recvmmsg). frames/s is what reached the ACL.
+//   - forward: on ls1 the chain dp_count, dp_redirect to fw1 runs in the
+//     kernel or in userspace (which then sends with sendmmsg on fw1); the
+//     frames cross to fw0, whose kernel tcx hook counts them with dp_acl.
+//     frames/s is what arrived at fw0.
+//
+// Sender and receiver are one process: cpu-ns/frame covers the send, the
+// kernel's receive path and, for userspace, the datapath.
 func BenchmarkLive(b *testing.B) {
 	kerneltest.RequireKernel(b)
-	for _, side := range []string{"kernel", "userspace"} {
-		b.Run(side, func(b *testing.B) {
-			ns, err := kernel.NewNetNS()
+	for _, mode := range []string{"drop", "forward"} {
+		for _, side := range []string{"kernel", "userspace"} {
+			b.Run(mode+"/"+side, func(b *testing.B) { benchLive(b, mode, side) })
+		}
+	}
+}
+
+func benchLive(b *testing.B, mode, side string) {
+	ns, err := kernel.NewNetNS()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ns.Close()
+	path := fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), ns.FD())
+	_, ib, err := ns.AddVethPair("ls0", "ls1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	be, err := kernel.New(ns, kernel.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer be.Close()
+	attach := func(ifindex int, progs ...*kernel.Program) {
+		for _, p := range progs {
+			l, err := tcx.AttachLink(be, ifindex, tcx.Ingress, p, tcx.Tail(), 0)
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer ns.Close()
-			path := fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), ns.FD())
-			_, ib, err := ns.AddVethPair("ls0", "ls1")
-			if err != nil {
-				b.Fatal(err)
+			b.Cleanup(func() { l.Close() })
+		}
+	}
+	acl := loadKernelB(b, be, "dp_acl.o", map[string]any{"blocked_port": uint16(9090)})
+	aclCount := func() uint64 {
+		var v uint64
+		acl.Maps["dp_acl_hits"].Lookup(uint32(0), &v)
+		return v
+	}
+	var fw1 int
+	if mode == "forward" {
+		var fw0 int
+		if fw0, fw1, err = ns.AddVethPair("fw0", "fw1"); err != nil {
+			b.Fatal(err)
+		}
+		attach(fw0, acl.Programs["dp_acl"])
+	}
+	count, reads, stop := aclCount, func() uint64 { return 0 }, func() {}
+	switch side {
+	case "kernel":
+		cnt := loadKernelB(b, be, "dp_count.o", nil)
+		if mode == "drop" {
+			attach(ib, cnt.Programs["dp_count"], acl.Programs["dp_acl"])
+		} else {
+			fwd := loadKernelB(b, be, "dp_redirect.o", map[string]any{"out_ifindex": uint32(fw1)})
+			attach(ib, cnt.Programs["dp_count"], fwd.Programs["dp_redirect"])
+		}
+	case "userspace":
+		topo := &topology.Topology{Dir: ".", Objects: []topology.Object{{Name: "count", Path: progs + "dp_count.o"}}}
+		if mode == "drop" {
+			topo.Objects = append(topo.Objects, topology.Object{Name: "acl", Path: progs + "dp_acl.o", Set: map[string]any{"blocked_port": 9090}})
+			topo.Devices = []topology.Device{{Name: "ls1", Wire: "afpacket:ls1", NetNS: path,
+				Ingress: []topology.Entry{{Object: "count", Program: "dp_count"}, {Object: "acl", Program: "dp_acl"}}}}
+		} else {
+			topo.Objects = append(topo.Objects, topology.Object{Name: "fwd", Path: progs + "dp_redirect.o", Set: map[string]any{"out_ifindex": "@fw1"}})
+			topo.Devices = []topology.Device{
+				{Name: "ls1", Wire: "afpacket:ls1", NetNS: path,
+					Ingress: []topology.Entry{{Object: "count", Program: "dp_count"}, {Object: "fwd", Program: "dp_redirect"}}},
+				{Name: "fw1", Wire: "afpacket:fw1", NetNS: path},
 			}
-			var count func() uint64
-			var stop func()
-			var reads func() uint64
-			switch side {
-			case "kernel":
-				be, err := kernel.New(ns, kernel.Options{})
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer be.Close()
-				cnt := loadKernelB(b, be, "dp_count.o", nil)
-				acl := loadKernelB(b, be, "dp_acl.o", map[string]any{"blocked_port": uint16(9090)})
-				for _, p := range []*kernel.Program{cnt.Programs["dp_count"], acl.Programs["dp_acl"]} {
-					l, err := tcx.AttachLink(be, ib, tcx.Ingress, p, tcx.Tail(), 0)
-					if err != nil {
-						b.Fatal(err)
-					}
-					defer l.Close()
-				}
-				count = func() uint64 {
-					var v uint64
-					acl.Maps["dp_acl_hits"].Lookup(uint32(0), &v)
-					return v
-				}
-				stop = func() {}
-				reads = func() uint64 { return 0 }
-			case "userspace":
-				topo := chainTopology()
-				topo.Objects = topo.Objects[:2]
-				topo.Devices = []topology.Device{{Name: "ls1", Wire: "afpacket:ls1", NetNS: path,
-					Ingress: []topology.Entry{{Object: "count", Program: "dp_count"}, {Object: "acl", Program: "dp_acl"}}}}
-				built, err := topo.Build(topology.BuildOptions{})
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer built.Close()
-				dp, err := datapath.New(datapath.Config{Runtime: built.Runtime, Devices: built.Devices})
-				if err != nil {
-					b.Fatal(err)
-				}
-				ctx, cancel := context.WithCancel(context.Background())
-				done := make(chan struct{})
-				go func() { dp.Run(ctx); close(done) }()
-				count = func() uint64 { return dp.Stats()[0].Dropped }
-				reads = func() uint64 { return dp.Stats()[0].Reads }
-				stop = func() { cancel(); <-done }
+		}
+		built, err := topo.Build(topology.BuildOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer built.Close()
+		dp, err := datapath.New(datapath.Config{Runtime: built.Runtime, Devices: built.Devices})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { dp.Run(ctx); close(done) }()
+		if mode == "drop" {
+			count = func() uint64 { return dp.Stats()[0].Dropped }
+		}
+		reads = func() uint64 { return dp.Stats()[0].Reads }
+		stop = func() { cancel(); <-done }
+	}
+	defer stop()
+	sender, err := port.OpenAFPacket("ls0", port.Options{NetNS: path})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sender.Close()
+	syn := dptraffic.TCP(dptraffic.InsideIP, dptraffic.ServerIP, 40000, 9090, true, nil)
+	batch := make([]port.Frame, 64)
+	for i := range batch {
+		batch[i] = port.Frame{Data: syn, Len: len(syn)}
+	}
+	var sent atomic.Uint64
+	var got, rd uint64
+	var el, cpu time.Duration
+	for range b.N {
+		before, beforeReads := count(), reads()
+		var wg sync.WaitGroup
+		var quit atomic.Bool
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !quit.Load() {
+				sender.Write(batch)
+				sent.Add(uint64(len(batch)))
 			}
-			defer stop()
-			sender, err := port.OpenAFPacket("ls0", port.Options{NetNS: path})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer sender.Close()
-			syn := dptraffic.TCP(dptraffic.InsideIP, dptraffic.ServerIP, 40000, 9090, true, nil)
-			batch := make([]port.Frame, 64)
-			for i := range batch {
-				batch[i] = port.Frame{Data: syn, Len: len(syn)}
-			}
-			var sent atomic.Uint64
-			var total, got, rd uint64
-			var el, cpu time.Duration
-			for range b.N {
-				before, beforeReads := count(), reads()
-				var wg sync.WaitGroup
-				var quit atomic.Bool
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for !quit.Load() {
-						sender.Write(batch)
-						sent.Add(uint64(len(batch)))
-					}
-				}()
-				start, cpu0 := time.Now(), cpuTime()
-				time.Sleep(liveWindow)
-				quit.Store(true)
-				wg.Wait()
-				time.Sleep(50 * time.Millisecond) // let the receiver drain
-				el += time.Since(start)
-				cpu += cpuTime() - cpu0
-				got += count() - before
-				rd += reads() - beforeReads
-			}
-			total = sent.Load()
-			b.ReportMetric(float64(got)/el.Seconds(), "frames/s")
-			b.ReportMetric(float64(total)/el.Seconds(), "sent/s")
-			// sender and receiver are both this process: CPU per frame
-			// received covers the send, the kernel's receive path and,
-			// for userspace, recvmmsg and the programs.
-			b.ReportMetric(float64(cpu.Nanoseconds())/float64(max(got, 1)), "cpu-ns/frame")
-			if rd > 0 {
-				b.ReportMetric(float64(got)/float64(rd), "frames/read")
-			}
-		})
+		}()
+		start, cpu0 := time.Now(), cpuTime()
+		time.Sleep(liveWindow)
+		quit.Store(true)
+		wg.Wait()
+		time.Sleep(50 * time.Millisecond) // let the receiver drain
+		el += time.Since(start)
+		cpu += cpuTime() - cpu0
+		got += count() - before
+		rd += reads() - beforeReads
+	}
+	b.ReportMetric(float64(got)/el.Seconds(), "frames/s")
+	b.ReportMetric(float64(sent.Load())/el.Seconds(), "sent/s")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(max(got, 1)), "cpu-ns/frame")
+	if rd > 0 {
+		b.ReportMetric(float64(got)/float64(rd), "frames/read")
 	}
 }
 
