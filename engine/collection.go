@@ -115,7 +115,8 @@ type Collection struct {
 	epoch   time.Time
 	as      *vm.AddressSpace
 	helpers []vm.HelperFunc
-	// plainCtx are the __sk_buff loads that read the image as it is.
+	// plainCtx are the __sk_buff loads and stores that are plain accesses
+	// of the image.
 	plainCtx *vm.CtxPolicy
 	entries  []*mapEntry      // by link index
 	missing  map[string]error // maps the engine could not create, by name
@@ -184,7 +185,10 @@ func NewCollection(spec *ebpf.CollectionSpec, opts Options) (*Collection, error)
 		as:       vm.NewAddressSpace(),
 		missing:  make(map[string]error),
 		plainCtx: vm.CtxPolicyFunc(skb.CtxSize, func(off, size int, write bool) bool {
-			return !write && skb.CtxPlainLoad(off, size)
+			if write {
+				return skb.CtxPlainStore(off, size)
+			}
+			return skb.CtxPlainLoad(off, size)
 		}),
 	}
 	if c.numCPU == 0 {

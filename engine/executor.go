@@ -93,6 +93,7 @@ func (x *Executor) Run(prog *Program, pkt *skb.Packet) (Result, error) {
 	x.ctx.pkt = pkt
 	x.publish()
 	r0, err := x.m.Run(prog.vm)
+	x.ctx.sync()
 	x.finish()
 	x.ctx.pkt = nil
 	res := Result{Retval: uint32(r0), Executed: x.m.Executed()}
@@ -192,18 +193,35 @@ func (x *Executor) finish() {
 type ctxView struct {
 	pkt   *skb.Packet
 	fresh bool
+	// dirty says the VM stored into img directly (plain stores): the
+	// packet's fields catch up in sync, before anything reads them.
+	dirty bool
 	img   [skb.CtxSize]byte
-	plain *vm.CtxPolicy // the loads that read img as it is (skb.CtxPlainLoad)
+	plain *vm.CtxPolicy // loads and stores that are plain image accesses (skb.CtxPlainLoad, CtxPlainStore)
 }
 
 func (v *ctxView) refresh() {
+	v.sync()
 	v.pkt.WriteCtx(v.img[:], pktBase)
 	v.fresh = true
 }
 
-// CtxImage lets the VM (interpreter and compiled code) read the plain
-// loads straight from the image while it is fresh, without a call.
-func (v *ctxView) CtxImage() ([]byte, *bool, *vm.CtxPolicy) { return v.img[:], &v.fresh, v.plain }
+// CtxImage lets the VM (interpreter and compiled code) do the plain
+// loads and stores straight on the image while it is fresh, without a
+// call.
+func (v *ctxView) CtxImage() ([]byte, *bool, *bool, *vm.CtxPolicy) {
+	return v.img[:], &v.fresh, &v.dirty, v.plain
+}
+
+// sync brings the packet's fields up to the plain stores made into the
+// image: after a run, before a helper reads the packet, before the image
+// is rebuilt.
+func (v *ctxView) sync() {
+	if v.dirty {
+		v.pkt.ReadCtx(v.img[:])
+		v.dirty = false
+	}
+}
 
 func (v *ctxView) LoadCtx(off, size int) (uint64, bool) {
 	if !v.fresh {

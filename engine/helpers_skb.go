@@ -13,9 +13,11 @@ import (
 // __sk_buff re-publishes the packet and the context image afterwards, the
 // moment the kernel invalidates the program's packet pointers.
 
-// packet returns the executor and the packet of the current run.
+// packet returns the executor and the packet of the current run, its
+// fields up to date.
 func packet(m *vm.Machine) (*Executor, *skb.Packet) {
 	x := executor(m)
+	x.ctx.sync() // the program's plain context stores, first
 	return x, x.ctx.pkt
 }
 

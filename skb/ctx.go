@@ -167,6 +167,26 @@ func CtxPlainLoad(off, size int) bool {
 	return size <= 4 && off&3+size <= 4 && narrowTarget(off&^3) == 4
 }
 
+// CtxPlainStore reports whether StoreCtx(img, off, size, v) changes
+// exactly the little-endian bytes img[off:off+size] (and the one packet
+// field ReadCtx reads back from there), so that an engine may store into
+// the image and call ReadCtx later: cb[] at any width, mark and priority
+// whole, tstamp whole. tc_index and tc_classid keep 16 bits and
+// queue_mapping drops large values, so they are not plain.
+func CtxPlainStore(off, size int) bool {
+	switch {
+	case off < 0 || off+size > CtxSize || !CtxAccess(off, size, true):
+		return false
+	case in(off, CtxCB, cbSize):
+		return in(off+size-1, CtxCB, cbSize)
+	case off == CtxMark, off == CtxPriority:
+		return size == 4
+	case off == CtxTstamp:
+		return size == 8
+	}
+	return false
+}
+
 func loadLE(b []byte, size int) uint64 {
 	switch size {
 	case 1:

@@ -139,8 +139,8 @@ func (e *fuzzEnv) checkOn(t *testing.T, code, data []byte, eng vm.Engine) *fuzzO
 	switch {
 	case len(data) > 0 && data[0]&3 == 3:
 		// An accessor with an image: plain loads read it while fresh.
-		fresh := data[0]&4 != 0
-		m.SetContextAccessor(&imgCtxImage{imgCtx: imgCtx(e.ctx[:32]), fresh: &fresh, plain: fuzzPlain()}, 32)
+		fresh, dirty := data[0]&4 != 0, false
+		m.SetContextAccessor(&imgCtxImage{imgCtx: imgCtx(e.ctx[:32]), fresh: &fresh, dirty: &dirty, plain: fuzzPlain()}, 32)
 	case len(data) > 0 && data[0]&1 == 1:
 		m.SetContextAccessor(imgCtx(e.ctx[:32]), 32)
 	default:
@@ -198,17 +198,25 @@ func (e *fuzzEnv) checkOn(t *testing.T, code, data []byte, eng vm.Engine) *fuzzO
 }
 
 // imgCtxImage is imgCtx as a ContextImage: loads at offsets 0-15 read
-// the image directly while fresh.
+// the image directly while fresh, stores at 8-11 write it.
 type imgCtxImage struct {
 	imgCtx
-	fresh *bool
-	plain *vm.CtxPolicy
+	fresh, dirty *bool
+	plain        *vm.CtxPolicy
 }
 
-func (c *imgCtxImage) CtxImage() ([]byte, *bool, *vm.CtxPolicy) { return c.imgCtx, c.fresh, c.plain }
+func (c *imgCtxImage) CtxImage() ([]byte, *bool, *bool, *vm.CtxPolicy) {
+	return c.imgCtx, c.fresh, c.dirty, c.plain
+}
 
+// fuzzPlain: loads at 0-15 and stores at 8-11 are plain image accesses.
 func fuzzPlain() *vm.CtxPolicy {
-	return vm.CtxPolicyFunc(32, func(off, size int, write bool) bool { return !write && off < 16 })
+	return vm.CtxPolicyFunc(32, func(off, size int, write bool) bool {
+		if write {
+			return off >= 8 && off+size <= 12
+		}
+		return off < 16
+	})
 }
 
 // imgCtx is a ContextAccessor over a plain image: the VM must only ever

@@ -84,10 +84,12 @@ type jitState struct {
 	pktMax   [4]uint64
 	pktDelta uintptr
 
-	// The context image of a ContextImage accessor: a load the plain
-	// table (and the program's policy table, if any) allows reads
-	// ctxImg + offset while *ctxFresh; ctxFresh 0 means never.
-	ctxFresh, ctxImg, ctxPlain, ctxPol uintptr
+	// The context image of a ContextImage accessor: a load (store) the
+	// plain read (write) table and the program's policy table, if any,
+	// allow reads (writes) ctxImg + offset while *ctxFresh, and a store
+	// sets *ctxDirty; ctxFresh 0 means never.
+	ctxFresh, ctxDirty, ctxImg uintptr
+	ctxPlain, ctxPol           [2]uintptr // [load, store] tables
 
 	save [2]uint64 // rax and rdx while the slot check multiplies
 

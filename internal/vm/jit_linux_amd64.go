@@ -49,6 +49,7 @@ var (
 	offPktDel  = offJIT + int32(unsafe.Offsetof(jitState{}.pktDelta))
 	offSave    = offJIT + int32(unsafe.Offsetof(jitState{}.save))
 	offCtxFr   = offJIT + int32(unsafe.Offsetof(jitState{}.ctxFresh))
+	offCtxDirt = offJIT + int32(unsafe.Offsetof(jitState{}.ctxDirty))
 	offCtxImg  = offJIT + int32(unsafe.Offsetof(jitState{}.ctxImg))
 	offCtxPl   = offJIT + int32(unsafe.Offsetof(jitState{}.ctxPlain))
 	offCtxPol  = offJIT + int32(unsafe.Offsetof(jitState{}.ctxPol))
@@ -638,7 +639,8 @@ func (c *jitc) translate(n int, need uint8, slow x.Label) {
 	a.ALURI(false, x.AND, jT1, int32(need|permSlow|permHook))
 	a.ALURI(false, x.CMP, jT1, int32(need))
 	a.Jcc(x.CondE, permOK)
-	if need == permRead {
+	ctxAccess := need == permRead || need == permRead|permWrite
+	if ctxAccess {
 		a.ALURI(false, x.CMP, jT1, int32(need|permSlow|permHook))
 		a.Jcc(x.CondE, hook)
 	}
@@ -699,14 +701,19 @@ func (c *jitc) translate(n int, need uint8, slow x.Label) {
 	}
 	a.ALURM(false, x.SUB, jT0, x.M(jCX, offRBase))
 	a.ALURM(true, x.ADD, jT0, x.M(jCX, offRBuf))
-	if need != permRead {
+	if !ctxAccess {
 		return
 	}
 	a.Jmp(end)
 
-	// A context load through an accessor with an image: read the image
-	// while it is fresh and both tables allow the load (loadSlow's rule).
+	// A context access through an accessor with an image: use the image
+	// while it is fresh and both tables allow the access (the rule of
+	// loadSlow and storeSlow).
 	a.Bind(hook)
+	table := int32(0)
+	if need&permWrite != 0 {
+		table = 8
+	}
 	bit := sizeBit(n)
 	c.window(n, slow)
 	a.Load(8, jT1, x.M(jState, offCtxFr))
@@ -715,16 +722,20 @@ func (c *jitc) translate(n int, need uint8, slow x.Label) {
 	a.CmpM8(x.M(jT1, 0), 0)
 	a.Jcc(x.CondE, slow)
 	a.MovRR(false, jT0, jT0) // the offset (the context's base is 0)
-	a.Load(8, jT1, x.M(jState, offCtxPl))
+	a.Load(8, jT1, x.M(jState, offCtxPl+table))
 	a.TestM8(x.MI(jT1, jT0, 0), bit)
 	a.Jcc(x.CondE, slow)
 	noPolicy := a.NewLabel()
-	a.Load(8, jT1, x.M(jState, offCtxPol))
+	a.Load(8, jT1, x.M(jState, offCtxPol+table))
 	a.TestRR(true, jT1, jT1)
 	a.Jcc(x.CondE, noPolicy)
 	a.TestM8(x.MI(jT1, jT0, 0), bit)
 	a.Jcc(x.CondE, slow)
 	a.Bind(noPolicy)
+	if need&permWrite != 0 {
+		a.Load(8, jT1, x.M(jState, offCtxDirt))
+		a.StoreImm(1, x.M(jT1, 0), 1)
+	}
 	a.ALURM(true, x.ADD, jT0, x.M(jState, offCtxImg))
 	a.Bind(end)
 }

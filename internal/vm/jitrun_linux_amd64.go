@@ -172,11 +172,17 @@ func (m *Machine) jitContext() {
 		(r.policy != nil && len(r.policy.read) < hi) || hi == 0 {
 		return
 	}
+	if len(ci.plain.write) < hi || (r.policy != nil && len(r.policy.write) < hi) {
+		return
+	}
 	j.ctxFresh = uintptr(unsafe.Pointer(ci.fresh))
+	j.ctxDirty = uintptr(unsafe.Pointer(ci.dirty))
 	j.ctxImg = uintptr(unsafe.Pointer(unsafe.SliceData(ci.img)))
-	j.ctxPlain = uintptr(unsafe.Pointer(unsafe.SliceData(ci.plain.read)))
-	j.ctxPol = 0
+	j.ctxPlain = [2]uintptr{bytesAddr(ci.plain.read), bytesAddr(ci.plain.write)}
+	j.ctxPol = [2]uintptr{}
 	if r.policy != nil {
-		j.ctxPol = uintptr(unsafe.Pointer(unsafe.SliceData(r.policy.read)))
+		j.ctxPol = [2]uintptr{bytesAddr(r.policy.read), bytesAddr(r.policy.write)}
 	}
 }
+
+func bytesAddr(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }

@@ -140,9 +140,9 @@ func (m *Machine) SetContextAccessor(acc ContextAccessor, size int) {
 	m.ctxSet, m.ctxAcc = acc != nil, acc
 	m.ctxImg = ctxImage{}
 	if ci, ok := acc.(ContextImage); ok {
-		img, fresh, plain := ci.CtxImage()
-		if fresh != nil && plain != nil && len(img) >= size && len(plain.read) >= size {
-			m.ctxImg = ctxImage{img: img, fresh: fresh, plain: plain}
+		img, fresh, dirty, plain := ci.CtxImage()
+		if fresh != nil && dirty != nil && plain != nil && len(img) >= size && len(plain.read) >= size {
+			m.ctxImg = ctxImage{img: img, fresh: fresh, dirty: dirty, plain: plain}
 		}
 	}
 	m.regions[RegionCtx] = region{}
@@ -154,20 +154,22 @@ func (m *Machine) SetContextAccessor(acc ContextAccessor, size int) {
 
 // ContextImage is an optional interface of a ContextAccessor that keeps
 // the context as bytes: while *fresh is true, a load that plain allows
-// at (off, size) returns the little-endian value of img[off:off+size], so
-// the VM reads it there instead of calling LoadCtx (the program's
-// CtxPolicy still applies). img, fresh and plain must stay valid, and
-// img as large as the context, for as long as the accessor is set.
+// at (off, size) returns the little-endian value of img[off:off+size],
+// and a store plain allows writes the value's low size bytes there and
+// sets *dirty, so the VM does them itself instead of calling LoadCtx or
+// StoreCtx (the program's CtxPolicy still applies). The owner catches up
+// with the stores when it sees *dirty. img, fresh, dirty and plain must
+// stay valid, and img as large as the context, while the accessor is set.
 type ContextImage interface {
 	ContextAccessor
-	CtxImage() (img []byte, fresh *bool, plain *CtxPolicy)
+	CtxImage() (img []byte, fresh, dirty *bool, plain *CtxPolicy)
 }
 
 // ctxImage is what a ContextImage gave SetContextAccessor.
 type ctxImage struct {
-	img   []byte
-	fresh *bool
-	plain *CtxPolicy
+	img          []byte
+	fresh, dirty *bool
+	plain        *CtxPolicy
 }
 
 // clamp32 fits a length into a region's 32-bit offsets.

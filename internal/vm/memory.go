@@ -72,8 +72,17 @@ func (m *Machine) loadSlow(addr uint64, n uint32, pc int) (uint64, error) {
 // storeSlow is loadSlow for stores; v is the whole source (register or
 // sign-extended immediate), as the kernel's conversions see it.
 func (m *Machine) storeSlow(addr uint64, n uint32, v uint64, pc int) error {
-	if o, ok := m.ctxHook(addr, n, true); ok && m.ctxAcc.StoreCtx(o, int(n), v) {
-		return nil
+	if o, ok := m.ctxHook(addr, n, true); ok {
+		if ci := &m.ctxImg; ci.fresh != nil && *ci.fresh && ci.plain.Allows(o, int(n), true) {
+			var w [8]byte
+			binary.LittleEndian.PutUint64(w[:], v)
+			copy(ci.img[o:o+int(n)], w[:n])
+			*ci.dirty = true
+			return nil
+		}
+		if m.ctxAcc.StoreCtx(o, int(n), v) {
+			return nil
+		}
 	}
 	return m.memFault(m.prog, pc, addr, n, permRead|permWrite)
 }
