@@ -8,6 +8,7 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
 
+	"github.com/tcxgo/tcx/maps"
 	"github.com/tcxgo/tcx/skb"
 )
 
@@ -62,7 +63,10 @@ func (c *Collection) warn(w Warning) {
 // check runs the load-time checks on one linked program: warnings, or with
 // Options.Strict the first finding as an error (EACCES, the verifier's).
 func (c *Collection) check(name string, insns asm.Instructions) error {
-	for _, w := range analyze(insns) {
+	readOnly := func(idx int32) bool {
+		return idx >= 0 && int(idx) < len(c.entries) && c.entries[idx].m.Info().Flags&maps.FlagRdonlyProg != 0
+	}
+	for _, w := range analyze(insns, readOnly) {
 		w.Program = name
 		if c.opts.Strict {
 			return fmt.Errorf("program %q: insn %d: %s (strict): %w", name, w.Insn, w.Msg, syscall.EACCES)
@@ -80,6 +84,7 @@ const (
 	rCtx     // context + off
 	rPkt     // skb->data + off, accessible up to rng
 	rPktEnd  // skb->data_end
+	rMapRO   // a value of a map programs cannot write (.rodata)
 )
 
 type absReg struct {
@@ -96,23 +101,25 @@ type subprog struct {
 	calls      []int // callee subprog indices
 	fn         *btf.Func
 	ctxArgs    [5]bool
+	memArgs    [5]bool // pointers to memory the function may write
 }
 
 // analysis holds one program's instructions by index with their raw
 // offsets.
 type analysis struct {
-	ins   []asm.Instruction
-	off   []int
-	index map[int]int // raw offset -> index
-	subs  []*subprog
-	warns []Warning
+	ins      []asm.Instruction
+	off      []int
+	index    map[int]int // raw offset -> index
+	subs     []*subprog
+	warns    []Warning
+	readOnly func(mapIndex int32) bool // map (by link index) programs cannot write
 }
 
 // analyze makes the cheap checks the kernel's verifier makes: a linear
 // abstract interpretation of each function that forgets everything at jump
 // targets, so that it only reports what holds on every path.
-func analyze(insns asm.Instructions) []Warning {
-	a := &analysis{index: make(map[int]int)}
+func analyze(insns asm.Instructions, readOnly func(mapIndex int32) bool) []Warning {
+	a := &analysis{index: make(map[int]int), readOnly: readOnly}
 	iter := insns.Iterate()
 	for iter.Next() {
 		a.index[int(iter.Offset)] = len(a.ins)
@@ -187,6 +194,8 @@ func (a *analysis) subprograms() {
 				for p, param := range proto.Params {
 					if p < 5 && isCtxPointer(param.Type) {
 						sp.ctxArgs[p] = true
+					} else if p < 5 && isWritablePointer(param.Type) {
+						sp.memArgs[p] = true
 					}
 				}
 			}
@@ -214,6 +223,26 @@ func isCtxPointer(t btf.Type) bool {
 	}
 	s, ok := btf.UnderlyingType(p.Target).(*btf.Struct)
 	return ok && s.Name == "__sk_buff"
+}
+
+// isWritablePointer: a pointer whose target is not const.
+func isWritablePointer(t btf.Type) bool {
+	p, ok := btf.UnderlyingType(t).(*btf.Pointer)
+	if !ok {
+		return false
+	}
+	for target := p.Target; ; {
+		switch v := target.(type) {
+		case *btf.Const:
+			return false
+		case *btf.Typedef:
+			target = v.Type
+		case *btf.Volatile:
+			target = v.Type
+		default:
+			return true
+		}
+	}
 }
 
 func isScalar(t btf.Type) bool {
@@ -298,7 +327,7 @@ func (a *analysis) scan(k int, sp *subprog, targets []bool) {
 				d = -d
 			}
 			switch r.kind {
-			case rFP, rCtx, rPkt:
+			case rFP, rCtx, rPkt, rMapRO:
 				r.off += d
 			default:
 				r = absReg{}
@@ -310,6 +339,9 @@ func (a *analysis) scan(k int, sp *subprog, targets []bool) {
 			regs[ins.Dst] = absReg{}
 			if op.IsDWordLoad() && !ins.IsLoadFromMap() && !ins.IsLoadOfFunctionPointer() {
 				regs[ins.Dst] = absReg{kind: rScalar}
+			}
+			if ins.IsLoadFromMap() && ins.Src == asm.PseudoMapValue && a.readOnly != nil && a.readOnly(int32(uint32(ins.Constant))) {
+				regs[ins.Dst] = absReg{kind: rMapRO}
 			}
 			if op.Mode() == asm.AbsMode || op.Mode() == asm.IndMode {
 				for r := range 6 {
@@ -427,12 +459,17 @@ func (a *analysis) call(i int, sp *subprog, regs *[11]absReg) {
 	if callee.fn == nil {
 		return
 	}
+	for p, isMem := range callee.memArgs {
+		if isMem && regs[p+1].kind == rMapRO {
+			a.warnf(i, CheckGlobalFunc, "caller passes invalid args into %s(): R%d points to read-only map memory, which %s() may write", callee.fn.Name, p+1, callee.fn.Name)
+		}
+	}
 	for p, isCtx := range callee.ctxArgs {
 		arg := regs[p+1]
 		if !isCtx || arg.kind == rUnknown || (arg.kind == rCtx && arg.off == 0) {
 			continue
 		}
-		what := map[uint8]string{rScalar: "a scalar", rFP: "a stack pointer", rCtx: "a modified context pointer", rPkt: "a packet pointer", rPktEnd: "a packet pointer"}[arg.kind]
+		what := map[uint8]string{rScalar: "a scalar", rFP: "a stack pointer", rCtx: "a modified context pointer", rPkt: "a packet pointer", rPktEnd: "a packet pointer", rMapRO: "a map value"}[arg.kind]
 		a.warnf(i, CheckGlobalFunc, "caller passes invalid args into %s(): R%d is %s, expects pointer to ctx", callee.fn.Name, p+1, what)
 	}
 }
