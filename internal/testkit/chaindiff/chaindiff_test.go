@@ -143,6 +143,7 @@ func TestChainStateDifferential(t *testing.T) {
 					for _, s := range d {
 						t.Errorf("  %s", s)
 					}
+
 				}
 			}
 			frames += len(fs)
@@ -163,6 +164,7 @@ func TestChainStateDifferential(t *testing.T) {
 	}
 	t.Logf("kernel side: %s", &stats)
 	t.Logf("time: model %v, kernel %v", modelTime, kernelTime)
+	t.Logf("%d frames delivered by the model with a protocol the kernel side does not listen for", cmp.Unheard)
 	t.Logf("%d records with a receive timestamp taken by the kernel's stack where the model has 0", cmp.StackStamps)
 	t.Logf("chain state differential: %d chains, %d frames, %d divergences", chains, frames, divergences)
 	if divergences > 0 {

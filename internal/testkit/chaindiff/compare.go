@@ -3,6 +3,7 @@ package chaindiff
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -13,6 +14,10 @@ type Comparison struct {
 	// while any socket on the machine asks for receive timestamps) where
 	// the model has 0: the runtime takes no timestamps.
 	StackStamps int
+	// Unheard counts frames the model delivered with a protocol the
+	// kernel side has no packet socket for (so it cannot see them
+	// arrive); the kernel must not have delivered them elsewhere.
+	Unheard int
 }
 
 // Compare returns how the kernel's observation k of a frame differs from
@@ -24,7 +29,9 @@ func (c *Comparison) Compare(k, m *Observation, t0, t1 time.Time) []string {
 	if k.SendFailed != m.SendFailed {
 		d = append(d, fmt.Sprintf("dropped at the first egress hook: kernel %v, model %v", k.SendFailed, m.SendFailed))
 	}
-	if k.Delivered != m.Delivered || (k.Delivered && (k.NS != m.NS || k.Ifindex != m.Ifindex)) {
+	if m.Delivered && !k.Delivered && !slices.Contains(protos, m.Protocol) {
+		c.Unheard++
+	} else if k.Delivered != m.Delivered || (k.Delivered && (k.NS != m.NS || k.Ifindex != m.Ifindex)) {
 		d = append(d, fmt.Sprintf("fate: kernel %s, model %s", fate(k), fate(m)))
 	} else if k.Delivered && !bytes.Equal(k.Frame, m.Frame) {
 		d = append(d, fmt.Sprintf("delivered frame:\n  kernel % x\n  model  % x", k.Frame, m.Frame))
@@ -77,6 +84,10 @@ func variants(o *Observation) []uint32 {
 // something: records, deliveries per namespace, drops, redirects taken.
 type Stats struct {
 	Records, Delivered, DeliveredNS1, DeliveredLo, SendFailed, Redirected int
+	// IPv6 counts records of frames an IPv4 frame became by
+	// bpf_skb_change_proto (the generator sends no IPv6), VlanOOB records
+	// with an out-of-band tag.
+	IPv6, VlanOOB int
 	Verdicts                                                              map[int32]int
 }
 
@@ -99,6 +110,12 @@ func (s *Stats) add(o *Observation) {
 	}
 	for _, r := range o.Records {
 		s.Verdicts[int32(r[wVerdict])]++
+		if r[wProtocol] == uint32(htons(0x86dd)) {
+			s.IPv6++
+		}
+		if r[wVlanPresent] != 0 {
+			s.VlanOOB++
+		}
 	}
 	if len(o.Records) > 0 && o.Records[len(o.Records)-1][wTTL] < InitialTTL {
 		s.Redirected++
@@ -106,6 +123,6 @@ func (s *Stats) add(o *Observation) {
 }
 
 func (s *Stats) String() string {
-	return fmt.Sprintf("%d records, %d frames delivered (%d in the second netns, %d on lo), %d dropped on their first egress hook, %d redirected; verdicts %v",
-		s.Records, s.Delivered, s.DeliveredNS1, s.DeliveredLo, s.SendFailed, s.Redirected, s.Verdicts)
+	return fmt.Sprintf("%d records (%d of IPv6 frames made by change_proto, %d with an out-of-band VLAN tag), %d frames delivered (%d in the second netns, %d on lo), %d dropped on their first egress hook, %d redirected; verdicts %v",
+		s.Records, s.IPv6, s.VlanOOB, s.Delivered, s.DeliveredNS1, s.DeliveredLo, s.SendFailed, s.Redirected, s.Verdicts)
 }

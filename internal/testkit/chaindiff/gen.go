@@ -115,6 +115,8 @@ const (
 	OpCsumLevel                  // bpf_csum_level(imm)
 	OpStoreBytes                 // bpf_skb_store_bytes(off, 2 bytes)
 	OpEcnSetCE                   // bpf_skb_ecn_set_ce
+	OpChangeProto                // bpf_skb_change_proto(IPv4 or IPv6, 0)
+	OpAdjustRoom                 // bpf_skb_adjust_room(imm, BPF_ADJ_ROOM_NET or _MAC, 0)
 	numOps
 )
 
@@ -189,10 +191,18 @@ func Generate(rng *rand.Rand, n int, targets []uint32) []Variant {
 			case OpCsumLevel:
 				op.Imm = uint64(rng.IntN(5))
 			case OpStoreBytes:
-				op.Index, op.Imm = 16+rng.IntN(24), uint64(rng.Uint32()&0xffff)
+				// Past any ethertype of a frame with two tags: the
+				// kernel side sees deliveries only for the ethertypes
+				// it listens for.
+				op.Index, op.Imm = 22+rng.IntN(24), uint64(rng.Uint32()&0xffff)
+			case OpChangeProto:
+				op.Imm = []uint64{skb.EthPIP, skb.EthPIPv6}[rng.IntN(2)]
+			case OpAdjustRoom:
+				op.Imm = uint64(int64([]int32{8, 4, -4, -8}[rng.IntN(4)]))
+				op.Imm2 = uint32(rng.IntN(2)) // BPF_ADJ_ROOM_NET, BPF_ADJ_ROOM_MAC
 			}
 			switch op.Kind {
-			case OpSetHash, OpVlanPush, OpVlanPop, OpChangeType, OpCsumLevel, OpStoreBytes, OpEcnSetCE:
+			case OpSetHash, OpVlanPush, OpVlanPop, OpChangeType, OpCsumLevel, OpStoreBytes, OpEcnSetCE, OpChangeProto, OpAdjustRoom:
 				if results < 3 {
 					op.Result = true
 					results++
@@ -386,6 +396,12 @@ func (v *Variant) program() asm.Instructions {
 		case OpEcnSetCE:
 			add(asm.Mov.Reg(asm.R1, ctx))
 			call(asm.FnSkbEcnSetCe, op)
+		case OpChangeProto:
+			add(asm.Mov.Reg(asm.R1, ctx), asm.Mov.Imm(asm.R2, int32(htons(uint16(op.Imm)))), asm.Mov.Imm(asm.R3, 0))
+			call(asm.FnSkbChangeProto, op)
+		case OpAdjustRoom:
+			add(asm.Mov.Reg(asm.R1, ctx), asm.Mov.Imm(asm.R2, int32(op.Imm)), asm.Mov.Imm(asm.R3, int32(op.Imm2)), asm.Mov.Imm(asm.R4, 0))
+			call(asm.FnSkbAdjustRoom, op)
 		}
 	}
 	in[body] = in[body].WithSymbol("body")

@@ -15,7 +15,7 @@ import (
 // packet socket bound to one of them on a device sees the frames the
 // ingress hook let through to the local stack there (after the hook; an
 // out-of-band VLAN tag is cleared before delivery).
-var protos = []uint16{etherTest, etherIPv4, etherVLAN, 0x88a8}
+var protos = []uint16{etherTest, etherIPv4, etherVLAN, 0x88a8, 0x86dd}
 
 // Kernel runs configurations on the kernel's tcx.
 type Kernel struct {

@@ -20,6 +20,8 @@ type Observation struct {
 	Delivered   bool
 	NS, Ifindex int
 	Frame       []byte
+	// Protocol is skb->protocol at delivery (model only).
+	Protocol uint16
 	// Steps is how many program runs the frame caused; Records the
 	// first MaxSteps of them.
 	Steps   uint32
@@ -156,6 +158,7 @@ func (m *Model) Run(t Topology, c Config, f Frame, slot int) (Observation, error
 			}
 		}
 		o.Frame = append([]byte(nil), m.pkt.Data()...)
+		o.Protocol = m.pkt.Protocol
 	}
 	v := make([]byte, 4)
 	if err := steps.Lookup(key, v); err != nil {
