@@ -88,7 +88,7 @@ type Stats struct {
 	// bpf_skb_change_proto (the generator sends no IPv6), VlanOOB records
 	// with an out-of-band tag.
 	IPv6, VlanOOB int
-	Verdicts                                                              map[int32]int
+	Verdicts      map[int32]int
 }
 
 func (s *Stats) add(o *Observation) {
