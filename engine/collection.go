@@ -17,6 +17,7 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
 
+	"github.com/tcxgo/tcx/fib"
 	"github.com/tcxgo/tcx/internal/vm"
 	"github.com/tcxgo/tcx/maps"
 	"github.com/tcxgo/tcx/skb"
@@ -63,6 +64,11 @@ type Options struct {
 	// kernel.NewNetNS makes), not like one straight from unshare(2), where
 	// lo is down and a clone to it fails (TestKernel_CloneToLoopback).
 	Devices skb.DeviceLookup
+	// FIB is the routing tables, devices and neighbours bpf_fib_lookup
+	// consults. nil is a new network namespace: no routes and forwarding
+	// off, so lookups answer BPF_FIB_LKUP_RET_FWD_DISABLED (or -ENODEV
+	// for a device other than lo), as the kernel's do there.
+	FIB *fib.Table
 	// Quirks makes the packets of TestRun behave like an older kernel
 	// where the skb helpers changed between releases; zero follows the
 	// newest kernel the model was compared with (skb.Quirks). A packet the

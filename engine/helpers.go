@@ -75,6 +75,7 @@ func helperTable() []vm.HelperFunc {
 		asm.FnTcpCheckSyncookie:    noSocket,
 		asm.FnTcpGenSyncookie:      noSocket,
 		asm.FnForEachMapElem:       forEachMapElem,
+		asm.FnFibLookup:            fibLookup,
 	}
 	n := 0
 	for id := range fns {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"syscall"
 
+	"github.com/tcxgo/tcx/fib"
 	"github.com/tcxgo/tcx/internal/linuxerr"
 	"github.com/tcxgo/tcx/internal/vm"
 	"github.com/tcxgo/tcx/skb"
@@ -86,6 +87,20 @@ func checkMTU(m *vm.Machine, _, r2, r3, r4, r5 uint64) (uint64, error) {
 	r := p.CheckMTU(dev, &mtuLen, int32(r4), r5)
 	b[0], b[1], b[2], b[3] = byte(mtuLen), byte(mtuLen>>8), byte(mtuLen>>16), byte(mtuLen>>24)
 	return ret(r), nil
+}
+
+// fibLookup is bpf_fib_lookup(ctx, params, plen, flags) against
+// Options.FIB (nil: a new namespace, no routes, forwarding off).
+func fibLookup(m *vm.Machine, _, r2, r3, r4, _ uint64) (uint64, error) {
+	x, p := packet(m)
+	if int32(r3) < fib.ParamsSize {
+		return errno(linuxerr.EINVAL), nil
+	}
+	params, err := memArg(m, r2, r3, true)
+	if err != nil {
+		return 0, err
+	}
+	return ret(x.coll.opts.FIB.Lookup(params, uint32(r4), p.Len(), p.GSOSize != 0)), nil
 }
 
 // skLookup is bpf_sk_lookup_tcp/udp and bpf_skc_lookup_tcp against the

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/tcxgo/tcx/internal/testkit/kerneldiff"
 	"github.com/tcxgo/tcx/internal/testkit/kerneltest"
 	"github.com/tcxgo/tcx/internal/testkit/pktgen"
 	"github.com/tcxgo/tcx/kernel"
@@ -27,6 +28,7 @@ func probeSide(t *testing.T) *side {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ns.Close() })
+	kerneldiff.PinNSCPU0(t, ns)
 	s.NS = ns
 	return s
 }
@@ -190,6 +192,15 @@ var probeArgs = map[string]func(r *rand.Rand, n int) [5]uint32{
 	"for_each": func(r *rand.Rand, n int) [5]uint32 {
 		return [5]uint32{r.Uint32N(7), pick(r, 0, 0, 0, 1), r.Uint32(), r.Uint32(), r.Uint32()}
 	},
+	"fib": func(r *rand.Rand, n int) [5]uint32 {
+		fam := pick(r, 2, 2, 10, 10, 0, 7)
+		sel := fam | pick(r, 0, 6, 17)<<8 | pick(r, 0, 0, 1400, 65535)<<16
+		flags := pick(r, 0, 1, 2, 4, 8, 9, 16, 32, 64, 0x3f)
+		if r.IntN(3) == 0 {
+			flags |= 1 << 31
+		}
+		return [5]uint32{sel, pick(r, 0, 1, 1, 2, 9999), flags, r.Uint32(), r.Uint32()}
+	},
 	"set_tstamp": func(r *rand.Rand, n int) [5]uint32 {
 		return [5]uint32{pick(r, 0, r.Uint32()), pick(r, 0, r.Uint32()), pick(r, 0, 1, 2, 3)}
 	},
@@ -202,7 +213,8 @@ func TestKernel_HelperProbes(t *testing.T) {
 	s := probeSide(t)
 	packets := envInt(t, "KERNELDIFF_PACKETS", 1000)
 	var total, ndiv int
-	for _, prog := range []string{"tunnel", "check_mtu", "sk_lookup", "for_each", "set_tstamp"} {
+	results := map[int64]int{} // bpf_fib_lookup's results, to see the paths taken
+	for _, prog := range []string{"tunnel", "check_mtu", "sk_lookup", "for_each", "set_tstamp", "fib"} {
 		seed := seedOf(prog, envInt(t, "KERNELDIFF_SEED", 0))
 		g := pktgen.New(seed)
 		rng := rand.New(rand.NewPCG(uint64(seed), 3))
@@ -226,8 +238,19 @@ func TestKernel_HelperProbes(t *testing.T) {
 				t.Errorf("divergence: probe %s, packet %d, seed %d: %s\nframe % x\nctx_in % x", prog, i, seed, d, frame, ctx)
 				break
 			}
+			if prog == "fib" {
+				v := make([]byte, 8)
+				if err := s.coll.Maps["out"].Lookup(make([]byte, 4), v); err != nil {
+					t.Fatal(err)
+				}
+				results[int64(binary.LittleEndian.Uint64(v))]++
+			}
 		}
 		t.Logf("%s: verdicts %v", prog, verdicts)
 	}
-	t.Logf("kernel helper probes: %d packets, %d divergences", total, ndiv)
+	t.Logf("kernel helper probes: %d packets, %d divergences; bpf_fib_lookup results %v", total, ndiv, results)
+	// -EINVAL, -ENODEV, -EAFNOSUPPORT, FWD_DISABLED, NOT_FWDED (link-local)
+	if len(results) < 5 {
+		t.Errorf("bpf_fib_lookup took only %d paths: %v", len(results), results)
+	}
 }

@@ -106,8 +106,6 @@ var Refusals = map[string]Refusal{
 	"test_assign_reuse.o":         {"SockMap not supported", RefusedNotModeled},
 	"test_sockmap_update.o":       {"SockMap not supported", RefusedNotModeled},
 	"verifier_sockmap_mutate.o":   {"SockMap not supported", RefusedNotModeled},
-	"fib_lookup.o":                {"FnFibLookup", RefusedPending},
-	"test_tc_neigh_fib.o":         {"FnFibLookup", RefusedPending},
 	"timer_lockup.o":              {"FnTimerInit", RefusedPending},
 }
 

@@ -310,4 +310,38 @@ int set_tstamp(struct __sk_buff *skb)
 	return TC_ACT_OK;
 }
 
+/* fib: bpf_fib_lookup with family cb[0] & 0xff, l4 protocol cb[0] >> 8,
+ * tot_len cb[0] >> 16, ifindex cb[1], flags cb[2] and addresses built from
+ * cb[3..4] (IPv6 ones link-local when cb[2] bit 31 is set). The result in
+ * out[0], the params afterwards in out[1..8]. */
+SEC("tc")
+int fib(struct __sk_buff *skb)
+{
+	struct bpf_fib_lookup p = {};
+	__u32 sel = skb->cb[0], fl = skb->cb[2];
+	__u64 *w = (void *)&p;
+
+	p.family = sel & 0xff;
+	p.l4_protocol = (sel >> 8) & 0xff;
+	p.tot_len = sel >> 16;
+	p.ifindex = skb->cb[1];
+	p.ipv6_src[0] = skb->cb[3];
+	p.ipv6_src[3] = skb->cb[4];
+	p.ipv6_dst[0] = skb->cb[4];
+	p.ipv6_dst[3] = skb->cb[3];
+	if (fl & (1u << 31))
+		p.ipv6_dst[0] = 0x80fe;
+	p.tbid = skb->cb[3] & 0xffff;
+	put(0, bpf_fib_lookup(skb, &p, sizeof(p), fl & 0x7fffffff));
+	put(1, w[0]);
+	put(2, w[1]);
+	put(3, w[2]);
+	put(4, w[3]);
+	put(5, w[4]);
+	put(6, w[5]);
+	put(7, w[6]);
+	put(8, w[7]);
+	return TC_ACT_OK;
+}
+
 char LICENSE[] SEC("license") = "GPL";
