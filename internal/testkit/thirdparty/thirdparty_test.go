@@ -59,15 +59,7 @@ func TestThirdParty(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, quirks, _ := kerneltest.Quirks(t) // the engine follows the kernel it is compared with
-	// The kernel runs in a new namespace (lo up, no other device, no
-	// routes, forwarding off): the namespace the engine models. In the
-	// host's, bpf_fib_lookup and bpf_clone_redirect would see its devices.
-	ns, err := kernel.NewNetNS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Close() })
-	kerneldiff.PinNSCPU0(t, ns)
+	ns := newKernelNS(t)
 	var objs []string
 	for _, dir := range thirdparty.Dirs {
 		o, err := thirdparty.Objects(dir)
@@ -134,6 +126,20 @@ func TestThirdParty(t *testing.T) {
 	if packets >= 400 && npackets < 50000 {
 		t.Errorf("only %d packets compared; want at least 50000", npackets)
 	}
+}
+
+// newKernelNS is where the kernel's runs happen: a new namespace (lo up,
+// no other device, no routes, forwarding off), the namespace the engine
+// models; in the host's, bpf_fib_lookup and bpf_clone_redirect would see
+// its devices. Its thread runs on CPU 0 like the test's.
+func newKernelNS(t *testing.T) *kernel.NetNS {
+	ns, err := kernel.NewNetNS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Close() })
+	kerneldiff.PinNSCPU0(t, ns)
+	return ns
 }
 
 // runObject compares every tc program of one object on its packets and
@@ -206,6 +212,7 @@ func TestThirdParty_AcceptedOfRejected(t *testing.T) {
 	packets := envInt(t, "THIRDPARTY_PACKETS", 400) / 2
 	kerneldiff.PinCPU0(t)
 	_, quirks, _ := kerneltest.Quirks(t)
+	ns := newKernelNS(t)
 	objs, err := thirdparty.Objects(thirdparty.RejectedDir)
 	if err != nil {
 		t.Fatal(err)
@@ -232,7 +239,7 @@ func TestThirdParty_AcceptedOfRejected(t *testing.T) {
 			if why := thirdparty.Unmatchable[filepath.Base(obj)+"/"+name]; why == "" {
 				nprogs++
 			}
-			n, d := runObject(t, filepath.Base(obj), kern, coll, packets, 0)
+			n, d := runObject(t, filepath.Base(obj), ns, kern, coll, packets, 0)
 			npackets, ndiv = npackets+n, ndiv+d
 			coll.Close()
 			kern.Close()
