@@ -112,6 +112,8 @@ type analysis struct {
 	index    map[int]int // raw offset -> index
 	subs     []*subprog
 	warns    []Warning
+	preds    []int                     // ways into each instruction
+	saved    map[int]*[11]absReg       // state at a jump target with one way in
 	readOnly func(mapIndex int32) bool // map (by link index) programs cannot write
 }
 
@@ -130,6 +132,8 @@ func analyze(insns asm.Instructions, readOnly func(mapIndex int32) bool) []Warni
 		return nil
 	}
 	targets := a.jumpTargets()
+	a.predecessors()
+	a.saved = make(map[int]*[11]absReg)
 	a.subprograms()
 	for i, sp := range a.subs {
 		a.scan(i, sp, targets)
@@ -170,6 +174,28 @@ func (a *analysis) jumpTargets() []bool {
 		}
 	}
 	return t
+}
+
+// predecessors counts the ways into each instruction: jumps to it and the
+// fall-through from the one before.
+func (a *analysis) predecessors() {
+	a.preds = make([]int, len(a.ins))
+	for i, ins := range a.ins {
+		if ins.IsFunctionCall() || ins.IsLoadOfFunctionPointer() {
+			if i+1 < len(a.ins) {
+				a.preds[i+1]++
+			}
+			continue
+		}
+		if j := a.target(i); j >= 0 {
+			a.preds[j]++
+		}
+		op := ins.OpCode
+		ends := op.Class().IsJump() && (op.JumpOp() == asm.Exit || op.JumpOp() == asm.Ja)
+		if !ends && i+1 < len(a.ins) {
+			a.preds[i+1]++
+		}
+	}
 }
 
 func (a *analysis) subprograms() {
@@ -290,7 +316,11 @@ func (a *analysis) scan(k int, sp *subprog, targets []bool) {
 	}
 	for i := sp.start; i < sp.end; i++ {
 		if targets[i] && i != sp.start {
-			reset()
+			if st := a.saved[i]; st != nil && a.preds[i] == 1 {
+				regs = *st // the one jump here carried its state
+			} else {
+				reset()
+			}
 		}
 		ins := a.ins[i]
 		op := ins.OpCode
@@ -375,8 +405,19 @@ func (a *analysis) access(i int, sp *subprog, base absReg, off, n int64) {
 func (a *analysis) jump(i int, sp *subprog, regs *[11]absReg, reset func()) {
 	ins := a.ins[i]
 	op := ins.OpCode
+	// save hands the taken branch's state to its target when that target
+	// is ahead and has no other way in.
+	save := func(st [11]absReg) {
+		if j := a.target(i); j > i && a.preds[j] == 1 {
+			a.saved[j] = &st
+		}
+	}
 	switch op.JumpOp() {
-	case asm.Exit, asm.Ja:
+	case asm.Exit:
+		reset()
+		return
+	case asm.Ja:
+		save(*regs)
 		reset()
 		return
 	case asm.Call:
@@ -392,16 +433,18 @@ func (a *analysis) jump(i int, sp *subprog, regs *[11]absReg, reset func()) {
 		return
 	}
 	if op.Source() != asm.RegSource {
+		save(*regs)
 		return
 	}
 	dst, src := regs[ins.Dst], regs[ins.Src]
 	if dst.kind != rPkt && dst.kind != rPktEnd && src.kind != rPkt && src.kind != rPktEnd {
+		save(*regs)
 		return
 	}
-	// The fall-through of a comparison of data+off with data_end gives
-	// every packet pointer the range off (off+1 where the fall-through
-	// means strictly below), as the kernel's try_match_pkt_pointers does;
-	// the other comparisons give none. The taken branch is a jump target.
+	// A comparison of data+off with data_end gives every packet pointer
+	// the range off on the branch where data+off <= data_end (off+1 where
+	// it is strictly below), as the kernel's try_match_pkt_pointers does;
+	// the other branch gets none.
 	if op.Class() != asm.JumpClass || dst.kind == rUnknown || src.kind == rUnknown {
 		// A bound this analysis cannot read (a pointer it lost track of,
 		// a 32-bit compare): it proves nothing about packet pointers from
@@ -411,27 +454,39 @@ func (a *analysis) jump(i int, sp *subprog, regs *[11]absReg, reset func()) {
 				regs[r] = absReg{}
 			}
 		}
+		save(*regs)
 		return
 	}
-	bound := int64(-1)
-	switch pe, ep := dst.kind == rPkt && src.kind == rPktEnd, dst.kind == rPktEnd && src.kind == rPkt; {
-	case pe && op.JumpOp() == asm.JGT:
-		bound = dst.off
-	case ep && op.JumpOp() == asm.JLT:
-		bound = src.off
-	case pe && op.JumpOp() == asm.JGE && dst.off > 0:
-		bound = dst.off + 1
-	case ep && op.JumpOp() == asm.JLE && src.off > 0:
-		bound = src.off + 1
+	fall, taken := int64(-1), int64(-1)
+	pe, ep := dst.kind == rPkt && src.kind == rPktEnd, dst.kind == rPktEnd && src.kind == rPkt
+	o := dst.off
+	if ep {
+		o = src.off
 	}
-	if bound < 0 {
-		return
+	switch jop := op.JumpOp(); {
+	case pe && jop == asm.JGT, ep && jop == asm.JLT: // data+o > end: taken is out
+		fall = o
+	case pe && jop == asm.JGE, ep && jop == asm.JLE: // data+o >= end
+		fall = o + 1
+	case ep && jop == asm.JGT, pe && jop == asm.JLT: // data+o < end: taken is in
+		taken = o + 1
+	case ep && jop == asm.JGE, pe && jop == asm.JLE: // data+o <= end
+		taken = o
 	}
-	for r := range regs {
-		if regs[r].kind == rPkt {
-			regs[r].rng = max(regs[r].rng, bound)
+	bounded := func(st *[11]absReg, bound int64) {
+		if bound <= 0 || (bound == 1 && o == 0) { // off 0 and strictly below: no range
+			return
+		}
+		for r := range st {
+			if st[r].kind == rPkt {
+				st[r].rng = max(st[r].rng, bound)
+			}
 		}
 	}
+	other := *regs
+	bounded(&other, taken)
+	save(other)
+	bounded(regs, fall)
 }
 
 // call records a bpf-to-bpf call or tail call and checks a global callee's
