@@ -288,20 +288,24 @@ func (m *Machine) reset(p *Program) {
 // setPolicy sets the context region's permissions for program p (nil
 // between runs).
 func (m *Machine) setPolicy(p *Program) {
-	m.jit.published = false
 	r := &m.regions[RegionCtx]
-	r.policy = nil
+	var policy *CtxPolicy
 	if p != nil {
-		r.policy = p.ctx
+		policy = p.ctx
 	}
+	var perm uint8
 	switch {
 	case m.ctxAcc != nil:
-		r.perm = permRead | permWrite | permSlow | permHook
-	case r.policy != nil:
-		r.perm = permRead | permWrite | permSlow
+		perm = permRead | permWrite | permSlow | permHook
+	case policy != nil:
+		perm = permRead | permWrite | permSlow
 	default:
-		r.perm = permRead | permWrite
+		perm = permRead | permWrite
 	}
+	if r.policy != policy || r.perm != perm {
+		m.jit.published = false // compiled code's context window follows the region
+	}
+	r.policy, r.perm = policy, perm
 }
 
 // cur is the program a helper was called from.
