@@ -48,8 +48,16 @@ func seedOf(name string, base int) int64 {
 // times its driver's weight, through both and compares retval, data_out,
 // ctx_out, every map and ring buffer after each. Frames come from the
 // object's driver (maps set up as its selftest does, frames aimed at its
-// paths) or the random generator, contexts from kerneldiff.Ctx.
-func TestThirdParty(t *testing.T) {
+// paths) or the random generator, contexts from kerneldiff.Ctx. The
+// programs run compiled where the compiler runs (engine.EngineAuto).
+func TestThirdParty(t *testing.T) { thirdParty(t, engine.EngineAuto, "third-party") }
+
+// TestThirdPartyInterp is TestThirdParty in the interpreter.
+func TestThirdPartyInterp(t *testing.T) {
+	thirdParty(t, engine.EngineInterp, "third-party (interpreter)")
+}
+
+func thirdParty(t *testing.T, e engine.Engine, label string) {
 	kerneltest.RequireKernel(t)
 	packets := envInt(t, "THIRDPARTY_PACKETS", 400)
 	seedBase := envInt(t, "THIRDPARTY_SEED", 0)
@@ -89,7 +97,7 @@ func TestThirdParty(t *testing.T) {
 			continue
 		}
 		nobj++
-		coll, err := engine.NewCollection(full, engine.Options{NumCPU: ncpu, Strict: true, Quirks: quirks})
+		coll, err := engine.NewCollection(full, engine.Options{NumCPU: ncpu, Strict: true, Quirks: quirks, Engine: e})
 		if err != nil {
 			kern.Close()
 			nrefused++
@@ -116,10 +124,10 @@ func TestThirdParty(t *testing.T) {
 		kinds = append(kinds, fmt.Sprintf("%d %s", n, k))
 	}
 	slices.Sort(kinds)
-	line := fmt.Sprintf("third-party: %d objects, %d refused, %d packets, %d divergences", nobj, nrefused, npackets, ndiv)
+	line := fmt.Sprintf("%s: %d objects, %d refused, %d packets, %d divergences", label, nobj, nrefused, npackets, ndiv)
 	fmt.Println(line)
 	t.Log(line)
-	t.Logf("third-party refusals: %s", strings.Join(kinds, ", "))
+	t.Logf("%s refusals: %s", label, strings.Join(kinds, ", "))
 	if nobj < 40 {
 		t.Errorf("only %d objects loaded by the kernel; the corpus promises at least 40", nobj)
 	}
