@@ -121,6 +121,7 @@ type Collection struct {
 	epoch   time.Time
 	as      *vm.AddressSpace
 	helpers []vm.HelperFunc
+	kernCtx uint64 // what bpf_cast_to_kern_ctx returns
 	// plainCtx are the __sk_buff loads and stores that are plain accesses
 	// of the image.
 	plainCtx *vm.CtxPolicy
@@ -203,7 +204,8 @@ func NewCollection(spec *ebpf.CollectionSpec, opts Options) (*Collection, error)
 	if c.limit == 0 {
 		c.limit = DefaultInstructionLimit
 	}
-	c.helpers = helperTable()
+	c.helpers = addKfuncs(helperTable())
+	c.kernCtx = c.as.NewHandle(kernCtx{})
 	c.pool = make([]poolSlot, c.numCPU)
 
 	mapIndex, err := c.createMaps(spec)

@@ -76,6 +76,8 @@ func helperTable() []vm.HelperFunc {
 		asm.FnTcpGenSyncookie:      noSocket,
 		asm.FnForEachMapElem:       forEachMapElem,
 		asm.FnFibLookup:            fibLookup,
+		asm.FnDynptrRead:           dynptrRead,
+		asm.FnDynptrWrite:          dynptrWrite,
 	}
 	n := 0
 	for id := range fns {

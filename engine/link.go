@@ -47,7 +47,13 @@ func link(name string, env *linkEnv) (asm.Instructions, error) {
 	for iter.Next() {
 		ins, off := iter.Ins, int(iter.Offset)
 		if ins.IsKfuncCall() {
-			return nil, linkErr(name, off, "kfunc call: not supported")
+			id, ok := kfuncID(ins.Reference())
+			if !ok {
+				return nil, linkErr(name, off, "kfunc call: %s: not supported", ins.Reference())
+			}
+			ins.Src, ins.Constant = asm.R0, int64(id)
+			*ins = ins.WithReference("")
+			continue
 		}
 		ref := ins.Reference()
 		switch {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/tcxgo/tcx/internal/testkit/kerneldiff"
@@ -201,6 +202,9 @@ var probeArgs = map[string]func(r *rand.Rand, n int) [5]uint32{
 		}
 		return [5]uint32{sel, pick(r, 0, 1, 1, 2, 9999), flags, r.Uint32(), r.Uint32()}
 	},
+	"dynptr": func(r *rand.Rand, n int) [5]uint32 {
+		return [5]uint32{pick(r, 0, 0, 0, 1, 2), pick(r, 0, 14, near(r, n, 4), near(r, n, 20), uint32(n)), r.Uint32(), r.Uint32(), 0}
+	},
 	"set_tstamp": func(r *rand.Rand, n int) [5]uint32 {
 		return [5]uint32{pick(r, 0, r.Uint32()), pick(r, 0, r.Uint32()), pick(r, 0, 1, 2, 3)}
 	},
@@ -213,8 +217,8 @@ func TestKernel_HelperProbes(t *testing.T) {
 	s := probeSide(t)
 	packets := envInt(t, "KERNELDIFF_PACKETS", 1000)
 	var total, ndiv int
-	results := map[int64]int{} // bpf_fib_lookup's results, to see the paths taken
-	for _, prog := range []string{"tunnel", "check_mtu", "sk_lookup", "for_each", "set_tstamp", "fib"} {
+	results := map[string]int{} // bpf_fib_lookup's and bpf_dynptr_read's results, to see the paths taken
+	for _, prog := range []string{"tunnel", "check_mtu", "sk_lookup", "for_each", "set_tstamp", "fib", "dynptr"} {
 		seed := seedOf(prog, envInt(t, "KERNELDIFF_SEED", 0))
 		g := pktgen.New(seed)
 		rng := rand.New(rand.NewPCG(uint64(seed), 3))
@@ -238,19 +242,22 @@ func TestKernel_HelperProbes(t *testing.T) {
 				t.Errorf("divergence: probe %s, packet %d, seed %d: %s\nframe % x\nctx_in % x", prog, i, seed, d, frame, ctx)
 				break
 			}
-			if prog == "fib" {
+			if key, ok := map[string]uint32{"fib": 0, "dynptr": 2}[prog]; ok {
 				v := make([]byte, 8)
-				if err := s.coll.Maps["out"].Lookup(make([]byte, 4), v); err != nil {
+				if err := s.coll.Maps["out"].Lookup(binary.LittleEndian.AppendUint32(nil, key), v); err != nil {
 					t.Fatal(err)
 				}
-				results[int64(binary.LittleEndian.Uint64(v))]++
+				results[prog+" "+strconv.FormatInt(int64(binary.LittleEndian.Uint64(v)), 10)]++
 			}
 		}
 		t.Logf("%s: verdicts %v", prog, verdicts)
 	}
-	t.Logf("kernel helper probes: %d packets, %d divergences; bpf_fib_lookup results %v", total, ndiv, results)
-	// -EINVAL, -ENODEV, -EAFNOSUPPORT, FWD_DISABLED, NOT_FWDED (link-local)
-	if len(results) < 5 {
-		t.Errorf("bpf_fib_lookup took only %d paths: %v", len(results), results)
+	t.Logf("kernel helper probes: %d packets, %d divergences; results %v", total, ndiv, results)
+	// fib: -EINVAL, -ENODEV, -EAFNOSUPPORT, FWD_DISABLED, NOT_FWDED
+	// (link-local); dynptr_read: 0, -EINVAL, -E2BIG.
+	for _, want := range []string{"fib -22", "fib -19", "fib -97", "fib 5", "fib 4", "dynptr 0", "dynptr -22", "dynptr -7"} {
+		if results[want] == 0 {
+			t.Errorf("no probe run gave %q: %v", want, results)
+		}
 	}
 }

@@ -344,4 +344,40 @@ int fib(struct __sk_buff *skb)
 	return TC_ACT_OK;
 }
 
+/* dynptr: the skb dynptr kfuncs and helpers. cb[0] picks the flags of
+ * bpf_dynptr_from_skb (0 valid), cb[1] an offset, cb[2] a length selector,
+ * cb[3] the write flags and data. Results in out[0..6], bytes read in
+ * out[7..8]. */
+extern int bpf_dynptr_from_skb(struct __sk_buff *skb, __u64 flags, struct bpf_dynptr *ptr__uninit) __ksym;
+extern void *bpf_dynptr_slice(const struct bpf_dynptr *ptr, __u32 offset, void *buffer, __u32 buffer__szk) __ksym;
+extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
+extern __u32 bpf_dynptr_size(const struct bpf_dynptr *p) __ksym;
+
+SEC("tc")
+int dynptr(struct __sk_buff *skb)
+{
+	struct bpf_dynptr ptr;
+	__u64 buf[2] = {}, sbuf[2] = {};
+	__u32 off = skb->cb[1], w = skb->cb[3];
+	__u8 *s;
+	long r;
+
+	put(0, bpf_cast_to_kern_ctx(skb) != 0);
+	r = bpf_dynptr_from_skb(skb, skb->cb[0] & 3, &ptr);
+	put(1, r);
+	if (skb->cb[2] & 1)
+		r = bpf_dynptr_read(buf, 16, &ptr, off, skb->cb[2] & 2);
+	else
+		r = bpf_dynptr_read(buf, 4, &ptr, off, 0);
+	put(2, r);
+	put(7, buf[0]);
+	put(8, buf[1]);
+	r = bpf_dynptr_write(&ptr, off + 2, &w, skb->cb[2] & 4 ? 4 : 2, (skb->cb[2] >> 3) & 3);
+	put(3, r);
+	s = bpf_dynptr_slice(&ptr, off, sbuf, 8);
+	put(4, s ? s[0] | (__u64)s[7] << 8 | 0x10000 : 0);
+	put(6, bpf_dynptr_size(&ptr));
+	return TC_ACT_OK;
+}
+
 char LICENSE[] SEC("license") = "GPL";
