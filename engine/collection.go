@@ -127,7 +127,7 @@ type Collection struct {
 	plainCtx *vm.CtxPolicy
 	entries  []*mapEntry      // by link index
 	missing  map[string]error // maps the engine could not create, by name
-	pool     []poolSlot
+	pool     execPool
 	closed   atomic.Bool
 	traceMu  sync.Mutex
 }
@@ -206,7 +206,7 @@ func NewCollection(spec *ebpf.CollectionSpec, opts Options) (*Collection, error)
 	}
 	c.helpers = addKfuncs(helperTable())
 	c.kernCtx = c.as.NewHandle(kernCtx{})
-	c.pool = make([]poolSlot, c.numCPU)
+	c.pool.init(c.numCPU)
 
 	mapIndex, err := c.createMaps(spec)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/tcxgo/tcx/internal/vm"
@@ -36,6 +37,9 @@ type Executor struct {
 
 	// The packet bytes last given to the Machine, to skip remapping them.
 	mapped []byte
+
+	// print holds bpf_trace_printk's message while it is formatted.
+	print printBufs
 
 	// The packet of TestRun, reused across runs.
 	own skb.Packet
@@ -239,3 +243,77 @@ func (v *ctxView) StoreCtx(off, size int, v64 uint64) bool {
 
 // executor returns the executor a helper runs on.
 func executor(m *vm.Machine) *Executor { return m.User().(*Executor) }
+
+// execPool is a collection's executors, slot i running as CPU i. Taking a
+// free slot and giving it back are an atomic compare-and-swap and a store
+// (plus a load of waiting): the packet path takes no lock. A run that
+// finds every slot busy (more goroutines running programs than simulated
+// CPUs) parks on wake instead of spinning, and is woken by a release.
+type execPool struct {
+	slots []poolSlot
+	// waiting counts runs parked or about to park on wake; a release
+	// sends on wake only then. wake holds at most one token per slot: a
+	// release that finds it full drops its token, since enough waiters
+	// will wake anyway to retry for every slot.
+	waiting atomic.Int32
+	wake    chan struct{}
+}
+
+func (p *execPool) init(n int) {
+	p.slots = make([]poolSlot, n)
+	p.wake = make(chan struct{}, n)
+}
+
+// acquire borrows a free executor of the pool: slot i is CPU i, so no two
+// concurrent runs share per-CPU values. Executors are created on first use.
+func (c *Collection) acquire() (*poolSlot, error) {
+	if c.closed.Load() {
+		return nil, fmt.Errorf("run: collection closed: %w", syscall.EBADF)
+	}
+	if s := c.tryAcquire(); s != nil {
+		return s, nil
+	}
+	p := &c.pool
+	for {
+		// Register before the second look: a release that frees a slot
+		// after that look sees waiting > 0 and leaves a token, so no
+		// wake-up is lost (the atomics are sequentially consistent).
+		p.waiting.Add(1)
+		s := c.tryAcquire()
+		if s == nil {
+			<-p.wake
+		}
+		p.waiting.Add(-1)
+		if s == nil {
+			s = c.tryAcquire()
+		}
+		if s != nil {
+			return s, nil
+		}
+	}
+}
+
+func (c *Collection) tryAcquire() *poolSlot {
+	for i := range c.pool.slots {
+		s := &c.pool.slots[i]
+		if s.busy.Load() || !s.busy.CompareAndSwap(false, true) {
+			continue
+		}
+		if s.x == nil {
+			s.x = newExecutor(c, i)
+		}
+		return s
+	}
+	return nil
+}
+
+// release gives s back and wakes a parked run, if any.
+func (p *execPool) release(s *poolSlot) {
+	s.busy.Store(false)
+	if p.waiting.Load() > 0 {
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
+	}
+}

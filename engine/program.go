@@ -3,11 +3,9 @@ package engine
 import (
 	"fmt"
 	"path"
-	"runtime"
 	"sort"
 	"strings"
 	"sync/atomic"
-	"syscall"
 
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
@@ -100,29 +98,6 @@ func (p *Program) Run(pkt *skb.Packet) (Result, error) {
 	if err != nil {
 		return Result{Retval: skb.ActShot}, err
 	}
-	defer s.release()
+	defer p.coll.pool.release(s)
 	return s.x.Run(p, pkt)
 }
-
-// acquire borrows a free executor of the pool: slot i is CPU i, so no two
-// concurrent runs share per-CPU values. Executors are created on first use.
-func (c *Collection) acquire() (*poolSlot, error) {
-	if c.closed.Load() {
-		return nil, fmt.Errorf("run: collection closed: %w", syscall.EBADF)
-	}
-	for {
-		for i := range c.pool {
-			s := &c.pool[i]
-			if s.busy.Load() || !s.busy.CompareAndSwap(false, true) {
-				continue
-			}
-			if s.x == nil {
-				s.x = newExecutor(c, i)
-			}
-			return s, nil
-		}
-		runtime.Gosched()
-	}
-}
-
-func (s *poolSlot) release() { s.busy.Store(false) }

@@ -34,7 +34,7 @@ func (r *Runner) Run(up *userspace.Packet) int32 {
 		return int32(skb.ActShot)
 	}
 	res, err := s.x.Run(r.prog, &up.Packet)
-	s.release()
+	r.prog.coll.pool.release(s)
 	if err != nil {
 		return int32(skb.ActShot)
 	}

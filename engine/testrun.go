@@ -22,7 +22,7 @@ func (p *Program) TestRun(data, ctxIn []byte) (retval uint32, dataOut, ctxOut []
 	if err != nil {
 		return 0, nil, nil, err
 	}
-	defer s.release()
+	defer p.coll.pool.release(s)
 	return s.x.TestRun(p, data, ctxIn)
 }
 

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"encoding/binary"
-	"fmt"
 	"net/netip"
 	"strconv"
 
@@ -20,13 +19,17 @@ const maxTraceBuf = 1024
 // %X with l/ll, %c, %s, %p, %pK, %px, %pks, %pus, %pi4/%pI4/%pi6/%pI6,
 // flags "0+- " and a width); the message goes to Options.Trace in one
 // write. Its result is the message length, -EINVAL for a bad format.
+//
+// The message is formatted into the executor's own buffers, so a
+// bpf_printk on the packet path allocates nothing; the writer gets a
+// slice it must not keep (io.Writer's contract).
 func tracePrintk(m *vm.Machine, r1, r2, r3, r4, r5 uint64) (uint64, error) {
 	x := executor(m)
 	fmtb, err := memArg(m, r1, r2, false)
 	if err != nil {
 		return 0, err
 	}
-	msg, ok, err := bprintf(m, fmtb, [3]uint64{r3, r4, r5})
+	msg, ok, err := x.bprintf(m, fmtb, [3]uint64{r3, r4, r5})
 	if err != nil {
 		return 0, err
 	}
@@ -44,9 +47,22 @@ func tracePrintk(m *vm.Machine, r1, r2, r3, r4, r5 uint64) (uint64, error) {
 	return uint64(len(msg)), nil
 }
 
-// bprintf formats like bstr_printf after bpf_bprintf_prepare. ok is false
-// for a format the kernel refuses; err is a fault reading an argument.
-func bprintf(m *vm.Machine, f []byte, args [3]uint64) (out []byte, ok bool, err error) {
+// printBufs are an executor's bpf_trace_printk buffers: the message and
+// one conversion's text, grown once and reused.
+type printBufs struct {
+	out, arg []byte
+}
+
+// bprintf formats like bstr_printf after bpf_bprintf_prepare, into x's
+// buffers. ok is false for a format the kernel refuses; err is a fault
+// reading an argument.
+func (x *Executor) bprintf(m *vm.Machine, f []byte, args [3]uint64) (out []byte, ok bool, err error) {
+	if x.print.out == nil {
+		x.print.out = make([]byte, 0, 2*maxTraceBuf)
+		x.print.arg = make([]byte, 0, maxTraceBuf)
+	}
+	out = x.print.out[:0]
+	defer func() { x.print.out = out[:0] }()
 	end := -1
 	for i, c := range f {
 		if c == 0 {
@@ -94,20 +110,20 @@ func bprintf(m *vm.Machine, f []byte, args [3]uint64) (out []byte, ok bool, err 
 				i++
 			}
 		}
-		flags := string(f[start:i])
-		var s []byte
-		numeric := false
+		flags := f[start:i]
+		s := x.print.arg[:0]
+		numeric, signed := false, false
 		switch conv := at(i); {
 		case conv == 'p' && (at(i+1) == 'k' || at(i+1) == 'u') && at(i+2) == 's':
 			i += 2
 			if !strEnd(at(i + 1)) {
 				return nil, false, nil
 			}
-			if s, err = cString(m, arg); err != nil {
+			if s, err = cString(m, s, arg); err != nil {
 				return nil, false, err
 			}
 		case conv == 'p' && (at(i+1) == 'i' || at(i+1) == 'I') && (at(i+2) == '4' || at(i+2) == '6'):
-			if s, err = ipString(m, arg, at(i+1) == 'I', at(i+2) == '6'); err != nil {
+			if s, err = ipString(m, s, arg, at(i+1) == 'I', at(i+2) == '6'); err != nil {
 				return nil, false, err
 			}
 			i += 2
@@ -120,16 +136,16 @@ func bprintf(m *vm.Machine, f []byte, args [3]uint64) (out []byte, ok bool, err 
 			default:
 				return nil, false, nil
 			}
-			s = fmt.Appendf(nil, "%016x", arg)
+			s = appendHex(s, arg, 16, false)
 		case conv == 's':
 			if !strEnd(at(i + 1)) {
 				return nil, false, nil
 			}
-			if s, err = cString(m, arg); err != nil {
+			if s, err = cString(m, s, arg); err != nil {
 				return nil, false, err
 			}
 		case conv == 'c':
-			s = []byte{byte(arg)}
+			s = append(s, byte(arg))
 		default:
 			size := 4
 			if at(i) == 'l' {
@@ -139,12 +155,13 @@ func bprintf(m *vm.Machine, f []byte, args [3]uint64) (out []byte, ok bool, err 
 				i++
 			}
 			var ok bool
-			if s, ok = intString(at(i), arg, size); !ok {
+			if s, ok = intString(s, at(i), arg, size); !ok {
 				return nil, false, nil
 			}
-			numeric = true
+			numeric, signed = true, at(i) == 'd' || at(i) == 'i'
 		}
-		out = append(out, pad(s, flags, numeric)...)
+		x.print.arg = s[:0]
+		out = appendPadded(out, s, flags, numeric, signed)
 	}
 	return out, true, nil
 }
@@ -158,33 +175,52 @@ func isPunct(c byte) bool {
 // strEnd is what may follow %s: the end, white space or punctuation.
 func strEnd(c byte) bool { return c == 0 || isSpace(c) || isPunct(c) }
 
-func intString(conv byte, v uint64, size int) ([]byte, bool) {
+func intString(dst []byte, conv byte, v uint64, size int) ([]byte, bool) {
 	if size == 4 {
 		v = uint64(uint32(v))
 	}
 	switch conv {
 	case 'd', 'i':
 		if size == 4 {
-			return strconv.AppendInt(nil, int64(int32(v)), 10), true
+			return strconv.AppendInt(dst, int64(int32(v)), 10), true
 		}
-		return strconv.AppendInt(nil, int64(v), 10), true
+		return strconv.AppendInt(dst, int64(v), 10), true
 	case 'u':
-		return strconv.AppendUint(nil, v, 10), true
+		return strconv.AppendUint(dst, v, 10), true
 	case 'x':
-		return strconv.AppendUint(nil, v, 16), true
+		return strconv.AppendUint(dst, v, 16), true
 	case 'X':
-		return fmt.Appendf(nil, "%X", v), true
+		return appendHex(dst, v, 0, true), true
 	}
-	return nil, false
+	return dst, false
 }
 
-// pad applies the "[0 +-][width]" field of a conversion; numeric
-// conversions take the sign and zero flags.
-func pad(s []byte, flags string, numeric bool) []byte {
+// appendHex appends v in hex, at least width digits (zero-padded).
+func appendHex(dst []byte, v uint64, width int, upper bool) []byte {
+	digits := "0123456789abcdef"
+	if upper {
+		digits = "0123456789ABCDEF"
+	}
+	n := 1
+	for u := v >> 4; u != 0; u >>= 4 {
+		n++
+	}
+	for ; width > n; width-- {
+		dst = append(dst, '0')
+	}
+	for i := n - 1; i >= 0; i-- {
+		dst = append(dst, digits[(v>>(4*uint(i)))&0xf])
+	}
+	return dst
+}
+
+// appendPadded appends s with the "[0 +-][width]" field of its
+// conversion applied: numeric conversions take the zero flag, signed ones
+// (%d, %i) the sign flags too, as in the kernel's number().
+func appendPadded(dst, s, flags []byte, numeric, signed bool) []byte {
 	width, left, zero, plus, space := 0, false, false, false, false
-	j := 0
-	for ; j < len(flags); j++ {
-		switch flags[j] {
+	for j := 0; j < len(flags); j++ {
+		switch c := flags[j]; c {
 		case '-':
 			left = true
 		case '0':
@@ -194,74 +230,106 @@ func pad(s []byte, flags string, numeric bool) []byte {
 		case ' ':
 			space = true
 		default:
-			width, _ = strconv.Atoi(flags[j:])
-			j = len(flags)
+			for ; j < len(flags); j++ {
+				width = width*10 + int(flags[j]-'0')
+			}
 		}
 	}
-	if numeric && s[0] != '-' {
-		if plus {
-			s = append([]byte{'+'}, s...)
-		} else if space {
-			s = append([]byte{' '}, s...)
-		}
-	}
-	for len(s) < width {
+	var sign byte
+	if signed {
 		switch {
-		case left:
-			s = append(s, ' ')
-		case zero && numeric && (s[0] == '-' || s[0] == '+' || s[0] == ' '):
-			s = append([]byte{s[0], '0'}, s[1:]...)
-		case zero && numeric:
-			s = append([]byte{'0'}, s...)
-		default:
-			s = append([]byte{' '}, s...)
+		case len(s) > 0 && s[0] == '-':
+			sign, s = '-', s[1:]
+		case plus:
+			sign = '+'
+		case space:
+			sign = ' '
 		}
 	}
-	return s
+	n := len(s)
+	if sign != 0 {
+		n++
+	}
+	fill := max(width-n, 0)
+	switch {
+	case left:
+		dst = appendSign(dst, sign)
+		dst = append(dst, s...)
+		for range fill {
+			dst = append(dst, ' ')
+		}
+	case zero && numeric:
+		dst = appendSign(dst, sign)
+		for range fill {
+			dst = append(dst, '0')
+		}
+		dst = append(dst, s...)
+	default:
+		for range fill {
+			dst = append(dst, ' ')
+		}
+		dst = appendSign(dst, sign)
+		dst = append(dst, s...)
+	}
+	return dst
 }
 
-// cString reads a NUL-terminated string of at most maxTraceBuf-1 bytes.
+func appendSign(dst []byte, sign byte) []byte {
+	if sign != 0 {
+		dst = append(dst, sign)
+	}
+	return dst
+}
+
+// cString appends a NUL-terminated string of at most maxTraceBuf-1 bytes.
 // A string that runs into memory the program does not hold aborts the run.
-func cString(m *vm.Machine, addr uint64) ([]byte, error) {
-	var s []byte
-	for len(s) < maxTraceBuf-1 {
-		b, err := m.Mem(addr+uint64(len(s)), 1, false)
+func cString(m *vm.Machine, dst []byte, addr uint64) ([]byte, error) {
+	for i := uint64(0); i < maxTraceBuf-1; i++ {
+		b, err := m.Mem(addr+i, 1, false)
 		if err != nil {
-			return nil, err
+			return dst, err
 		}
 		if b[0] == 0 {
 			break
 		}
-		s = append(s, b[0])
+		dst = append(dst, b[0])
 	}
-	return s, nil
+	return dst, nil
 }
 
-// ipString formats %pI4 (dotted), %pi4 (zero-padded dotted), %pI6 (eight
+// ipString appends %pI4 (dotted), %pi4 (zero-padded dotted), %pI6 (eight
 // colon-separated groups) and %pi6 (32 hex digits).
-func ipString(m *vm.Machine, addr uint64, upper, v6 bool) ([]byte, error) {
+func ipString(m *vm.Machine, dst []byte, addr uint64, upper, v6 bool) ([]byte, error) {
 	n := uint64(4)
 	if v6 {
 		n = 16
 	}
 	b, err := m.Mem(addr, n, false)
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
 	switch {
 	case !v6 && upper:
-		return netip.AddrFrom4([4]byte(b)).AppendTo(nil), nil
+		return netip.AddrFrom4([4]byte(b)).AppendTo(dst), nil
 	case !v6:
-		return fmt.Appendf(nil, "%03d.%03d.%03d.%03d", b[0], b[1], b[2], b[3]), nil
+		for i, o := range b {
+			if i > 0 {
+				dst = append(dst, '.')
+			}
+			dst = append(dst, '0'+o/100, '0'+o/10%10, '0'+o%10)
+		}
+		return dst, nil
 	case upper:
-		var out []byte
 		for i := 0; i < 16; i += 2 {
 			if i > 0 {
-				out = append(out, ':')
+				dst = append(dst, ':')
 			}
-			out = fmt.Appendf(out, "%04x", binary.BigEndian.Uint16(b[i:]))
+			dst = appendHex(dst, uint64(binary.BigEndian.Uint16(b[i:])), 4, false)
 		}
-		return out, nil
+		return dst, nil
 	}
-	return fmt.Appendf(nil, "%x", b), nil
+	for _, o := range b {
+		dst = appendHex(dst, uint64(o), 2, false)
+	}
+	return dst, nil
 }

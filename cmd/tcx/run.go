@@ -264,12 +264,16 @@ func runDatapath(ctx context.Context, stdout, stderr io.Writer, o *runOptions) e
 }
 
 // printkSink receives bpf_printk output: into the trace of the frame being
-// traced, or to a writer, a line per call.
+// traced, or to a writer, a line per call. The engine formats each
+// message without allocating; writing it to the writer does not allocate
+// either (the line is completed in buf), so printk on the packet path
+// costs only the write.
 type printkSink struct {
 	mu      sync.Mutex
 	w       io.Writer
 	capture bool
 	lines   []string
+	buf     []byte
 }
 
 func (p *printkSink) Write(b []byte) (int, error) {
@@ -280,12 +284,14 @@ func (p *printkSink) Write(b []byte) (int, error) {
 		return len(b), nil
 	}
 	// One write per bpf_printk call: one line each, as trace_pipe shows.
-	if len(b) > 0 && b[len(b)-1] != '\n' {
-		b = append(b[:len(b):len(b)], '\n')
-		_, err := p.w.Write(b)
-		return len(b) - 1, err
+	p.buf = append(p.buf[:0], b...)
+	if len(b) == 0 || b[len(b)-1] != '\n' {
+		p.buf = append(p.buf, '\n')
 	}
-	return p.w.Write(b)
+	if _, err := p.w.Write(p.buf); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }
 
 func (p *printkSink) take() []string {
