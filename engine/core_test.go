@@ -1,8 +1,12 @@
 package engine_test
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -123,5 +127,30 @@ func TestUAPITypes(t *testing.T) {
 		if _, err := spec.AnyTypeByName(name); err == nil {
 			t.Errorf("%s is kernel-internal but in the built-in BTF", name)
 		}
+	}
+}
+
+// TestUAPITypes_UpToDate rebuilds the built-in BTF from uapibtf/uapi.c and
+// compares it with the committed object (skipped without clang-19).
+func TestUAPITypes_UpToDate(t *testing.T) {
+	for _, tool := range []string{"make", "clang-19", "llvm-strip-19"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed: cannot rebuild uapibtf/uapi.o to compare", tool)
+		}
+	}
+	tmp := t.TempDir()
+	if out, err := exec.Command("make", "-s", "-B", "-C", "uapibtf", "OUT="+tmp).CombinedOutput(); err != nil {
+		t.Fatalf("make: %v\n%s", err, out)
+	}
+	want, err := os.ReadFile(filepath.Join(tmp, "uapi.o"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile("uapibtf/uapi.o")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Error("uapibtf/uapi.o is stale: run make -C engine/uapibtf")
 	}
 }
