@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -215,6 +216,9 @@ func NewCollection(spec *ebpf.CollectionSpec, opts Options) (*Collection, error)
 	if err := c.loadPrograms(spec, mapIndex); err != nil {
 		return nil, err
 	}
+	if err := c.fillMapsOfMaps(spec); err != nil {
+		return nil, err
+	}
 	if err := c.fillProgArrays(spec); err != nil {
 		return nil, err
 	}
@@ -387,6 +391,43 @@ func (c *Collection) fillProgArrays(spec *ebpf.CollectionSpec) error {
 			if err := pa.Set(key, p); err != nil {
 				return fmt.Errorf("new collection: prog array %q: %w", e.name, err)
 			}
+		}
+	}
+	return nil
+}
+
+// fillMapsOfMaps stores the maps named in maps of maps' initial contents
+// (__array(values, ...) in the ELF), as cilium/ebpf's loader does.
+func (c *Collection) fillMapsOfMaps(spec *ebpf.CollectionSpec) error {
+	for _, e := range c.entries {
+		o, ok := e.m.(*maps.MapOfMaps)
+		if !ok {
+			continue
+		}
+		for _, kv := range spec.Maps[e.name].Contents {
+			key, ok := kv.Key.(uint32)
+			name, ok2 := kv.Value.(string)
+			if !ok || !ok2 {
+				return fmt.Errorf("new collection: map of maps %q: entry %v => %v: want a uint32 key and a map name: %w", e.name, kv.Key, kv.Value, syscall.EINVAL)
+			}
+			inner := c.Maps[name]
+			if inner == nil {
+				return fmt.Errorf("new collection: map of maps %q: no map %q: %w", e.name, name, syscall.ENOENT)
+			}
+			if err := o.Set(binary.LittleEndian.AppendUint32(nil, key), inner, maps.UpdateAny); err != nil {
+				return fmt.Errorf("new collection: map of maps %q: %w", e.name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// entryOf is the collection's entry for map m, nil if m is not one of its
+// maps.
+func (c *Collection) entryOf(m maps.Map) *mapEntry {
+	for _, e := range c.entries {
+		if e.m == m {
+			return e
 		}
 	}
 	return nil

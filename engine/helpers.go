@@ -152,11 +152,42 @@ func (e *mapEntry) lookup(key []byte, cpu int) uint64 {
 }
 
 func mapLookupElem(m *vm.Machine, r1, r2, _, _, _ uint64) (uint64, error) {
+	if x := executor(m); x != nil {
+		if e, err := x.mapArg(r1); err == nil {
+			if o, ok := e.m.(*maps.MapOfMaps); ok {
+				return x.lookupInnerMap(m, e, o, r2)
+			}
+		}
+	}
 	x, e, key, err := mapKey(m, r1, r2)
 	if err != nil {
 		return 0, err
 	}
 	return e.lookup(key, x.cpu), nil
+}
+
+// lookupInnerMap is bpf_map_lookup_elem on a map of maps: the inner map,
+// as a map pointer the program passes to the map helpers, or NULL. An
+// inner map that is not one of the collection's (put in from Go) has no
+// address for programs and fails the run.
+func (x *Executor) lookupInnerMap(m *vm.Machine, e *mapEntry, o *maps.MapOfMaps, keyAddr uint64) (uint64, error) {
+	key, err := m.Mem(keyAddr, uint64(e.keySize), false)
+	if err != nil {
+		return 0, err
+	}
+	slot, ok := o.LookupSlot(key)
+	if !ok {
+		return 0, nil
+	}
+	inner := o.MapAt(slot)
+	if inner == nil {
+		return 0, nil
+	}
+	ie := x.coll.entryOf(inner)
+	if ie == nil {
+		return 0, fmt.Errorf("map of maps %q: inner map %q is not a map of this collection: %w", e.name, inner.Info().Name, syscall.EINVAL)
+	}
+	return ie.handle, nil
 }
 
 // mapLookupPercpuElem is bpf_map_lookup_percpu_elem: another CPU's value,

@@ -143,7 +143,9 @@ func New(spec *ebpf.MapSpec, opts Options) (Map, error) {
 	if err != nil {
 		return nil, err
 	}
-	if spec.Type != ebpf.ProgramArray {
+	// Prog arrays and maps of maps name programs and maps in their
+	// contents: the collection that holds those fills them in.
+	if spec.Type != ebpf.ProgramArray && spec.Type != ebpf.ArrayOfMaps && spec.Type != ebpf.HashOfMaps {
 		for _, kv := range spec.Contents {
 			if err := putContents(m, kv); err != nil {
 				return nil, fmt.Errorf("create map %q: contents: %w", spec.Name, err)
@@ -200,6 +202,8 @@ func create(spec *ebpf.MapSpec, opts Options) (Map, error) {
 		return newRingBuf(b, opts)
 	case ebpf.PerfEventArray:
 		return newPerfEventArray(b, opts)
+	case ebpf.ArrayOfMaps, ebpf.HashOfMaps:
+		return newMapOfMaps(spec, b, opts)
 	}
 	return nil, fmt.Errorf("create map %q: map type %s not supported: %w", spec.Name, spec.Type, syscall.EOPNOTSUPP)
 }

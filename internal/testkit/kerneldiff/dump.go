@@ -17,11 +17,11 @@ import (
 
 // Comparable reports whether the differential test can compare m's
 // contents with the kernel's: everything but ring buffers (compared by
-// record) and prog arrays and perf event arrays (whose values are kernel
-// object IDs).
+// record) and prog arrays, perf event arrays and maps of maps (whose
+// values are kernel object IDs).
 func Comparable(m maps.Map) bool {
 	switch m.Info().Type {
-	case ebpf.RingBuf, ebpf.ProgramArray, ebpf.PerfEventArray:
+	case ebpf.RingBuf, ebpf.ProgramArray, ebpf.PerfEventArray, ebpf.ArrayOfMaps, ebpf.HashOfMaps:
 		return false
 	}
 	return true

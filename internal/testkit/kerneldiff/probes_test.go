@@ -205,6 +205,9 @@ var probeArgs = map[string]func(r *rand.Rand, n int) [5]uint32{
 	"dynptr": func(r *rand.Rand, n int) [5]uint32 {
 		return [5]uint32{pick(r, 0, 0, 0, 1, 2), pick(r, 0, 14, near(r, n, 4), near(r, n, 20), uint32(n)), r.Uint32(), r.Uint32(), 0}
 	},
+	"map_in_map": func(r *rand.Rand, n int) [5]uint32 {
+		return [5]uint32{r.Uint32N(5), r.Uint32N(6), r.Uint32(), 0, 0}
+	},
 	"set_tstamp": func(r *rand.Rand, n int) [5]uint32 {
 		return [5]uint32{pick(r, 0, r.Uint32()), pick(r, 0, r.Uint32()), pick(r, 0, 1, 2, 3)}
 	},
@@ -218,7 +221,7 @@ func TestKernel_HelperProbes(t *testing.T) {
 	packets := envInt(t, "KERNELDIFF_PACKETS", 1000)
 	var total, ndiv int
 	results := map[string]int{} // bpf_fib_lookup's and bpf_dynptr_read's results, to see the paths taken
-	for _, prog := range []string{"tunnel", "check_mtu", "sk_lookup", "for_each", "set_tstamp", "fib", "dynptr"} {
+	for _, prog := range []string{"tunnel", "check_mtu", "sk_lookup", "for_each", "set_tstamp", "fib", "dynptr", "map_in_map"} {
 		seed := seedOf(prog, envInt(t, "KERNELDIFF_SEED", 0))
 		g := pktgen.New(seed)
 		rng := rand.New(rand.NewPCG(uint64(seed), 3))
@@ -242,7 +245,7 @@ func TestKernel_HelperProbes(t *testing.T) {
 				t.Errorf("divergence: probe %s, packet %d, seed %d: %s\nframe % x\nctx_in % x", prog, i, seed, d, frame, ctx)
 				break
 			}
-			if key, ok := map[string]uint32{"fib": 0, "dynptr": 2}[prog]; ok {
+			if key, ok := map[string]uint32{"fib": 0, "dynptr": 2, "map_in_map": 0}[prog]; ok {
 				v := make([]byte, 8)
 				if err := s.coll.Maps["out"].Lookup(binary.LittleEndian.AppendUint32(nil, key), v); err != nil {
 					t.Fatal(err)
@@ -255,7 +258,9 @@ func TestKernel_HelperProbes(t *testing.T) {
 	t.Logf("kernel helper probes: %d packets, %d divergences; results %v", total, ndiv, results)
 	// fib: -EINVAL, -ENODEV, -EAFNOSUPPORT, FWD_DISABLED, NOT_FWDED
 	// (link-local); dynptr_read: 0, -EINVAL, -E2BIG.
-	for _, want := range []string{"fib -22", "fib -19", "fib -97", "fib 5", "fib 4", "dynptr 0", "dynptr -22", "dynptr -7"} {
+	// map_in_map: 0 no inner map, 1 no value, more a value updated.
+	for _, want := range []string{"fib -22", "fib -19", "fib -97", "fib 5", "fib 4", "dynptr 0", "dynptr -22", "dynptr -7",
+		"map_in_map 0", "map_in_map 1"} {
 		if results[want] == 0 {
 			t.Errorf("no probe run gave %q: %v", want, results)
 		}

@@ -380,4 +380,56 @@ int dynptr(struct __sk_buff *skb)
 	return TC_ACT_OK;
 }
 
+/* map_in_map: an array of maps and a hash of maps over three inner
+ * arrays; cb[0] picks the outer key, cb[1] the inner key, cb[2] a value to
+ * add. out[0..1]: whether each lookup found a map and a value. */
+struct inner {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, __u64);
+};
+
+struct inner inner_a SEC(".maps"), inner_b SEC(".maps"), inner_c SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 3);
+	__type(key, __u32);
+	__array(values, struct inner);
+} outer_arr SEC(".maps") = {
+	.values = { [0] = &inner_a, [2] = &inner_b },
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__array(values, struct inner);
+} outer_hash SEC(".maps") = {
+	.values = { [1] = &inner_c, [3] = &inner_a },
+};
+
+static __always_inline __u64 bump(void *outer, __u32 okey, __u32 ikey, __u64 add)
+{
+	void *inner = bpf_map_lookup_elem(outer, &okey);
+	__u64 *v;
+
+	if (!inner)
+		return 0;
+	v = bpf_map_lookup_elem(inner, &ikey);
+	if (!v)
+		return 1;
+	*v += add;
+	return 2 + *v;
+}
+
+SEC("tc")
+int map_in_map(struct __sk_buff *skb)
+{
+	put(0, bump(&outer_arr, skb->cb[0], skb->cb[1], skb->cb[2]));
+	put(1, bump(&outer_hash, skb->cb[0], skb->cb[1] ^ 1, skb->cb[2] >> 8));
+	return TC_ACT_OK;
+}
+
 char LICENSE[] SEC("license") = "GPL";
