@@ -65,13 +65,12 @@ func (r *relocator) targets() error {
 	if r.local, err = btf.NewBuilder(nil, nil); err != nil {
 		return err
 	}
-	switch kern, err := btf.LoadKernelSpec(); {
-	case r.opt != nil:
+	if r.opt != nil {
 		r.target = r.opt
-	case err == nil:
-		r.target = kern
-	default:
-		r.target = modeled
+		return nil
+	}
+	if r.target, err = btf.LoadKernelSpec(); err != nil {
+		r.target = modeled // no BTF in this kernel, or not Linux
 	}
 	return nil
 }
