@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"encoding/binary"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -161,5 +162,68 @@ func TestRunner_ChainStress(t *testing.T) {
 	wg.Wait()
 	if n := bad.Load(); n != 0 {
 		t.Fatalf("%d frames lost the chain's state or were not delivered", n)
+	}
+}
+
+// TestRunner_ChainKeepsCPU: the programs of a trip run on one simulated
+// CPU, even with two senders competing for the executors: the second
+// program's bpf_get_smp_processor_id equals the first's (left in cb[1]).
+func TestRunner_ChainKeepsCPU(t *testing.T) {
+	firstSpec := handSpec(asm.Instructions{
+		asm.Mov.Reg(asm.R6, asm.R1),
+		asm.FnGetSmpProcessorId.Call(),
+		asm.StoreMem(asm.R6, skb.CtxCB+4, asm.R0, asm.Word),
+		asm.Mov.Imm(asm.R0, -1),
+		asm.Return(),
+	})
+	spec := handSpec(asm.Instructions{
+		asm.Mov.Reg(asm.R6, asm.R1),
+		asm.FnGetSmpProcessorId.Call(),
+		asm.LoadMem(asm.R1, asm.R6, skb.CtxCB+4, asm.Word),
+		asm.Mov.Imm(asm.R2, 0),
+		asm.JEq.Reg(asm.R0, asm.R1, "same"),
+		asm.Mov.Imm(asm.R2, 1),
+		asm.StoreMem(asm.R6, skb.CtxMark, asm.R2, asm.Word).WithSymbol("same"),
+		asm.Mov.Imm(asm.R0, -1),
+		asm.Return(),
+	})
+	firstSpec.Programs["second"] = spec.Programs["prog"]
+	firstSpec.Programs["second"].Name = "second"
+	first := newCollection(t, firstSpec, engine.Options{NumCPU: 2})
+	rt := userspace.New()
+	va, _, err := rt.AddVethPair("va", "vb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	attach(t, rt, va, tcx.Egress, "first", engine.NewRunner(first.Programs["prog"]))
+	// Let the other senders take executors between the two programs.
+	attach(t, rt, va, tcx.Egress, "yield", userspace.RunnerFunc(func(*userspace.Packet) int32 {
+		runtime.Gosched()
+		return tcx.VerdictNext
+	}))
+	attach(t, rt, va, tcx.Egress, "second", engine.NewRunner(first.Programs["second"]))
+	var moved atomic.Int64
+	attach(t, rt, va, tcx.Egress, "check", userspace.RunnerFunc(func(p *userspace.Packet) int32 {
+		if p.Mark != 0 {
+			moved.Add(1)
+		}
+		return tcx.VerdictNext
+	}))
+	frame := etherFrame(0x88b5, 64)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, len(frame))
+			for range 2000 {
+				copy(buf, frame)
+				rt.Transmit(va, buf)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := moved.Load(); n != 0 {
+		t.Fatalf("%d of 8000 frames changed CPU within a chain", n)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 
@@ -291,6 +292,26 @@ func (c *Collection) acquire() (*poolSlot, error) {
 			return s, nil
 		}
 	}
+}
+
+// acquireCPU borrows the executor of CPU cpu, yielding while another run
+// holds it (briefly: one program); a cpu outside the pool borrows any free
+// one (acquire).
+func (c *Collection) acquireCPU(cpu int) (*poolSlot, error) {
+	if cpu < 0 || cpu >= len(c.pool.slots) {
+		return c.acquire()
+	}
+	if c.closed.Load() {
+		return nil, fmt.Errorf("run: collection closed: %w", syscall.EBADF)
+	}
+	s := &c.pool.slots[cpu]
+	for s.busy.Load() || !s.busy.CompareAndSwap(false, true) {
+		runtime.Gosched()
+	}
+	if s.x == nil {
+		s.x = newExecutor(c, cpu)
+	}
+	return s, nil
 }
 
 func (c *Collection) tryAcquire() *poolSlot {

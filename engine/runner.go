@@ -28,11 +28,17 @@ func (r *Runner) Program() *Program { return r.prog }
 // kernel's sk_buff; nothing is copied. A run that fails is a drop
 // (TC_ACT_SHOT), counted in Program.Faults; its changes made before the
 // fault stay, as in the kernel.
+//
+// The run borrows the executor of the trip's CPU (up.CPU), or any free
+// one and makes its CPU the trip's: the programs of a chain then see one
+// CPU's per-CPU map values and bpf_get_smp_processor_id, as the kernel
+// runs a hook's chain on one CPU.
 func (r *Runner) Run(up *userspace.Packet) int32 {
-	s, err := r.prog.coll.acquire()
+	s, err := r.prog.coll.acquireCPU(up.CPU)
 	if err != nil {
 		return int32(skb.ActShot)
 	}
+	up.CPU = s.x.CPU()
 	res, err := s.x.Run(r.prog, &up.Packet)
 	r.prog.coll.pool.release(s)
 	if err != nil {

@@ -21,6 +21,11 @@ import (
 // TCX_REDIRECT to act on an earlier program's call.
 type Packet struct {
 	skb.Packet
+	// CPU is the simulated CPU the trip runs on, for runners that model
+	// CPUs (the engine's per-CPU maps): -1 until the first such program
+	// picks one, which the later programs of the trip keep to. The
+	// runtime sets it to -1 where a trip starts.
+	CPU int
 }
 
 // Direction is the hook the packet is on: tcx.Ingress while
@@ -183,6 +188,7 @@ trip:
 		}
 		if start {
 			start = false
+			p.CPU = -1
 			if dir == tcx.Egress {
 				p.Xmit(p.Ifindex)
 			} else if p.EthTypeTrans(d.skbDevice()); !p.Receive() {
