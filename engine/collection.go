@@ -123,6 +123,7 @@ type Collection struct {
 	as      *vm.AddressSpace
 	helpers []vm.HelperFunc
 	kernCtx uint64 // what bpf_cast_to_kern_ctx returns
+	timers  timers
 	// plainCtx are the __sk_buff loads and stores that are plain accesses
 	// of the image.
 	plainCtx *vm.CtxPolicy

@@ -100,8 +100,12 @@ func (x *Executor) Run(prog *Program, pkt *skb.Packet) (Result, error) {
 	r0, err := x.m.Run(prog.vm)
 	x.ctx.sync()
 	x.finish()
-	x.ctx.pkt = nil
 	res := Result{Retval: uint32(r0), Executed: x.m.Executed()}
+	// Timers that came due fire now, as the kernel's softirq would soon
+	// after; a callback that faults ends only itself (RunTimers reports
+	// such errors).
+	x.runTimers() //nolint:errcheck // see above
+	x.ctx.pkt = nil
 	if pkt.PendingRedirect().Kind != skb.RedirectNone {
 		res.Redirect = pkt.PendingRedirect()
 	}

@@ -77,6 +77,10 @@ func helperTable() []vm.HelperFunc {
 		asm.FnForEachMapElem:       forEachMapElem,
 		asm.FnFibLookup:            fibLookup,
 		asm.FnDynptrRead:           dynptrRead,
+		asm.FnTimerInit:            timerInit,
+		asm.FnTimerSetCallback:     timerSetCallback,
+		asm.FnTimerStart:           timerStart,
+		asm.FnTimerCancel:          timerCancel,
 		asm.FnDynptrWrite:          dynptrWrite,
 	}
 	n := 0

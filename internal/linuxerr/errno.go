@@ -16,11 +16,13 @@ const (
 	ENOMEM       = 12
 	EACCES       = 13
 	EFAULT       = 14
+	EBUSY        = 16
 	EEXIST       = 17
 	ENODEV       = 19
 	EINVAL       = 22
 	ENOSPC       = 28
 	ERANGE       = 34
+	EDEADLK      = 35
 	EPROTO       = 71
 	EBADMSG      = 74
 	EOPNOTSUPP   = 95
@@ -49,6 +51,8 @@ func Host(n int) syscall.Errno {
 		return syscall.ENOMEM
 	case EACCES:
 		return syscall.EACCES
+	case EBUSY:
+		return syscall.EBUSY
 	case EFAULT:
 		return syscall.EFAULT
 	case EEXIST:
@@ -61,6 +65,8 @@ func Host(n int) syscall.Errno {
 		return syscall.ENOSPC
 	case ERANGE:
 		return syscall.ERANGE
+	case EDEADLK:
+		return syscall.EDEADLK
 	case EPROTO:
 		return syscall.EPROTO
 	case EBADMSG:

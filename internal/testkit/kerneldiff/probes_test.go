@@ -208,6 +208,9 @@ var probeArgs = map[string]func(r *rand.Rand, n int) [5]uint32{
 	"map_in_map": func(r *rand.Rand, n int) [5]uint32 {
 		return [5]uint32{r.Uint32N(5), r.Uint32N(6), r.Uint32(), 0, 0}
 	},
+	"timer": func(r *rand.Rand, n int) [5]uint32 {
+		return [5]uint32{r.Uint32N(3), pick(r, 0, 1, 7, 7, 2, 16, 17), r.Uint32(), pick(r, 0, 2, 4, 8), r.Uint32N(16)}
+	},
 	"set_tstamp": func(r *rand.Rand, n int) [5]uint32 {
 		return [5]uint32{pick(r, 0, r.Uint32()), pick(r, 0, r.Uint32()), pick(r, 0, 1, 2, 3)}
 	},
@@ -221,7 +224,7 @@ func TestKernel_HelperProbes(t *testing.T) {
 	packets := envInt(t, "KERNELDIFF_PACKETS", 1000)
 	var total, ndiv int
 	results := map[string]int{} // bpf_fib_lookup's and bpf_dynptr_read's results, to see the paths taken
-	for _, prog := range []string{"tunnel", "check_mtu", "sk_lookup", "for_each", "set_tstamp", "fib", "dynptr", "map_in_map"} {
+	for _, prog := range []string{"tunnel", "check_mtu", "sk_lookup", "for_each", "set_tstamp", "fib", "dynptr", "map_in_map", "timer"} {
 		seed := seedOf(prog, envInt(t, "KERNELDIFF_SEED", 0))
 		g := pktgen.New(seed)
 		rng := rand.New(rand.NewPCG(uint64(seed), 3))
@@ -245,7 +248,7 @@ func TestKernel_HelperProbes(t *testing.T) {
 				t.Errorf("divergence: probe %s, packet %d, seed %d: %s\nframe % x\nctx_in % x", prog, i, seed, d, frame, ctx)
 				break
 			}
-			if key, ok := map[string]uint32{"fib": 0, "dynptr": 2, "map_in_map": 0}[prog]; ok {
+			if key, ok := map[string]uint32{"fib": 0, "dynptr": 2, "map_in_map": 0, "timer": 3}[prog]; ok {
 				v := make([]byte, 8)
 				if err := s.coll.Maps["out"].Lookup(binary.LittleEndian.AppendUint32(nil, key), v); err != nil {
 					t.Fatal(err)
@@ -260,7 +263,7 @@ func TestKernel_HelperProbes(t *testing.T) {
 	// (link-local); dynptr_read: 0, -EINVAL, -E2BIG.
 	// map_in_map: 0 no inner map, 1 no value, more a value updated.
 	for _, want := range []string{"fib -22", "fib -19", "fib -97", "fib 5", "fib 4", "dynptr 0", "dynptr -22", "dynptr -7",
-		"map_in_map 0", "map_in_map 1"} {
+		"map_in_map 0", "map_in_map 1", "timer 1", "timer 0", "timer -22"} {
 		if results[want] == 0 {
 			t.Errorf("no probe run gave %q: %v", want, results)
 		}

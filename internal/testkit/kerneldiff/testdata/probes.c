@@ -432,4 +432,42 @@ int map_in_map(struct __sk_buff *skb)
 	return TC_ACT_OK;
 }
 
+/* timer: bpf_timer_* on element cb[0] % 3 of a map of timers, with clock
+ * cb[1], start delay cb[2] (an hour or more, so that no timer fires
+ * while the test looks: the kernel fires them asynchronously) and start
+ * flags cb[3]; cb[4] picks which calls happen. Results in out[0..4]. */
+struct telem {
+	struct bpf_timer t;
+	__u64 fired;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 3);
+	__type(key, __u32);
+	__type(value, struct telem);
+} timers SEC(".maps");
+
+static int timer_fired(void *map, __u32 *key, struct telem *v)
+{
+	v->fired++;
+	return 0;
+}
+
+SEC("tc")
+int timer(struct __sk_buff *skb)
+{
+	__u32 k = skb->cb[0] % 3, sel = skb->cb[4];
+	struct telem *v = bpf_map_lookup_elem(&timers, &k);
+
+	if (!v)
+		return TC_ACT_SHOT;
+	put(0, sel & 1 ? bpf_timer_init(&v->t, &timers, skb->cb[1]) : 99);
+	put(1, sel & 2 ? bpf_timer_set_callback(&v->t, timer_fired) : 99);
+	put(2, sel & 4 ? bpf_timer_start(&v->t, 3600000000000ULL + skb->cb[2], skb->cb[3] & ~1u) : 99);
+	put(3, sel & 8 ? bpf_timer_cancel(&v->t) : 99);
+	put(4, v->fired);
+	return TC_ACT_OK;
+}
+
 char LICENSE[] SEC("license") = "GPL";
