@@ -211,6 +211,9 @@ var probeArgs = map[string]func(r *rand.Rand, n int) [5]uint32{
 	"timer": func(r *rand.Rand, n int) [5]uint32 {
 		return [5]uint32{r.Uint32N(3), pick(r, 0, 1, 7, 7, 2, 16, 17), r.Uint32(), pick(r, 0, 2, 4, 8), r.Uint32N(16)}
 	},
+	"spin_lock": func(r *rand.Rand, n int) [5]uint32 {
+		return [5]uint32{r.Uint32(), r.Uint32(), 0, 0, 0}
+	},
 	"set_tstamp": func(r *rand.Rand, n int) [5]uint32 {
 		return [5]uint32{pick(r, 0, r.Uint32()), pick(r, 0, r.Uint32()), pick(r, 0, 1, 2, 3)}
 	},
@@ -224,7 +227,7 @@ func TestKernel_HelperProbes(t *testing.T) {
 	packets := envInt(t, "KERNELDIFF_PACKETS", 1000)
 	var total, ndiv int
 	results := map[string]int{} // bpf_fib_lookup's and bpf_dynptr_read's results, to see the paths taken
-	for _, prog := range []string{"tunnel", "check_mtu", "sk_lookup", "for_each", "set_tstamp", "fib", "dynptr", "map_in_map", "timer"} {
+	for _, prog := range []string{"tunnel", "check_mtu", "sk_lookup", "for_each", "set_tstamp", "fib", "dynptr", "map_in_map", "timer", "spin_lock"} {
 		seed := seedOf(prog, envInt(t, "KERNELDIFF_SEED", 0))
 		g := pktgen.New(seed)
 		rng := rand.New(rand.NewPCG(uint64(seed), 3))

@@ -470,4 +470,36 @@ int timer(struct __sk_buff *skb)
 	return TC_ACT_OK;
 }
 
+/* spin_lock: a counter under a bpf_spin_lock in a map value, element
+ * cb[0] % 2, incremented by cb[1]; the new value in out[0]. */
+struct locked {
+	struct bpf_spin_lock lock;
+	__u32 pad;
+	__u64 count;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct locked);
+} counters SEC(".maps");
+
+SEC("tc")
+int spin_lock(struct __sk_buff *skb)
+{
+	__u32 k = skb->cb[0] % 2;
+	struct locked *v = bpf_map_lookup_elem(&counters, &k);
+	__u64 n;
+
+	if (!v)
+		return TC_ACT_SHOT;
+	bpf_spin_lock(&v->lock);
+	v->count += skb->cb[1];
+	n = v->count;
+	bpf_spin_unlock(&v->lock);
+	put(0, n);
+	return TC_ACT_OK;
+}
+
 char LICENSE[] SEC("license") = "GPL";
