@@ -97,7 +97,18 @@ func (x *Executor) Run(prog *Program, pkt *skb.Packet) (Result, error) {
 	}
 	x.ctx.pkt = pkt
 	x.publish()
+	// A program that read its context in an earlier run gets the image
+	// laid out now, in Go, rather than at its first context load, which
+	// compiled code would have to leave for (see ctxView).
+	eager := prog.ctxEager.Load()
+	if eager {
+		x.ctx.refresh()
+	}
+	x.ctx.laid = false
 	r0, err := x.m.Run(prog.vm)
+	if x.ctx.laid && !eager {
+		prog.ctxEager.Store(true)
+	}
 	x.ctx.sync()
 	x.finish()
 	res := Result{Retval: uint32(r0), Executed: x.m.Executed()}
@@ -202,6 +213,10 @@ func (x *Executor) finish() {
 type ctxView struct {
 	pkt   *skb.Packet
 	fresh bool
+	// laid says the image was laid out during the run (by a load or
+	// store of the program), which makes later runs of the program lay it
+	// out before they start (Program.ctxEager).
+	laid bool
 	// dirty says the VM stored into img directly (plain stores): the
 	// packet's fields catch up in sync, before anything reads them.
 	dirty bool
@@ -212,7 +227,7 @@ type ctxView struct {
 func (v *ctxView) refresh() {
 	v.sync()
 	v.pkt.WriteCtx(v.img[:], pktBase)
-	v.fresh = true
+	v.fresh, v.laid = true, true
 }
 
 // CtxImage lets the VM (interpreter and compiled code) do the plain

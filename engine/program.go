@@ -22,7 +22,11 @@ type Program struct {
 	coll    *Collection
 	vm      *vm.Program
 	faults  atomic.Uint64
-	lines   []sourceLine // BTF line info by raw instruction offset, ascending
+	// ctxEager says a run of the program laid out its context image;
+	// later runs lay it out before they start (Executor.Run). Only a
+	// matter of speed: the image is the same either way.
+	ctxEager atomic.Bool
+	lines    []sourceLine // BTF line info by raw instruction offset, ascending
 }
 
 // sourceLine is where a stretch of instructions starting at insn came from.
