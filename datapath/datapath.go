@@ -18,6 +18,11 @@ type Device struct {
 	// Name and Ifindex name the runtime device.
 	Name    string
 	Ifindex int
+	// Runtime is the runtime (network namespace) the device is in; nil
+	// means Config.Runtime. Devices of several runtimes joined by veth
+	// pairs (userspace.Runtime.AddVethPairTo) carry frames between
+	// namespaces, which bpf_redirect_peer needs.
+	Runtime *userspace.Runtime
 	// MTU bounds frames read from its ports (MTU + 18 bytes with the
 	// Ethernet header and one VLAN tag); 0 means 1500.
 	MTU int
@@ -63,7 +68,7 @@ type Trip struct {
 type Datapath struct {
 	rt      *userspace.Runtime
 	devs    []*devState
-	byIndex []*devState // by ifindex
+	spaces  []space // a handful: one per runtime
 	batch   int
 	trace   func(*Trip)
 	tracer  *Tracer
@@ -74,9 +79,16 @@ type Datapath struct {
 
 type devState struct {
 	*Device
+	rt      *userspace.Runtime
 	idx     int
 	maxLen  int
 	counter Counters
+}
+
+// space is the bound devices of one runtime, by ifindex.
+type space struct {
+	rt      *userspace.Runtime
+	byIndex []*devState
 }
 
 // Counters of one device; read them with Datapath.Stats.
@@ -114,22 +126,31 @@ func New(cfg Config) (*Datapath, error) {
 		if dev == nil || dev.Ifindex <= 0 {
 			return nil, fmt.Errorf("new datapath: device %d has no ifindex: %w", i, syscall.EINVAL)
 		}
-		if got, ok := cfg.Runtime.Ifindex(dev.Name); !ok || got != dev.Ifindex {
+		rt := dev.Runtime
+		if rt == nil {
+			rt = cfg.Runtime
+		}
+		if got, ok := rt.Ifindex(dev.Name); !ok || got != dev.Ifindex {
 			return nil, fmt.Errorf("new datapath: device %s (ifindex %d) is not in the runtime: %w", dev.Name, dev.Ifindex, syscall.ENODEV)
 		}
 		mtu := dev.MTU
 		if mtu <= 0 {
 			mtu = 1500
 		}
-		s := &devState{Device: dev, idx: i, maxLen: mtu + 18}
+		s := &devState{Device: dev, rt: rt, idx: i, maxLen: mtu + 18}
 		d.devs = append(d.devs, s)
-		for len(d.byIndex) <= dev.Ifindex {
-			d.byIndex = append(d.byIndex, nil)
+		sp := d.space(rt)
+		if sp == nil {
+			d.spaces = append(d.spaces, space{rt: rt})
+			sp = &d.spaces[len(d.spaces)-1]
 		}
-		if d.byIndex[dev.Ifindex] != nil {
+		for len(sp.byIndex) <= dev.Ifindex {
+			sp.byIndex = append(sp.byIndex, nil)
+		}
+		if sp.byIndex[dev.Ifindex] != nil {
 			return nil, fmt.Errorf("new datapath: device %s bound twice: %w", dev.Name, syscall.EEXIST)
 		}
-		d.byIndex[dev.Ifindex] = s
+		sp.byIndex[dev.Ifindex] = s
 	}
 	return d, nil
 }
@@ -196,7 +217,7 @@ func (d *Datapath) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := d.NewWorker().Pump(in.dev.Ifindex, in.wire, in.p)
+			err := d.NewWorker().pump(in.dev, in.wire, in.p)
 			if err != nil && !errors.Is(err, port.ErrClosed) {
 				errMu.Lock()
 				if firstErr == nil {
@@ -264,18 +285,22 @@ func (d *Datapath) NewWorker() *Worker {
 }
 
 // Pump reads p until it ends (io.EOF: nil) or is closed (ErrClosed),
-// pushing every frame through device ifindex: from the wire (Receive) or
-// from the host side (Transmit).
+// pushing every frame through device ifindex of Config.Runtime: from the
+// wire (Receive) or from the host side (Transmit).
 func (w *Worker) Pump(ifindex int, wire bool, p port.Port) error {
+	return w.pump(w.d.dev(w.d.rt, ifindex), wire, p)
+}
+
+func (w *Worker) pump(src *devState, wire bool, p port.Port) error {
 	for {
 		err := p.Read(w.batch)
 		if w.batch.N > 0 {
 			if w.d.trace != nil {
 				w.d.traceMu.Lock()
-				w.Process(ifindex, wire, w.batch.Frames[:w.batch.N])
+				w.process(src, wire, w.batch.Frames[:w.batch.N])
 				w.d.traceMu.Unlock()
 			} else {
-				w.Process(ifindex, wire, w.batch.Frames[:w.batch.N])
+				w.process(src, wire, w.batch.Frames[:w.batch.N])
 			}
 		}
 		if err == io.EOF {
@@ -287,11 +312,15 @@ func (w *Worker) Pump(ifindex int, wire bool, p port.Port) error {
 	}
 }
 
-// Process pushes frames that arrived on device ifindex through the
-// runtime and sends each where its fate puts it. It does not allocate.
+// Process pushes frames that arrived on device ifindex of Config.Runtime
+// through the runtime and sends each where its fate puts it. It does not
+// allocate.
 func (w *Worker) Process(ifindex int, wire bool, frames []port.Frame) {
+	w.process(w.d.dev(w.d.rt, ifindex), wire, frames)
+}
+
+func (w *Worker) process(src *devState, wire bool, frames []port.Frame) {
 	d := w.d
-	src := d.dev(ifindex)
 	if src == nil {
 		return
 	}
@@ -312,12 +341,12 @@ func (w *Worker) Process(ifindex int, wire bool, frames []port.Frame) {
 		if wire {
 			atomic.AddUint64(&src.counter.RxFrames, 1)
 			atomic.AddUint64(&src.counter.RxBytes, uint64(f.Len))
-			out = d.rt.Receive(ifindex, f.Data)
+			out = src.rt.Receive(src.Ifindex, f.Data)
 		} else {
 			atomic.AddUint64(&src.counter.HostFrames, 1)
-			out = d.rt.Transmit(ifindex, f.Data)
+			out = src.rt.Transmit(src.Ifindex, f.Data)
 		}
-		at := d.dev(out.Ifindex)
+		at := d.dev(out.Runtime, out.Ifindex)
 		if d.trace != nil {
 			name := ""
 			if at != nil {
@@ -364,11 +393,25 @@ func record(pw *port.PcapWriter, f port.Frame) {
 	}
 }
 
-func (d *Datapath) dev(ifindex int) *devState {
-	if ifindex <= 0 || ifindex >= len(d.byIndex) {
+// dev is the bound device ifindex of runtime rt (nil: Config.Runtime).
+func (d *Datapath) dev(rt *userspace.Runtime, ifindex int) *devState {
+	if rt == nil {
+		rt = d.rt
+	}
+	sp := d.space(rt)
+	if sp == nil || ifindex <= 0 || ifindex >= len(sp.byIndex) {
 		return nil
 	}
-	return d.byIndex[ifindex]
+	return sp.byIndex[ifindex]
+}
+
+func (d *Datapath) space(rt *userspace.Runtime) *space {
+	for i := range d.spaces {
+		if d.spaces[i].rt == rt {
+			return &d.spaces[i]
+		}
+	}
+	return nil
 }
 
 func (w *Worker) queue(s *devState, side int, f port.Frame) {
