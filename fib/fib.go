@@ -35,8 +35,14 @@ const (
 // ParamsSize is sizeof(struct bpf_fib_lookup).
 const ParamsSize = 64
 
-// TableMain is RT_TABLE_MAIN, where routes go unless they name a table.
-const TableMain = 254
+// Routing tables the default rules consult: RT_TABLE_LOCAL (addresses of
+// the namespace itself, broadcast), RT_TABLE_MAIN (where routes go unless
+// they name a table), RT_TABLE_DEFAULT.
+const (
+	TableLocal   = 255
+	TableMain    = 254
+	TableDefault = 253
+)
 
 const (
 	afInet  = 2  // AF_INET
@@ -116,13 +122,38 @@ func (t *Table) device(ifindex uint32) (*Device, bool) {
 	return nil, false
 }
 
-// route is the longest-prefix match for dst in table tbid (any table but
-// the local one when tbid is 0, as the default fib rules do: local, main,
-// default).
-func (t *Table) route(dst netip.Addr, tbid uint32, direct bool) (*Route, bool) {
+// route is the longest-prefix match for dst: in table tbid with direct
+// (BPF_FIB_LOOKUP_DIRECT), else as the default fib rules look: the local
+// table first, then main, then default.
+//
+// oif is the output device a BPF_FIB_LOOKUP_OUTPUT lookup names: routes
+// whose next hop leaves through another device do not match
+// (fib_lookup_good_nhc), those without a next hop (blackhole, ...) do.
+func (t *Table) route(dst netip.Addr, tbid uint32, direct bool, oif uint32) (*Route, bool) {
 	if t == nil {
 		return nil, false
 	}
+	if direct && tbid != TableMain {
+		return t.lpm(dst, tbid, oif)
+	}
+	if direct {
+		// Without custom fib rules the kernel keeps the local table
+		// merged into main (fib_unmerge undoes it when a rule is added):
+		// a direct lookup in main sees the local routes as well.
+		if r, ok := t.lpm(dst, TableLocal, oif); ok {
+			return r, true
+		}
+		return t.lpm(dst, TableMain, oif)
+	}
+	for _, tb := range []uint32{TableLocal, TableMain, TableDefault} {
+		if r, ok := t.lpm(dst, tb, oif); ok {
+			return r, true
+		}
+	}
+	return nil, false
+}
+
+func (t *Table) lpm(dst netip.Addr, tbid, oif uint32) (*Route, bool) {
 	var best *Route
 	for i := range t.Routes {
 		r := &t.Routes[i]
@@ -130,10 +161,10 @@ func (t *Table) route(dst netip.Addr, tbid uint32, direct bool) (*Route, bool) {
 		if rt == 0 {
 			rt = TableMain
 		}
-		if direct && rt != tbid {
+		if rt != tbid || !r.Dst.Contains(dst) {
 			continue
 		}
-		if !r.Dst.Contains(dst) {
+		if oif != 0 && (r.Type == Unicast || r.Type == Local) && r.Ifindex != 0 && r.Ifindex != oif {
 			continue
 		}
 		if best == nil || r.Dst.Bits() > best.Dst.Bits() ||
@@ -234,7 +265,11 @@ func (t *Table) lookup(p []byte, flags uint32, checkMTU, v6 bool) int64 {
 			return RetNotFwded
 		}
 	}
-	r, ok := t.route(dst, tbid, direct)
+	var oif uint32
+	if flags&FlagOutput != 0 {
+		oif = dev.Ifindex
+	}
+	r, ok := t.route(dst, tbid, direct, oif)
 	if !ok {
 		return RetNotFwded
 	}

@@ -4,6 +4,7 @@ package kernel
 
 import (
 	"fmt"
+	"net/netip"
 	"syscall"
 	"time"
 
@@ -17,6 +18,21 @@ var errUnsupported = fmt.Errorf("kernel backend: %w (tcx needs Linux)", syscall.
 
 // Supported reports that the kernel backend needs Linux.
 func Supported() error { return errUnsupported }
+
+// Route is a route to install in a namespace's routing table.
+type Route struct {
+	Dst       netip.Prefix
+	Gateway   netip.Addr
+	Ifindex   int
+	Table     int
+	Metric    int
+	Blackhole bool
+}
+
+func (ns *NetNS) AddAddr(ifindex int, p netip.Prefix) error                { return errUnsupported }
+func (ns *NetNS) AddRoute(r Route) error                                   { return errUnsupported }
+func (ns *NetNS) AddNeigh(ifindex int, addr netip.Addr, mac [6]byte) error { return errUnsupported }
+func (ns *NetNS) SetIPv4Forwarding(on bool) error                          { return errUnsupported }
 
 // Release has no Linux kernel to name off Linux.
 func Release() (string, error) { return "", errUnsupported }

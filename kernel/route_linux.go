@@ -1,0 +1,92 @@
+package kernel
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Route is a route to install in a namespace's routing table.
+type Route struct {
+	Dst       netip.Prefix
+	Gateway   netip.Addr // zero: on link
+	Ifindex   int
+	Table     int // 0: the main table
+	Metric    int
+	Blackhole bool
+}
+
+// AddAddr assigns p (address and prefix length) to a device; the kernel
+// adds the connected and local routes.
+func (ns *NetNS) AddAddr(ifindex int, p netip.Prefix) error {
+	err := ns.Do(func() error {
+		l, err := ns.nl.LinkByIndex(ifindex)
+		if err != nil {
+			return linkErr(err)
+		}
+		ipn := &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+		return ns.nl.AddrAdd(l, &netlink.Addr{IPNet: ipn})
+	})
+	if err != nil {
+		return fmt.Errorf("add address %s to %d: %w", p, ifindex, err)
+	}
+	return nil
+}
+
+// AddRoute installs r.
+func (ns *NetNS) AddRoute(r Route) error {
+	nr := &netlink.Route{
+		Dst:       &net.IPNet{IP: r.Dst.Addr().AsSlice(), Mask: net.CIDRMask(r.Dst.Bits(), r.Dst.Addr().BitLen())},
+		LinkIndex: r.Ifindex,
+		Table:     r.Table,
+		Priority:  r.Metric,
+	}
+	if r.Gateway.IsValid() {
+		nr.Gw = r.Gateway.AsSlice()
+	}
+	if r.Blackhole {
+		nr.Type = unix.RTN_BLACKHOLE
+		nr.LinkIndex = 0
+	}
+	err := ns.Do(func() error { return ns.nl.RouteAdd(nr) })
+	if err != nil {
+		return fmt.Errorf("add route %s: %w", r.Dst, err)
+	}
+	return nil
+}
+
+// AddNeigh adds a permanent neighbour entry: addr is at mac on ifindex.
+func (ns *NetNS) AddNeigh(ifindex int, addr netip.Addr, mac [6]byte) error {
+	fam := unix.AF_INET
+	if addr.Is6() && !addr.Is4In6() {
+		fam = unix.AF_INET6
+	}
+	err := ns.Do(func() error {
+		return ns.nl.NeighAdd(&netlink.Neigh{LinkIndex: ifindex, Family: fam, State: netlink.NUD_PERMANENT,
+			IP: addr.AsSlice(), HardwareAddr: net.HardwareAddr(mac[:])})
+	})
+	if err != nil {
+		return fmt.Errorf("add neighbour %s on %d: %w", addr, ifindex, err)
+	}
+	return nil
+}
+
+// SetIPv4Forwarding switches IPv4 forwarding on or off for every device of
+// the namespace (net.ipv4.conf.all.forwarding).
+func (ns *NetNS) SetIPv4Forwarding(on bool) error {
+	v := []byte("0\n")
+	if on {
+		v = []byte("1\n")
+	}
+	err := ns.Do(func() error {
+		return os.WriteFile("/proc/sys/net/ipv4/conf/all/forwarding", v, 0)
+	})
+	if err != nil {
+		return fmt.Errorf("set ipv4 forwarding: %w", err)
+	}
+	return nil
+}
