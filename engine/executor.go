@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"runtime"
 	"sync/atomic"
 	"syscall"
 
@@ -277,11 +276,20 @@ type execPool struct {
 	// will wake anyway to retry for every slot.
 	waiting atomic.Int32
 	wake    chan struct{}
+	// cpuWaiting and cpuWake are the same for runs that want one CPU
+	// (acquireCPU), per slot, one token at most.
+	cpuWaiting []atomic.Int32
+	cpuWake    []chan struct{}
 }
 
 func (p *execPool) init(n int) {
 	p.slots = make([]poolSlot, n)
 	p.wake = make(chan struct{}, n)
+	p.cpuWaiting = make([]atomic.Int32, n)
+	p.cpuWake = make([]chan struct{}, n)
+	for i := range p.cpuWake {
+		p.cpuWake[i] = make(chan struct{}, 1)
+	}
 }
 
 // acquire borrows a free executor of the pool: slot i is CPU i, so no two
@@ -313,9 +321,9 @@ func (c *Collection) acquire() (*poolSlot, error) {
 	}
 }
 
-// acquireCPU borrows the executor of CPU cpu, yielding while another run
-// holds it (briefly: one program); a cpu outside the pool borrows any free
-// one (acquire).
+// acquireCPU borrows the executor of CPU cpu, parked while another run
+// holds it (as acquire waits, on the slot's own wake channel); a cpu
+// outside the pool borrows any free one (acquire).
 func (c *Collection) acquireCPU(cpu int) (*poolSlot, error) {
 	if cpu < 0 || cpu >= len(c.pool.slots) {
 		return c.acquire()
@@ -323,9 +331,17 @@ func (c *Collection) acquireCPU(cpu int) (*poolSlot, error) {
 	if c.closed.Load() {
 		return nil, fmt.Errorf("run: collection closed: %w", syscall.EBADF)
 	}
-	s := &c.pool.slots[cpu]
-	for s.busy.Load() || !s.busy.CompareAndSwap(false, true) {
-		runtime.Gosched()
+	p := &c.pool
+	s := &p.slots[cpu]
+	for !s.take() {
+		p.cpuWaiting[cpu].Add(1)
+		if !s.take() {
+			<-p.cpuWake[cpu]
+			p.cpuWaiting[cpu].Add(-1)
+			continue
+		}
+		p.cpuWaiting[cpu].Add(-1)
+		break
 	}
 	if s.x == nil {
 		s.x = newExecutor(c, cpu)
@@ -333,10 +349,12 @@ func (c *Collection) acquireCPU(cpu int) (*poolSlot, error) {
 	return s, nil
 }
 
+func (s *poolSlot) take() bool { return !s.busy.Load() && s.busy.CompareAndSwap(false, true) }
+
 func (c *Collection) tryAcquire() *poolSlot {
 	for i := range c.pool.slots {
 		s := &c.pool.slots[i]
-		if s.busy.Load() || !s.busy.CompareAndSwap(false, true) {
+		if !s.take() {
 			continue
 		}
 		if s.x == nil {
@@ -347,9 +365,16 @@ func (c *Collection) tryAcquire() *poolSlot {
 	return nil
 }
 
-// release gives s back and wakes a parked run, if any.
+// release gives s back and wakes a parked run, if any: one that waits
+// for this CPU and one that waits for any.
 func (p *execPool) release(s *poolSlot) {
 	s.busy.Store(false)
+	if cpu := s.x.cpu; p.cpuWaiting[cpu].Load() > 0 {
+		select {
+		case p.cpuWake[cpu] <- struct{}{}:
+		default:
+		}
+	}
 	if p.waiting.Load() > 0 {
 		select {
 		case p.wake <- struct{}{}:

@@ -49,21 +49,38 @@ func poolFrame() []byte {
 }
 
 // TestPool_Oversubscribed runs a per-CPU counter from 16 goroutines on a
-// collection of 2 CPUs (run with -race): no increment is lost, so no two
-// runs ever shared a CPU, and every run got an executor.
+// collection of 2 CPUs (run with -race), half the runs on any free CPU and
+// half on a chosen one: no increment is lost, so no two runs ever shared
+// a CPU, and every run got an executor.
 func TestPool_Oversubscribed(t *testing.T) {
 	const workers, perWorker = 16, 400
 	c, p := poolCounter(t)
 	var wg sync.WaitGroup
-	for range workers {
+	for w := range workers {
 		wg.Go(func() {
 			var pkt skb.Packet
-			for range perWorker {
+			for i := range perWorker {
 				if err := pkt.ResetTestRun(poolFrame(), nil, nil); err != nil {
 					t.Error(err)
 					return
 				}
-				if _, err := p.Run(&pkt); err != nil {
+				if i%2 == 0 {
+					if _, err := p.Run(&pkt); err != nil {
+						t.Error(err)
+						return
+					}
+					continue
+				}
+				// Every other run wants one CPU, as a chain's later
+				// programs do (Runner).
+				s, err := c.acquireCPU((w + i) % c.NumCPU())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				_, err = s.x.Run(p, &pkt)
+				c.pool.release(s)
+				if err != nil {
 					t.Error(err)
 					return
 				}
@@ -121,5 +138,57 @@ func TestPool_WaitersPark(t *testing.T) {
 	}
 	if w := c.pool.waiting.Load(); w != 0 {
 		t.Fatalf("%d runs still registered as waiting", w)
+	}
+}
+
+// TestPool_CPUWaitersPark: runs that want one CPU (a chain keeping its
+// trip's CPU) park while it is taken, other CPUs stay free for the rest,
+// and a release of that CPU lets them all through, one at a time.
+func TestPool_CPUWaitersPark(t *testing.T) {
+	const waiters = 6
+	c, p := poolCounter(t)
+	held, err := c.acquireCPU(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range waiters {
+		wg.Go(func() {
+			s, err := c.acquireCPU(1)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			var pkt skb.Packet
+			if err := pkt.ResetTestRun(poolFrame(), nil, nil); err != nil {
+				t.Error(err)
+			}
+			if _, err := s.x.Run(p, &pkt); err != nil {
+				t.Error(err)
+			}
+			c.pool.release(s)
+		})
+	}
+	for c.pool.cpuWaiting[1].Load() != waiters {
+		runtime.Gosched()
+	}
+	// CPU 0 is free to anyone else meanwhile.
+	var pkt skb.Packet
+	if err := pkt.ResetTestRun(poolFrame(), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Run(&pkt); err != nil {
+		t.Fatal(err)
+	}
+	if n := countedPackets(t, c); n != 1 {
+		t.Fatalf("%d runs while CPU 1 was held, want the one on CPU 0", n)
+	}
+	c.pool.release(held)
+	wg.Wait()
+	if n := countedPackets(t, c); n != waiters+1 {
+		t.Fatalf("%d runs after the release, want %d", n, waiters+1)
+	}
+	if w := c.pool.cpuWaiting[1].Load(); w != 0 {
+		t.Fatalf("%d runs still registered as waiting for CPU 1", w)
 	}
 }
