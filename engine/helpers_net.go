@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/binary"
 	"fmt"
 	"syscall"
 
@@ -150,6 +151,22 @@ func forEachMapElem(m *vm.Machine, r1, r2, r3, r4, _ uint64) (uint64, error) {
 	defer m.UnmapDynamic(keyAddr) //nolint:errcheck // the region is ours
 	var n uint64
 	limit := uint64(e.m.Info().MaxEntries)
+	if isArray(e) {
+		// Arrays go by index, without the userspace iteration API (whose
+		// end of iteration is an error value).
+		for i := range uint32(limit) {
+			binary.LittleEndian.PutUint32(key, i)
+			n++
+			r0, err := m.Call(r2, r1, keyAddr, e.valueAddr(x.cpu, int(i)), r3, 0)
+			if err != nil {
+				return 0, err
+			}
+			if r0 != 0 {
+				break
+			}
+		}
+		return n, nil
+	}
 	for prev, steps := []byte(nil), uint64(0); n < limit && steps < 2*limit; prev, steps = key, steps+1 {
 		if e.m.NextKey(prev, next) != nil {
 			break
