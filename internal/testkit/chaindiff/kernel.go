@@ -23,6 +23,11 @@ type Kernel struct {
 	coll  *kernel.Collection
 	vs    []Variant
 	socks map[sockKey]*kernel.PacketSocket
+	// Unmatched counts, per ethertype, received frames whose tail names
+	// no frame of the batch: late ones of an earlier batch, a tail a
+	// program overwrote, or the kernel's own traffic (IPv6 neighbour
+	// discovery and MLD on the veth ends).
+	Unmatched map[uint16]int
 }
 
 type sockKey struct {
@@ -34,7 +39,7 @@ type sockKey struct {
 // whose namespace the caller made; the others are created with newBackend)
 // and loads the variants once.
 func NewKernel(topos []Topology, vs []Variant, newBackend func() (*kernel.Backend, error)) (*Kernel, error) {
-	k := &Kernel{vs: vs, socks: map[sockKey]*kernel.PacketSocket{}}
+	k := &Kernel{vs: vs, socks: map[sockKey]*kernel.PacketSocket{}, Unmatched: map[uint16]int{}}
 	for ti, t := range topos {
 		bs := make([]*kernel.Backend, t.NS)
 		for i := range bs {
@@ -141,9 +146,18 @@ func (k *Kernel) ApplyClassic(t Topology, c Config, add bool) error {
 }
 
 // RunBatch sends up to BatchSlots frames (frame i names slot i in its
-// tail), waits until the frames the model delivered (expect) have arrived
-// or settle has passed without any arrival, and reads the records.
-func (k *Kernel) RunBatch(t Topology, c Config, frames []Frame, expect int, settle time.Duration) ([]Observation, error) {
+// tail), waits until the frames the model delivered have arrived or settle
+// has passed without any arrival, and reads the records. Where the kernel
+// is behind the model (fewer program runs or deliveries so far: softirq
+// work late on a loaded machine) it looks again for up to lag; a frame
+// still behind then is what the kernel did.
+func (k *Kernel) RunBatch(t Topology, c Config, frames []Frame, model []Observation, settle, lag time.Duration) ([]Observation, error) {
+	expect := 0
+	for i := range model {
+		if model[i].Delivered {
+			expect++
+		}
+	}
 	steps, rec := k.coll.Maps["steps"], k.coll.Maps["rec"]
 	obs := make([]Observation, len(frames))
 	bySeq := make(map[uint32]int, len(frames))
@@ -152,6 +166,41 @@ func (k *Kernel) RunBatch(t Topology, c Config, frames []Frame, expect int, sett
 			return nil, err
 		}
 		bySeq[f.Seq] = i
+	}
+	var socks []*kernel.PacketSocket
+	var keys []sockKey
+	for key, s := range k.socks {
+		if key.topo == c.Topo {
+			socks, keys = append(socks, s), append(keys, key)
+		}
+	}
+	buf := make([]byte, 65536)
+	got := 0
+	// receive takes what arrived within wait; it reports whether anything
+	// did.
+	receive := func(wait time.Duration) (bool, error) {
+		i, b, err := kernel.RecvAny(socks, buf, wait)
+		if errors.Is(err, syscall.ETIMEDOUT) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		seq, ok := FrameSeq(b)
+		j, mine := bySeq[seq]
+		if !ok || !mine {
+			if len(b) >= 14 {
+				k.Unmatched[binary.BigEndian.Uint16(b[12:])]++
+			}
+			return true, nil
+		}
+		o := &obs[j]
+		if o.Delivered {
+			return false, fmt.Errorf("frame %d delivered twice", seq)
+		}
+		o.Delivered, o.NS, o.Ifindex, o.Frame = true, keys[i].ns, keys[i].ifindex, append([]byte(nil), b...)
+		got++
+		return true, nil
 	}
 	for i, f := range frames {
 		d := t.Devs[f.Dev]
@@ -163,46 +212,52 @@ func (k *Kernel) RunBatch(t Topology, c Config, frames []Frame, expect int, sett
 			}
 			obs[i].SendFailed = true
 		}
-	}
-	var socks []*kernel.PacketSocket
-	var keys []sockKey
-	for key, s := range k.socks {
-		if key.topo == c.Topo {
-			socks, keys = append(socks, s), append(keys, key)
+		// Keep the sockets' receive queues short: a full one drops.
+		for {
+			more, err := receive(0)
+			if err != nil {
+				return nil, err
+			}
+			if !more {
+				break
+			}
 		}
 	}
-	buf := make([]byte, 65536)
-	for got := 0; ; {
+	for {
 		// Wait for what the model delivered, then a little longer for
-		// what it did not; without expectations, settle once.
+		// what it did not.
 		wait := settle
 		if got >= expect {
 			wait = settle / 4
 		}
-		i, b, err := kernel.RecvAny(socks, buf, wait)
-		if errors.Is(err, syscall.ETIMEDOUT) {
-			break
-		}
+		more, err := receive(wait)
 		if err != nil {
 			return nil, err
 		}
-		seq, ok := FrameSeq(b)
-		j, mine := bySeq[seq]
-		if !ok || !mine {
-			continue // a late frame of an earlier batch
+		if !more {
+			break
 		}
-		o := &obs[j]
-		if o.Delivered {
-			return nil, fmt.Errorf("frame %d delivered twice", seq)
+	}
+	for deadline := time.Now().Add(lag); ; {
+		behind := false
+		for i := range frames {
+			o := &obs[i]
+			if err := steps.Lookup(uint32(i), &o.Steps); err != nil {
+				return nil, err
+			}
+			if o.Steps < model[i].Steps || (model[i].Delivered && !o.Delivered) {
+				behind = true
+			}
 		}
-		o.Delivered, o.NS, o.Ifindex, o.Frame = true, keys[i].ns, keys[i].ifindex, append([]byte(nil), b...)
-		got++
+		if !behind || time.Now().After(deadline) {
+			break
+		}
+		if _, err := receive(20 * time.Millisecond); err != nil {
+			return nil, err
+		}
 	}
 	for i := range frames {
 		o := &obs[i]
-		if err := steps.Lookup(uint32(i), &o.Steps); err != nil {
-			return nil, err
-		}
 		for s := range min(o.Steps, MaxSteps) {
 			var r [NWords]uint32
 			if err := rec.Lookup(uint32(i*MaxSteps)+s, &r); err != nil {
