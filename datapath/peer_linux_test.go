@@ -2,6 +2,7 @@ package datapath_test
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"strings"
@@ -27,6 +28,13 @@ type peerAttach struct {
 	egress bool
 	target string // the device whose peer it redirects to (in dev's namespace)
 	flags  uint64
+	mark   uint32 // set_mark: IPv4 frames get this mark and priority mark+1
+	seen   bool   // dp_peer_seen instead: records what arrives
+}
+
+// peerSeen is dp_peer's struct peer_seen.
+type peerSeen struct {
+	Frames, PktTypeBefore, PktType, Mark, Priority, IngressIsDev uint32
 }
 
 type peerCase struct {
@@ -39,7 +47,7 @@ var (
 	peerForward = peerAttach{dev: "pa0", target: "pb0"}
 	peerReverse = peerAttach{dev: "pb0", target: "pa0"}
 	peerCases   = []peerCase{
-		{"redirect_peer both ways between A and B", []peerAttach{peerForward, peerReverse}, true},
+		{"redirect_peer both ways between A and B", []peerAttach{{dev: "pa0", target: "pb0", mark: 0x77}, peerReverse, {dev: "pb1", seen: true}}, true},
 		{"replies redirected to a veth whose peer is in the same namespace", []peerAttach{peerForward, {dev: "pb0", target: "pc0"}}, false},
 		{"replies redirected to the peer of lo, which has none", []peerAttach{peerForward, {dev: "pb0", target: "lo"}}, false},
 		{"replies redirected with flags 1", []peerAttach{peerForward, {dev: "pb0", target: "pa0", flags: 1}}, false},
@@ -51,8 +59,8 @@ var (
 type peerEnv struct {
 	name string
 	// attach loads dp_peer set for a and attaches it; the link goes with
-	// the returned function.
-	attach func(a peerAttach) (func(), error)
+	// the returned function, the other reads its dp_peer_seen_map.
+	attach func(a peerAttach) (func(), func() peerSeen, error)
 }
 
 // runPeerCases runs every case on env: ping A to B, and for a passing
@@ -61,13 +69,22 @@ func runPeerCases(t *testing.T, l *lab, env peerEnv) []string {
 	srv := listen(t, l.b, addrB, []int{8080}, nil)
 	var out []string
 	for _, c := range peerCases {
-		var detach []func()
+		var (
+			detach     []func()
+			sent, seen func() peerSeen
+		)
 		for _, a := range c.attach {
-			d, err := env.attach(a)
+			d, read, err := env.attach(a)
 			if err != nil {
 				t.Fatalf("%s: %s: attach at %s: %v", env.name, c.name, a.dev, err)
 			}
 			detach = append(detach, d)
+			switch {
+			case a.seen:
+				seen = read
+			case a.mark != 0:
+				sent = read
+			}
 		}
 		ok := l.ping(l.nameA, addrB)
 		if ok {
@@ -81,12 +98,24 @@ func runPeerCases(t *testing.T, l *lab, env peerEnv) []string {
 			}
 			outcome += fmt.Sprintf(" tcp=%v peer=%s", tcpOK, srv.peer("tcp:8080"))
 		}
+		if seen != nil {
+			// What B's side saw of A's redirected IPv4 frames.
+			before, got := sent(), seen()
+			outcome += fmt.Sprintf(" seen: frames>0=%v pkt_type %d->%d mark=%#x priority=%#x ingress_ifindex=ifindex:%v",
+				got.Frames > 0, before.PktTypeBefore, got.PktType, got.Mark, got.Priority, got.IngressIsDev == 1)
+		}
 		for _, d := range detach {
 			d()
 		}
 		want := fmt.Sprintf("ping=%v", c.pass)
 		if c.pass {
 			want += " tcp=true peer=" + addrA
+		}
+		if seen != nil {
+			// Addressed to the far end's MAC, the frames are OTHERHOST (3)
+			// where they are redirected; skb_scrub_packet(skb, false)
+			// makes them PACKET_HOST and keeps mark and priority.
+			want += " seen: frames>0=true pkt_type 3->0 mark=0x77 priority=0x78 ingress_ifindex=ifindex:true"
 		}
 		if outcome != want {
 			t.Errorf("%s: %s: %s, want %s", env.name, c.name, outcome, want)
@@ -98,10 +127,17 @@ func runPeerCases(t *testing.T, l *lab, env peerEnv) []string {
 	return out
 }
 
-// peerSpec is dp_peer set to redirect to target with flags.
-func peerProgSet(t *testing.T, target int, flags uint64) map[string]any {
-	t.Helper()
-	return map[string]any{"peer_ifindex": uint32(target), "peer_flags": flags}
+// peerProgSet is dp_peer's configuration for a, its target at ifindex
+// target.
+func peerProgSet(a peerAttach, target int) map[string]any {
+	return map[string]any{"peer_ifindex": uint32(target), "peer_flags": a.flags, "set_mark": a.mark}
+}
+
+func peerProgName(a peerAttach) string {
+	if a.seen {
+		return "dp_peer_seen"
+	}
+	return "dp_peer"
 }
 
 func runPeerKernel(t *testing.T) []string {
@@ -128,10 +164,10 @@ func runPeerKernel(t *testing.T) []string {
 	l.ip(l.nameB, "addr", "add", addrB+"/24", "dev", "pb1")
 	l.ip(l.nameA, "link", "set", "pa1", "up")
 	l.ip(l.nameB, "link", "set", "pb1", "up")
-	// The frames keep pkt_type from the first eth_type_trans (pa0's, pb0's)
-	// across redirect_peer: addressed to those ends they are PACKET_HOST.
-	l.ip(l.nameA, "neigh", "replace", addrB, "lladdr", l.mac(mid, "pa0"), "dev", "pa1", "nud", "permanent")
-	l.ip(l.nameB, "neigh", "replace", addrA, "lladdr", l.mac(mid, "pb0"), "dev", "pb1", "nud", "permanent")
+	// A addresses B's own MAC and B A's: the redirecting ends (pa0, pb0)
+	// take the frames as PACKET_OTHERHOST.
+	l.ip(l.nameA, "neigh", "replace", addrB, "lladdr", l.mac(l.b, "pb1"), "dev", "pa1", "nud", "permanent")
+	l.ip(l.nameB, "neigh", "replace", addrA, "lladdr", l.mac(l.a, "pa1"), "dev", "pb1", "nud", "permanent")
 	bm, err := kernel.New(mid, kernel.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -142,29 +178,46 @@ func runPeerKernel(t *testing.T) []string {
 		t.Fatal(err)
 	}
 	defer ba.Close()
-	return runPeerCases(t, l, peerEnv{name: "kernel", attach: func(a peerAttach) (func(), error) {
+	bb, err := kernel.New(l.b, kernel.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bb.Close()
+	return runPeerCases(t, l, peerEnv{name: "kernel", attach: func(a peerAttach) (func(), func() peerSeen, error) {
 		ns, b := mid, bm
-		if a.dev == "pa1" {
+		switch a.dev {
+		case "pa1":
 			ns, b = l.a, ba
+		case "pb1":
+			ns, b = l.b, bb
 		}
 		dev, err := ns.Ifindex(a.dev)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		target, err := ns.Ifindex(a.target)
-		if err != nil {
-			return nil, err
+		target := 0
+		if a.target != "" {
+			if target, err = ns.Ifindex(a.target); err != nil {
+				return nil, nil, err
+			}
 		}
-		c := loadKernel(t, b, "dp_peer.o", peerProgSet(t, target, a.flags))
+		c := loadKernel(t, b, "dp_peer.o", peerProgSet(a, target))
 		dir := tcx.Ingress
 		if a.egress {
 			dir = tcx.Egress
 		}
-		link, err := tcx.AttachLink(b, dev, dir, c.Programs["dp_peer"], tcx.Tail(), 0)
+		link, err := tcx.AttachLink(b, dev, dir, c.Programs[peerProgName(a)], tcx.Tail(), 0)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return func() { link.Close(); c.Close() }, nil
+		read := func() peerSeen {
+			var v peerSeen
+			if err := c.Maps["dp_peer_seen_map"].Lookup(uint32(0), &v); err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+		return func() { link.Close(); c.Close() }, read, nil
 	}})
 }
 
@@ -214,37 +267,44 @@ func runPeerUserspace(t *testing.T) ([]string, []datapath.Counters) {
 	}()
 	l.ip(l.nameA, "addr", "add", addrA+"/24", "dev", "tpa")
 	l.ip(l.nameB, "addr", "add", addrB+"/24", "dev", "tpb")
-	// The TAPs are the stacks' devices: frames reach B's stack addressed
-	// to tpb.
+	// The TAPs are the stacks' devices: A addresses B's own MAC (tpb's)
+	// and B A's, which the runtime's pa0 and pb0 take as OTHERHOST.
 	l.ip(l.nameA, "neigh", "replace", addrB, "lladdr", l.mac(l.b, "tpb"), "dev", "tpa", "nud", "permanent")
 	l.ip(l.nameB, "neigh", "replace", addrA, "lladdr", l.mac(l.a, "tpa"), "dev", "tpb", "nud", "permanent")
 	spec, err := engine.LoadCollectionSpec(progs + "dp_peer.o")
 	if err != nil {
 		t.Fatal(err)
 	}
-	outcomes := runPeerCases(t, l, peerEnv{name: "userspace", attach: func(a peerAttach) (func(), error) {
+	outcomes := runPeerCases(t, l, peerEnv{name: "userspace", attach: func(a peerAttach) (func(), func() peerSeen, error) {
 		rt := rtM
-		if a.dev == "pa1" {
+		switch a.dev {
+		case "pa1":
 			rt = rtA
+		case "pb1":
+			rt = rtB
 		}
 		dev, _ := rt.Ifindex(a.dev)
-		target, ok := rt.Ifindex(a.target)
-		if !ok {
-			return nil, fmt.Errorf("no device %s", a.target)
+		target := 0
+		if a.target != "" {
+			var ok bool
+			if target, ok = rt.Ifindex(a.target); !ok {
+				return nil, nil, fmt.Errorf("no device %s", a.target)
+			}
 		}
 		s := spec.Copy()
-		for k, v := range peerProgSet(t, target, a.flags) {
+		for k, v := range peerProgSet(a, target) {
 			if err := s.Variables[k].Set(v); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 		c, err := engine.NewCollection(s, engine.Options{NumCPU: 2, Engine: testEngine})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		h, err := rt.NewProgram("dp_peer", engine.NewRunner(c.Programs["dp_peer"]))
+		name := peerProgName(a)
+		h, err := rt.NewProgram(name, engine.NewRunner(c.Programs[name]))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		dir := tcx.Ingress
 		if a.egress {
@@ -252,9 +312,20 @@ func runPeerUserspace(t *testing.T) ([]string, []datapath.Counters) {
 		}
 		link, err := tcx.AttachLink(rt, dev, dir, h, tcx.Tail(), 0)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return func() { link.Close(); h.Close(); c.Close() }, nil
+		read := func() peerSeen {
+			b := make([]byte, 24)
+			if err := c.Maps["dp_peer_seen_map"].Lookup(make([]byte, 4), b); err != nil {
+				t.Fatal(err)
+			}
+			var v peerSeen
+			if _, err := binary.Decode(b, binary.NativeEndian, &v); err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+		return func() { link.Close(); h.Close(); c.Close() }, read, nil
 	}})
 	return outcomes, dp.Stats()
 }

@@ -173,6 +173,7 @@ var corpusVerdicts = map[string]verdicts{
 	"dp_dnat":       {must: []uint32{unspec}},
 	"dp_redirect":   {must: []uint32{unspec}},
 	"dp_peer":       {must: []uint32{unspec}},
+	"dp_peer_seen":  {must: []uint32{unspec}},
 	"dp_snat":       {must: []uint32{unspec}},
 	"flow_events":   {must: []uint32{ok}},
 	// Tail-call targets also run on their own, with cb[0] = 0: the
