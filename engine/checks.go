@@ -85,6 +85,7 @@ const (
 	rPkt     // skb->data + off, accessible up to rng
 	rPktEnd  // skb->data_end
 	rMapRO   // a value of a map programs cannot write (.rodata)
+	rFunc    // the address of function off (a subprog index), a callback
 )
 
 type absReg struct {
@@ -98,6 +99,7 @@ type subprog struct {
 	start, end int // indices into the instruction list
 	depth      int64
 	tailCall   bool
+	async      bool  // a timer callback: a root of its own
 	calls      []int // callee subprog indices
 	fn         *btf.Func
 	ctxArgs    [5]bool
@@ -373,6 +375,11 @@ func (a *analysis) scan(k int, sp *subprog, targets []bool) {
 			if ins.IsLoadFromMap() && ins.Src == asm.PseudoMapValue && a.readOnly != nil && a.readOnly(int32(uint32(ins.Constant))) {
 				regs[ins.Dst] = absReg{kind: rMapRO}
 			}
+			if ins.IsLoadOfFunctionPointer() {
+				if k := a.subAt(a.target(i)); k >= 0 {
+					regs[ins.Dst] = absReg{kind: rFunc, off: int64(k)}
+				}
+			}
 			if op.Mode() == asm.AbsMode || op.Mode() == asm.IndMode {
 				for r := range 6 {
 					regs[r] = absReg{}
@@ -502,6 +509,18 @@ func (a *analysis) call(i int, sp *subprog, regs *[11]absReg) {
 		sp.tailCall = true
 		return
 	}
+	if ins.IsBuiltinCall() && regs[2].kind == rFunc {
+		// Callbacks: the kernel counts a synchronous one as a frame
+		// called from here and checks an asynchronous one (a timer's)
+		// as a root of its own.
+		switch asm.BuiltinFunc(ins.Constant) {
+		case asm.FnTimerSetCallback:
+			a.subs[regs[2].off].async = true
+		case asm.FnLoop, asm.FnForEachMapElem, asm.FnFindVma, asm.FnUserRingbufDrain:
+			sp.calls = append(sp.calls, int(regs[2].off))
+		}
+		return
+	}
 	if !ins.IsFunctionCall() {
 		return
 	}
@@ -524,7 +543,7 @@ func (a *analysis) call(i int, sp *subprog, regs *[11]absReg) {
 		if !isCtx || arg.kind == rUnknown || (arg.kind == rCtx && arg.off == 0) {
 			continue
 		}
-		what := map[uint8]string{rScalar: "a scalar", rFP: "a stack pointer", rCtx: "a modified context pointer", rPkt: "a packet pointer", rPktEnd: "a packet pointer", rMapRO: "a map value"}[arg.kind]
+		what := map[uint8]string{rScalar: "a scalar", rFP: "a stack pointer", rCtx: "a modified context pointer", rPkt: "a packet pointer", rPktEnd: "a packet pointer", rMapRO: "a map value", rFunc: "a function pointer"}[arg.kind]
 		a.warnf(i, CheckGlobalFunc, "caller passes invalid args into %s(): R%d is %s, expects pointer to ctx", callee.fn.Name, p+1, what)
 	}
 }
@@ -558,4 +577,9 @@ func (a *analysis) stackDepth() {
 		seen[k] = false
 	}
 	walk(0, 0, 1, make([]bool, len(a.subs)))
+	for k, sp := range a.subs {
+		if sp.async {
+			walk(k, 0, 1, make([]bool, len(a.subs)))
+		}
+	}
 }
