@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"runtime"
 	"slices"
 	"strings"
@@ -258,12 +259,27 @@ func (c *Collection) createMaps(spec *ebpf.CollectionSpec) (map[string]int, erro
 				return nil, fmt.Errorf("new collection: map %q: %w", name, err)
 			}
 		}
-		e.handle = c.as.NewHandle(e)
+		e.handle = c.newHandle(e)
 		index[name] = len(c.entries)
 		c.entries = append(c.entries, e)
 		c.Maps[name] = m
 	}
 	return index, nil
+}
+
+// newHandle is the handle programs name e by. An array's handle describes
+// its values, so compiled code answers bpf_map_lookup_elem on it without
+// calling mapLookupElem (which gives the same answers: e.lookup).
+func (c *Collection) newHandle(e *mapEntry) uint64 {
+	a, ok := e.m.(*maps.Array)
+	if !ok || e.slots == nil || e.stride > math.MaxUint32 || e.keySize != 4 {
+		return c.as.NewHandle(e)
+	}
+	bases := make([]uint64, c.numCPU)
+	for cpu := range bases {
+		bases[cpu] = e.valueAddr(cpu, 0)
+	}
+	return c.as.NewArrayHandle(e, a.Info().MaxEntries, uint32(e.stride), bases)
 }
 
 // newMap creates the map of ms or returns its compatible replacement.
@@ -347,6 +363,7 @@ func (c *Collection) loadPrograms(spec *ebpf.CollectionSpec, mapIndex map[string
 			Ctx:          policy,
 			AddressSpace: c.as,
 			Engine:       c.opts.Engine.vm(),
+			ArrayLookup:  int32(asm.FnMapLookupElem),
 		})
 		if err != nil {
 			return fmt.Errorf("new collection: program %q: %w%s", name, err, sourceOf(insns, err))

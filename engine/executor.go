@@ -71,6 +71,7 @@ func newExecutor(c *Collection, cpu int) *Executor {
 	x.m.SetUser(x)
 	x.m.SetContextAccessor(&x.ctx, skb.CtxSize)
 	x.m.SetLimit(c.limit)
+	x.m.SetCPU(cpu)
 	x.own.Quirks = c.opts.Quirks
 	return x
 }

@@ -3,6 +3,7 @@ package vm
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -96,6 +97,10 @@ type region struct {
 	magic  uint64     // ceil(2^64/stride), for a division-free remainder
 	policy *CtxPolicy // context region: per-access rules
 	obj    any        // handle regions: the object the handle stands for
+	// Handles of NewArrayHandle: arrBase[cpu] + i*arrStride for i < arrN.
+	arrBase   []uint64
+	arrN      uint32
+	arrStride uint32
 }
 
 // AddressSpace is the set of shared regions (map values, globals) and
@@ -130,6 +135,15 @@ func (as *AddressSpace) Map(r Region) (uint64, error) {
 // (typically a map, for ld_imm64 src 1/5). Object maps it back.
 func (as *AddressSpace) NewHandle(obj any) uint64 {
 	return as.add(region{obj: obj})
+}
+
+// NewArrayHandle is NewHandle for an array (bpf_map_lookup_elem of index
+// i < n on it returns bases[cpu] + i*stride for a Machine running as cpu,
+// see SetCPU; NULL for i >= n), which lets compiled code answer the
+// Options.ArrayLookup helper itself. The caller's helper must give the
+// same answers: the interpreter and every other case still call it.
+func (as *AddressSpace) NewArrayHandle(obj any, n, stride uint32, bases []uint64) uint64 {
+	return as.add(region{obj: obj, arrBase: slices.Clone(bases), arrN: n, arrStride: stride})
 }
 
 // Object returns the object a handle from NewHandle stands for.

@@ -34,7 +34,10 @@ const (
 func newFuzzEnv() *fuzzEnv {
 	e := &fuzzEnv{as: vm.NewAddressSpace(), mapVals: make([]byte, 4*16)}
 	e.mapBase, _ = e.as.Map(vm.Region{Data: e.mapVals, Stride: 16, SlotSize: 12})
-	e.handle = e.as.NewHandle("map")
+	// An array of 3 values (the fourth slot past its end), which compiled
+	// code looks up itself (Options.ArrayLookup); other handles (r1 not
+	// the map) reach the helper.
+	e.handle = e.as.NewArrayHandle("map", 3, 16, []uint64{e.mapBase})
 	pol := vm.NewCtxPolicy(32)
 	pol.AllowField(0, 4, false, false)
 	pol.AllowField(4, 4, false, false)
@@ -42,10 +45,16 @@ func newFuzzEnv() *fuzzEnv {
 	pol.AllowField(8, 8, false, true)
 	pol.AllowField(16, 4, false, true)
 	tbl := make([]vm.HelperFunc, int(asm.FnLoop)+1)
-	tbl[asm.FnMapLookupElem] = func(m *vm.Machine, _, key, _, _, _ uint64) (uint64, error) {
+	tbl[asm.FnMapLookupElem] = func(m *vm.Machine, h, key, _, _, _ uint64) (uint64, error) {
 		k, err := m.Mem(key, 4, false)
 		if err != nil {
 			return 0, err
+		}
+		if i := binary.LittleEndian.Uint32(k); h == e.handle {
+			if i >= 3 {
+				return 0, nil
+			}
+			return e.mapBase + 16*uint64(i), nil
 		}
 		return e.mapBase + 16*uint64(k[0]&3), nil
 	}
@@ -79,6 +88,7 @@ func newFuzzEnv() *fuzzEnv {
 		Ctx:          pol,
 		Helpers:      tbl,
 		AllowCallx:   true,
+		ArrayLookup:  int32(asm.FnMapLookupElem),
 		Maps: func(ref vm.MapRef) (uint64, error) {
 			if !ref.Value() {
 				return e.handle, nil

@@ -93,6 +93,9 @@ type jitState struct {
 
 	save [2]uint64 // rax and rdx while the slot check multiplies
 
+	cpu   uint64 // SetCPU: the index into a region's arrBase
+	limit int64  // runNative's limit: steps = limit - budget + pc
+
 	// published says the packet and context windows above match the
 	// regions; everything that changes those regions clears it.
 	published bool

@@ -53,6 +53,10 @@ var (
 	offCtxImg  = offJIT + int32(unsafe.Offsetof(jitState{}.ctxImg))
 	offCtxPl   = offJIT + int32(unsafe.Offsetof(jitState{}.ctxPlain))
 	offCtxPol  = offJIT + int32(unsafe.Offsetof(jitState{}.ctxPol))
+	offCPU     = offJIT + int32(unsafe.Offsetof(jitState{}.cpu))
+	offLimit   = offJIT + int32(unsafe.Offsetof(jitState{}.limit))
+	offSteps   = int32(unsafe.Offsetof(Machine{}.steps))
+	offMPC     = int32(unsafe.Offsetof(Machine{}.pc))
 
 	regionSize = int32(unsafe.Sizeof(region{}))
 	offRBuf    = int32(unsafe.Offsetof(region{}.buf))
@@ -64,6 +68,9 @@ var (
 	offRSlot   = int32(unsafe.Offsetof(region{}.slot))
 	offRMagic  = int32(unsafe.Offsetof(region{}.magic))
 	offRPolicy = int32(unsafe.Offsetof(region{}.policy))
+	offRArrB   = int32(unsafe.Offsetof(region{}.arrBase))
+	offRArrN   = int32(unsafe.Offsetof(region{}.arrN))
+	offRArrS   = int32(unsafe.Offsetof(region{}.arrStride))
 )
 
 // maxCode bounds the machine code of one program (rel32 jumps reach 2
@@ -366,6 +373,10 @@ func (c *jitc) op(pc int) {
 	case kCall:
 		c.exit(pc, exitCall)
 	case kCallHelper, kCallx, kPoisoned:
+		if k == kCallHelper && o.off == c.p.arrayLookup && o.off != 0 {
+			c.arrayLookup(pc)
+			break
+		}
 		c.exit(pc, exitHelper)
 	case kExit:
 		c.exit(pc, exitExit)
@@ -599,8 +610,17 @@ func sizeLog(n int) int {
 // code; the call uses 8 bytes of the goroutine stack below the
 // trampoline's frame, inside the guard every Go frame may use.
 func (c *jitc) translateCall(n int, need uint8, slow x.Label) {
+	c.translateCallAs(n, need, true, slow)
+}
+
+// translateCallAs is translateCall; a helper's argument (hook false)
+// refuses the context image as Machine.Mem does.
+func (c *jitc) translateCallAs(n int, need uint8, hook bool, slow x.Label) {
 	a := &c.a
 	key := n<<8 | int(need)
+	if !hook {
+		key |= 1 << 16
+	}
 	l, ok := c.translators[key]
 	if !ok {
 		l = a.NewLabel()
@@ -608,7 +628,7 @@ func (c *jitc) translateCall(n int, need uint8, slow x.Label) {
 		c.late = append(c.late, func() {
 			fail := a.NewLabel()
 			a.Bind(l)
-			c.translate(n, need, fail)
+			c.translate(n, need, hook, fail)
 			a.Ret()
 			a.Bind(fail)
 			a.ALURR(false, x.XOR, jT0, jT0)
@@ -626,7 +646,7 @@ func (c *jitc) translateCall(n int, need uint8, slow x.Label) {
 // slotted regions (map values) the slot rule with the same division-free
 // remainder; regions with a context policy or accessor go to slow.
 // Stores into the stack region record the dirty range.
-func (c *jitc) translate(n int, need uint8, slow x.Label) {
+func (c *jitc) translate(n int, need uint8, image bool, slow x.Label) {
 	a := &c.a
 	a.MovRR(true, jCX, jT0)
 	a.ShiftRI(true, x.SHR, jCX, 32)
@@ -639,7 +659,7 @@ func (c *jitc) translate(n int, need uint8, slow x.Label) {
 	a.ALURI(false, x.AND, jT1, int32(need|permSlow|permHook))
 	a.ALURI(false, x.CMP, jT1, int32(need))
 	a.Jcc(x.CondE, permOK)
-	ctxAccess := need == permRead || need == permRead|permWrite
+	ctxAccess := image && (need == permRead || need == permRead|permWrite)
 	if ctxAccess {
 		a.ALURI(false, x.CMP, jT1, int32(need|permSlow|permHook))
 		a.Jcc(x.CondE, hook)
@@ -753,4 +773,49 @@ func (c *jitc) window(n int, slow x.Label) {
 	a.ALURR(true, x.CMP, jT1, x.RAX)
 	a.Load(8, x.RAX, x.M(jState, offSave))
 	a.Jcc(x.CondA, slow)
+}
+
+// arrayLookup emits the Options.ArrayLookup helper call at op pc for the
+// handles of AddressSpace.NewArrayHandle: the 4-byte index read through
+// r2 as Machine.Mem reads a helper's argument, then r0 = arrBase[cpu] +
+// index*arrStride, or 0 past the end. Every other handle, a key the
+// translation refuses and a CPU without a base call the helper in Go,
+// which answers the same way and faults the same way.
+func (c *jitc) arrayLookup(pc int) {
+	a := &c.a
+	slow := c.stub(pc, exitHelper)
+	null, done := a.NewLabel(), a.NewLabel()
+	// What runNative records at a helper call: the steps so far and the
+	// call's op index.
+	a.Load(8, jT0, x.M(jState, offLimit))
+	a.ALURM(true, x.SUB, jT0, x.M(jState, offBudget))
+	a.ALURI(true, x.ADD, jT0, int32(pc+1))
+	a.Store(8, x.M(jState, offSteps), jT0)
+	a.StoreImm(8, x.M(jState, offMPC), int32(pc))
+	a.MovRR(true, jT0, jitReg[2])
+	c.translateCallAs(4, permRead, false, slow)
+	a.Load(4, jT0, x.M(jT0, 0)) // the index, zero-extended
+	a.MovRR(true, jCX, jitReg[1])
+	a.TestRR(false, jCX, jCX) // a handle's low half is 0
+	a.Jcc(x.CondNE, slow)
+	a.ShiftRI(true, x.SHR, jCX, 32)
+	a.ALURM(true, x.CMP, jCX, x.M(jState, offRegions+8))
+	a.Jcc(x.CondAE, slow)
+	a.ImulRRI(true, jCX, jCX, regionSize)
+	a.ALURM(true, x.ADD, jCX, x.M(jState, offRegions))
+	a.Load(8, jT1, x.M(jState, offCPU))
+	a.ALURM(true, x.CMP, jT1, x.M(jCX, offRArrB+8)) // no bases: not an array
+	a.Jcc(x.CondAE, slow)
+	a.ALURM(false, x.CMP, jT0, x.M(jCX, offRArrN))
+	a.Jcc(x.CondAE, null)
+	a.ShiftRI(true, x.SHL, jT1, 3)
+	a.Load(8, x.RAX, x.M(jCX, offRArrB))
+	a.Load(8, x.RAX, x.MI(x.RAX, jT1, 0))
+	a.Load(4, jT1, x.M(jCX, offRArrS))
+	a.ImulRR(true, jT0, jT1)
+	a.ALURR(true, x.ADD, x.RAX, jT0)
+	a.Jmp(done)
+	a.Bind(null)
+	a.ALURR(false, x.XOR, x.RAX, x.RAX)
+	a.Bind(done)
 }

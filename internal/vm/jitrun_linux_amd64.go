@@ -21,6 +21,7 @@ func (m *Machine) runNative(p *Program, pc int, base int) (uint64, error) {
 		limit = int(m.limit)
 	}
 	acc := m.steps - pc
+	m.jit.limit = int64(limit)
 	for {
 		p := m.prog
 		nat := p.native

@@ -120,6 +120,8 @@ func (b *builder) compact() *Program {
 		ctx:     b.opts.Ctx.clone(),
 		as:      b.as,
 		raw:     len(b.raw),
+
+		arrayLookup: b.opts.ArrayLookup,
 	}
 	for i, o := range b.ops {
 		if b.second[i] {

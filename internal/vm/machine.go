@@ -179,6 +179,10 @@ func clamp32(n int) uint32 { return uint32(min(uint64(max(n, 0)), math.MaxUint32
 // helper layer (e.g. the skb being processed).
 func (m *Machine) SetUser(v any) { m.user = v }
 
+// SetCPU sets the CPU the Machine runs as, which picks the values of
+// per-CPU arrays (AddressSpace.NewArrayHandle); 0 by default.
+func (m *Machine) SetCPU(cpu int) { m.jit.cpu = uint64(cpu) }
+
 // User is the value given to SetUser.
 func (m *Machine) User() any { return m.user }
 

@@ -55,6 +55,12 @@ type Options struct {
 	// Engine chooses between the interpreter (the zero value) and
 	// compiled machine code.
 	Engine Engine
+	// ArrayLookup is the ID of the helper that, called with a handle from
+	// AddressSpace.NewArrayHandle and a pointer to a 4-byte index, returns
+	// what that handle describes (bpf_map_lookup_elem); 0 names none.
+	// Compiled code answers such calls itself and calls the helper for
+	// every other handle and whenever the key is not plainly readable.
+	ArrayLookup int32
 }
 
 // Program is a validated, lowered program. It is immutable and safe to run
@@ -69,8 +75,9 @@ type Program struct {
 	raw     int // raw instruction count
 	faults  atomic.Uint64
 
-	native    *native // machine code, if compiled
-	nativeWhy string  // why not
+	arrayLookup int32   // Options.ArrayLookup
+	native      *native // machine code, if compiled
+	nativeWhy   string  // why not
 }
 
 // Load validates insns (references already resolved by the loader, or
