@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -222,6 +221,14 @@ func runDatapath(ctx context.Context, stdout, stderr io.Writer, o *runOptions) e
 	} else if tracing {
 		printk.capture = true
 	}
+	if !printk.capture {
+		printk.start()
+		defer func() {
+			if n := printk.stop(); n > 0 {
+				fmt.Fprintf(stderr, "tcx: %d bpf_printk lines dropped (the output did not keep up)\n", n)
+			}
+		}()
+	}
 	eng, err := engine.ParseEngine(o.engine)
 	if err != nil {
 		return fmt.Errorf("--engine: %w", err)
@@ -254,6 +261,7 @@ func runDatapath(ctx context.Context, stdout, stderr io.Writer, o *runOptions) e
 	stopProgress := startProgress(stderr, o.progress, dp, built)
 	runErr := dp.Run(ctx)
 	stopProgress()
+	printk.stop() // every line out before the summary
 	out.summary(dp, recordings(topo, built))
 	if o.dumpMaps {
 		if err := out.dumpMaps(); err != nil {
@@ -261,45 +269,6 @@ func runDatapath(ctx context.Context, stdout, stderr io.Writer, o *runOptions) e
 		}
 	}
 	return runErr
-}
-
-// printkSink receives bpf_printk output: into the trace of the frame being
-// traced, or to a writer, a line per call. The engine formats each
-// message without allocating; writing it to the writer does not allocate
-// either (the line is completed in buf), so printk on the packet path
-// costs only the write.
-type printkSink struct {
-	mu      sync.Mutex
-	w       io.Writer
-	capture bool
-	lines   []string
-	buf     []byte
-}
-
-func (p *printkSink) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.capture {
-		p.lines = append(p.lines, strings.TrimRight(string(b), "\n"))
-		return len(b), nil
-	}
-	// One write per bpf_printk call: one line each, as trace_pipe shows.
-	p.buf = append(p.buf[:0], b...)
-	if len(b) == 0 || b[len(b)-1] != '\n' {
-		p.buf = append(p.buf, '\n')
-	}
-	if _, err := p.w.Write(p.buf); err != nil {
-		return 0, err
-	}
-	return len(b), nil
-}
-
-func (p *printkSink) take() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	l := p.lines
-	p.lines = nil
-	return l
 }
 
 // recording is one output pcap.
