@@ -13,9 +13,10 @@ import (
 // does, field by field (Linux 6.12..6.18, net/core/dev.c, net/core/filter.c,
 // drivers/net/veth.c, net/core/skbuff.c, net/ethernet/eth.c). Anything not
 // named here survives a hop: cb[], tc_classid, tc_index, hash and its
-// sw/l4 bits, queue_mapping, the out-of-band VLAN tag (veth offloads VLAN
-// insertion, so a tag never goes back into the frame), checksum state,
-// gso fields and the frame bytes. The kernel's data pointer moves around
+// sw/l4 bits, queue_mapping until PickTx, the out-of-band VLAN tag (veth
+// offloads VLAN insertion, so a tag never goes back into the frame),
+// checksum state, gso fields and the frame bytes; tunnel metadata until
+// Scrub. The kernel's data pointer moves around
 // the MAC header between hooks; here data stays at the MAC header, where
 // every tc program finds it (tcx_run and cls_bpf push mac_len first).
 
