@@ -64,6 +64,11 @@ func buildTool(t *testing.T, dir string) string {
 	t.Helper()
 	bin := filepath.Join(dir, "tcx")
 	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(gobin); err != nil {
+		if gobin, err = exec.LookPath("go"); err != nil {
+			t.Fatalf("no go command to build tcx with: %v", err)
+		}
+	}
 	if out, err := exec.Command(gobin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
