@@ -1,6 +1,7 @@
 package datapath_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"path/filepath"
@@ -161,42 +162,70 @@ func (c *chanPort) Close() error {
 }
 
 // The packet path (read batch -> runtime -> chain of four ELF programs ->
-// queue for the wire) allocates nothing. The ACL blocks a port the traffic
-// does not use: its bpf_trace_printk on a drop formats a string, which
-// allocates in the engine (printk is for debugging, as in the kernel).
+// queue for the wire) allocates nothing: with the ACL blocking a port the
+// traffic does not use, and with it dropping TCP to 9090 and reporting each
+// drop with bpf_trace_printk to a printk writer.
 func TestWorker_Process_ZeroAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are meaningless under the race detector (sync.Pool drops items)")
 	}
-	topo := chainTopology()
-	topo.Objects[1].Set["blocked_port"] = 1
-	b, err := topo.Build(topology.BuildOptions{NoPorts: true})
-	if err != nil {
-		t.Fatal(err)
+	for _, c := range []struct {
+		name    string
+		blocked int
+		printk  *printkCounter
+	}{{"no drops", 1, nil}, {"drops with bpf_printk", int(dptraffic.BlockedTCP), &printkCounter{}}} {
+		t.Run(c.name, func(t *testing.T) {
+			topo := chainTopology()
+			topo.Objects[1].Set["blocked_port"] = c.blocked
+			opts := topology.BuildOptions{NoPorts: true}
+			if c.printk != nil {
+				opts.Printk = c.printk
+			}
+			b, err := topo.Build(opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			b.Devices[1].Wire = port.Discard()
+			dp, err := datapath.New(datapath.Config{Runtime: b.Runtime, Devices: b.Devices})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := dp.NewWorker()
+			src := dptraffic.Mixed(64, 5)
+			batch := port.NewBatch(len(src), 4096)
+			fill := func() {
+				for i, f := range src {
+					n := copy(batch.Buf(i), f.Data)
+					batch.Frames[i] = port.Frame{Data: batch.Buf(i)[:n], Len: n}
+				}
+			}
+			step := func() {
+				fill()
+				w.Process(b.Devices[0].Ifindex, true, batch.Frames)
+			}
+			step()
+			if n := testing.AllocsPerRun(50, step); n != 0 {
+				t.Errorf("Process of a 64-frame batch: %v allocations", n)
+			}
+			if c.printk != nil && (c.printk.lines == 0 || !bytes.HasPrefix(c.printk.last, []byte("dp_acl: drop tcp port 9090"))) {
+				t.Errorf("printk: %d lines, last %q; want drops reported", c.printk.lines, c.printk.last)
+			}
+		})
 	}
-	defer b.Close()
-	b.Devices[1].Wire = port.Discard()
-	dp, err := datapath.New(datapath.Config{Runtime: b.Runtime, Devices: b.Devices})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := dp.NewWorker()
-	src := dptraffic.Mixed(64, 5)
-	batch := port.NewBatch(len(src), 4096)
-	fill := func() {
-		for i, f := range src {
-			n := copy(batch.Buf(i), f.Data)
-			batch.Frames[i] = port.Frame{Data: batch.Buf(i)[:n], Len: n}
-		}
-	}
-	step := func() {
-		fill()
-		w.Process(b.Devices[0].Ifindex, true, batch.Frames)
-	}
-	step()
-	if n := testing.AllocsPerRun(50, step); n != 0 {
-		t.Errorf("Process of a 64-frame batch: %v allocations", n)
-	}
+}
+
+// printkCounter counts bpf_printk lines and keeps the last in its own
+// buffer.
+type printkCounter struct {
+	lines int
+	last  []byte
+}
+
+func (p *printkCounter) Write(b []byte) (int, error) {
+	p.lines++
+	p.last = append(p.last[:0], b...)
+	return len(b), nil
 }
 
 // Workers run in parallel on one runtime (-race): counters add up.
