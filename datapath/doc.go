@@ -4,6 +4,7 @@
 // (Receive for the wire, Transmit for the host side) and sends the frame
 // where its fate puts it: a transmitted frame out of the device's wire
 // port, a delivered one to its host side, optionally recorded in pcaps.
-// It counts per device and, through Counted, per program; it knows no ELF
+// Bound devices may belong to several runtimes (network namespaces) joined
+// by veth pairs, as bpf_redirect_peer needs. It counts per device and, through Counted, per program; it knows no ELF
 // and no YAML.
 package datapath
