@@ -90,6 +90,11 @@ type jitState struct {
 	// sets *ctxDirty; ctxFresh 0 means never.
 	ctxFresh, ctxDirty, ctxImg uintptr
 	ctxPlain, ctxPol           [2]uintptr // [load, store] tables
+	// The context window as addresses, as pktLo and pktMax (ctxLo
+	// MaxUint64 while ctxFresh is 0): the inline context path of a load or
+	// store, which then applies the rules above.
+	ctxLo  uint64
+	ctxMax [4]uint64
 
 	save [2]uint64 // rax and rdx while the slot check multiplies
 

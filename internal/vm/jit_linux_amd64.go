@@ -54,6 +54,8 @@ var (
 	offCtxPl   = offJIT + int32(unsafe.Offsetof(jitState{}.ctxPlain))
 	offCtxPol  = offJIT + int32(unsafe.Offsetof(jitState{}.ctxPol))
 	offCPU     = offJIT + int32(unsafe.Offsetof(jitState{}.cpu))
+	offCtxLo   = offJIT + int32(unsafe.Offsetof(jitState{}.ctxLo))
+	offCtxMax  = offJIT + int32(unsafe.Offsetof(jitState{}.ctxMax))
 	offLimit   = offJIT + int32(unsafe.Offsetof(jitState{}.limit))
 	offSteps   = int32(unsafe.Offsetof(Machine{}.steps))
 	offMPC     = int32(unsafe.Offsetof(Machine{}.pc))
@@ -532,6 +534,7 @@ func (c *jitc) mem(pc int, o *op) {
 		target = x.M(jT0, 0)
 		c.late = append(c.late, func() {
 			a.Bind(generic)
+			c.ctxImage(n, !load, done)
 			c.translateCall(n, need, c.stub(pc, exitMem))
 			a.Jmp(done)
 		})
@@ -818,4 +821,44 @@ func (c *jitc) arrayLookup(pc int) {
 	a.Bind(null)
 	a.ALURR(false, x.XOR, x.RAX, x.RAX)
 	a.Bind(done)
+}
+
+// ctxImage is the context image path of translate inline, for a load or
+// store of n bytes at the address in r11: inside the published context
+// window, with the image fresh and both tables allowing the access, r11
+// becomes the image address and the code goes on at done; otherwise it
+// falls through to the full translation, which decides the same way.
+func (c *jitc) ctxImage(n int, write bool, done x.Label) {
+	a := &c.a
+	miss, noPolicy := a.NewLabel(), a.NewLabel()
+	table := int32(0)
+	if write {
+		table = 8
+	}
+	bit := sizeBit(n)
+	a.ALURM(true, x.CMP, jT0, x.M(jState, offCtxLo))
+	a.Jcc(x.CondB, miss)
+	a.ALURM(true, x.CMP, jT0, x.M(jState, offCtxMax+8*int32(sizeLog(n))))
+	a.Jcc(x.CondA, miss)
+	a.Load(8, jT1, x.M(jState, offCtxFr))
+	a.CmpM8(x.M(jT1, 0), 0)
+	a.Jcc(x.CondE, miss)
+	a.MovRR(false, jCX, jT0) // the offset (the context's base is 0)
+	a.Load(8, jT1, x.M(jState, offCtxPl+table))
+	a.TestM8(x.MI(jT1, jCX, 0), bit)
+	a.Jcc(x.CondE, miss)
+	a.Load(8, jT1, x.M(jState, offCtxPol+table))
+	a.TestRR(true, jT1, jT1)
+	a.Jcc(x.CondE, noPolicy)
+	a.TestM8(x.MI(jT1, jCX, 0), bit)
+	a.Jcc(x.CondE, miss)
+	a.Bind(noPolicy)
+	if write {
+		a.Load(8, jT1, x.M(jState, offCtxDirt))
+		a.StoreImm(1, x.M(jT1, 0), 1)
+	}
+	a.MovRR(true, jT0, jCX)
+	a.ALURM(true, x.ADD, jT0, x.M(jState, offCtxImg))
+	a.Jmp(done)
+	a.Bind(miss)
 }

@@ -167,7 +167,7 @@ func (m *Machine) jitPacket() {
 // code, if the region and every table cover the whole context.
 func (m *Machine) jitContext() {
 	j, ci, r := &m.jit, &m.ctxImg, &m.regions[RegionCtx]
-	j.ctxFresh = 0
+	j.ctxFresh, j.ctxLo = 0, math.MaxUint64
 	hi := int(r.hi)
 	if ci.fresh == nil || r.perm&permHook == 0 || len(ci.img) < hi || len(ci.plain.read) < hi ||
 		(r.policy != nil && len(r.policy.read) < hi) || hi == 0 {
@@ -183,6 +183,15 @@ func (m *Machine) jitContext() {
 	j.ctxPol = [2]uintptr{}
 	if r.policy != nil {
 		j.ctxPol = [2]uintptr{bytesAddr(r.policy.read), bytesAddr(r.policy.write)}
+	}
+	if r.base == 0 {
+		j.ctxLo = uint64(RegionCtx)<<32 | uint64(r.lo)
+		for k := range j.ctxMax {
+			j.ctxMax[k] = 0 // no access of 1<<k bytes fits
+			if r.hi >= 1<<k {
+				j.ctxMax[k] = uint64(RegionCtx)<<32 | uint64(r.hi-1<<k)
+			}
+		}
 	}
 }
 
