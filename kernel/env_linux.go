@@ -3,6 +3,7 @@ package kernel
 import (
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -188,6 +189,26 @@ func (ns *NetNS) SetHardwareAddr(ifindex int, addr [6]byte) error {
 	})
 	if err != nil {
 		return fmt.Errorf("set address of device %d: %w", ifindex, err)
+	}
+	return nil
+}
+
+// DisableIPv6 turns IPv6 off for the devices of the namespace, present
+// and future (net.ipv6.conf.{all,default}.disable_ipv6 = 1): no link-local
+// addresses, so no neighbour discovery or MLD traffic of the kernel's own
+// on them.
+func (ns *NetNS) DisableIPv6() error {
+	err := ns.Do(func() error {
+		// /proc/sys/net belongs to the namespace of the task that opens it.
+		for _, c := range []string{"all", "default"} {
+			if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+c+"/disable_ipv6", []byte("1"), 0); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("disable ipv6: %w", err)
 	}
 	return nil
 }

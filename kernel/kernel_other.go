@@ -51,6 +51,7 @@ func (ns *NetNS) AddVethPairTo(a string, peer *NetNS, b string) (ia, ib int, err
 	return 0, 0, errUnsupported
 }
 func (ns *NetNS) SetHardwareAddr(ifindex int, addr [6]byte) error { return errUnsupported }
+func (ns *NetNS) DisableIPv6() error                              { return errUnsupported }
 func (ns *NetNS) AddQdisc(ifindex int, kind string) error         { return errUnsupported }
 func (ns *NetNS) DeleteQdisc(ifindex int, kind string) error      { return errUnsupported }
 func (ns *NetNS) AddFilter(ifindex int, dir tcx.Direction, prio uint16, handle uint32, prog *Program) error {

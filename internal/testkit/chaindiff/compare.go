@@ -26,6 +26,9 @@ type Comparison struct {
 // realtime timestamp within [t0, t1] (see Comparison.StackStamps).
 func (c *Comparison) Compare(k, m *Observation, t0, t1 time.Time) []string {
 	var d []string
+	if k.Also != nil {
+		d = append(d, fmt.Sprintf("delivered twice: also %s", fate(k.Also)))
+	}
 	if k.SendFailed != m.SendFailed {
 		d = append(d, fmt.Sprintf("dropped at the first egress hook: kernel %v, model %v", k.SendFailed, m.SendFailed))
 	}

@@ -22,6 +22,9 @@ type Observation struct {
 	Frame       []byte
 	// Protocol is skb->protocol at delivery (model only).
 	Protocol uint16
+	// Also is a second delivery of the same frame (kernel only; a
+	// divergence: the model delivers a frame once).
+	Also *Observation
 	// Steps is how many program runs the frame caused; Records the
 	// first MaxSteps of them.
 	Steps   uint32
