@@ -552,8 +552,8 @@ func (c *jitc) mem(pc int, o *op) {
 }
 
 // atomic emits the read-modify-write atomics as locked instructions on
-// the translated address; the fetch-and/or/xor forms (which would need a
-// compare-and-swap loop), load-acquire, store-release, misaligned
+// the translated address, the fetch-and/or/xor forms as a
+// compare-and-swap loop; load-acquire, store-release, misaligned
 // addresses and everything translate refuses go to Go.
 func (c *jitc) atomic(pc int, o *op) {
 	a := &c.a
@@ -564,7 +564,9 @@ func (c *jitc) atomic(pc int, o *op) {
 	}
 	aluOp := map[uint64]x.ALU{0x00: x.ADD, 0x40: x.OR, 0x50: x.AND, 0xa0: x.XOR}
 	op, plain := aluOp[o.imm]
-	if !plain && o.imm != atomicFetch && o.imm != atomicXchg && o.imm != atomicCmpxchg {
+	fop, fetchLogic := aluOp[o.imm&^atomicFetch]
+	fetchLogic = fetchLogic && o.imm&atomicFetch != 0 && fop != x.ADD
+	if !plain && !fetchLogic && o.imm != atomicFetch && o.imm != atomicXchg && o.imm != atomicCmpxchg {
 		c.exit(pc, exitMem)
 		return
 	}
@@ -586,6 +588,26 @@ func (c *jitc) atomic(pc int, o *op) {
 		a.XaddMR(w, m, src)
 	case o.imm == atomicXchg:
 		a.XchgMR(w, m, src)
+	case fetchLogic:
+		// rax (r0) is cmpxchg's accumulator: park it, loop until the
+		// value read is the one replaced, hand it to src (zero-extended
+		// for 32 bits).
+		loop := a.NewLabel()
+		a.MovRR(true, jCX, src)
+		a.Store(8, x.M(jState, offSave), x.RAX)
+		a.Load(n, x.RAX, m)
+		a.Bind(loop)
+		a.MovRR(true, jT1, x.RAX)
+		a.ALURR(w, fop, jT1, jCX)
+		a.Lock()
+		a.CmpxchgMR(w, m, jT1)
+		a.Jcc(x.CondNE, loop)
+		if src == x.RAX {
+			a.MovRR(w, x.RAX, x.RAX)
+		} else {
+			a.MovRR(w, src, x.RAX)
+			a.Load(8, x.RAX, x.M(jState, offSave))
+		}
 	default:
 		a.Lock()
 		a.CmpxchgMR(w, m, src)
