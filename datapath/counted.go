@@ -11,12 +11,15 @@ import (
 // Counted wraps a program's runner with counters: runs, verdicts, faults
 // and time spent. It is what a datapath attaches to the runtime.
 type Counted struct {
-	Name   string
-	inner  userspace.Runner
-	faults func() uint64
-	tracer atomic.Pointer[Tracer]
-	runs   atomic.Uint64
-	ns     atomic.Uint64
+	Name string
+	// Runtime is the runtime (namespace) whose hook runs it, copied into
+	// its Steps so that their ifindexes name a device; nil is unknown.
+	Runtime *userspace.Runtime
+	inner   userspace.Runner
+	faults  func() uint64
+	tracer  atomic.Pointer[Tracer]
+	runs    atomic.Uint64
+	ns      atomic.Uint64
 	// verdicts: NEXT, PASS, DROP, REDIRECT, other
 	verdicts [5]atomic.Uint64
 }
@@ -83,7 +86,7 @@ func (c *Counted) Run(p *userspace.Packet) int32 {
 	}
 	if t != nil {
 		d := p.Data()
-		st := Step{Program: c.Name, Verdict: v, Changed: changed(t.pre, d), LenDelta: len(d) - len(t.pre), Device: int(p.Ifindex), Ingress: p.Direction() == tcx.Ingress}
+		st := Step{Program: c.Name, Verdict: v, Changed: changed(t.pre, d), LenDelta: len(d) - len(t.pre), Device: int(p.Ifindex), Runtime: c.Runtime, Ingress: p.Direction() == tcx.Ingress}
 		if v == tcx.VerdictRedirect {
 			st.Redirect = int(p.PendingRedirect().Ifindex)
 		}
@@ -116,8 +119,10 @@ type Tracer struct {
 // Step is one program run.
 type Step struct {
 	Program string
-	// Device (ifindex) and hook the program ran on.
+	// Device (ifindex), its runtime (Counted.Runtime) and hook the
+	// program ran on; Redirect is in the same runtime.
 	Device  int
+	Runtime *userspace.Runtime
 	Ingress bool
 	Verdict int32
 	// Redirect is the target ifindex of a TCX_REDIRECT verdict.

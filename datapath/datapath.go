@@ -60,6 +60,9 @@ type Trip struct {
 	In       []byte // the frame as read
 	Outcome  userspace.Outcome
 	At       string // name of the device the fate happened on
+	// From and AtDevice are those devices (AtDevice nil when the fate
+	// happened on an unbound one): names repeat across namespaces.
+	From, AtDevice *Device
 	// Steps are the programs that ran, in order (with a Tracer).
 	Steps []Step
 }
@@ -348,11 +351,11 @@ func (w *Worker) process(src *devState, wire bool, frames []port.Frame) {
 		}
 		at := d.dev(out.Runtime, out.Ifindex)
 		if d.trace != nil {
-			name := ""
+			name, atDev := "", (*Device)(nil)
 			if at != nil {
-				name = at.Name
+				name, atDev = at.Name, at.Device
 			}
-			trip := &Trip{Seq: d.seq.Add(1), Device: src.Name, FromWire: wire, In: w.scratch, Outcome: out, At: name}
+			trip := &Trip{Seq: d.seq.Add(1), Device: src.Name, FromWire: wire, In: w.scratch, Outcome: out, At: name, From: src.Device, AtDevice: atDev}
 			if d.tracer != nil {
 				trip.Steps = d.tracer.Steps
 			}

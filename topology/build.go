@@ -40,9 +40,15 @@ type BuildOptions struct {
 
 // Built is a topology made real.
 type Built struct {
-	Runtime *userspace.Runtime
-	// Devices are the datapath bindings, in the file's order.
+	// Runtime is the default namespace's runtime; Runtimes every
+	// namespace's by name (DefaultNetNS included).
+	Runtime  *userspace.Runtime
+	Runtimes map[string]*userspace.Runtime
+	// Devices are the datapath bindings, in the file's order (each with
+	// its namespace's Runtime); Labels name them for people: NAME in the
+	// default namespace, NS/NAME elsewhere.
 	Devices []*datapath.Device
+	Labels  []string
 	// Programs are the counted runners of every chain entry, in order.
 	Programs []*datapath.Counted
 	// Objects are the loaded collections by object name; Shared the maps
@@ -96,33 +102,39 @@ func (t *Topology) Build(opts BuildOptions) (_ *Built, err error) {
 		}
 		workers = max(workers, 1)
 	}
-	b := &Built{Runtime: userspace.New(), Objects: map[string]*engine.Collection{}, Specs: map[string]*ebpf.CollectionSpec{}, Shared: map[string]maps.Map{}, Workers: workers}
+	b := &Built{Runtime: userspace.New(), Runtimes: map[string]*userspace.Runtime{}, Objects: map[string]*engine.Collection{}, Specs: map[string]*ebpf.CollectionSpec{}, Shared: map[string]maps.Map{}, Workers: workers}
 	defer func() {
 		if err != nil {
 			b.ClosePorts()
 			b.Close()
 		}
 	}()
-	rt := b.Runtime
-	ifindex := map[string]int{}
+	// One runtime per namespace: ifindexes count from 1 (lo) in each.
+	b.Runtimes[DefaultNetNS] = b.Runtime
+	for _, n := range t.Namespaces {
+		b.Runtimes[n] = userspace.New()
+	}
+	ifindex := map[string]int{} // by NS/NAME
 	for i, d := range t.Devices {
-		if _, done := ifindex[d.Name]; done {
+		if _, done := ifindex[d.key()]; done {
 			continue
 		}
 		p := fmt.Sprintf("$.devices[%d]", i)
+		rt := b.Runtimes[d.ns()]
 		if d.Veth != "" {
-			a, z, err := rt.AddVethPair(d.Name, d.Veth)
+			pns, pname := d.peer()
+			a, z, err := rt.AddVethPairTo(d.Name, b.Runtimes[pns], pname)
 			if err != nil {
 				return nil, t.errAt(p, "add veth pair: %w", err)
 			}
-			ifindex[d.Name], ifindex[d.Veth] = a, z
+			ifindex[d.key()], ifindex[d.peerKey()] = a, z
 			continue
 		}
 		x, err := rt.AddDevice(d.Name)
 		if err != nil {
 			return nil, t.errAt(p, "add device: %w", err)
 		}
-		ifindex[d.Name] = x
+		ifindex[d.key()] = x
 	}
 
 	for i, o := range t.Objects {
@@ -136,6 +148,7 @@ func (t *Topology) Build(opts BuildOptions) (_ *Built, err error) {
 
 	for i, d := range t.Devices {
 		p := fmt.Sprintf("$.devices[%d]", i)
+		rt, idx := b.Runtimes[d.ns()], ifindex[d.key()]
 		for _, hook := range []struct {
 			key     string
 			dir     tcx.Direction
@@ -153,6 +166,7 @@ func (t *Topology) Build(opts BuildOptions) (_ *Built, err error) {
 				}
 				name := e.linkName(d.Name, hook.key)
 				c := datapath.Count(name, engine.NewRunner(prog), prog.Faults)
+				c.Runtime = rt
 				h, err := rt.NewProgram(e.Program, c)
 				if err != nil {
 					return nil, t.errAt(ep, "load program: %w", err)
@@ -167,7 +181,7 @@ func (t *Topology) Build(opts BuildOptions) (_ *Built, err error) {
 				case e.After != "":
 					at = tcx.AfterLink(links[e.After])
 				}
-				l, err := tcx.AttachLink(rt, ifindex[d.Name], hook.dir, h, at, 0)
+				l, err := tcx.AttachLink(rt, idx, hook.dir, h, at, 0)
 				h.Close() // the link holds the program
 				if err != nil {
 					return nil, t.errAt(ep, "attach %s: %w", name, err)
@@ -177,7 +191,7 @@ func (t *Topology) Build(opts BuildOptions) (_ *Built, err error) {
 			}
 			// Programs are listed in the order the hook runs them.
 			if len(hook.entries) > 0 {
-				chain, err := tcx.QueryChain(rt, ifindex[d.Name], hook.dir)
+				chain, err := tcx.QueryChain(rt, idx, hook.dir)
 				if err != nil {
 					return nil, t.errAt(p, "query %s: %w", hook.key, err)
 				}
@@ -186,7 +200,12 @@ func (t *Topology) Build(opts BuildOptions) (_ *Built, err error) {
 				}
 			}
 		}
-		b.Devices = append(b.Devices, &datapath.Device{Name: d.Name, Ifindex: ifindex[d.Name], MTU: d.MTU})
+		b.Devices = append(b.Devices, &datapath.Device{Name: d.Name, Ifindex: idx, Runtime: rt, MTU: d.MTU})
+		label := d.Name
+		if d.ns() != DefaultNetNS {
+			label = d.key()
+		}
+		b.Labels = append(b.Labels, label)
 	}
 	if opts.NoPorts {
 		return b, nil
@@ -194,7 +213,7 @@ func (t *Topology) Build(opts BuildOptions) (_ *Built, err error) {
 	for i, d := range t.Devices {
 		p := fmt.Sprintf("$.devices[%d]", i)
 		dev := b.Devices[i]
-		popts := port.Options{NetNS: d.NetNS, Promisc: d.Promisc, Paced: d.Paced, MTU: d.MTU}
+		popts := port.Options{NetNS: d.PortNetNS, Promisc: d.Promisc, Paced: d.Paced, MTU: d.MTU}
 		for _, side := range []struct {
 			key  string
 			spec string
@@ -334,9 +353,9 @@ func convert(v *ebpf.VariableSpec, val any, ifindex map[string]int) (any, error)
 		n = x
 	case string:
 		if dev, ok := strings.CutPrefix(x, "@"); ok {
-			i, ok := ifindex[dev]
-			if !ok {
-				return nil, fmt.Errorf("no device %q: %w", dev, syscall.ENODEV)
+			i, err := deviceIfindex(ifindex, dev)
+			if err != nil {
+				return nil, err
 			}
 			n = uint64(i)
 			break
@@ -390,6 +409,31 @@ func convert(v *ebpf.VariableSpec, val any, ifindex map[string]int) (any, error)
 		return nil, fmt.Errorf("an integer for a %d-byte variable: %w", size, syscall.EINVAL)
 	}
 	return b, nil
+}
+
+// deviceIfindex resolves "NS/DEVICE", or "DEVICE" when one namespace
+// alone has a device of that name.
+func deviceIfindex(ifindex map[string]int, dev string) (int, error) {
+	if strings.Contains(dev, "/") {
+		i, ok := ifindex[dev]
+		if !ok {
+			return 0, fmt.Errorf("no device %q: %w", dev, syscall.ENODEV)
+		}
+		return i, nil
+	}
+	var found []string
+	for _, k := range sortedKeys(ifindex) {
+		if _, name, _ := strings.Cut(k, "/"); name == dev {
+			found = append(found, k)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return 0, fmt.Errorf("no device %q: %w", dev, syscall.ENODEV)
+	case 1:
+		return ifindex[found[0]], nil
+	}
+	return 0, fmt.Errorf("device %q is in several namespaces (%s): write @NS/%s: %w", dev, strings.Join(found, ", "), dev, syscall.EINVAL)
 }
 
 // bigEndian reports a variable whose type is one of the kernel's __be

@@ -17,9 +17,13 @@ type Topology struct {
 	// Workers is the number of simulated CPUs (per-CPU maps keep that many
 	// values, and that many programs run at once); 0 means one per port
 	// the datapath reads (at least 1).
-	Workers int      `yaml:"workers"`
-	Objects []Object `yaml:"objects"`
-	Devices []Device `yaml:"devices"`
+	Workers int `yaml:"workers"`
+	// Namespaces names the network namespaces besides DefaultNetNS, each
+	// its own userspace runtime (own devices, own ifindexes), as the
+	// kernel's namespaces are; veth pairs join them.
+	Namespaces []string `yaml:"namespaces"`
+	Objects    []Object `yaml:"objects"`
+	Devices    []Device `yaml:"devices"`
 	// Dir is where relative paths start (the file's directory).
 	Dir string `yaml:"-"`
 
@@ -49,12 +53,17 @@ type Device struct {
 	// afpacket:IFACE, discard.
 	Wire string `yaml:"wire"`
 	Host string `yaml:"host"`
-	// NetNS is the namespace path TAP and AF_PACKET ports open in.
-	NetNS   string `yaml:"netns"`
-	Promisc bool   `yaml:"promisc"`
+	// NetNS is the runtime namespace the device is in: a name under
+	// Topology.Namespaces, or DefaultNetNS (also when empty).
+	NetNS string `yaml:"netns"`
+	// PortNetNS is the kernel namespace path TAP and AF_PACKET ports open
+	// in (default: ours).
+	PortNetNS string `yaml:"port_netns"`
+	Promisc   bool   `yaml:"promisc"`
 	// Paced replays a pcap wire at capture timing.
 	Paced bool `yaml:"paced"`
-	// Veth names the other end of a veth pair (declared as a device too).
+	// Veth names the other end of a veth pair (declared as a device too):
+	// DEVICE in this device's namespace, or NS/DEVICE in namespace NS.
 	Veth    string  `yaml:"veth"`
 	Record  Record  `yaml:"record"`
 	Ingress []Entry `yaml:"ingress"`
@@ -207,18 +216,34 @@ func (t *Topology) Validate() error {
 		}
 		objs[o.Name] = true
 	}
+	nss := map[string]bool{DefaultNetNS: true}
+	for i, n := range t.Namespaces {
+		p := fmt.Sprintf("$.namespaces[%d]", i)
+		switch {
+		case !nameRE.MatchString(n):
+			bad(t.errAt(p, "namespace name %q: want 1..15 of [A-Za-z0-9_.:-]", n))
+		case n == DefaultNetNS:
+			bad(t.errAt(p, "namespace %q always exists: devices without netns are in it", n))
+		case nss[n]:
+			bad(t.errAt(p, "namespace %q declared twice", n))
+		}
+		nss[n] = true
+	}
 	if len(t.Devices) == 0 {
 		bad(t.errAt("$", "no devices"))
 	}
-	devs := map[string]int{}
+	devs := map[string]int{} // by NS/NAME
 	for i, d := range t.Devices {
 		p := fmt.Sprintf("$.devices[%d]", i)
+		if !nss[d.ns()] {
+			bad(t.errAt(p+".netns", "unknown namespace %q: declare it under namespaces (a kernel namespace for TAP and AF_PACKET ports is port_netns)", d.NetNS))
+		}
 		if !nameRE.MatchString(d.Name) || d.Name == "lo" {
 			bad(t.errAt(p+".name", "device name %q: want 1..15 of [A-Za-z0-9_.:-], not lo", d.Name))
-		} else if _, dup := devs[d.Name]; dup {
-			bad(t.errAt(p+".name", "device %q declared twice", d.Name))
+		} else if _, dup := devs[d.key()]; dup {
+			bad(t.errAt(p+".name", "device %q declared twice in namespace %s", d.Name, d.ns()))
 		}
-		devs[d.Name] = i
+		devs[d.key()] = i
 		if d.MTU != 0 && (d.MTU < 68 || d.MTU > 16000) {
 			bad(t.errAt(p+".mtu", "mtu %d: want 68..16000", d.MTU))
 		}
@@ -241,13 +266,16 @@ func (t *Topology) Validate() error {
 	for i, d := range t.Devices {
 		p := fmt.Sprintf("$.devices[%d]", i)
 		if d.Veth != "" {
-			j, ok := devs[d.Veth]
+			pns, pname := d.peer()
+			j, ok := devs[pns+"/"+pname]
 			switch {
+			case !nss[pns]:
+				bad(t.errAt(p+".veth", "veth peer %q: no namespace %q is declared", d.Veth, pns))
 			case !ok:
-				bad(t.errAt(p+".veth", "veth peer %q is not a declared device", d.Veth))
+				bad(t.errAt(p+".veth", "veth peer %q is not a device declared in namespace %s", d.Veth, pns))
 			case j == i:
 				bad(t.errAt(p+".veth", "a device cannot be its own veth peer"))
-			case t.Devices[j].Veth != "" && t.Devices[j].Veth != d.Name:
+			case t.Devices[j].Veth != "" && t.Devices[j].peerKey() != d.key():
 				bad(t.errAt(p+".veth", "veth peer %q is paired with %q", d.Veth, t.Devices[j].Veth))
 			case d.Wire != "":
 				bad(t.errAt(p+".wire", "a veth end has no wire: its peer is the wire"))
@@ -291,6 +319,33 @@ func (t *Topology) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// DefaultNetNS is the namespace of devices that name none.
+const DefaultNetNS = "default"
+
+// ns is the device's namespace.
+func (d Device) ns() string {
+	if d.NetNS == "" {
+		return DefaultNetNS
+	}
+	return d.NetNS
+}
+
+// key names the device in the whole topology: NS/NAME.
+func (d Device) key() string { return d.ns() + "/" + d.Name }
+
+// peer is the namespace and name of the device's veth peer.
+func (d Device) peer() (ns, name string) {
+	if ns, name, ok := strings.Cut(d.Veth, "/"); ok {
+		return ns, name
+	}
+	return d.ns(), d.Veth
+}
+
+func (d Device) peerKey() string {
+	ns, name := d.peer()
+	return ns + "/" + name
 }
 
 func (e Entry) linkName(dev, hook string) string {

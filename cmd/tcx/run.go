@@ -148,7 +148,7 @@ func flagsTopology(o *runOptions) (*topology.Topology, error) {
 		}
 		prog = name
 	}
-	d := topology.Device{Name: "dev0", MTU: o.mtu, Wire: o.wire, Host: o.host, NetNS: o.netns, Promisc: o.promisc, Paced: o.paced,
+	d := topology.Device{Name: "dev0", MTU: o.mtu, Wire: o.wire, Host: o.host, PortNetNS: o.netns, Promisc: o.promisc, Paced: o.paced,
 		Record: topology.Record{Transmitted: o.recTx, Delivered: o.recDelivered, Dropped: o.recDropped}}
 	e := []topology.Entry{{Object: "obj", Program: prog}}
 	switch o.hook {
@@ -281,7 +281,7 @@ type recording struct {
 
 func recordings(t *topology.Topology, b *topology.Built) []recording {
 	var out []recording
-	for _, d := range b.Devices {
+	for i, d := range b.Devices {
 		for _, r := range []struct {
 			fate string
 			w    interface {
@@ -291,7 +291,7 @@ func recordings(t *topology.Topology, b *topology.Built) []recording {
 			ok bool
 		}{{"transmitted", d.Transmitted, d.Transmitted != nil}, {"delivered", d.Delivered, d.Delivered != nil}, {"dropped", d.Dropped, d.Dropped != nil}} {
 			if r.ok {
-				out = append(out, recording{Device: d.Name, Fate: r.fate, Path: filepath.Clean(r.w.Path()), Frames: r.w.Count()})
+				out = append(out, recording{Device: b.Labels[i], Fate: r.fate, Path: filepath.Clean(r.w.Path()), Frames: r.w.Count()})
 			}
 		}
 	}

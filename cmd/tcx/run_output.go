@@ -17,6 +17,7 @@ import (
 
 	"github.com/tcxgo/tcx/datapath"
 	"github.com/tcxgo/tcx/topology"
+	"github.com/tcxgo/tcx/userspace"
 )
 
 // runOutput prints traces, the summary and maps of tcx run.
@@ -54,34 +55,48 @@ type stepJSON struct {
 	Fault    bool   `json:"fault,omitempty"`
 }
 
-func (o *runOutput) devName(ifindex int) string {
-	for _, d := range o.built.Devices {
-		if d.Ifindex == ifindex {
-			return d.Name
+// devName names device ifindex of runtime rt (nil: the default
+// namespace's) as the topology does: NS/NAME outside the default one.
+func (o *runOutput) devName(rt *userspace.Runtime, ifindex int) string {
+	if rt == nil {
+		rt = o.built.Runtime
+	}
+	for i, d := range o.built.Devices {
+		if d.Ifindex == ifindex && d.Runtime == rt {
+			return o.built.Labels[i]
 		}
 	}
 	return "if" + strconv.Itoa(ifindex)
 }
 
+// label names a bound device as the topology does (name when unknown).
+func (o *runOutput) label(d *datapath.Device, name string) string {
+	if i := slices.Index(o.built.Devices, d); d != nil && i >= 0 {
+		return o.built.Labels[i]
+	}
+	return name
+}
+
 // trip is the datapath's trace callback.
 func (o *runOutput) trip(t *datapath.Trip) {
 	printk := o.printk.take()
-	if !o.filter.match(t) {
+	src, at := o.label(t.From, t.Device), o.label(t.AtDevice, t.At)
+	if !o.filter.match(t, src, at) {
 		return
 	}
 	from := "host"
 	if t.FromWire {
 		from = "wire"
 	}
-	j := tripJSON{Seq: t.Seq, Device: t.Device, From: from, Len: len(t.In), Summary: frameSummary(t.In),
-		Fate: t.Outcome.Fate.String(), At: t.At, OutLen: len(t.Outcome.Frame), Printk: printk, Steps: []stepJSON{}}
+	j := tripJSON{Seq: t.Seq, Device: src, From: from, Len: len(t.In), Summary: frameSummary(t.In),
+		Fate: t.Outcome.Fate.String(), At: at, OutLen: len(t.Outcome.Frame), Printk: printk, Steps: []stepJSON{}}
 	for _, s := range t.Steps {
 		name, verdict := tcAction(s.Verdict)
 		hook := "egress"
 		if s.Ingress {
 			hook = "ingress"
 		}
-		j.Steps = append(j.Steps, stepJSON{Program: s.Program, Hook: o.devName(s.Device) + "/" + hook, Verdict: verdict + " (" + name + ")",
+		j.Steps = append(j.Steps, stepJSON{Program: s.Program, Hook: o.devName(s.Runtime, s.Device) + "/" + hook, Verdict: verdict + " (" + name + ")",
 			Code: s.Verdict, Changed: s.Changed, LenDelta: s.LenDelta, Redirect: s.Redirect, Fault: s.Fault})
 	}
 	if o.json {
@@ -92,7 +107,7 @@ func (o *runOutput) trip(t *datapath.Trip) {
 		return
 	}
 	fmt.Fprintf(o.w, "#%d %s from %s, %d bytes: %s\n", j.Seq, j.Device, j.From, j.Len, j.Summary)
-	for _, s := range j.Steps {
+	for i, s := range j.Steps {
 		fmt.Fprintf(o.w, "    %-28s %-9s %s", s.Program, s.Hook, s.Verdict)
 		if s.Changed > 0 || s.LenDelta != 0 {
 			fmt.Fprintf(o.w, ", %d bytes changed", s.Changed)
@@ -101,7 +116,7 @@ func (o *runOutput) trip(t *datapath.Trip) {
 			}
 		}
 		if s.Redirect != 0 {
-			fmt.Fprintf(o.w, " -> %s", o.devName(s.Redirect))
+			fmt.Fprintf(o.w, " -> %s", o.devName(t.Steps[i].Runtime, s.Redirect))
 		}
 		if s.Fault {
 			fmt.Fprint(o.w, " FAULT (dropped)")
@@ -209,8 +224,10 @@ func parseFilter(s string) (*tripFilter, error) {
 	return f, nil
 }
 
-func (f *tripFilter) match(t *datapath.Trip) bool {
-	if f.dev != "" && f.dev != t.Device && f.dev != t.At {
+// match: src and at are the labels of t's devices (NS/NAME outside the
+// default namespace).
+func (f *tripFilter) match(t *datapath.Trip, src, at string) bool {
+	if f.dev != "" && f.dev != src && f.dev != at {
 		return false
 	}
 	if f.fate != "" && f.fate != t.Outcome.Fate.String() {
@@ -297,7 +314,7 @@ type programJSON struct {
 func (o *runOutput) summary(dp *datapath.Datapath, recs []recording) {
 	var s summaryJSON
 	for i, c := range dp.Stats() {
-		s.Devices = append(s.Devices, deviceJSON{Name: o.built.Devices[i].Name, Counters: c})
+		s.Devices = append(s.Devices, deviceJSON{Name: o.built.Labels[i], Counters: c})
 	}
 	for _, c := range o.built.Programs {
 		st := c.Stats()
