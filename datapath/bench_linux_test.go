@@ -146,14 +146,14 @@ func benchLive(b *testing.B, mode, side string) {
 		topo := &topology.Topology{Dir: ".", Objects: []topology.Object{{Name: "count", Path: progs + "dp_count.o"}}}
 		if mode == "drop" {
 			topo.Objects = append(topo.Objects, topology.Object{Name: "acl", Path: progs + "dp_acl.o", Set: map[string]any{"blocked_port": 9090}})
-			topo.Devices = []topology.Device{{Name: "ls1", Wire: "afpacket:ls1", NetNS: path,
+			topo.Devices = []topology.Device{{Name: "ls1", Wire: "afpacket:ls1", PortNetNS: path,
 				Ingress: []topology.Entry{{Object: "count", Program: "dp_count"}, {Object: "acl", Program: "dp_acl"}}}}
 		} else {
 			topo.Objects = append(topo.Objects, topology.Object{Name: "fwd", Path: progs + "dp_redirect.o", Set: map[string]any{"out_ifindex": "@fw1"}})
 			topo.Devices = []topology.Device{
-				{Name: "ls1", Wire: "afpacket:ls1", NetNS: path,
+				{Name: "ls1", Wire: "afpacket:ls1", PortNetNS: path,
 					Ingress: []topology.Entry{{Object: "count", Program: "dp_count"}, {Object: "fwd", Program: "dp_redirect"}}},
-				{Name: "fw1", Wire: "afpacket:fw1", NetNS: path},
+				{Name: "fw1", Wire: "afpacket:fw1", PortNetNS: path},
 			}
 		}
 		built, err := topo.Build(topology.BuildOptions{})

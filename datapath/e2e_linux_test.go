@@ -217,9 +217,9 @@ func e2eTopology(l *lab) *topology.Topology {
 			{Name: "nat", Path: progs + "dp_nat.o", Set: map[string]any{"inside_addr": addrA, "outside_addr": addrNAT}},
 		},
 		Devices: []topology.Device{
-			{Name: "va", Veth: "vb", Host: "tap:tapa", NetNS: l.pathA,
+			{Name: "va", Veth: "vb", Host: "tap:tapa", PortNetNS: l.pathA,
 				Ingress: []topology.Entry{{Object: "nat", Program: "dp_dnat"}}},
-			{Name: "vb", Host: "tap:tapb", NetNS: l.pathB,
+			{Name: "vb", Host: "tap:tapb", PortNetNS: l.pathB,
 				Ingress: []topology.Entry{{Object: "acl", Program: "dp_acl"}, {Object: "nat", Program: "dp_snat"}}},
 		},
 	}
@@ -312,9 +312,9 @@ func runAFPacket(t *testing.T) ([]string, int, uint64) {
 			{Name: "to-ea", Path: progs + "dp_redirect.o", Set: map[string]any{"out_ifindex": "@ea"}},
 		},
 		Devices: []topology.Device{
-			{Name: "ea", Wire: "afpacket:a1", NetNS: midPath, Promisc: true, Ingress: []topology.Entry{
+			{Name: "ea", Wire: "afpacket:a1", PortNetNS: midPath, Promisc: true, Ingress: []topology.Entry{
 				{Object: "acl", Program: "dp_acl"}, {Object: "nat", Program: "dp_snat"}, {Object: "to-eb", Program: "dp_redirect"}}},
-			{Name: "eb", Wire: "afpacket:b1", NetNS: midPath, Promisc: true, Ingress: []topology.Entry{
+			{Name: "eb", Wire: "afpacket:b1", PortNetNS: midPath, Promisc: true, Ingress: []topology.Entry{
 				{Object: "nat", Program: "dp_dnat"}, {Object: "to-ea", Program: "dp_redirect"}}},
 		},
 	}
