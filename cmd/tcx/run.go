@@ -67,14 +67,16 @@ created; needs CAP_NET_ADMIN), afpacket:IFACE (an existing interface,
 recvmmsg/sendmmsg batches; needs CAP_NET_RAW), discard (count and drop).
 
 A topology file (YAML, see topology/SCHEMA.md) describes several devices,
-veth pairs, chains of programs placed by anchors, global variables, maps
-shared between objects and the worker count. The flags-only form is one
-device with one program on one hook.
+network namespaces (each with its own ifindexes; a device outside the
+default one is named NS/NAME) and the veth pairs joining them, chains of
+programs placed by anchors, global variables, maps shared between objects
+and the worker count. The flags-only form is one device with one program
+on one hook.
 
 --trace prints every frame's trip: the programs that ran, their verdicts,
 the bytes they changed, bpf_printk output, and where the frame went.
 --trace-filter keeps some: space-separated terms that must all hold, among
-dev=NAME fate=delivered|transmitted|dropped|consumed|looped
+dev=NAME|NS/NAME fate=delivered|transmitted|dropped|consumed|looped
 proto=arp|ipv4|ipv6|tcp|udp|icmp port=N host=IP prog=NAME.`,
 		Example: `  # the demo: an ACL, a NAT, a counter and a redirect over a bundled capture
   tcx run --topology testdata/datapath/demo.yaml --trace --record-dir /tmp/out
@@ -86,6 +88,9 @@ proto=arp|ipv4|ipv6|tcp|udp|icmp port=N host=IP prog=NAME.`,
   tcx run --object testdata/progs/dp_nat.o --program dp_snat --wire pcap:in.pcap \
       --set inside_addr=10.0.0.1 --set outside_addr=192.0.2.1 \
       --record-delivered out.pcap --dump-maps
+
+  # bpf_redirect_peer from eth0 into namespace b, through a veth pair
+  tcx run --topology testdata/datapath/peer.yaml --trace --trace-filter dev=b/eth0
 
   # only the dropped TCP frames of a topology
   tcx run --topology lab.yaml --trace --trace-filter "fate=dropped proto=tcp"`,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -50,6 +51,41 @@ func TestRun_RedirectPeerNamespaces(t *testing.T) {
 		if !bytes.Equal(f.Data, valid[i]) {
 			t.Errorf("frame %d changed on its way into b", i+1)
 		}
+	}
+
+	// --trace-filter names a device outside the default namespace NS/NAME.
+	code, out, errOut = runTool(t, "run", "--topology", "../../testdata/datapath/peer.yaml", "--json", "--trace-filter", "dev=b/eth0", "--record-dir", t.TempDir(), "--engine", testEngine)
+	if code != 0 {
+		t.Fatalf("--trace-filter dev=b/eth0: exit %d: %s", code, errOut)
+	}
+	var trips int
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var j struct {
+			Trip *struct {
+				Device string `json:"device"`
+				At     string `json:"at"`
+				Fate   string `json:"fate"`
+				Steps  []struct {
+					Hook string `json:"hook"`
+				} `json:"steps"`
+			} `json:"trip"`
+		}
+		if err := json.Unmarshal([]byte(l), &j); err != nil {
+			t.Fatalf("%q: %v", l, err)
+		}
+		if j.Trip == nil {
+			continue
+		}
+		trips++
+		if tr := j.Trip; tr.Device != "eth0" || tr.At != "b/eth0" || tr.Fate != "delivered" || len(tr.Steps) != 2 || tr.Steps[1].Hook != "b/eth0/ingress" {
+			t.Errorf("trip %+v; want from eth0, delivered at b/eth0 after b/eth0's ingress", *tr)
+		}
+	}
+	if trips != 8 {
+		t.Errorf("dev=b/eth0 kept %d trips, want 8", trips)
+	}
+	if code, out, _ = runTool(t, "run", "--topology", "../../testdata/datapath/peer.yaml", "--json", "--trace-filter", "dev=ceth0", "--record-dir", t.TempDir()); code != 0 || strings.Contains(out, `"trip"`) {
+		t.Errorf("dev=ceth0 (no such device) kept trips (exit %d)", code)
 	}
 
 	dir = t.TempDir()
