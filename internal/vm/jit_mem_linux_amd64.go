@@ -1,0 +1,390 @@
+package vm
+
+import (
+	x "github.com/tcxgo/tcx/internal/vm/amd64"
+)
+
+// This file holds the emitters for compiled code's checked memory accesses
+// and atomics, which keep the interpreter's region rules in machine code.
+
+// mem emits a checked load or store. Accesses through r10 inside the
+// frame need no check; packet accesses are two compares against the
+// window in jitState; everything else translates the region-tagged
+// address out of line with the same table and rules as Machine.access,
+// and leaves to Go (exitMem) for whatever that would refuse or hand to a
+// context accessor.
+func (c *jitc) mem(pc int, o *op) {
+	a := &c.a
+	n := int(memSize(o.kind))
+	load := o.kind <= kLdxSW
+	var target x.Mem
+	if off, ok := stackFast(o); ok {
+		a.MovRR(false, jT0, jitReg[regFP])
+		target = x.MI(jState, jT0, offStack+off)
+	} else {
+		base := jitReg[o.dst]
+		need := permRead | permWrite
+		if load {
+			base, need = jitReg[o.src], permRead
+		}
+		generic, done := a.NewLabel(), a.NewLabel()
+		a.Lea(true, jT0, x.M(base, o.off))
+		a.ALURM(true, x.CMP, jT0, x.M(jState, offPktLo))
+		a.Jcc(x.CondB, generic)
+		a.ALURM(true, x.CMP, jT0, x.M(jState, offPktMax+8*int32(sizeLog(n))))
+		a.Jcc(x.CondA, generic)
+		a.ALURM(true, x.ADD, jT0, x.M(jState, offPktDel))
+		a.Bind(done)
+		target = x.M(jT0, 0)
+		c.late = append(c.late, func() {
+			a.Bind(generic)
+			c.ctxImage(n, !load, done)
+			c.translateCall(n, need, c.stub(pc, exitMem))
+			a.Jmp(done)
+		})
+	}
+	switch o.kind {
+	case kLdxB, kLdxH, kLdxW, kLdxDW:
+		a.Load(n, jitReg[o.dst], target)
+	case kLdxSB, kLdxSH, kLdxSW:
+		a.LoadSX(n, jitReg[o.dst], target)
+	case kStB, kStH, kStW, kStDW:
+		a.StoreImm(n, target, int32(o.imm))
+	default:
+		a.Store(n, target, jitReg[o.src])
+	}
+}
+
+// atomic emits the read-modify-write atomics as locked instructions on
+// the translated address, the fetch-and/or/xor forms as a
+// compare-and-swap loop; load-acquire, store-release, misaligned
+// addresses and everything translate refuses go to Go.
+func (c *jitc) atomic(pc int, o *op) {
+	a := &c.a
+	w := o.kind == kAtomic64
+	n := 4
+	if w {
+		n = 8
+	}
+	aluOp := map[uint64]x.ALU{0x00: x.ADD, 0x40: x.OR, 0x50: x.AND, 0xa0: x.XOR}
+	op, plain := aluOp[o.imm]
+	fop, fetchLogic := aluOp[o.imm&^atomicFetch]
+	fetchLogic = fetchLogic && o.imm&atomicFetch != 0 && fop != x.ADD
+	if !plain && !fetchLogic && o.imm != atomicFetch && o.imm != atomicXchg && o.imm != atomicCmpxchg {
+		c.exit(pc, exitMem)
+		return
+	}
+	slow := c.stub(pc, exitMem)
+	src := jitReg[o.src]
+	a.Lea(true, jT0, x.M(jitReg[o.dst], o.off))
+	a.TestRI(false, jT0, int32(n-1))
+	a.Jcc(x.CondNE, slow)
+	c.translateCall(n, permRead|permWrite|permAtomic, slow)
+	a.TestRI(false, jT0, int32(n-1))
+	a.Jcc(x.CondNE, slow)
+	m := x.M(jT0, 0)
+	switch {
+	case plain:
+		a.Lock()
+		a.ALUMR(w, op, m, src)
+	case o.imm == atomicFetch:
+		a.Lock()
+		a.XaddMR(w, m, src)
+	case o.imm == atomicXchg:
+		a.XchgMR(w, m, src)
+	case fetchLogic:
+		// rax (r0) is cmpxchg's accumulator: park it, loop until the
+		// value read is the one replaced, hand it to src (zero-extended
+		// for 32 bits).
+		loop := a.NewLabel()
+		a.MovRR(true, jCX, src)
+		a.Store(8, x.M(jState, offSave), x.RAX)
+		a.Load(n, x.RAX, m)
+		a.Bind(loop)
+		a.MovRR(true, jT1, x.RAX)
+		a.ALURR(w, fop, jT1, jCX)
+		a.Lock()
+		a.CmpxchgMR(w, m, jT1)
+		a.Jcc(x.CondNE, loop)
+		if src == x.RAX {
+			a.MovRR(w, x.RAX, x.RAX)
+		} else {
+			a.MovRR(w, src, x.RAX)
+			a.Load(8, x.RAX, x.M(jState, offSave))
+		}
+	default:
+		a.Lock()
+		a.CmpxchgMR(w, m, src)
+		if !w {
+			a.MovRR(false, x.RAX, x.RAX)
+		}
+	}
+}
+
+func sizeLog(n int) int {
+	switch n {
+	case 1:
+		return 0
+	case 2:
+		return 1
+	case 4:
+		return 2
+	}
+	return 3
+}
+
+// translateCall translates the address in r11 (see translate) by calling
+// the program's one routine for (n, need), and jumps to slow if it
+// refused. Sharing the routine keeps a memory access to about 40 bytes of
+// code; the call uses 8 bytes of the goroutine stack below the
+// trampoline's frame, inside the guard every Go frame may use.
+func (c *jitc) translateCall(n int, need uint8, slow x.Label) {
+	c.translateCallAs(n, need, true, slow)
+}
+
+// translateCallAs is translateCall; a helper's argument (hook false)
+// refuses the context image as Machine.Mem does.
+func (c *jitc) translateCallAs(n int, need uint8, hook bool, slow x.Label) {
+	a := &c.a
+	key := n<<8 | int(need)
+	if !hook {
+		key |= 1 << 16
+	}
+	l, ok := c.translators[key]
+	if !ok {
+		l = a.NewLabel()
+		c.translators[key] = l
+		c.late = append(c.late, func() {
+			fail := a.NewLabel()
+			a.Bind(l)
+			c.translate(n, need, hook, fail)
+			a.Ret()
+			a.Bind(fail)
+			a.ALURR(false, x.XOR, jT0, jT0)
+			a.Ret()
+		})
+	}
+	a.Call(l)
+	a.TestRR(true, jT0, jT0)
+	a.Jcc(x.CondE, slow)
+}
+
+// translate turns the address in r11 into a host pointer in r11 for an
+// access of n bytes needing perm need, or jumps to slow. It is
+// Machine.access: region table lookup, permissions, the window, and for
+// slotted regions (map values) the slot rule with the same division-free
+// remainder; regions with a context policy or accessor go to slow.
+// Stores into the stack region record the dirty range.
+func (c *jitc) translate(n int, need uint8, image bool, slow x.Label) {
+	a := &c.a
+	a.MovRR(true, jCX, jT0)
+	a.ShiftRI(true, x.SHR, jCX, 32)
+	a.ALURM(true, x.CMP, jCX, x.M(jState, offRegions+8))
+	a.Jcc(x.CondAE, slow)
+	a.ImulRRI(true, jCX, jCX, regionSize)
+	a.ALURM(true, x.ADD, jCX, x.M(jState, offRegions))
+	slotted, permOK, hook, end := a.NewLabel(), a.NewLabel(), a.NewLabel(), a.NewLabel()
+	a.Load(1, jT1, x.M(jCX, offRPerm))
+	a.ALURI(false, x.AND, jT1, int32(need|permSlow|permHook))
+	a.ALURI(false, x.CMP, jT1, int32(need))
+	a.Jcc(x.CondE, permOK)
+	ctxAccess := image && (need == permRead || need == permRead|permWrite)
+	if ctxAccess {
+		a.ALURI(false, x.CMP, jT1, int32(need|permSlow|permHook))
+		a.Jcc(x.CondE, hook)
+	}
+	a.ALURI(false, x.CMP, jT1, int32(need|permSlow))
+	a.Jcc(x.CondNE, slow)
+	a.ALUMI(true, x.CMP, x.M(jCX, offRPolicy), 0)
+	a.Jcc(x.CondNE, slow)
+	a.ALUMI(false, x.CMP, x.M(jCX, offRStride), 0)
+	a.Jcc(x.CondE, slow)
+	a.Jmp(slotted)
+	a.Bind(permOK)
+	inWindow := a.NewLabel()
+	c.window(n, slow)
+	a.Jmp(inWindow)
+
+	// Slotted: the window, then (i % stride) + n <= slot, where
+	// i % stride = hi64(lo64(magic * i) * stride) (see slotRem).
+	a.Bind(slotted)
+	c.window(n, slow)
+	a.Store(8, x.M(jState, offSave), x.RAX)
+	a.Store(8, x.M(jState, offSave+8), x.RDX)
+	a.MovRR(false, x.RDX, jT0)
+	a.ALURM(false, x.SUB, x.RDX, x.M(jCX, offRBase))
+	a.Load(8, x.RAX, x.M(jCX, offRMagic))
+	a.ImulRR(true, x.RAX, x.RDX)
+	a.Load(4, x.RDX, x.M(jCX, offRStride))
+	a.MulRDX()
+	a.Lea(true, jT1, x.M(x.RDX, int32(n)))
+	a.Load(8, x.RAX, x.M(jState, offSave))
+	a.Load(8, x.RDX, x.M(jState, offSave+8))
+	a.Load(4, jCX+0, x.M(jCX, offRSlot)) // rcx: the slot size; the region is reloaded below
+	a.ALURR(true, x.CMP, jT1, jCX)
+	a.Jcc(x.CondA, slow)
+	// Reload the region pointer (rcx was reused).
+	a.MovRR(true, jCX, jT0)
+	a.ShiftRI(true, x.SHR, jCX, 32)
+	a.ImulRRI(true, jCX, jCX, regionSize)
+	a.ALURM(true, x.ADD, jCX, x.M(jState, offRegions))
+
+	a.Bind(inWindow)
+	a.MovRR(false, jT0, jT0) // the offset, zero-extended
+	if need&permWrite != 0 {
+		// Stores into the stack region remember what to zero.
+		notStack, lo := a.NewLabel(), a.NewLabel()
+		a.Load(8, jT1, x.M(jState, offRegions))
+		a.ALURI(true, x.ADD, jT1, int32(RegionStack)*regionSize)
+		a.ALURR(true, x.CMP, jCX, jT1)
+		a.Jcc(x.CondNE, notStack)
+		a.ALUMR(false, x.CMP, x.M(jState, offDirtyLo), jT0)
+		a.Jcc(x.CondBE, lo)
+		a.Store(4, x.M(jState, offDirtyLo), jT0)
+		a.Bind(lo)
+		a.Lea(false, jT1, x.M(jT0, int32(n)))
+		a.ALUMR(false, x.CMP, x.M(jState, offDirtyHi), jT1)
+		a.Jcc(x.CondAE, notStack)
+		a.Store(4, x.M(jState, offDirtyHi), jT1)
+		a.Bind(notStack)
+	}
+	a.ALURM(false, x.SUB, jT0, x.M(jCX, offRBase))
+	a.ALURM(true, x.ADD, jT0, x.M(jCX, offRBuf))
+	if !ctxAccess {
+		return
+	}
+	a.Jmp(end)
+
+	// A context access through an accessor with an image: use the image
+	// while it is fresh and both tables allow the access (the rule of
+	// loadSlow and storeSlow).
+	a.Bind(hook)
+	table := int32(0)
+	if need&permWrite != 0 {
+		table = 8
+	}
+	bit := sizeBit(n)
+	c.window(n, slow)
+	a.Load(8, jT1, x.M(jState, offCtxFr))
+	a.TestRR(true, jT1, jT1)
+	a.Jcc(x.CondE, slow)
+	a.CmpM8(x.M(jT1, 0), 0)
+	a.Jcc(x.CondE, slow)
+	a.MovRR(false, jT0, jT0) // the offset (the context's base is 0)
+	a.Load(8, jT1, x.M(jState, offCtxPl+table))
+	a.TestM8(x.MI(jT1, jT0, 0), bit)
+	a.Jcc(x.CondE, slow)
+	noPolicy := a.NewLabel()
+	a.Load(8, jT1, x.M(jState, offCtxPol+table))
+	a.TestRR(true, jT1, jT1)
+	a.Jcc(x.CondE, noPolicy)
+	a.TestM8(x.MI(jT1, jT0, 0), bit)
+	a.Jcc(x.CondE, slow)
+	a.Bind(noPolicy)
+	if need&permWrite != 0 {
+		a.Load(8, jT1, x.M(jState, offCtxDirt))
+		a.StoreImm(1, x.M(jT1, 0), 1)
+	}
+	a.ALURM(true, x.ADD, jT0, x.M(jState, offCtxImg))
+	a.Bind(end)
+}
+
+// window checks lo <= offset and offset + n <= hi for the offset in the
+// low half of r11 and the region at rcx.
+func (c *jitc) window(n int, slow x.Label) {
+	a := &c.a
+	a.MovRR(false, jT1, jT0) // the offset, zero-extended
+	a.ALURM(false, x.CMP, jT1, x.M(jCX, offRLo))
+	a.Jcc(x.CondB, slow)
+	a.ALURI(true, x.ADD, jT1, int32(n))
+	a.Store(8, x.M(jState, offSave), x.RAX) // borrow rax for hi
+	a.Load(4, x.RAX, x.M(jCX, offRHi))
+	a.ALURR(true, x.CMP, jT1, x.RAX)
+	a.Load(8, x.RAX, x.M(jState, offSave))
+	a.Jcc(x.CondA, slow)
+}
+
+// arrayLookup emits the Options.ArrayLookup helper call at op pc for the
+// handles of AddressSpace.NewArrayHandle: the 4-byte index read through
+// r2 as Machine.Mem reads a helper's argument, then r0 = arrBase[cpu] +
+// index*arrStride, or 0 past the end. Every other handle, a key the
+// translation refuses and a CPU without a base call the helper in Go,
+// which answers the same way and faults the same way.
+func (c *jitc) arrayLookup(pc int) {
+	a := &c.a
+	slow := c.stub(pc, exitHelper)
+	null, done := a.NewLabel(), a.NewLabel()
+	// What runNative records at a helper call: the steps so far and the
+	// call's op index.
+	a.Load(8, jT0, x.M(jState, offLimit))
+	a.ALURM(true, x.SUB, jT0, x.M(jState, offBudget))
+	a.ALURI(true, x.ADD, jT0, int32(pc+1))
+	a.Store(8, x.M(jState, offSteps), jT0)
+	a.StoreImm(8, x.M(jState, offMPC), int32(pc))
+	a.MovRR(true, jT0, jitReg[2])
+	c.translateCallAs(4, permRead, false, slow)
+	a.Load(4, jT0, x.M(jT0, 0)) // the index, zero-extended
+	a.MovRR(true, jCX, jitReg[1])
+	a.TestRR(false, jCX, jCX) // a handle's low half is 0
+	a.Jcc(x.CondNE, slow)
+	a.ShiftRI(true, x.SHR, jCX, 32)
+	a.ALURM(true, x.CMP, jCX, x.M(jState, offRegions+8))
+	a.Jcc(x.CondAE, slow)
+	a.ImulRRI(true, jCX, jCX, regionSize)
+	a.ALURM(true, x.ADD, jCX, x.M(jState, offRegions))
+	a.Load(8, jT1, x.M(jState, offCPU))
+	a.ALURM(true, x.CMP, jT1, x.M(jCX, offRArrB+8)) // no bases: not an array
+	a.Jcc(x.CondAE, slow)
+	a.ALURM(false, x.CMP, jT0, x.M(jCX, offRArrN))
+	a.Jcc(x.CondAE, null)
+	a.ShiftRI(true, x.SHL, jT1, 3)
+	a.Load(8, x.RAX, x.M(jCX, offRArrB))
+	a.Load(8, x.RAX, x.MI(x.RAX, jT1, 0))
+	a.Load(4, jT1, x.M(jCX, offRArrS))
+	a.ImulRR(true, jT0, jT1)
+	a.ALURR(true, x.ADD, x.RAX, jT0)
+	a.Jmp(done)
+	a.Bind(null)
+	a.ALURR(false, x.XOR, x.RAX, x.RAX)
+	a.Bind(done)
+}
+
+// ctxImage is the context image path of translate inline, for a load or
+// store of n bytes at the address in r11: inside the published context
+// window, with the image fresh and both tables allowing the access, r11
+// becomes the image address and the code goes on at done; otherwise it
+// falls through to the full translation, which decides the same way.
+func (c *jitc) ctxImage(n int, write bool, done x.Label) {
+	a := &c.a
+	miss, noPolicy := a.NewLabel(), a.NewLabel()
+	table := int32(0)
+	if write {
+		table = 8
+	}
+	bit := sizeBit(n)
+	a.ALURM(true, x.CMP, jT0, x.M(jState, offCtxLo))
+	a.Jcc(x.CondB, miss)
+	a.ALURM(true, x.CMP, jT0, x.M(jState, offCtxMax+8*int32(sizeLog(n))))
+	a.Jcc(x.CondA, miss)
+	a.Load(8, jT1, x.M(jState, offCtxFr))
+	a.CmpM8(x.M(jT1, 0), 0)
+	a.Jcc(x.CondE, miss)
+	a.MovRR(false, jCX, jT0) // the offset (the context's base is 0)
+	a.Load(8, jT1, x.M(jState, offCtxPl+table))
+	a.TestM8(x.MI(jT1, jCX, 0), bit)
+	a.Jcc(x.CondE, miss)
+	a.Load(8, jT1, x.M(jState, offCtxPol+table))
+	a.TestRR(true, jT1, jT1)
+	a.Jcc(x.CondE, noPolicy)
+	a.TestM8(x.MI(jT1, jCX, 0), bit)
+	a.Jcc(x.CondE, miss)
+	a.Bind(noPolicy)
+	if write {
+		a.Load(8, jT1, x.M(jState, offCtxDirt))
+		a.StoreImm(1, x.M(jT1, 0), 1)
+	}
+	a.MovRR(true, jT0, jCX)
+	a.ALURM(true, x.ADD, jT0, x.M(jState, offCtxImg))
+	a.Jmp(done)
+	a.Bind(miss)
+}
