@@ -89,23 +89,12 @@ func (h *kernelHost) anchor(p Placement, u *undo) (tcx.Anchor, error) {
 	if p.Ref.Kind == RefHead {
 		return tcx.Head(), nil
 	}
-	ref := p.Ref
-	if ref.Kind == RefPrio {
-		return nil, fmt.Errorf("REF %s names a classic cls_bpf filter; use --legacy to attach among classic filters", ref)
+	if p.Ref.Kind == RefPrio {
+		return nil, fmt.Errorf("REF %s names a classic cls_bpf filter; use --legacy to attach among classic filters", p.Ref)
 	}
-	if ref.Kind == RefPin {
-		obj, err := kernel.PinnedObject(ref.Path)
-		if err != nil {
-			return nil, explainPin(ref.Path, err)
-		}
-		switch obj.Kind {
-		case kernel.PinnedLink:
-			ref = Ref{Kind: RefLink, ID: obj.ID}
-		case kernel.PinnedProg:
-			ref = Ref{Kind: RefID, ID: obj.ID}
-		default:
-			return nil, fmt.Errorf("REF %s: the pin holds a map, not a program or link", p.Ref)
-		}
+	ref, err := resolvePin(p.Ref)
+	if err != nil {
+		return nil, err
 	}
 	before := p.Mode == PlaceBefore
 	switch {

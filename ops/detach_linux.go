@@ -75,20 +75,9 @@ func (h *kernelHost) Detach(ctx context.Context, req DetachRequest) (*DetachResu
 	if req.Legacy || req.Ref.Kind == RefPrio || h.noTCX {
 		return h.detachLegacy(req, dev, dir)
 	}
-	ref := req.Ref
-	if ref.Kind == RefPin {
-		obj, err := kernel.PinnedObject(ref.Path)
-		if err != nil {
-			return nil, explainPin(ref.Path, err)
-		}
-		switch obj.Kind {
-		case kernel.PinnedLink:
-			ref = Ref{Kind: RefLink, ID: obj.ID}
-		case kernel.PinnedProg:
-			ref = Ref{Kind: RefID, ID: obj.ID}
-		default:
-			return nil, fmt.Errorf("REF %s: the pin holds a map, not a program or link", req.Ref)
-		}
+	ref, err := resolvePin(req.Ref)
+	if err != nil {
+		return nil, err
 	}
 	hook := dev.Name + " " + dir.String()
 	chain, err := h.b.QueryHook(dev.Ifindex, dir.AttachType())
@@ -289,4 +278,23 @@ func (h *kernelHost) DetachLink(ctx context.Context, pin string) (*DetachResult,
 		h.records.Delete(o)
 	}
 	return res, nil
+}
+
+// resolvePin turns a pin:PATH REF into the link:N or id:N of what the pin
+// holds; other REFs are returned as they are.
+func resolvePin(ref Ref) (Ref, error) {
+	if ref.Kind != RefPin {
+		return ref, nil
+	}
+	obj, err := kernel.PinnedObject(ref.Path)
+	if err != nil {
+		return Ref{}, explainPin(ref.Path, err)
+	}
+	switch obj.Kind {
+	case kernel.PinnedLink:
+		return Ref{Kind: RefLink, ID: obj.ID}, nil
+	case kernel.PinnedProg:
+		return Ref{Kind: RefID, ID: obj.ID}, nil
+	}
+	return Ref{}, fmt.Errorf("REF %s: the pin holds a map, not a program or link", ref)
 }
