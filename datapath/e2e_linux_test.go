@@ -237,41 +237,7 @@ func configure(l *lab, devA, devB string) {
 func runUserspace(t *testing.T) ([]string, int, uint64) {
 	l := newLab(t)
 	topo := e2eTopology(l)
-	if err := topo.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	built, err := topo.Build(topology.BuildOptions{Engine: testEngine})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer built.Close()
-	dp, err := datapath.New(datapath.Config{Runtime: built.Runtime, Devices: built.Devices})
-	if err != nil {
-		built.ClosePorts()
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- dp.Run(ctx) }()
-	configure(l, "tapa", "tapb")
-	outcomes, failed := runScenarios(t, l, "userspace")
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("datapath: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("datapath did not stop within 10s of cancel")
-	}
-	for i, c := range dp.Stats() {
-		t.Logf("userspace %s: %+v", built.Devices[i].Name, c)
-	}
-	drops := make([]byte, 8)
-	if err := built.Objects["acl"].Maps["dp_acl_hits"].Lookup(make([]byte, 4), drops); err != nil {
-		t.Fatal(err)
-	}
-	return outcomes, failed, uint64(drops[0]) | uint64(drops[1])<<8
+	return runDatapath(t, l, topo, "tapa", "tapb", "userspace")
 }
 
 // runAFPacket runs the scenarios through the userspace datapath acting as
@@ -318,6 +284,13 @@ func runAFPacket(t *testing.T) ([]string, int, uint64) {
 				{Object: "nat", Program: "dp_dnat"}, {Object: "to-ea", Program: "dp_redirect"}}},
 		},
 	}
+	return runDatapath(t, l, topo, "a0", "b0", "userspace/afpacket")
+}
+
+// runDatapath builds topo, runs its datapath while the scenarios run
+// between hostA in A and hostB in B, and returns the outcomes, the failures
+// and the ACL's drop count.
+func runDatapath(t *testing.T, l *lab, topo *topology.Topology, hostA, hostB, label string) ([]string, int, uint64) {
 	if err := topo.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -334,8 +307,8 @@ func runAFPacket(t *testing.T) ([]string, int, uint64) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- dp.Run(ctx) }()
-	configure(l, "a0", "b0")
-	outcomes, failed := runScenarios(t, l, "userspace/afpacket")
+	configure(l, hostA, hostB)
+	outcomes, failed := runScenarios(t, l, label)
 	cancel()
 	select {
 	case err := <-done:
@@ -346,7 +319,7 @@ func runAFPacket(t *testing.T) ([]string, int, uint64) {
 		t.Fatal("datapath did not stop within 10s of cancel")
 	}
 	for i, c := range dp.Stats() {
-		t.Logf("userspace/afpacket %s: %+v", built.Devices[i].Name, c)
+		t.Logf("%s %s: %+v", label, built.Devices[i].Name, c)
 	}
 	drops := make([]byte, 8)
 	if err := built.Objects["acl"].Maps["dp_acl_hits"].Lookup(make([]byte, 4), drops); err != nil {
