@@ -32,15 +32,8 @@ func ParseEngine(s string) (Engine, error) {
 	return 0, fmt.Errorf("engine %q: want auto, interp or jit: %w", s, syscall.EINVAL)
 }
 
-func (e Engine) String() string {
-	switch e {
-	case EngineInterp:
-		return "interp"
-	case EngineJIT:
-		return "jit"
-	}
-	return "auto"
-}
+// String is the VM's name for the engine: auto, interp or jit.
+func (e Engine) String() string { return e.vm().String() }
 
 func (e Engine) vm() vm.Engine {
 	switch e {
