@@ -19,7 +19,7 @@ const corpusDir = "../../../testdata/bpf_conformance/tests"
 // It is empty: everything passes, callx included (opt-in AllowCallx).
 var skips = map[string]string{}
 
-func TestCase_Run_Corpus(t *testing.T) { corpus(t, vm.EngineInterp, "bpf_conformance") }
+func TestCase_Run_Corpus(t *testing.T) { corpus(t, vm.EngineInterp, "bpf_conformance:") }
 
 // TestCase_Run_CorpusJIT runs the corpus compiled to machine code; a
 // program the compiler declined counts as failed, not as interpreted.
@@ -27,9 +27,10 @@ func TestCase_Run_CorpusJIT(t *testing.T) {
 	if !amd64.Supported {
 		t.Skipf("no compiler for %s/%s: the interpreter runs everywhere else", runtime.GOOS, runtime.GOARCH)
 	}
-	corpus(t, vm.EngineJIT, "bpf_conformance (jit)")
+	corpus(t, vm.EngineJIT, "bpf_conformance (jit):")
 }
 
+// label is the summary line's prefix, colon included, as it is printed.
 func corpus(t *testing.T, e vm.Engine, label string) {
 	dir := corpusDir
 	files, err := filepath.Glob(filepath.Join(dir, "*.data"))
@@ -57,7 +58,7 @@ func corpus(t *testing.T, e vm.Engine, label string) {
 			failed++
 		}
 	}
-	fmt.Printf("%s: %d passed, %d failed, %d skipped\n", label, passed, failed, skipped)
+	fmt.Printf("%s %d passed, %d failed, %d skipped\n", label, passed, failed, skipped)
 	if passed+failed+skipped != len(files) || len(files) == 0 {
 		t.Errorf("counted %d of %d files", passed+failed+skipped, len(files))
 	}

@@ -114,7 +114,7 @@ func (s *side) compare(prog string, frame, ctx []byte, verdicts map[uint32]int) 
 // divergence (their state no longer matches). The corpus has no time,
 // random or CPU-id dependent output.
 func TestKernelDifferential(t *testing.T) {
-	kernelDifferential(t, engine.EngineInterp, "kernel differential")
+	kernelDifferential(t, engine.EngineInterp, "kernel differential:")
 }
 
 // TestKernelDifferentialJIT is TestKernelDifferential with the programs
@@ -123,7 +123,7 @@ func TestKernelDifferentialJIT(t *testing.T) {
 	if !amd64.Supported {
 		t.Skipf("no compiler for %s/%s", runtime.GOOS, runtime.GOARCH)
 	}
-	kernelDifferential(t, engine.EngineJIT, "kernel differential (jit)")
+	kernelDifferential(t, engine.EngineJIT, "kernel differential (jit):")
 }
 
 func kernelDifferential(t *testing.T, e engine.Engine, label string) {
@@ -170,7 +170,7 @@ func kernelDifferential(t *testing.T, e engine.Engine, label string) {
 			t.Logf("%s: verdicts %v, %s", prog, verdicts, s.Summary())
 		}
 	}
-	line := fmt.Sprintf("%s: %d programs, %d packets, %d divergences", label, nprogs, npackets, ndiv)
+	line := fmt.Sprintf("%s %d programs, %d packets, %d divergences", label, nprogs, npackets, ndiv)
 	fmt.Println(line)
 	t.Log(line)
 	if nprogs < 20 || npackets < 20*packets {

@@ -50,11 +50,11 @@ func seedOf(name string, base int) int64 {
 // object's driver (maps set up as its selftest does, frames aimed at its
 // paths) or the random generator, contexts from kerneldiff.Ctx. The
 // programs run compiled where the compiler runs (engine.EngineAuto).
-func TestThirdParty(t *testing.T) { thirdParty(t, engine.EngineAuto, "third-party") }
+func TestThirdParty(t *testing.T) { thirdParty(t, engine.EngineAuto, "third-party:") }
 
 // TestThirdPartyInterp is TestThirdParty in the interpreter.
 func TestThirdPartyInterp(t *testing.T) {
-	thirdParty(t, engine.EngineInterp, "third-party (interpreter)")
+	thirdParty(t, engine.EngineInterp, "third-party (interpreter):")
 }
 
 func thirdParty(t *testing.T, e engine.Engine, label string) {
@@ -124,10 +124,10 @@ func thirdParty(t *testing.T, e engine.Engine, label string) {
 		kinds = append(kinds, fmt.Sprintf("%d %s", n, k))
 	}
 	slices.Sort(kinds)
-	line := fmt.Sprintf("%s: %d objects, %d refused, %d packets, %d divergences", label, nobj, nrefused, npackets, ndiv)
+	line := fmt.Sprintf("%s %d objects, %d refused, %d packets, %d divergences", label, nobj, nrefused, npackets, ndiv)
 	fmt.Println(line)
 	t.Log(line)
-	t.Logf("%s refusals: %s", label, strings.Join(kinds, ", "))
+	t.Logf("%s refusals: %s", strings.TrimSuffix(label, ":"), strings.Join(kinds, ", "))
 	if nobj < 40 {
 		t.Errorf("only %d objects loaded by the kernel; the corpus promises at least 40", nobj)
 	}
