@@ -147,12 +147,18 @@ func CtxLoad(img []byte, off, size int) uint64 {
 
 func mask(size int) uint64 { return 1<<(uint(size)*8) - 1 }
 
-// CtxPlainLoad reports whether CtxLoad(img, off, size) is always the
-// little-endian value of img[off:off+size], so that an engine may read
-// the image directly: cb[] at any width, the 8-byte fields whole,
-// tstamp_type as a byte, and loads inside a 32-bit field whose sk_buff
-// field is 32 bits wide (a load as wide as a narrower field returns the
-// whole field wherever it starts, which is not a plain read).
+// CtxPlainLoad reports whether CtxLoad(img, off, size) is the
+// little-endian value of img[off:off+size] for every image WriteCtx,
+// StoreCtx and plain stores (CtxPlainStore) produce, so that an engine may
+// read the image directly: cb[] at any width, the 8-byte fields whole,
+// tstamp_type as a byte, and within a 32-bit slot any load narrower than
+// the sk_buff field behind it, or starting at the slot. Those images hold
+// a field narrower than 32 bits zero-extended in its slot, so a narrow
+// load past the field's bytes reads the zeros the kernel's shift and mask
+// yield, and a load at the slot at least as wide as the field reads the
+// whole field. A load at least as wide as the field starting inside the
+// slot (2 bytes at protocol+2) returns the whole field in the kernel, not
+// the bytes there, so it is not plain.
 func CtxPlainLoad(off, size int) bool {
 	switch {
 	case off < 0 || off+size > CtxSize:
@@ -163,8 +169,10 @@ func CtxPlainLoad(off, size int) bool {
 		return size == 8
 	case off == CtxTstampType:
 		return size == 1
+	case size > 4 || off&3+size > 4:
+		return false
 	}
-	return size <= 4 && off&3+size <= 4 && narrowTarget(off&^3) == 4
+	return off&3 == 0 || size < narrowTarget(off&^3)
 }
 
 // CtxPlainStore reports whether StoreCtx(img, off, size, v) changes

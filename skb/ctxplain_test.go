@@ -8,15 +8,32 @@ import (
 
 // TestCtxPlainLoad_ReadsTheImage checks the promise engines rely on to
 // skip CtxLoad: wherever CtxPlainLoad holds, CtxLoad returns the
-// little-endian bytes at the offset, for any image; and it holds for the
-// fields programs load most (data, data_end, mark, cb[]).
+// little-endian bytes at the offset, for images laid out by WriteCtx from
+// packets with random fields and then changed by random StoreCtx and plain
+// stores; and it holds for the fields programs load most (data, data_end,
+// mark, cb[], protocol).
 func TestCtxPlainLoad_ReadsTheImage(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	img := make([]byte, CtxSize+8)
+	frame := make([]byte, 60)
 	plain := 0
-	for range 50 {
-		for i := range img {
-			img[i] = byte(rng.Uint32())
+	for range 200 {
+		p, err := New(frame, Loopback())
+		if err != nil {
+			t.Fatal(err)
+		}
+		randomFields(rng, p)
+		img := make([]byte, CtxSize)
+		p.WriteCtx(img, 0x10000)
+		for range rng.IntN(8) {
+			off, size, v := rng.IntN(CtxSize), 1<<rng.IntN(4), rng.Uint64()
+			switch {
+			case CtxPlainStore(off, size) && rng.IntN(2) == 0:
+				var w [8]byte
+				binary.LittleEndian.PutUint64(w[:], v)
+				copy(img[off:off+size], w[:size])
+			case CtxAccess(off, size, true):
+				p.StoreCtx(img, off, size, v)
+			}
 		}
 		for off := range CtxSize {
 			for _, size := range []int{1, 2, 4, 8} {
@@ -32,17 +49,35 @@ func TestCtxPlainLoad_ReadsTheImage(t *testing.T) {
 			}
 		}
 	}
-	for _, off := range []int{CtxData, CtxDataEnd, CtxMark, CtxCB} {
+	for _, off := range []int{CtxData, CtxDataEnd, CtxMark, CtxCB, CtxProtocol, CtxTCIndex} {
 		if !CtxPlainLoad(off, 4) {
 			t.Errorf("a 4-byte load at %d is not plain", off)
 		}
 	}
-	if CtxPlainLoad(CtxProtocol, 4) {
-		t.Errorf("a 4-byte load of the 16-bit protocol field is plain")
+	if !CtxPlainLoad(CtxProtocol, 2) || !CtxPlainLoad(CtxProtocol+3, 1) || !CtxPlainLoad(CtxPktType, 2) {
+		t.Error("a load of a 16-bit field at its slot, or narrower than it, is not plain")
+	}
+	if CtxPlainLoad(CtxProtocol+2, 2) || CtxPlainLoad(CtxPktType+1, 1) {
+		t.Error("a load as wide as a narrow field inside its slot (the whole field in the kernel) is plain")
 	}
 	if plain == 0 {
 		t.Fatal("no plain load checked")
 	}
+}
+
+// randomFields sets every field WriteCtx reads to random values.
+func randomFields(rng *rand.Rand, p *Packet) {
+	u16 := func() uint16 { return uint16(rng.Uint32()) }
+	p.PktType = uint8(rng.Uint32())
+	p.Mark, p.Priority = rng.Uint32(), rng.Uint32()
+	p.QueueMapping, p.Protocol, p.VlanTCI, p.VlanProto = u16(), u16(), u16(), u16()
+	p.VlanPresent = rng.IntN(2) == 0
+	p.IngressIfindex, p.Ifindex, p.Hash, p.NapiID, p.WireLen = rng.Uint32(), rng.Uint32(), rng.Uint32(), rng.Uint32(), rng.Uint32()
+	p.TCIndex, p.TCClassid, p.GSOSegs, p.GSOSize = u16(), u16(), u16(), u16()
+	for i := range p.CB {
+		p.CB[i] = byte(rng.Uint32())
+	}
+	p.Tstamp, p.HWTstamp, p.TstampType = rng.Uint64(), rng.Uint64(), uint8(rng.Uint32())
 }
 
 // TestCtxPlainStore_MatchesStoreCtx checks the other half: a plain store

@@ -227,3 +227,28 @@ func corpusRatios(b *testing.B, obj string, frame []byte, e engine.Engine) ([]fl
 	}
 	return ratios, total
 }
+
+// BenchmarkCorpusProgram measures one corpus program at a time beside the
+// kernel, as EngineVsKernel does (sub-benchmarks PROGRAM/ENGINE), so that
+// a single program can be profiled: -bench 'CorpusProgram/ctx_fields/jit'.
+func BenchmarkCorpusProgram(b *testing.B) {
+	frame := benchFrame(b)
+	objs, err := filepath.Glob(filepath.Join(corpusDir, "*.o"))
+	if err != nil || len(objs) == 0 {
+		b.Fatalf("no corpus in %s: %v", corpusDir, err)
+	}
+	for _, obj := range objs {
+		spec, err := engine.LoadCollectionSpec(obj)
+		if err != nil {
+			b.Fatal(err)
+		}
+		names := make([]string, 0, len(spec.Programs))
+		for name := range spec.Programs {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		for _, name := range names {
+			b.Run(name, func(b *testing.B) { compareBench(b, spec, name, frame, 0) })
+		}
+	}
+}
