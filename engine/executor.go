@@ -96,26 +96,35 @@ func (x *Executor) Run(prog *Program, pkt *skb.Packet) (Result, error) {
 		return Result{Retval: skb.ActShot}, fmt.Errorf("run %s: collection closed: %w", prog.name, syscall.EBADF)
 	}
 	x.ctx.pkt = pkt
-	x.publish()
+	x.mapPacket()
 	// A program that read its context in an earlier run gets the image
 	// laid out now, in Go, rather than at its first context load, which
-	// compiled code would have to leave for (see ctxView).
+	// compiled code would have to leave for (see ctxView); laying it out
+	// costs a comparison when the packet shows the same (ctx.cache).
 	eager := prog.ctxEager.Load()
 	if eager {
 		x.ctx.refresh()
+	} else {
+		x.ctx.fresh = false
 	}
 	x.ctx.laid = false
 	r0, err := x.m.Run(prog.vm)
 	if x.ctx.laid && !eager {
 		prog.ctxEager.Store(true)
 	}
-	x.ctx.sync()
-	x.finish()
+	if x.ctx.dirty {
+		x.ctx.sync()
+	}
+	if x.nresv != 0 || x.lock != nil {
+		x.finish()
+	}
 	res := Result{Retval: uint32(r0), Executed: x.m.Executed()}
 	// Timers that came due fire now, as the kernel's softirq would soon
 	// after; a callback that faults ends only itself (RunTimers reports
 	// such errors).
-	x.runTimers() //nolint:errcheck // see above
+	if x.coll.timers.armed.Load() != 0 {
+		x.runTimers() //nolint:errcheck // see above
+	}
 	x.ctx.pkt = nil
 	if pkt.PendingRedirect().Kind != skb.RedirectNone {
 		res.Redirect = pkt.PendingRedirect()
@@ -171,11 +180,21 @@ func (c *Collection) regionMap(id uint64) string {
 	return ""
 }
 
-// publish maps the packet's current bytes and rewrites the __sk_buff image
-// (data, data_end, data_meta, len, protocol, ...). It runs before every run
-// and after every helper that may change the packet, which is when the
-// kernel invalidates the program's packet pointers.
+// publish maps the packet's current bytes and brings the __sk_buff image
+// (data, data_end, data_meta, len, protocol, ...) up to date, if the run
+// laid it out; otherwise the first context access lays it out. It runs
+// after every helper that may change the packet, which is when the kernel
+// invalidates the program's packet pointers.
 func (x *Executor) publish() {
+	x.mapPacket()
+	if x.ctx.fresh {
+		x.ctx.refresh()
+	}
+}
+
+// mapPacket maps the packet's current bytes, if they moved or changed
+// length.
+func (x *Executor) mapPacket() {
 	d := x.ctx.pkt.Data()
 	if len(d) != len(x.mapped) || len(d) == 0 || &d[0] != &x.mapped[0] {
 		if err := x.m.SetPacket(d, 0, 0, len(d)); err != nil {
@@ -184,7 +203,6 @@ func (x *Executor) publish() {
 		}
 		x.mapped = d
 	}
-	x.ctx.fresh = false
 }
 
 // finish releases what the kernel's verifier would have forced the program
@@ -221,12 +239,15 @@ type ctxView struct {
 	// packet's fields catch up in sync, before anything reads them.
 	dirty bool
 	img   [skb.CtxSize]byte
+	// cache says what img was laid out from: laying out the image of a
+	// packet that shows the same is a comparison.
+	cache skb.CtxCache
 	plain *vm.CtxPolicy // loads and stores that are plain image accesses (skb.CtxPlainLoad, CtxPlainStore)
 }
 
 func (v *ctxView) refresh() {
 	v.sync()
-	v.pkt.WriteCtx(v.img[:], pktBase)
+	v.cache.Lay(v.img[:], v.pkt, pktBase)
 	v.fresh, v.laid = true, true
 }
 
@@ -244,6 +265,13 @@ func (v *ctxView) sync() {
 	if v.dirty {
 		v.pkt.ReadCtx(v.img[:])
 		v.dirty = false
+		// A fresh image took only plain stores since it was laid out,
+		// which ReadCtx gave the packet: it is the packet's image again.
+		if v.fresh {
+			v.cache.Laid(v.pkt, pktBase)
+		} else {
+			v.cache.Forget()
+		}
 	}
 }
 
@@ -258,7 +286,10 @@ func (v *ctxView) StoreCtx(off, size int, v64 uint64) bool {
 	if !v.fresh {
 		v.refresh()
 	}
-	return v.pkt.StoreCtx(v.img[:], off, size, v64)
+	v.sync()
+	ok := v.pkt.StoreCtx(v.img[:], off, size, v64)
+	v.cache.Laid(v.pkt, pktBase) // StoreCtx changes the packet and the image alike
+	return ok
 }
 
 // executor returns the executor a helper runs on.

@@ -3,6 +3,7 @@ package skb
 import (
 	"encoding/binary"
 	"math/bits"
+	"unsafe"
 )
 
 // CtxSize is sizeof(struct __sk_buff).
@@ -318,3 +319,49 @@ func (p *Packet) ReadCtx(img []byte) {
 	copy(p.CB[:], img[CtxCB:CtxCB+cbSize])
 	p.Tstamp = le.Uint64(img[CtxTstamp:])
 }
+
+// CtxCache remembers what a struct __sk_buff image was laid out from, so
+// that laying out the image of an unchanged packet again (the next run on
+// the same packet, a helper that changed nothing the image shows) costs a
+// comparison instead of WriteCtx. The image is a function of the packet's
+// length, its fields PktType..HWTstamp and the data address, nothing else;
+// the cache keeps a copy of those. The zero value knows nothing.
+type CtxCache struct {
+	ok     bool
+	base   uint32
+	len    int
+	fields ctxFields
+}
+
+// ctxFields is the bytes of the fields PktType..HWTstamp of a Packet,
+// every field WriteCtx reads but the length.
+type ctxFields [ctxFieldsEnd - ctxFieldsStart]byte
+
+const (
+	ctxFieldsStart = unsafe.Offsetof(Packet{}.PktType)
+	ctxFieldsEnd   = unsafe.Offsetof(Packet{}.HWTstamp) + unsafe.Sizeof(Packet{}.HWTstamp)
+)
+
+func (p *Packet) ctxFields() *ctxFields {
+	return (*ctxFields)(unsafe.Add(unsafe.Pointer(p), ctxFieldsStart))
+}
+
+// Lay makes img (CtxSize bytes) p's image, as WriteCtx(img, base) does,
+// unless c records that img already holds it.
+func (c *CtxCache) Lay(img []byte, p *Packet, base uint32) {
+	if c.ok && c.base == base && c.len == p.Len() && c.fields == *p.ctxFields() {
+		return
+	}
+	p.WriteCtx(img, base)
+	c.Laid(p, base)
+}
+
+// Laid records that the image Lay gave img is p's image again after
+// changes made to both alike: StoreCtx, or plain stores into the image
+// read back with ReadCtx.
+func (c *CtxCache) Laid(p *Packet, base uint32) {
+	c.ok, c.base, c.len, c.fields = true, base, p.Len(), *p.ctxFields()
+}
+
+// Forget makes the next Lay write the image.
+func (c *CtxCache) Forget() { c.ok = false }

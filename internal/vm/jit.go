@@ -42,15 +42,6 @@ func prepare(p *Program, e Engine) {
 	}
 }
 
-// start runs p from op pc until the exit of frame base, compiled or
-// interpreted.
-func (m *Machine) start(p *Program, pc, base int) (uint64, error) {
-	if p.native != nil {
-		return m.runNative(p, pc, base)
-	}
-	return m.exec(p, pc, base)
-}
-
 // Compiled reports whether p runs as machine code, and if not, why.
 func (p *Program) Compiled() (bool, string) {
 	if p.native != nil {

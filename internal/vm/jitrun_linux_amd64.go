@@ -10,9 +10,12 @@ import (
 // the fast path declines, the limit) exactly as exec's slow block does,
 // until the exit of frame base. Instruction counting follows exec: steps
 // executed so far is acc+pc; compiled code keeps budget = limit-acc.
+//
+// A run whose first exit is the program's own exit returns from here:
+// no Go code ran on its behalf, so nothing needs recovering; every other
+// exit goes to serveNative.
 func (m *Machine) runNative(p *Program, pc int, base int) (uint64, error) {
 	m.prog = p
-	regs := &m.regs
 	// No limit is a limit no run reaches; half the range keeps
 	// budget = limit - acc from overflowing (acc goes negative on
 	// forward jumps).
@@ -20,41 +23,45 @@ func (m *Machine) runNative(p *Program, pc int, base int) (uint64, error) {
 	if m.limit != 0 && m.limit < math.MaxInt/2 {
 		limit = int(m.limit)
 	}
-	acc := m.steps - pc
 	m.jit.limit = int64(limit)
+	m.enter(p.native, pc, m.steps-pc, limit)
+	if m.jit.code == exitExit && m.depth == base {
+		m.steps = limit - int(m.jit.budget) + int(m.jit.pc) + 1
+		return m.regs[0], nil
+	}
+	return m.serveNative(base, limit)
+}
+
+// enter runs compiled code from op pc with acc instructions counted.
+func (m *Machine) enter(nat *native, pc, acc, limit int) {
+	if d := nat.dirty[pc]; d != 0 {
+		top := uint32((m.depth + 1) * StackSize)
+		m.dirtyLo, m.dirtyHi = min(m.dirtyLo, top-uint32(-d)), max(m.dirtyHi, top)
+	}
+	if !m.jit.published {
+		m.jitPacket()
+		m.jitContext()
+		m.jit.published = true
+	}
+	m.jit.budget = int64(limit - acc)
+	m.jit.resume = nat.base + uintptr(nat.off[pc])
+	nat.code.Enter(nat.base, uintptr(unsafe.Pointer(m)))
+}
+
+// serveNative serves the exit compiled code just took, and every later
+// one, until frame base exits. Helpers run here, so a Go panic is
+// recovered here and becomes a FaultPanic.
+func (m *Machine) serveNative(base, limit int) (r0 uint64, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			r0, err = 0, m.panicFault(v)
+		}
+	}()
+	regs := &m.regs
 	for {
 		p := m.prog
-		nat := p.native
-		if nat == nil {
-			// A tail call reached an interpreted program: the interpreter
-			// runs this frame to its exit.
-			m.steps = acc + pc
-			r0, err := m.exec(p, pc, m.depth)
-			if err != nil {
-				return 0, err
-			}
-			regs[0] = r0
-			if m.depth == base {
-				return r0, nil
-			}
-			pc = m.ret()
-			acc = m.steps - pc
-			continue
-		}
-		if d := nat.dirty[pc]; d != 0 {
-			top := uint32((m.depth + 1) * StackSize)
-			m.dirtyLo, m.dirtyHi = min(m.dirtyLo, top-uint32(-d)), max(m.dirtyHi, top)
-		}
-		if !m.jit.published {
-			m.jitPacket()
-			m.jitContext()
-			m.jit.published = true
-		}
-		m.jit.budget = int64(limit - acc)
-		m.jit.resume = nat.base + uintptr(nat.off[pc])
-		nat.code.Enter(nat.base, uintptr(unsafe.Pointer(m)))
-		pc = int(m.jit.pc)
-		acc = limit - int(m.jit.budget)
+		pc := int(m.jit.pc)
+		acc := limit - int(m.jit.budget)
 		o := &p.code[pc]
 		switch m.jit.code {
 		case exitLimit:
@@ -95,12 +102,12 @@ func (m *Machine) runNative(p *Program, pc int, base int) (uint64, error) {
 				if err != nil {
 					return 0, err
 				}
-				if next != nil {
+				if next != nil { // a tail call: r0 is left as it was
 					acc += pc
 					m.prog, pc = next, 0
 					m.progBase = m.depth
 					m.setPolicy(next)
-					continue
+					break
 				}
 			}
 			regs[0] = r0
@@ -131,6 +138,22 @@ func (m *Machine) runNative(p *Program, pc int, base int) (uint64, error) {
 			pc = m.ret()
 			acc = steps - pc
 		}
+		// A tail call reached an interpreted program: the interpreter
+		// runs its frames to their exits.
+		for m.prog.native == nil {
+			m.steps = acc + pc
+			r0, err := m.exec(m.prog, pc, m.depth)
+			if err != nil {
+				return 0, err
+			}
+			regs[0] = r0
+			if m.depth == base {
+				return r0, nil
+			}
+			pc = m.ret()
+			acc = m.steps - pc
+		}
+		m.enter(m.prog.native, pc, acc, limit)
 	}
 }
 

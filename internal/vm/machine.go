@@ -234,14 +234,6 @@ func (m *Machine) run(p *Program, entry int, args []uint64) (r0 uint64, err erro
 		return 0, fmt.Errorf("run: nil program: %w", syscall.EINVAL)
 	}
 	m.prog = p
-	defer func() {
-		if v := recover(); v != nil {
-			f := m.fault(m.prog, -1, FaultPanic, 0, 0, 0)
-			f.Panic = v
-			r0, err = 0, f
-			m.prog = nil
-		}
-	}()
 	m.bind(p.as)
 	m.reset(p)
 	if len(args) == 0 {
@@ -251,7 +243,14 @@ func (m *Machine) run(p *Program, entry int, args []uint64) (r0 uint64, err erro
 	} else {
 		copy(m.regs[1:6], args)
 	}
-	r0, err = m.start(p, entry, 0)
+	// Go panics are recovered where Go code runs on the program's behalf
+	// (serveNative, execGuarded), so that a compiled run that never leaves
+	// its machine code pays for no deferred call.
+	if p.native != nil {
+		r0, err = m.runNative(p, entry, 0)
+	} else {
+		r0, err = m.execGuarded(p, entry)
+	}
 	m.executed = uint64(m.steps)
 	m.prog = nil // helper APIs are for helpers, during a run
 	if err == errExit {
@@ -261,6 +260,24 @@ func (m *Machine) run(p *Program, entry int, args []uint64) (r0 uint64, err erro
 		return 0, err
 	}
 	return r0, nil
+}
+
+// execGuarded interprets p from op pc to the exit of frame 0, turning a
+// Go panic (an interpreter or helper bug) into a FaultPanic.
+func (m *Machine) execGuarded(p *Program, pc int) (r0 uint64, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			r0, err = 0, m.panicFault(v)
+		}
+	}()
+	return m.exec(p, pc, 0)
+}
+
+// panicFault is the fault a Go panic recovered during a run becomes.
+func (m *Machine) panicFault(v any) *Fault {
+	f := m.fault(m.prog, -1, FaultPanic, 0, 0, 0)
+	f.Panic = v
+	return f
 }
 
 // bind makes the Machine's region table reflect as.
@@ -277,15 +294,21 @@ func (m *Machine) bind(as *AddressSpace) {
 func (m *Machine) reset(p *Program) {
 	m.tail, m.steps, m.progBase = 0, 0, 0
 	m.mayGoto = 1 << 23 // BPF_MAX_LOOPS
-	m.pending, m.next, m.abort, m.exitR0 = 0, nil, nil, 0
-	clear(m.regions[firstDynamic : firstDynamic+m.ndyn])
-	m.ndyn = 0
+	// Helper requests, their tail-call target, abort and result are set
+	// only with a pending bit.
+	if m.pending != 0 {
+		m.pending, m.next, m.abort, m.exitR0 = 0, nil, nil, 0
+	}
+	if m.ndyn != 0 {
+		clear(m.regions[firstDynamic : firstDynamic+m.ndyn])
+		m.ndyn = 0
+	}
 	m.setPolicy(p)
 	clear(m.regs[:10])
 	if m.dirtyLo < m.dirtyHi {
 		clear(m.stack[m.dirtyLo:m.dirtyHi])
+		m.dirtyLo, m.dirtyHi = math.MaxUint32, 0
 	}
-	m.dirtyLo, m.dirtyHi = math.MaxUint32, 0
 	m.setFrame(0)
 }
 
@@ -308,8 +331,8 @@ func (m *Machine) setPolicy(p *Program) {
 	}
 	if r.policy != policy || r.perm != perm {
 		m.jit.published = false // compiled code's context window follows the region
+		r.policy, r.perm = policy, perm
 	}
-	r.policy, r.perm = policy, perm
 }
 
 // cur is the program a helper was called from.
