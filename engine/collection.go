@@ -108,6 +108,9 @@ type Options struct {
 type Collection struct {
 	// Programs are the SCHED_CLS programs by name.
 	Programs map[string]*Program
+	// Syscalls are the BPF_PROG_TYPE_SYSCALL programs by name, which
+	// userspace runs (Program.RunSyscall), not packets (syscall.go).
+	Syscalls map[string]*Program
 	// Maps are all maps by name, including the global data sections
 	// (.data, .rodata, .bss, .data.*) as single-entry arrays. A map of a
 	// type the engine lacks is missing here; a program using it is refused.
@@ -187,6 +190,7 @@ func NewCollection(spec *ebpf.CollectionSpec, opts Options) (*Collection, error)
 	}
 	c := &Collection{
 		Programs: make(map[string]*Program),
+		Syscalls: make(map[string]*Program),
 		Maps:     make(map[string]maps.Map),
 		opts:     opts,
 		numCPU:   opts.NumCPU,
@@ -251,6 +255,12 @@ func (c *Collection) createMaps(spec *ebpf.CollectionSpec) (map[string]int, erro
 		}
 		if err != nil {
 			return nil, fmt.Errorf("new collection: map %q: %w", name, err)
+		}
+		if _, shared := c.opts.MapReplacements[name]; !shared {
+			if err := c.setKptrs(name, m, ms); err != nil {
+				c.missing[name] = err
+				continue
+			}
 		}
 		info := m.Info()
 		e := &mapEntry{name: name, m: m, keySize: info.KeySize, valueSize: info.ValueSize}
@@ -346,6 +356,12 @@ func (c *Collection) loadPrograms(spec *ebpf.CollectionSpec, mapIndex map[string
 	var skipped []string
 	for _, name := range sortedKeys(spec.Programs) {
 		ps := spec.Programs[name]
+		if ps.Type == ebpf.Syscall {
+			if err := c.loadSyscall(name, env); err != nil {
+				return err
+			}
+			continue
+		}
 		if ps.Type != ebpf.SchedCLS {
 			skipped = append(skipped, fmt.Sprintf("%s (%s, section %q)", name, ps.Type, ps.SectionName))
 			continue
@@ -370,7 +386,7 @@ func (c *Collection) loadPrograms(spec *ebpf.CollectionSpec, mapIndex map[string
 		}
 		c.Programs[name] = &Program{name: name, section: ps.SectionName, coll: c, vm: vp, lines: sourceLines(insns)}
 	}
-	if len(c.Programs) == 0 && len(skipped) > 0 {
+	if len(c.Programs) == 0 && len(c.Syscalls) == 0 && len(skipped) > 0 {
 		return fmt.Errorf("new collection: no SCHED_CLS program (not SCHED_CLS: %s): %w", strings.Join(skipped, ", "), syscall.EINVAL)
 	}
 	for _, s := range skipped {
@@ -458,6 +474,7 @@ func (c *Collection) Close() error {
 	if c.closed.Swap(true) {
 		return fmt.Errorf("close collection: %w", syscall.EBADF)
 	}
+	c.freeKptrs()
 	var errs []error
 	for _, e := range c.entries {
 		for _, addr := range e.base {

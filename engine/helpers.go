@@ -82,6 +82,8 @@ func helperTable() []vm.HelperFunc {
 		asm.FnTimerStart:           timerStart,
 		asm.FnTimerCancel:          timerCancel,
 		asm.FnDynptrWrite:          dynptrWrite,
+		asm.FnDynptrFromMem:        dynptrFromMem,
+		asm.FnKptrXchg:             kptrXchg,
 	}
 	n := 0
 	for id := range fns {

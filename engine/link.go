@@ -47,9 +47,12 @@ func link(name string, env *linkEnv) (asm.Instructions, error) {
 	for iter.Next() {
 		ins, off := iter.Ins, int(iter.Offset)
 		if ins.IsKfuncCall() {
-			id, ok := kfuncID(ins.Reference())
+			id, allowed, ok := kfuncID(ins.Reference(), progTypeOf(env.progs[name]))
 			if !ok {
 				return nil, linkErr(name, off, "kfunc call: %s: not supported", ins.Reference())
+			}
+			if !allowed {
+				return nil, linkErr(name, off, "kfunc call: calling kernel function %s is not allowed in a %s program", ins.Reference(), env.progs[name].Type)
 			}
 			ins.Src, ins.Constant = asm.R0, int64(id)
 			*ins = ins.WithReference("")

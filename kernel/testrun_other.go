@@ -25,6 +25,7 @@ func (r *TestRunner) Maps() []string     { return nil }
 func (r *TestRunner) Run(prog string, in RunInput) (RunOutput, error) {
 	return RunOutput{}, errTestRunUnsupported
 }
+func (r *TestRunner) RunSyscall(prog string) (uint32, error) { return 0, errTestRunUnsupported }
 func (r *TestRunner) Benchmark(prog string, in RunInput, repeat int) (time.Duration, error) {
 	return 0, errTestRunUnsupported
 }

@@ -23,6 +23,9 @@ type Array struct {
 	vsize  int
 	stride int
 	mem    []wordBuf // one per CPU for percpu arrays, else one
+	// kptrs are the value offsets of __kptr fields (kptr.go).
+	kptrs   []uint32
+	release func(ptr uint64)
 }
 
 var _ SlotMap = (*Array)(nil)
@@ -144,7 +147,8 @@ func (a *Array) UpdateElem(key, value []byte, flags uint64, cpu int) int64 {
 	if a.percpu() {
 		c = cpu
 	}
-	storeWords(a.slotWords(c, binary.NativeEndian.Uint32(key)), value[:a.vsize])
+	w := a.slotWords(c, binary.NativeEndian.Uint32(key))
+	a.storeValue(w, value[:a.vsize])
 	return 0
 }
 
@@ -174,10 +178,12 @@ func (a *Array) Lookup(key, valueOut []byte) error {
 	}
 	if !a.percpu() {
 		loadWords(valueOut, a.slotWords(0, idx))
+		a.hideKptrs(valueOut)
 		return nil
 	}
 	for c := range a.mem {
 		loadWords(valueOut[c*a.stride:(c+1)*a.stride], a.slotWords(c, idx))
+		a.hideKptrs(valueOut[c*a.stride:])
 	}
 	return nil
 }
@@ -191,11 +197,11 @@ func (a *Array) Update(key, value []byte, flags uint64) error {
 	}
 	idx := binary.NativeEndian.Uint32(key)
 	if !a.percpu() {
-		storeWords(a.slotWords(0, idx), value)
+		a.storeValue(a.slotWords(0, idx), value)
 		return nil
 	}
 	for c := range a.mem {
-		storeWords(a.slotWords(c, idx), value[c*a.stride:(c+1)*a.stride])
+		a.storeValue(a.slotWords(c, idx), value[c*a.stride:(c+1)*a.stride])
 	}
 	return nil
 }

@@ -27,6 +27,19 @@ struct vlan_ethhdr {
 
 struct vlan_hdr *keep_vlan_hdr;
 struct vlan_ethhdr *keep_vlan_ethhdr;
+
+/* The kfunc ABI the engine models outside the UAPI headers
+ * (kernel/bpf/crypto.c): what bpf_crypto_ctx_create reads. */
+struct bpf_crypto_params {
+	char type[14];
+	__u8 reserved[2];
+	char algo[128];
+	__u8 key[256];
+	__u32 key_len;
+	__u32 authsize;
+};
+
+struct bpf_crypto_params *keep_bpf_crypto_params;
 C
 for h in "$@"; do grep -ohE '^(struct|union) [a-z_0-9]+ \{' /usr/include/$h; done | sort -u |
 	sed -E 's/^(struct|union) ([a-z_0-9]+) \{/\1 \2 *keep_\2;/'

@@ -33,6 +33,19 @@ struct vlan_ethhdr {
 
 struct vlan_hdr *keep_vlan_hdr;
 struct vlan_ethhdr *keep_vlan_ethhdr;
+
+/* The kfunc ABI the engine models outside the UAPI headers
+ * (kernel/bpf/crypto.c): what bpf_crypto_ctx_create reads. */
+struct bpf_crypto_params {
+	char type[14];
+	__u8 reserved[2];
+	char algo[128];
+	__u8 key[256];
+	__u32 key_len;
+	__u32 authsize;
+};
+
+struct bpf_crypto_params *keep_bpf_crypto_params;
 struct __sk_buff *keep___sk_buff;
 struct bpf_btf_info *keep_bpf_btf_info;
 struct bpf_cgroup_dev_ctx *keep_bpf_cgroup_dev_ctx;

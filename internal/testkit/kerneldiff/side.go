@@ -90,6 +90,12 @@ func (s *Side) Compare(prog string, frame, ctx []byte, verdicts map[uint32]int) 
 	if d := DiffCtx(kout.Ctx, ctxOut); d != "" {
 		return d, nil
 	}
+	return s.diffMaps()
+}
+
+// diffMaps is the first difference between the two sides' maps and ring
+// buffer records, "" if none.
+func (s *Side) diffMaps() (string, error) {
 	for _, name := range s.Kern.Maps() {
 		m := s.Coll.Maps[name]
 		if m == nil {
@@ -125,6 +131,25 @@ func (s *Side) Compare(prog string, frame, ctx []byte, verdicts map[uint32]int) 
 		}
 	}
 	return "", nil
+}
+
+// CompareSyscall runs the syscall program prog once on both sides (as
+// userspace runs the program that sets up what the tc programs use) and
+// returns the first difference in its return value or any map, "" if none.
+func (s *Side) CompareSyscall(prog string) (string, error) {
+	p := s.Coll.Syscalls[prog]
+	if p == nil {
+		return "", fmt.Errorf("compare %s: the engine has no syscall program %q: %w", prog, prog, syscall.ENOENT)
+	}
+	kret, kerr := s.Kern.RunSyscall(prog)
+	eret, eerr := s.X.RunSyscall(p)
+	if kerr != nil || eerr != nil {
+		return fmt.Sprintf("error: kernel %v, engine %v", kerr, eerr), nil
+	}
+	if kret != eret {
+		return fmt.Sprintf("retval: kernel %#x, engine %#x", kret, eret), nil
+	}
+	return s.diffMaps()
 }
 
 // KernRun is one BPF_PROG_TEST_RUN of prog, in NS if set.

@@ -46,9 +46,11 @@ func Objects(dir string) ([]string, error) {
 }
 
 // Specs loads an object: the full spec for the engine (which leaves out
-// what its tc programs do not need) and a copy with only the tc programs
-// for the kernel (the object's other programs need attach targets and
-// kernel features that are not under test here).
+// what its tc programs do not need) and a copy with only the tc and
+// syscall programs for the kernel (the object's other programs need attach
+// targets and kernel features that are not under test here; a syscall
+// program is what the object's selftest runs to set up what its tc
+// programs use).
 func Specs(path string) (full, tcOnly *ebpf.CollectionSpec, err error) {
 	full, err = engine.LoadCollectionSpec(path)
 	if err != nil {
@@ -63,7 +65,7 @@ func Specs(path string) (full, tcOnly *ebpf.CollectionSpec, err error) {
 	}
 	tcOnly = full.Copy()
 	for name, p := range tcOnly.Programs {
-		if p.Type != ebpf.SchedCLS {
+		if p.Type != ebpf.SchedCLS && p.Type != ebpf.Syscall {
 			delete(tcOnly.Programs, name)
 		}
 	}
@@ -85,7 +87,7 @@ const (
 	// no model of, reached through kfuncs or BTF pointers.
 	RefusedKernelInternal = "kernel-internal type (CO-RE)"
 	// RefusedNotModeled: a kfunc family or map type outside the engine's
-	// model (crypto, socket maps).
+	// model (socket maps).
 	RefusedNotModeled = "not modeled"
 	// RefusedPending: a helper or kfunc being added (issue 9, item 2).
 	RefusedPending = "pending helper"
@@ -101,8 +103,6 @@ var Refusals = map[string]Refusal{
 	"test_skb_helpers.o":          {"struct task_struct.", RefusedKernelInternal},
 	"test_tcp_custom_syncookie.o": {"struct bpf_tcp_req_attrs.", RefusedKernelInternal},
 	"xdp_synproxy_kern.o":         {"struct nf_conn.", RefusedKernelInternal},
-	"crypto_bench.o":              {"kfunc", RefusedNotModeled},
-	"crypto_sanity.o":             {"kfunc", RefusedNotModeled},
 	"test_assign_reuse.o":         {"SockMap not supported", RefusedNotModeled},
 	"test_sockmap_update.o":       {"SockMap not supported", RefusedNotModeled},
 	"verifier_sockmap_mutate.o":   {"SockMap not supported", RefusedNotModeled},

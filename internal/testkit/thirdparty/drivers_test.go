@@ -31,6 +31,10 @@ type driver struct {
 	// kernel's output differs from the input), proof that the frames
 	// reached the path that encapsulates, decapsulates or rewrites.
 	rewrites func(prog string) bool
+	// took tells, after a packet both sides agreed on, whether the
+	// kernel's run took the path the driver aims at (for programs whose
+	// proof is in a map, not the packet); each program must take it once.
+	took func(s *kerneldiff.Side, spec *ebpf.CollectionSpec, prog string) (bool, error)
 }
 
 var drivers = map[string]driver{
@@ -40,6 +44,8 @@ var drivers = map[string]driver{
 	"test_cls_redirect.o":  {prepare: clsRedirectPrepare, next: clsRedirectFrame, weight: 10, rewrites: func(string) bool { return true }},
 	"test_tc_neigh.o":      {prepare: neighPrepare, next: neighFrame, weight: 2, rewrites: func(p string) bool { return p != "tc_chk" }},
 	"test_tc_neigh_fib.o":  {prepare: neighPrepare, next: neighFrame, weight: 2},
+	"crypto_sanity.o":      {prepare: cryptoSanityPrepare, setup: cryptoSetup("skb_crypto_setup"), next: cryptoSanityFrame, weight: 2, took: cryptoTook},
+	"crypto_bench.o":       {prepare: cryptoBenchPrepare, setup: cryptoSetup("crypto_setup"), next: cryptoBenchFrame, weight: 2, took: cryptoTook},
 }
 
 // tunnelPort is cfg_port of test_tc_tunnel.c: the encap programs

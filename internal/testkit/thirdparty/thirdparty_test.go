@@ -113,7 +113,7 @@ func thirdParty(t *testing.T, e engine.Engine, label string) {
 		if r, ok := thirdparty.Refusals[base]; ok {
 			t.Logf("%s: documented as refused (%s) but loads now: shrink thirdparty.Refusals", base, r.Kind)
 		}
-		n, d := runObject(t, base, ns, kern, coll, packets, seedBase)
+		n, d := runObject(t, base, full, ns, kern, coll, packets, seedBase)
 		npackets += n
 		ndiv += d
 		coll.Close()
@@ -153,7 +153,7 @@ func newKernelNS(t *testing.T) *kernel.NetNS {
 // runObject compares every tc program of one object on its packets and
 // returns how many packets it ran and whether it diverged (a program stops
 // at its first divergence: the two sides' states differ from then on).
-func runObject(t *testing.T, base string, ns *kernel.NetNS, kern *kernel.TestRunner, coll *engine.Collection, packets, seedBase int) (int, int) {
+func runObject(t *testing.T, base string, spec *ebpf.CollectionSpec, ns *kernel.NetNS, kern *kernel.TestRunner, coll *engine.Collection, packets, seedBase int) (int, int) {
 	s, err := kerneldiff.NewSide(kern, coll)
 	if err != nil {
 		t.Fatalf("%s: %v", base, err)
@@ -169,6 +169,9 @@ func runObject(t *testing.T, base string, ns *kernel.NetNS, kern *kernel.TestRun
 	n := packets * max(drv.weight, 1)
 	var npackets, ndiv int
 	for _, prog := range kern.Programs() {
+		if coll.Syscalls[prog] != nil {
+			continue // run by the driver's setup, not on packets
+		}
 		if coll.Programs[prog] == nil {
 			t.Errorf("%s: the engine has no program %q", base, prog)
 			continue
@@ -183,6 +186,7 @@ func runObject(t *testing.T, base string, ns *kernel.NetNS, kern *kernel.TestRun
 		rng := rand.New(rand.NewPCG(uint64(seed), 9))
 		verdicts := map[uint32]int{}
 		s.Rewritten = 0
+		took := 0
 		for i := range n {
 			var frame []byte
 			if drv.next != nil {
@@ -197,6 +201,15 @@ func runObject(t *testing.T, base string, ns *kernel.NetNS, kern *kernel.TestRun
 			if err != nil {
 				t.Fatalf("%s %s packet %d: %v", base, prog, i, err)
 			}
+			if drv.took != nil && d == "" {
+				ok, err := drv.took(s, spec, prog)
+				if err != nil {
+					t.Fatalf("%s %s packet %d: %v", base, prog, i, err)
+				}
+				if ok {
+					took++
+				}
+			}
 			if d != "" {
 				ndiv++
 				t.Errorf("divergence: %s program %s, packet %d, seed %d: %s\nframe % x\nctx_in % x", base, prog, i, seed, d, frame, ctx)
@@ -206,6 +219,12 @@ func runObject(t *testing.T, base string, ns *kernel.NetNS, kern *kernel.TestRun
 		t.Logf("%s %s: verdicts %v, %d packets rewritten, %s", base, prog, verdicts, s.Rewritten, s.Summary())
 		if drv.rewrites != nil && drv.rewrites(prog) && s.Rewritten == 0 {
 			t.Errorf("%s %s: no packet took a rewriting path: the driver misses it", base, prog)
+		}
+		if drv.took != nil {
+			t.Logf("%s %s: %d packets took the driven path", base, prog, took)
+			if took == 0 {
+				t.Errorf("%s %s: no packet took the driven path: the driver misses it", base, prog)
+			}
 		}
 	}
 	return npackets, ndiv
@@ -247,7 +266,7 @@ func TestThirdParty_AcceptedOfRejected(t *testing.T) {
 			if why := thirdparty.Unmatchable[filepath.Base(obj)+"/"+name]; why == "" {
 				nprogs++
 			}
-			n, d := runObject(t, filepath.Base(obj), ns, kern, coll, packets, 0)
+			n, d := runObject(t, filepath.Base(obj), one, ns, kern, coll, packets, 0)
 			npackets, ndiv = npackets+n, ndiv+d
 			coll.Close()
 			kern.Close()
