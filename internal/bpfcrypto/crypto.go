@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"strings"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/tcxgo/tcx/internal/linuxerr"
 )
@@ -174,27 +175,31 @@ func (c *Ctx) Refs() int64 { return c.refs.Load() }
 // (len(dst) >= len(src)) with iv (IVSize bytes, updated as the kernel
 // updates it): whole blocks are processed and written, and a partial last
 // block makes it answer -EINVAL after them, as the kernel's ecb and cbc
-// templates do. src and dst may be the same memory; other overlaps are
-// not.
+// templates do. src and dst may be the same memory. It allocates nothing
+// unless they overlap otherwise.
 func (c *Ctx) Crypt(src, dst, iv []byte, decrypt bool) int {
+	if inexactOverlap(src, dst) {
+		src = bytes.Clone(src)
+	}
 	bs := c.block.BlockSize()
 	n := len(src) / bs * bs
-	var in [aes.BlockSize]byte
 	for off := 0; off < n; off += bs {
-		copy(in[:], src[off:off+bs])
-		out := dst[off : off+bs]
+		in, out := src[off:off+bs], dst[off:off+bs]
 		switch {
 		case c.mode == modeECB && decrypt:
-			c.block.Decrypt(out, in[:])
+			c.block.Decrypt(out, in)
 		case c.mode == modeECB:
-			c.block.Encrypt(out, in[:])
+			c.block.Encrypt(out, in)
 		case decrypt:
-			c.block.Decrypt(out, in[:])
-			subtle(out, iv)
-			copy(iv, in[:])
+			var prev [aes.BlockSize]byte
+			copy(prev[:], in) // the next IV, before an in-place decrypt overwrites it
+			c.block.Decrypt(out, in)
+			xorInto(out, iv)
+			copy(iv, prev[:])
 		default:
-			subtle(in[:], iv)
-			c.block.Encrypt(out, in[:])
+			copy(out, in)
+			xorInto(out, iv)
+			c.block.Encrypt(out, out)
 			copy(iv, out)
 		}
 	}
@@ -204,9 +209,19 @@ func (c *Ctx) Crypt(src, dst, iv []byte, decrypt bool) int {
 	return 0
 }
 
-// subtle xors x into dst (crypto_xor).
-func subtle(dst, x []byte) {
+// xorInto xors x into dst (crypto_xor).
+func xorInto(dst, x []byte) {
 	for i := range dst {
 		dst[i] ^= x[i]
 	}
+}
+
+// inexactOverlap reports whether x and y share memory without starting at
+// the same byte (which cipher.Block does not allow).
+func inexactOverlap(x, y []byte) bool {
+	if len(x) == 0 || len(y) == 0 {
+		return false
+	}
+	xs, ys := uintptr(unsafe.Pointer(&x[0])), uintptr(unsafe.Pointer(&y[0]))
+	return xs != ys && xs < ys+uintptr(len(y)) && ys < xs+uintptr(len(x))
 }

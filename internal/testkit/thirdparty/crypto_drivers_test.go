@@ -2,7 +2,6 @@ package thirdparty_test
 
 import (
 	"crypto/aes"
-	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 
@@ -142,16 +141,6 @@ func cryptoBenchFrame(_ *kerneldiff.Side, _ string, rng *rand.Rand) []byte {
 // cryptoTook reads the kernel's status: 0 after a successful
 // bpf_crypto_encrypt or decrypt.
 func cryptoTook(s *kerneldiff.Side, spec *ebpf.CollectionSpec, _ string) (bool, error) {
-	vs := spec.Variables["status"]
-	if vs == nil || vs.SectionName != ".bss" {
-		return false, fmt.Errorf("no status in .bss")
-	}
-	kv, err := s.Kern.MapContents(".bss")
-	if err != nil {
-		return false, err
-	}
-	if len(kv) != 1 || len(kv[0].Values) != 1 || len(kv[0].Values[0]) < int(vs.Offset)+4 {
-		return false, fmt.Errorf(".bss: %d entries", len(kv))
-	}
-	return binary.NativeEndian.Uint32(kv[0].Values[0][vs.Offset:]) == 0, nil
+	st, err := kernelStatus(s, spec)
+	return st == 0, err
 }
