@@ -21,6 +21,16 @@
 // refused, naming the type, the field and the instruction; one without a
 // target is poisoned and faults only if reached (FaultPoisoned).
 //
+// Besides the helpers, programs may call the kfuncs bpf_cast_to_kern_ctx,
+// bpf_dynptr_from_skb, bpf_dynptr_slice, bpf_dynptr_size, bpf_dynptr_adjust
+// and the crypto family (bpf_crypto_ctx_create, _acquire, _release,
+// bpf_crypto_encrypt and _decrypt; the model is package bpfcrypto), each
+// only from the program types the kernel registers it for. Local dynptrs
+// (bpf_dynptr_from_mem) and referenced kptrs in array values
+// (bpf_kptr_xchg) come with them. BPF_PROG_TYPE_SYSCALL programs, which
+// create crypto contexts for the tc programs, are loaded too
+// (Collection.Syscalls) and run without a context (Program.RunSyscall).
+//
 // Load-time checks the kernel's verifier makes and that are cheap here
 // (combined stack depth of bpf-to-bpf calls, global function prototypes
 // and context arguments, direct packet access beyond its checked bound,
