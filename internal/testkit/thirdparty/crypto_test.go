@@ -2,6 +2,7 @@ package thirdparty_test
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/tcxgo/tcx/internal/testkit/kerneltest"
 	"github.com/tcxgo/tcx/internal/testkit/thirdparty"
 	"github.com/tcxgo/tcx/kernel"
+	"github.com/tcxgo/tcx/skb"
 )
 
 // TestCrypto_AgainstKernel drives crypto_bench.o's setup program through
@@ -133,4 +135,76 @@ func kernelStatus(s *kerneldiff.Side, spec *ebpf.CollectionSpec) (int32, error) 
 	}
 	off := spec.Variables["status"].Offset
 	return int32(binary.NativeEndian.Uint32(kv[0].Values[0][off:])), nil
+}
+
+// BenchmarkCrypto is bench_bpf_crypto.c beside the kernel: crypto_bench's
+// crypto_encrypt and crypto_decrypt on a frame of --crypto-len bytes (16
+// and 256), the engine (compiled where the compiler runs) for b.N runs on
+// one executor and the kernel's own mean over BPF_PROG_TEST_RUN's repeat,
+// in the same run. ns/op is the engine's time per run.
+func BenchmarkCrypto(b *testing.B) {
+	for _, n := range []uint32{16, 256} {
+		for _, prog := range []string{"crypto_encrypt", "crypto_decrypt"} {
+			b.Run(fmt.Sprintf("%s/len=%d", prog, n), func(b *testing.B) { benchCrypto(b, prog, n) })
+		}
+	}
+}
+
+func benchCrypto(b *testing.B, prog string, n uint32) {
+	kerneltest.RequireKernel(b)
+	full, tcOnly, err := thirdparty.Specs(filepath.Join(thirdparty.Dir, "crypto_bench.o"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, spec := range []*ebpf.CollectionSpec{full, tcOnly} {
+		if err := errors.Join(cryptoBenchPrepare(spec), spec.Variables["len"].Set(n)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	kern, err := kernel.NewTestRunner(tcOnly)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer kern.Close()
+	coll, err := engine.NewCollection(full, engine.Options{NumCPU: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer coll.Close()
+	s, err := kerneldiff.NewSide(kern, coll)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	if d, err := s.CompareSyscall("crypto_setup"); err != nil || d != "" {
+		b.Fatalf("crypto_setup: %v %s", err, d)
+	}
+	frame := make([]byte, n)
+	for i := range frame {
+		frame[i] = byte('1' + i%9)
+	}
+	if d, err := s.Compare(prog, frame, nil, map[uint32]int{}); err != nil || d != "" {
+		b.Fatalf("%s: %v %s", prog, err, d)
+	}
+	if st, err := kernelStatus(s, full); err != nil || st != 0 {
+		b.Fatalf("status %d, %v: the run did not encrypt", st, err)
+	}
+	pkt, err := skb.New(frame, skb.Loopback())
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := coll.Programs[prog]
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.X.Run(p, pkt); err != nil {
+			b.Fatal(err)
+		}
+	}
+	engineNs := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+	d, err := kern.Benchmark(prog, kernel.RunInput{Data: frame}, 20000)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(d.Nanoseconds()), "kernel-ns/run")
+	b.ReportMetric(engineNs/float64(d.Nanoseconds()), "engine/kernel")
 }
