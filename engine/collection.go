@@ -128,8 +128,8 @@ type Collection struct {
 	helpers []vm.HelperFunc
 	kernCtx uint64 // what bpf_cast_to_kern_ctx returns
 	timers  timers
-	// plainCtx are the __sk_buff loads and stores that are plain accesses
-	// of the image.
+	// plainCtx are the __sk_buff loads and stores that are accesses of
+	// the image (skb.CtxImageAccess).
 	plainCtx *vm.CtxPolicy
 	entries  []*mapEntry      // by link index
 	missing  map[string]error // maps the engine could not create, by name
@@ -198,12 +198,7 @@ func NewCollection(spec *ebpf.CollectionSpec, opts Options) (*Collection, error)
 		epoch:    time.Now(),
 		as:       vm.NewAddressSpace(),
 		missing:  make(map[string]error),
-		plainCtx: vm.CtxPolicyFunc(skb.CtxSize, func(off, size int, write bool) bool {
-			if write {
-				return skb.CtxPlainStore(off, size)
-			}
-			return skb.CtxPlainLoad(off, size)
-		}),
+		plainCtx: vm.CtxImageFunc(skb.CtxSize, skb.CtxImageAccess),
 	}
 	if c.numCPU == 0 {
 		c.numCPU = runtime.NumCPU()

@@ -190,3 +190,97 @@ func TestPacket_StoreCtx(t *testing.T) {
 		}
 	}
 }
+
+// TestCtxImageAccess checks the image access rules engines use against
+// CtxLoad and StoreCtx on random packets: a load done on the image as
+// CtxImageAccess describes returns what CtxLoad returns, a store leaves
+// the image StoreCtx leaves, and the wide loads of 16-bit fields and the
+// 16-bit stores are among the rules (they are why it exists).
+func TestCtxImageAccess(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	le := binary.LittleEndian
+	loadAt := func(img []byte, src, size, width int) uint64 {
+		var w [8]byte
+		copy(w[:], img[src:src+size])
+		return le.Uint64(w[:]) & (1<<(8*uint(width)) - 1 | -uint64(width>>3))
+	}
+	covered := map[string]bool{}
+	for range 100 {
+		p, _ := skb.New(randFrame(r), skb.Loopback())
+		if p == nil {
+			continue
+		}
+		p.Mark, p.Priority, p.Hash = r.Uint32(), r.Uint32(), r.Uint32()
+		p.TCIndex, p.TCClassid, p.QueueMapping = uint16(r.Uint32()), uint16(r.Uint32()), uint16(r.Uint32N(0xffff))
+		p.VlanTCI, p.GSOSegs, p.GSOSize, p.PktType = uint16(r.Uint32()), uint16(r.Uint32()), uint16(r.Uint32()), uint8(r.Uint32N(8))
+		var img [skb.CtxSize]byte
+		p.WriteCtx(img[:], r.Uint32N(1<<30))
+		// Bytes above a narrow field's width are not the field's: CtxLoad
+		// masks them, so must the rules.
+		for _, f := range []int{skb.CtxQueueMapping, skb.CtxProtocol, skb.CtxVlanTCI, skb.CtxVlanProto,
+			skb.CtxTCIndex, skb.CtxTCClassid, skb.CtxGSOSegs, skb.CtxGSOSize} {
+			img[f+2], img[f+3] = byte(r.Uint32()), byte(r.Uint32())
+		}
+		img[skb.CtxPktType+1] = byte(r.Uint32())
+		for off := range skb.CtxSize {
+			for _, size := range []int{1, 2, 4, 8} {
+				if off+size > skb.CtxSize {
+					continue
+				}
+				if src, width, ok := skb.CtxImageAccess(off, size, false); ok {
+					if !skb.CtxAccess(off, size, false) {
+						t.Fatalf("load (%d, %d): an image access the verifier refuses", off, size)
+					}
+					if got, want := loadAt(img[:], src, size, width), skb.CtxLoad(img[:], off, size); got != want {
+						t.Fatalf("load (%d, %d) on the image at %d width %d = %#x, CtxLoad %#x", off, size, src, width, got, want)
+					}
+					if src != off || width != size {
+						covered["load"] = true
+					}
+				}
+				if src, width, ok := skb.CtxImageAccess(off, size, true); ok {
+					v := r.Uint64()
+					want, got := img, img
+					q := *p
+					if !q.StoreCtx(want[:], off, size, v) {
+						t.Fatalf("store (%d, %d): an image access StoreCtx refuses", off, size)
+					}
+					var w [8]byte
+					le.PutUint64(w[:], v&(1<<(8*uint(width))-1|-uint64(width>>3)))
+					copy(got[src:src+size], w[:size])
+					if got != want {
+						t.Fatalf("store (%d, %d) of %#x on the image at %d width %d differs from StoreCtx", off, size, v, src, width)
+					}
+					if src != off || width != size {
+						covered["store"] = true
+					}
+				}
+			}
+		}
+	}
+	if !covered["load"] || !covered["store"] {
+		t.Fatalf("no aliased load or store among the rules: %v", covered)
+	}
+	for _, c := range []struct {
+		off, size, src, width int
+		write                 bool
+	}{
+		{skb.CtxProtocol, 4, skb.CtxProtocol, 2, false},
+		{skb.CtxProtocol + 2, 2, skb.CtxProtocol, 2, false},
+		{skb.CtxPktType, 4, skb.CtxPktType, 1, false},
+		{skb.CtxGSOSegs, 2, skb.CtxGSOSegs, 2, false},
+		{skb.CtxTCIndex, 4, skb.CtxTCIndex, 2, true},
+	} {
+		if src, width, ok := skb.CtxImageAccess(c.off, c.size, c.write); !ok || src != c.src || width != c.width {
+			t.Errorf("CtxImageAccess(%d, %d, %v) = %d, %d, %v; want %d, %d", c.off, c.size, c.write, src, width, ok, c.src, c.width)
+		}
+	}
+	for _, c := range []struct{ off, size int }{{skb.CtxProtocol + 2, 1}, {skb.CtxProtocol + 3, 1}} {
+		if _, _, ok := skb.CtxImageAccess(c.off, c.size, false); ok {
+			t.Errorf("CtxImageAccess(%d, %d): the upper bytes of a 16-bit field read as 0, not as image bytes", c.off, c.size)
+		}
+	}
+	if _, _, ok := skb.CtxImageAccess(skb.CtxQueueMapping, 4, true); ok {
+		t.Error("a queue_mapping store is conditional; it must not be an image store")
+	}
+}

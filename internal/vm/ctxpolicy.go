@@ -1,6 +1,10 @@
 package vm
 
-import "math/bits"
+import (
+	"math"
+	"math/bits"
+	"slices"
+)
 
 // CtxPolicy says which context accesses a program type allows: for every byte
 // offset, which access sizes (1, 2, 4, 8) may start there, for loads and for
@@ -11,6 +15,10 @@ import "math/bits"
 type CtxPolicy struct {
 	read  []uint8 // bit k set: a load of 1<<k bytes may start here
 	write []uint8
+	// A context image's table of plain accesses (ContextImage) may also
+	// hold aliased ones (AllowAlias): bit k<<4 of read or write at off,
+	// and alias[dir][4*off+log2(size)] = src | (64-8*width)<<24.
+	alias [2][]uint32
 }
 
 // NewCtxPolicy returns a policy for a context of size bytes that allows nothing.
@@ -50,6 +58,57 @@ func (p *CtxPolicy) AllowField(off, fieldSize int, write, narrow bool) {
 	}
 }
 
+// AllowAlias permits a load (or store, if write) of size bytes at off
+// that, in a context image (ContextImage), acts on the size bytes at src
+// masked to their low width bytes: a load reads them and keeps the low
+// width bytes, a store writes the value's low width bytes zero-extended
+// to size. It describes the kernel's conversions of loads as wide as a
+// narrower sk_buff field (they read the whole field wherever they start)
+// and of stores that keep fewer bits than they write. Anything out of
+// range (src+size past the end, width not 1, 2, 4, 8 or wider than size)
+// is ignored.
+func (p *CtxPolicy) AllowAlias(off, size int, write bool, src, width int) {
+	k, wk := sizeBit(size), sizeBit(width)
+	if k == 0 || wk == 0 || width > size || off < 0 || src < 0 || off+size > len(p.read) ||
+		src+size > len(p.read) || src >= 1<<24 {
+		return
+	}
+	if src == off && width == size {
+		p.Allow(off, size, write)
+		return
+	}
+	dir, t := 0, p.read
+	if write {
+		dir, t = 1, p.write
+	}
+	if p.alias[dir] == nil {
+		p.alias[dir] = make([]uint32, 4*len(p.read))
+	}
+	p.alias[dir][4*off+bits.TrailingZeros8(k)] = uint32(src) | uint32(64-8*width)<<24
+	t[off] |= k << 4
+}
+
+// image reports how a context image performs an access the table allows:
+// on size bytes at src, keeping the bits of mask.
+func (p *CtxPolicy) image(off, size int, write bool) (src int, mask uint64, ok bool) {
+	k := sizeBit(size)
+	if k == 0 || off < 0 || off+size > len(p.read) {
+		return 0, 0, false
+	}
+	dir, t := 0, p.read
+	if write {
+		dir, t = 1, p.write
+	}
+	switch {
+	case t[off]&k != 0:
+		return off, math.MaxUint64, true
+	case t[off]&(k<<4) != 0:
+		a := p.alias[dir][4*off+bits.TrailingZeros8(k)]
+		return int(a & (1<<24 - 1)), math.MaxUint64 >> (a >> 24), true
+	}
+	return 0, 0, false
+}
+
 // Allows reports whether the policy permits the access.
 func (p *CtxPolicy) Allows(off, size int, write bool) bool {
 	k := sizeBit(size)
@@ -57,16 +116,17 @@ func (p *CtxPolicy) Allows(off, size int, write bool) bool {
 		return false
 	}
 	if write {
-		return p.write[off]&k != 0
+		return p.write[off]&(k|k<<4) != 0
 	}
-	return p.read[off]&k != 0
+	return p.read[off]&(k|k<<4) != 0
 }
 
 func (p *CtxPolicy) clone() *CtxPolicy {
 	if p == nil {
 		return nil
 	}
-	return &CtxPolicy{read: append([]uint8(nil), p.read...), write: append([]uint8(nil), p.write...)}
+	return &CtxPolicy{read: slices.Clone(p.read), write: slices.Clone(p.write),
+		alias: [2][]uint32{slices.Clone(p.alias[0]), slices.Clone(p.alias[1])}}
 }
 
 // sizeBit maps 1, 2, 4, 8 to the bits 1, 2, 4, 8 and anything else to 0.
@@ -86,6 +146,27 @@ func CtxPolicyFunc(size int, allow func(off, size int, write bool) bool) *CtxPol
 			for _, write := range []bool{false, true} {
 				if off+n <= size && allow(off, n, write) {
 					p.Allow(off, n, write)
+				}
+			}
+		}
+	}
+	return p
+}
+
+// CtxImageFunc builds the table a ContextImage hands the VM: for every
+// offset, size and direction, rule says whether the access is done on the
+// image and how (see AllowAlias; src == off and width == size is a plain
+// access).
+func CtxImageFunc(size int, rule func(off, size int, write bool) (src, width int, ok bool)) *CtxPolicy {
+	p := NewCtxPolicy(size)
+	for off := range size {
+		for _, n := range []int{1, 2, 4, 8} {
+			for _, write := range []bool{false, true} {
+				if off+n > size {
+					continue
+				}
+				if src, width, ok := rule(off, n, write); ok {
+					p.AllowAlias(off, n, write, src, width)
 				}
 			}
 		}

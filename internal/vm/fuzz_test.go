@@ -219,13 +219,28 @@ func (c *imgCtxImage) CtxImage() ([]byte, *bool, *bool, *vm.CtxPolicy) {
 	return c.imgCtx, c.fresh, c.dirty, c.plain
 }
 
-// fuzzPlain: loads at 0-15 and stores at 8-11 are plain image accesses.
+// fuzzPlain: loads at 0-15 and stores at 8-11 are plain image accesses;
+// 16-19 reads like a 16-bit field (a load of 2 or 4 bytes reads the field
+// from 16, bytes 16 and 17 are plain), a 4-byte store at 12 keeps 16
+// bits, an 8-byte store at 8 keeps 32 (CtxPolicy.AllowAlias).
 func fuzzPlain() *vm.CtxPolicy {
-	return vm.CtxPolicyFunc(32, func(off, size int, write bool) bool {
-		if write {
-			return off >= 8 && off+size <= 12
+	return vm.CtxImageFunc(32, func(off, size int, write bool) (int, int, bool) {
+		switch {
+		case write && off >= 8 && off+size <= 12:
+			return off, size, true
+		case write && off == 12 && size == 4:
+			return 12, 2, true
+		case write && off == 8 && size == 8:
+			return 8, 4, true
+		case write:
+		case off < 16:
+			return off, size, true
+		case off >= 16 && off < 20 && size >= 2:
+			return 16, 2, true
+		case off == 16 || off == 17:
+			return off, size, true
 		}
-		return off < 16
+		return 0, 0, false
 	})
 }
 

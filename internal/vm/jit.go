@@ -81,6 +81,7 @@ type jitState struct {
 	// sets *ctxDirty; ctxFresh 0 means never.
 	ctxFresh, ctxDirty, ctxImg uintptr
 	ctxPlain, ctxPol           [2]uintptr // [load, store] tables
+	ctxAlias                   [2]uintptr // the plain tables' aliases (CtxPolicy.alias)
 	// The context window as addresses, as pktLo and pktMax (ctxLo
 	// MaxUint64 while ctxFresh is 0): the inline context path of a load or
 	// store, which then applies the rules above.

@@ -53,6 +53,7 @@ var (
 	offCtxImg  = offJIT + int32(unsafe.Offsetof(jitState{}.ctxImg))
 	offCtxPl   = offJIT + int32(unsafe.Offsetof(jitState{}.ctxPlain))
 	offCtxPol  = offJIT + int32(unsafe.Offsetof(jitState{}.ctxPol))
+	offCtxAl   = offJIT + int32(unsafe.Offsetof(jitState{}.ctxAlias))
 	offCPU     = offJIT + int32(unsafe.Offsetof(jitState{}.cpu))
 	offCtxLo   = offJIT + int32(unsafe.Offsetof(jitState{}.ctxLo))
 	offCtxMax  = offJIT + int32(unsafe.Offsetof(jitState{}.ctxMax))

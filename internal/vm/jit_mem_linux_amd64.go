@@ -36,9 +36,13 @@ func (c *jitc) mem(pc int, o *op) {
 		a.ALURM(true, x.ADD, jT0, x.M(jState, offPktDel))
 		a.Bind(done)
 		target = x.M(jT0, 0)
+		after := a.NewLabel()
+		defer a.Bind(after)
 		c.late = append(c.late, func() {
 			a.Bind(generic)
-			c.ctxImage(n, !load, done)
+			translate := a.NewLabel()
+			c.ctxImage(o, done, after, translate)
+			a.Bind(translate)
 			c.translateCall(n, need, c.stub(pc, exitMem))
 			a.Jmp(done)
 		})
@@ -349,14 +353,17 @@ func (c *jitc) arrayLookup(pc int) {
 	a.Bind(done)
 }
 
-// ctxImage is the context image path of translate inline, for a load or
-// store of n bytes at the address in r11: inside the published context
-// window, with the image fresh and both tables allowing the access, r11
-// becomes the image address and the code goes on at done; otherwise it
-// falls through to the full translation, which decides the same way.
-func (c *jitc) ctxImage(n int, write bool, done x.Label) {
+// ctxImage is the context image path of translate inline, for the load
+// or store o at the address in r11: inside the published context window,
+// with the image fresh and both tables allowing the access, r11 becomes
+// the image address and the code goes on at done; an access the image
+// table aliases (CtxPolicy.AllowAlias) is done here, masked, and goes on
+// at after; anything else goes to miss, the full translation, which
+// decides the same way.
+func (c *jitc) ctxImage(o *op, done, after, miss x.Label) {
 	a := &c.a
-	miss, noPolicy := a.NewLabel(), a.NewLabel()
+	n := int(memSize(o.kind))
+	write := o.kind >= kStB
 	table := int32(0)
 	if write {
 		table = 8
@@ -371,8 +378,55 @@ func (c *jitc) ctxImage(n int, write bool, done x.Label) {
 	a.Jcc(x.CondE, miss)
 	a.MovRR(false, jCX, jT0) // the offset (the context's base is 0)
 	a.Load(8, jT1, x.M(jState, offCtxPl+table))
+	alias := a.NewLabel()
 	a.TestM8(x.MI(jT1, jCX, 0), bit)
+	a.Jcc(x.CondE, alias)
+	c.ctxPolicy(table, bit, write, miss)
+	a.MovRR(true, jT0, jCX)
+	a.ALURM(true, x.ADD, jT0, x.M(jState, offCtxImg))
+	a.Jmp(done)
+
+	// Aliased: alias[dir][4*off+k] = src | shift<<24; the access is on
+	// image+src, its value kept to the low 64-shift bits.
+	a.Bind(alias)
+	a.TestM8(x.MI(jT1, jCX, 0), bit<<4)
 	a.Jcc(x.CondE, miss)
+	c.ctxPolicy(table, bit, write, miss)
+	a.MovRR(true, jT1, jCX)
+	a.ShiftRI(true, x.SHL, jT1, 4)
+	a.ALURM(true, x.ADD, jT1, x.M(jState, offCtxAl+table))
+	a.Load(4, jT1, x.M(jT1, int32(4*sizeLog(n))))
+	a.MovRR(false, jCX, jT1)
+	a.ShiftRI(false, x.SHR, jCX, 24)
+	a.ALURI(false, x.AND, jT1, 1<<24-1)
+	a.ALURM(true, x.ADD, jT1, x.M(jState, offCtxImg))
+	if write {
+		if o.kind >= kStxB {
+			a.MovRR(true, jT0, jitReg[o.src])
+		} else {
+			a.MovRI64(jT0, o.imm)
+		}
+		a.ShiftRCL(true, x.SHL, jT0)
+		a.ShiftRCL(true, x.SHR, jT0)
+		a.Store(n, x.M(jT1, 0), jT0)
+	} else {
+		dst := jitReg[o.dst]
+		a.Load(n, dst, x.M(jT1, 0))
+		a.ShiftRCL(true, x.SHL, dst)
+		a.ShiftRCL(true, x.SHR, dst)
+		if o.kind >= kLdxSB && n < 8 {
+			a.Movsx(true, n, dst, dst)
+		}
+	}
+	a.Jmp(after)
+}
+
+// ctxPolicy checks the program's policy table for the access of bit at
+// the context offset in rcx (jumping to miss if it refuses) and, for a
+// store, sets the image's dirty flag.
+func (c *jitc) ctxPolicy(table int32, bit uint8, write bool, miss x.Label) {
+	a := &c.a
+	noPolicy := a.NewLabel()
 	a.Load(8, jT1, x.M(jState, offCtxPol+table))
 	a.TestRR(true, jT1, jT1)
 	a.Jcc(x.CondE, noPolicy)
@@ -383,8 +437,4 @@ func (c *jitc) ctxImage(n int, write bool, done x.Label) {
 		a.Load(8, jT1, x.M(jState, offCtxDirt))
 		a.StoreImm(1, x.M(jT1, 0), 1)
 	}
-	a.MovRR(true, jT0, jCX)
-	a.ALURM(true, x.ADD, jT0, x.M(jState, offCtxImg))
-	a.Jmp(done)
-	a.Bind(miss)
 }

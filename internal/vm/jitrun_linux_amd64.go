@@ -203,6 +203,7 @@ func (m *Machine) jitContext() {
 	j.ctxDirty = uintptr(unsafe.Pointer(ci.dirty))
 	j.ctxImg = uintptr(unsafe.Pointer(unsafe.SliceData(ci.img)))
 	j.ctxPlain = [2]uintptr{bytesAddr(ci.plain.read), bytesAddr(ci.plain.write)}
+	j.ctxAlias = [2]uintptr{aliasAddr(ci.plain.alias[0]), aliasAddr(ci.plain.alias[1])}
 	j.ctxPol = [2]uintptr{}
 	if r.policy != nil {
 		j.ctxPol = [2]uintptr{bytesAddr(r.policy.read), bytesAddr(r.policy.write)}
@@ -219,3 +220,5 @@ func (m *Machine) jitContext() {
 }
 
 func bytesAddr(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
+
+func aliasAddr(a []uint32) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(a))) }

@@ -157,7 +157,9 @@ func (m *Machine) SetContextAccessor(acc ContextAccessor, size int) {
 // at (off, size) returns the little-endian value of img[off:off+size],
 // and a store plain allows writes the value's low size bytes there and
 // sets *dirty, so the VM does them itself instead of calling LoadCtx or
-// StoreCtx (the program's CtxPolicy still applies). The owner catches up
+// StoreCtx (the program's CtxPolicy still applies). Accesses plain allows
+// through CtxPolicy.AllowAlias act on the bytes and with the mask it
+// names instead. The owner catches up
 // with the stores when it sees *dirty. img, fresh, dirty and plain must
 // stay valid, and img as large as the context, while the accessor is set.
 type ContextImage interface {

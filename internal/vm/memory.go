@@ -57,10 +57,12 @@ func (r *region) slotRem(i uint32) uint64 {
 // accessor, or as a fault.
 func (m *Machine) loadSlow(addr uint64, n uint32, pc int) (uint64, error) {
 	if o, ok := m.ctxHook(addr, n, false); ok {
-		if ci := &m.ctxImg; ci.fresh != nil && *ci.fresh && ci.plain.Allows(o, int(n), false) {
-			var w [8]byte
-			copy(w[:], ci.img[o:o+int(n)])
-			return binary.LittleEndian.Uint64(w[:]), nil
+		if ci := &m.ctxImg; ci.fresh != nil && *ci.fresh {
+			if src, mask, ok := ci.plain.image(o, int(n), false); ok {
+				var w [8]byte
+				copy(w[:], ci.img[src:src+int(n)])
+				return binary.LittleEndian.Uint64(w[:]) & mask, nil
+			}
 		}
 		if v, ok := m.ctxAcc.LoadCtx(o, int(n)); ok {
 			return v, nil
@@ -73,12 +75,14 @@ func (m *Machine) loadSlow(addr uint64, n uint32, pc int) (uint64, error) {
 // sign-extended immediate), as the kernel's conversions see it.
 func (m *Machine) storeSlow(addr uint64, n uint32, v uint64, pc int) error {
 	if o, ok := m.ctxHook(addr, n, true); ok {
-		if ci := &m.ctxImg; ci.fresh != nil && *ci.fresh && ci.plain.Allows(o, int(n), true) {
-			var w [8]byte
-			binary.LittleEndian.PutUint64(w[:], v)
-			copy(ci.img[o:o+int(n)], w[:n])
-			*ci.dirty = true
-			return nil
+		if ci := &m.ctxImg; ci.fresh != nil && *ci.fresh {
+			if src, mask, ok := ci.plain.image(o, int(n), true); ok {
+				var w [8]byte
+				binary.LittleEndian.PutUint64(w[:], v&mask)
+				copy(ci.img[src:src+int(n)], w[:n])
+				*ci.dirty = true
+				return nil
+			}
 		}
 		if m.ctxAcc.StoreCtx(o, int(n), v) {
 			return nil

@@ -1,0 +1,65 @@
+package vm_test
+
+import (
+	"encoding/binary"
+	"testing"
+
+	"github.com/cilium/ebpf/asm"
+	"github.com/tcxgo/tcx/internal/vm"
+)
+
+// TestContextImage_Alias runs the image accesses CtxPolicy.AllowAlias
+// describes (on both engines, see TestMain): a wide load of a narrow
+// field reads the field from where it starts, masked; a store keeps its
+// low bytes zero-extended and marks the image dirty; while the image is
+// not fresh the same loads go to the accessor.
+func TestContextImage_Alias(t *testing.T) {
+	img := make(imgCtx, 32)
+	// A 16-bit field at 16 whose upper bytes are not its own.
+	binary.LittleEndian.PutUint32(img[16:], 0xeeee1234)
+	binary.LittleEndian.PutUint32(img[12:], 0xffffffff)
+	fresh, dirty := true, false
+	acc := &imgCtxImage{imgCtx: img, fresh: &fresh, dirty: &dirty, plain: fuzzPlain()}
+	p := load(t, asm.Instructions{
+		asm.LoadMem(asm.R2, asm.R1, 16, asm.Word), // 0x1234
+		asm.LoadMem(asm.R3, asm.R1, 18, asm.Half), // 0x1234 again
+		asm.LoadMem(asm.R4, asm.R1, 17, asm.Byte), // 0x12
+		asm.LoadMem(asm.R5, asm.R1, 16, asm.Half), // 0x1234
+		asm.Mov.Imm(asm.R0, 0),
+		asm.Add.Reg(asm.R0, asm.R2),
+		asm.LSh.Imm(asm.R0, 16),
+		asm.Add.Reg(asm.R0, asm.R3),
+		asm.LSh.Imm(asm.R0, 8),
+		asm.Add.Reg(asm.R0, asm.R4),
+		asm.LSh.Imm(asm.R0, 16),
+		asm.Add.Reg(asm.R0, asm.R5),
+		imm64(asm.R6, 0xabcd_5678_9abc),
+		asm.StoreMem(asm.R1, 12, asm.R6, asm.Word), // 0x9abc, zero-extended
+		asm.Return(),
+	}, vm.Options{})
+	m := vm.NewMachine()
+	m.SetContextAccessor(acc, 32)
+	r0, err := m.Run(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := uint64(0x1234_1234_12_1234); r0 != want {
+		t.Errorf("r0 = %#x, want %#x", r0, want)
+	}
+	if got := binary.LittleEndian.Uint32(img[12:]); got != 0x9abc || !dirty {
+		t.Errorf("store: image %#x dirty %v, want 0x9abc and dirty", got, dirty)
+	}
+	// Not fresh: the accessor (raw bytes here) answers, unmasked.
+	fresh, dirty = false, false
+	r0, err = m.Run(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2 := uint64(0xeeee1234)
+	if want := ((r2<<16+0xeeee)<<8+0x12)<<16 + 0x1234; r0 != want {
+		t.Errorf("not fresh: r0 = %#x, want %#x", r0, want)
+	}
+	if got := binary.LittleEndian.Uint32(img[12:]); got != 0x56789abc || dirty {
+		t.Errorf("not fresh: store left %#x dirty %v, want StoreCtx's 0x56789abc", got, dirty)
+	}
+}
