@@ -530,7 +530,7 @@ func (m *Machine) exec(p *Program, pc int, base int) (uint64, error) {
 				return 0, m.fault(m.prog, pc-1, FaultCallDepth, uint64(o.off), 0, 0)
 			}
 			f := &m.frames[m.depth]
-			f.ret, f.prog, f.progBase = int32(pc), m.prog, m.progBase
+			f.ret, f.prog, f.progBase, f.retAddr = int32(pc), m.prog, m.progBase, 0
 			f.saved = [4]uint64{regs[6], regs[7], regs[8], regs[9]}
 			m.enterFrame(m.depth + 1)
 			goto jump

@@ -17,6 +17,7 @@ type native struct {
 	// dirty[i] is, for a subprogram entry i, how far below r10 the
 	// subprogram's r10-relative stores reach (0: none); see Machine.dirtyLo.
 	dirty []int32
+	calls bool // the program has bpf-to-bpf calls
 }
 
 // BPF r0-r10 live in machine registers for the whole run; r12 holds the
@@ -93,6 +94,9 @@ type jitc struct {
 	// translators are the shared address translation routines, by
 	// access size and permissions (see translateCall).
 	translators map[int]x.Label
+	// dirtyAt is native.dirty: how far below r10 each subprogram's
+	// untracked stores reach.
+	dirtyAt []int32
 }
 
 // stub is an out-of-line exit to Go at op pc.
@@ -126,6 +130,7 @@ func compileAmd64(p *Program) (*native, error) {
 		c.exits[i] = a.NewLabel()
 	}
 	c.common = a.NewLabel()
+	c.dirtyAt = c.dirty()
 
 	// Entry: load the registers, continue where Go says.
 	for i, r := range jitReg {
@@ -169,7 +174,8 @@ func compileAmd64(p *Program) (*native, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &native{code: code, base: code.Addr(), off: make([]int32, len(p.code)), dirty: c.dirty()}
+	n := &native{code: code, base: code.Addr(), off: make([]int32, len(p.code)), dirty: c.dirtyAt,
+		calls: slices.ContainsFunc(p.code, func(o op) bool { return o.kind == kCall })}
 	for i, l := range c.ops {
 		n.off[i] = int32(a.Bound(l))
 	}
@@ -374,7 +380,7 @@ func (c *jitc) op(pc int) {
 		c.jump(pc, o.off)
 		a.Bind(next)
 	case kCall:
-		c.exit(pc, exitCall)
+		c.call(pc, o)
 	case kCallHelper, kCallx, kPoisoned:
 		if k == kCallHelper && o.off == c.p.arrayLookup && o.off != 0 {
 			c.arrayLookup(pc)
@@ -382,13 +388,13 @@ func (c *jitc) op(pc int) {
 		}
 		c.exit(pc, exitHelper)
 	case kExit:
-		c.exit(pc, exitExit)
+		c.ret(pc)
 	case kLdxB, kLdxH, kLdxW, kLdxDW, kLdxSB, kLdxSH, kLdxSW, kStB, kStH, kStW, kStDW, kStxB, kStxH, kStxW, kStxDW:
 		c.mem(pc, o)
 	case kAtomic32, kAtomic64:
 		c.atomic(pc, o)
 	case kLdAbsB, kLdAbsH, kLdAbsW, kLdIndB, kLdIndH, kLdIndW:
-		c.exit(pc, exitMem)
+		c.ldAbs(pc, o)
 	default:
 		base, reg, w32, ok := jumpKind(k)
 		if !ok {

@@ -1,6 +1,8 @@
 package vm
 
 import (
+	"unsafe"
+
 	x "github.com/tcxgo/tcx/internal/vm/amd64"
 )
 
@@ -436,5 +438,52 @@ func (c *jitc) ctxPolicy(table int32, bit uint8, write bool, miss x.Label) {
 	if write {
 		a.Load(8, jT1, x.M(jState, offCtxDirt))
 		a.StoreImm(1, x.M(jT1, 0), 1)
+	}
+}
+
+var (
+	offPktData = int32(unsafe.Offsetof(Machine{}.pktData))
+	offPktEnd  = int32(unsafe.Offsetof(Machine{}.pktEnd))
+)
+
+// ldAbs emits LD_ABS/LD_IND at op pc as Machine.ldAbs does them: r0 =
+// the big-endian 1, 2 or 4 bytes at data+off when they lie before
+// data_end. A negative offset (SKF_LL_OFF and the like) and a load past
+// the end leave to Go, which ends the program there with r0 = 0.
+func (c *jitc) ldAbs(pc int, o *op) {
+	a := &c.a
+	n := 1 << ((o.kind - kLdAbsB) % 3)
+	if o.kind < kLdIndB {
+		if o.off < 0 {
+			c.exit(pc, exitMem)
+			return
+		}
+		a.MovRI64(jT0, uint64(o.off))
+	} else {
+		slow := c.stub(pc, exitMem)
+		a.MovRR(false, jT0, jitReg[o.src])
+		a.ALURI(false, x.ADD, jT0, o.off)
+		a.Movsx(true, 4, jT0, jT0)
+		a.TestRR(true, jT0, jT0)
+		a.Jcc(x.CondL, slow)
+	}
+	slow := c.stub(pc, exitMem)
+	a.Load(4, jT1, x.M(jState, offPktEnd))
+	a.ALURM(false, x.SUB, jT1, x.M(jState, offPktData))
+	a.Lea(true, jCX, x.M(jT0, int32(n)))
+	a.ALURR(true, x.CMP, jCX, jT1)
+	a.Jcc(x.CondA, slow)
+	a.Load(4, jT1, x.M(jState, offPktData))
+	a.ALURR(true, x.ADD, jT1, jT0)
+	a.Load(8, jCX, x.M(jState, offRegions))
+	a.ALURM(true, x.ADD, jT1, x.M(jCX, int32(RegionPacket)*regionSize+offRBuf))
+	r0 := jitReg[0]
+	a.Load(n, r0, x.M(jT1, 0))
+	switch n {
+	case 2:
+		a.Bswap(false, r0)
+		a.ShiftRI(false, x.SHR, r0, 16)
+	case 4:
+		a.Bswap(false, r0)
 	}
 }

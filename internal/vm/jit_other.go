@@ -3,7 +3,7 @@
 package vm
 
 // native is compiled code; there is none on this platform.
-type native struct{}
+type native struct{ calls bool }
 
 func compileNative(p *Program) { p.nativeWhy = "no compiler for this platform" }
 

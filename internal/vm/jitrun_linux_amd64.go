@@ -117,7 +117,7 @@ func (m *Machine) serveNative(base, limit int) (r0 uint64, err error) {
 				return 0, m.fault(p, pc, FaultCallDepth, uint64(o.off), 0, 0)
 			}
 			f := &m.frames[m.depth]
-			f.ret, f.prog, f.progBase = int32(pc+1), p, m.progBase
+			f.ret, f.prog, f.progBase, f.retAddr = int32(pc+1), p, m.progBase, 0
 			f.saved = [4]uint64{regs[6], regs[7], regs[8], regs[9]}
 			m.enterFrame(m.depth + 1)
 			pc++

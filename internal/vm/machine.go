@@ -15,6 +15,10 @@ type frame struct {
 	prog     *Program
 	progBase int
 	saved    [4]uint64
+	// retAddr is where compiled code of prog goes on at op ret, if
+	// compiled code made the call (0 otherwise: the return goes through
+	// Go). Every push sets it.
+	retAddr uintptr
 }
 
 // maxRunFrames is the deepest a run's call chain can get: a tail call made
@@ -312,6 +316,15 @@ func (m *Machine) reset(p *Program) {
 		m.dirtyLo, m.dirtyHi = math.MaxUint32, 0
 	}
 	m.setFrame(0)
+	if p.native != nil && p.native.calls {
+		// Compiled calls push frames whose prog is already theirs (see
+		// jitc.call): make it so for the frames the entry program can use.
+		for k := range m.frames[:MaxFrames] {
+			if m.frames[k].prog != p {
+				m.frames[k].prog = p
+			}
+		}
+	}
 }
 
 // setPolicy sets the context region's permissions for program p (nil
@@ -410,7 +423,7 @@ func (m *Machine) Call(fn uint64, r1, r2, r3, r4, r5 uint64) (uint64, error) {
 	depth := m.depth
 	f := &m.frames[depth]
 	f.saved = [4]uint64{regs[6], regs[7], regs[8], regs[9]}
-	f.progBase = m.progBase
+	f.progBase, f.retAddr = m.progBase, 0
 	m.enterFrame(depth + 1)
 	regs[1], regs[2], regs[3], regs[4], regs[5] = r1, r2, r3, r4, r5
 	pc := m.pc

@@ -208,6 +208,8 @@ func TestMachine_Run_LdAbs(t *testing.T) {
 		{"ind", asm.Instructions{asm.Mov.Imm(asm.R3, 2), asm.LoadInd(asm.R0, asm.R3, 1, asm.Half)}, 0x4455},
 		{"ind negative register", asm.Instructions{asm.Mov.Imm(asm.R3, -1), asm.LoadInd(asm.R0, asm.R3, 2, asm.Byte)}, 0x22},
 		{"SKF_LL_OFF is the MAC header", asm.Instructions{asm.LoadAbs(-0x200000+3, asm.Byte)}, 0x44},
+		{"ind uses the register's low 32 bits", asm.Instructions{imm64(asm.R3, 1<<32|3), asm.LoadInd(asm.R0, asm.R3, 0, asm.Half)}, 0x4455},
+		{"ind word", asm.Instructions{asm.Mov.Imm(asm.R3, 0), asm.LoadInd(asm.R0, asm.R3, 1, asm.Word)}, 0x22334455},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := vm.NewMachine()
@@ -230,13 +232,16 @@ func TestMachine_Run_LdAbs(t *testing.T) {
 		{"abs negative (headroom)", asm.LoadAbs(-1, asm.Byte)},
 		{"ind wraps negative", asm.LoadInd(asm.R0, asm.R6, -1, asm.Byte)},
 		{"SKF_NET_OFF", asm.LoadAbs(-0x100000, asm.Byte)},
+		{"ind offset wraps to negative", asm.LoadInd(asm.R0, asm.R7, 1, asm.Byte)},
+		{"ind far past the end", asm.LoadInd(asm.R0, asm.R8, 0, asm.Byte)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := vm.NewMachine()
 			if err := m.SetPacket(pkt, 0, 2, len(pkt)); err != nil {
 				t.Fatal(err)
 			}
-			p := load(t, asm.Instructions{asm.Mov.Imm(asm.R0, 7), asm.Mov.Imm(asm.R6, 0), tc.ld, asm.Mov.Imm(asm.R0, 9), asm.Return()}, vm.Options{})
+			p := load(t, asm.Instructions{asm.Mov.Imm(asm.R0, 7), asm.Mov.Imm(asm.R6, 0), asm.Mov.Imm(asm.R7, 0x7fffffff),
+				asm.Mov.Imm(asm.R8, 0x7ffffff0), tc.ld, asm.Mov.Imm(asm.R0, 9), asm.Return()}, vm.Options{})
 			v, err := m.Run(p)
 			if err != nil || v != 0 {
 				t.Errorf("r0 = %d, %v; want 0 and no error", v, err)

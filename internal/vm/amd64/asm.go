@@ -394,6 +394,17 @@ func (a *Asm) Call(l Label) {
 	a.imm32(0)
 }
 
+// LeaLabel is dst = the address of l (lea dst, [rip+rel32]).
+func (a *Asm) LeaLabel(dst Reg, l Label) {
+	a.rex(true, dst, 0, 0, false)
+	a.B = append(a.B, 0x8d, byte(dst&7)<<3|5)
+	a.fixups = append(a.fixups, fixup{at: len(a.B), label: l})
+	a.imm32(0)
+}
+
+// JmpR jumps to the address in r.
+func (a *Asm) JmpR(r Reg) { a.rr(false, false, []byte{0xff}, 4, r) }
+
 // JmpM jumps to the address stored at m.
 func (a *Asm) JmpM(m Mem) { a.rm(false, false, []byte{0xff}, 4, m) }
 

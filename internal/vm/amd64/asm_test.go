@@ -43,6 +43,8 @@ func TestAsm_Encodings(t *testing.T) {
 		{func(a *Asm) { a.XchgMR(true, M(R11, 0), RBP) }, "xchg %rbp,(%r11)"},
 		{func(a *Asm) { a.Lock(); a.ALUMR(false, OR, M(R11, 0), R9) }, "lock or %r9d,(%r11)"},
 		{func(a *Asm) { a.MulRDX() }, "mul %rdx"},
+		{func(a *Asm) { a.JmpR(R10) }, "jmp *%r10"},
+		{func(a *Asm) { a.JmpR(RCX) }, "jmp *%rcx"},
 		{func(a *Asm) { a.ShiftRCL(false, SAR, R13) }, "sar %cl,%r13d"},
 		{func(a *Asm) { a.ShiftRI(true, SHL, RBX, 63) }, "shl $0x3f,%rbx"},
 		{func(a *Asm) { a.ShiftRI(false, SHR, RAX, 16) }, "shr $0x10,%eax"},
@@ -110,6 +112,27 @@ func TestAsm_Jumps(t *testing.T) {
 		want string
 	}{{0, "jne .+0x5"}, {6, "jmpq .-0xb"}} {
 		inst, err := x86asm.Decode(a.B[c.at:], 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := x86asm.GNUSyntax(inst, 0, nil); got != c.want {
+			t.Errorf("at %d: %s, want %s", c.at, got, c.want)
+		}
+	}
+	// lea of a label: RIP-relative, from the end of the instruction.
+	var l Asm
+	here := l.NewLabel()
+	l.Bind(here)
+	l.LeaLabel(R10, here) // 7 bytes at 0: here is .-7
+	l.LeaLabel(RAX, here) // 7 bytes at 7: .-14
+	if !l.Finish() {
+		t.Fatal("unbound label")
+	}
+	for _, c := range []struct {
+		at   int
+		want string
+	}{{0, "lea -0x7(%rip),%r10"}, {7, "lea -0xe(%rip),%rax"}} {
+		inst, err := x86asm.Decode(l.B[c.at:], 64)
 		if err != nil {
 			t.Fatal(err)
 		}
