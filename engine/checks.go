@@ -9,7 +9,6 @@ import (
 	"github.com/cilium/ebpf/btf"
 
 	"github.com/tcxgo/tcx/maps"
-	"github.com/tcxgo/tcx/skb"
 )
 
 // The checks of Warning.Check.
@@ -76,24 +75,6 @@ func (c *Collection) check(name string, insns asm.Instructions) error {
 	return nil
 }
 
-// Register kinds of the analysis.
-const (
-	rUnknown = iota
-	rScalar  // a constant
-	rFP      // r10 + off
-	rCtx     // context + off
-	rPkt     // skb->data + off, accessible up to rng
-	rPktEnd  // skb->data_end
-	rMapRO   // a value of a map programs cannot write (.rodata)
-	rFunc    // the address of function off (a subprog index), a callback
-)
-
-type absReg struct {
-	kind uint8
-	off  int64
-	rng  int64 // rPkt: checked bound, from the packet start
-}
-
 // subprog is one function of a linked program.
 type subprog struct {
 	start, end int // indices into the instruction list
@@ -114,14 +95,12 @@ type analysis struct {
 	index    map[int]int // raw offset -> index
 	subs     []*subprog
 	warns    []Warning
-	preds    []int                     // ways into each instruction
-	saved    map[int]*[11]absReg       // state at a jump target with one way in
 	readOnly func(mapIndex int32) bool // map (by link index) programs cannot write
 }
 
-// analyze makes the cheap checks the kernel's verifier makes: a linear
-// abstract interpretation of each function that forgets everything at jump
-// targets, so that it only reports what holds on every path.
+// analyze makes the cheap checks the kernel's verifier makes: a forward
+// dataflow over each function's control flow graph (checks_flow.go) that
+// reports only what holds on a path the verifier walks.
 func analyze(insns asm.Instructions, readOnly func(mapIndex int32) bool) []Warning {
 	a := &analysis{index: make(map[int]int), readOnly: readOnly}
 	iter := insns.Iterate()
@@ -133,12 +112,14 @@ func analyze(insns asm.Instructions, readOnly func(mapIndex int32) bool) []Warni
 	if len(a.ins) == 0 {
 		return nil
 	}
-	targets := a.jumpTargets()
-	a.predecessors()
-	a.saved = make(map[int]*[11]absReg)
 	a.subprograms()
-	for i, sp := range a.subs {
-		a.scan(i, sp, targets)
+	for k, sp := range a.subs {
+		if sp.fn != nil {
+			if proto, ok := sp.fn.Type.(*btf.FuncProto); ok && !isScalar(proto.Return) {
+				a.warnf(sp.start, CheckGlobalFunc, "global function %s() doesn't return scalar", sp.fn.Name)
+			}
+		}
+		a.scanFlow(k)
 	}
 	a.stackDepth()
 	return a.warns
@@ -163,41 +144,6 @@ func (a *analysis) target(i int) int {
 		return -1
 	}
 	return t
-}
-
-func (a *analysis) jumpTargets() []bool {
-	t := make([]bool, len(a.ins))
-	for i, ins := range a.ins {
-		if ins.IsFunctionCall() || ins.IsLoadOfFunctionPointer() {
-			continue
-		}
-		if j := a.target(i); j >= 0 {
-			t[j] = true
-		}
-	}
-	return t
-}
-
-// predecessors counts the ways into each instruction: jumps to it and the
-// fall-through from the one before.
-func (a *analysis) predecessors() {
-	a.preds = make([]int, len(a.ins))
-	for i, ins := range a.ins {
-		if ins.IsFunctionCall() || ins.IsLoadOfFunctionPointer() {
-			if i+1 < len(a.ins) {
-				a.preds[i+1]++
-			}
-			continue
-		}
-		if j := a.target(i); j >= 0 {
-			a.preds[j]++
-		}
-		op := ins.OpCode
-		ends := op.Class().IsJump() && (op.JumpOp() == asm.Exit || op.JumpOp() == asm.Ja)
-		if !ends && i+1 < len(a.ins) {
-			a.preds[i+1]++
-		}
-	}
 }
 
 func (a *analysis) subprograms() {
@@ -286,8 +232,8 @@ func (a *analysis) warnf(i int, check, format string, args ...any) {
 }
 
 // entryState is the registers at the start of function k.
-func (a *analysis) entryState(k int) [11]absReg {
-	var regs [11]absReg
+func (a *analysis) entryState(k int) regState {
+	var regs regState
 	regs[10] = absReg{kind: rFP}
 	sp := a.subs[k]
 	switch {
@@ -303,95 +249,8 @@ func (a *analysis) entryState(k int) [11]absReg {
 	return regs
 }
 
-// scan interprets function k once, front to back.
-func (a *analysis) scan(k int, sp *subprog, targets []bool) {
-	if sp.fn != nil {
-		if proto, ok := sp.fn.Type.(*btf.FuncProto); ok && !isScalar(proto.Return) {
-			a.warnf(sp.start, CheckGlobalFunc, "global function %s() doesn't return scalar", sp.fn.Name)
-		}
-	}
-	regs := a.entryState(k)
-	reset := func() {
-		for r := range 10 {
-			regs[r] = absReg{}
-		}
-	}
-	for i := sp.start; i < sp.end; i++ {
-		if targets[i] && i != sp.start {
-			if st := a.saved[i]; st != nil && a.preds[i] == 1 {
-				regs = *st // the one jump here carried its state
-			} else {
-				reset()
-			}
-		}
-		ins := a.ins[i]
-		op := ins.OpCode
-		switch cls := op.Class(); {
-		case cls == asm.LdXClass:
-			base := regs[ins.Src]
-			a.access(i, sp, base, int64(ins.Offset), int64(op.Size().Sizeof()))
-			dst := absReg{}
-			if base.kind == rCtx && base.off == 0 && op.Size() == asm.Word && op.Mode() == asm.MemMode {
-				switch ins.Offset {
-				case skb.CtxData:
-					dst = absReg{kind: rPkt}
-				case skb.CtxDataEnd:
-					dst = absReg{kind: rPktEnd}
-				}
-			}
-			regs[ins.Dst] = dst
-		case (cls == asm.StClass || cls == asm.StXClass) && op.Mode() == asm.MemMode:
-			a.access(i, sp, regs[ins.Dst], int64(ins.Offset), int64(op.Size().Sizeof()))
-		case cls == asm.StXClass:
-			a.access(i, sp, regs[ins.Dst], int64(ins.Offset), int64(op.Size().Sizeof()))
-			if ins.Constant&1 != 0 { // BPF_FETCH
-				regs[ins.Src] = absReg{}
-			}
-			regs[0] = absReg{} // cmpxchg
-		case cls == asm.ALU64Class && op.ALUOp() == asm.Mov && op.Source() == asm.RegSource && ins.Offset == 0:
-			regs[ins.Dst] = regs[ins.Src]
-		case cls == asm.ALU64Class && op.ALUOp() == asm.Mov && op.Source() == asm.ImmSource:
-			regs[ins.Dst] = absReg{kind: rScalar}
-		case cls == asm.ALU64Class && (op.ALUOp() == asm.Add || op.ALUOp() == asm.Sub) && op.Source() == asm.ImmSource:
-			r := regs[ins.Dst]
-			d := ins.Constant
-			if op.ALUOp() == asm.Sub {
-				d = -d
-			}
-			switch r.kind {
-			case rFP, rCtx, rPkt, rMapRO:
-				r.off += d
-			default:
-				r = absReg{}
-			}
-			regs[ins.Dst] = r
-		case cls.IsALU():
-			regs[ins.Dst] = absReg{}
-		case cls == asm.LdClass:
-			regs[ins.Dst] = absReg{}
-			if op.IsDWordLoad() && !ins.IsLoadFromMap() && !ins.IsLoadOfFunctionPointer() {
-				regs[ins.Dst] = absReg{kind: rScalar}
-			}
-			if ins.IsLoadFromMap() && ins.Src == asm.PseudoMapValue && a.readOnly != nil && a.readOnly(int32(uint32(ins.Constant))) {
-				regs[ins.Dst] = absReg{kind: rMapRO}
-			}
-			if ins.IsLoadOfFunctionPointer() {
-				if k := a.subAt(a.target(i)); k >= 0 {
-					regs[ins.Dst] = absReg{kind: rFunc, off: int64(k)}
-				}
-			}
-			if op.Mode() == asm.AbsMode || op.Mode() == asm.IndMode {
-				for r := range 6 {
-					regs[r] = absReg{}
-				}
-			}
-		case cls.IsJump():
-			a.jump(i, sp, &regs, reset)
-		}
-	}
-}
-
-// access checks a load or store at base+off of n bytes.
+// access checks a load or store at base+off of n bytes as the verifier's
+// check_packet_access does: the fixed offset must lie in [0, range).
 func (a *analysis) access(i int, sp *subprog, base absReg, off, n int64) {
 	switch base.kind {
 	case rFP:
@@ -399,106 +258,23 @@ func (a *analysis) access(i int, sp *subprog, base absReg, off, n int64) {
 			sp.depth = d
 		}
 	case rPkt:
-		if end := base.off + off + n; end > base.rng {
+		at := base.off + off
+		switch {
+		case base.rng < 0:
+			a.warnf(i, CheckPacketBound, "packet access at offset %d, size %d, where the pointer was found at or beyond data_end", at, n)
+		case at < 0 || at+n > base.rng:
 			if base.rng == 0 {
-				a.warnf(i, CheckPacketBound, "packet access at offset %d, size %d, without a bound check (r=0)", base.off+off, n)
+				a.warnf(i, CheckPacketBound, "packet access at offset %d, size %d, without a bound check (r=0)", at, n)
 			} else {
-				a.warnf(i, CheckPacketBound, "packet access at offset %d, size %d, beyond the checked bound %d", base.off+off, n, base.rng)
+				a.warnf(i, CheckPacketBound, "packet access at offset %d, size %d, beyond the checked bound %d", at, n, base.rng)
 			}
 		}
 	}
-}
-
-func (a *analysis) jump(i int, sp *subprog, regs *[11]absReg, reset func()) {
-	ins := a.ins[i]
-	op := ins.OpCode
-	// save hands the taken branch's state to its target when that target
-	// is ahead and has no other way in.
-	save := func(st [11]absReg) {
-		if j := a.target(i); j > i && a.preds[j] == 1 {
-			a.saved[j] = &st
-		}
-	}
-	switch op.JumpOp() {
-	case asm.Exit:
-		reset()
-		return
-	case asm.Ja:
-		save(*regs)
-		reset()
-		return
-	case asm.Call:
-		a.call(i, sp, regs)
-		for r := range 6 {
-			regs[r] = absReg{}
-		}
-		for r := range regs {
-			if regs[r].kind == rPkt || regs[r].kind == rPktEnd {
-				regs[r] = absReg{} // helpers may move the packet
-			}
-		}
-		return
-	}
-	if op.Source() != asm.RegSource {
-		save(*regs)
-		return
-	}
-	dst, src := regs[ins.Dst], regs[ins.Src]
-	if dst.kind != rPkt && dst.kind != rPktEnd && src.kind != rPkt && src.kind != rPktEnd {
-		save(*regs)
-		return
-	}
-	// A comparison of data+off with data_end gives every packet pointer
-	// the range off on the branch where data+off <= data_end (off+1 where
-	// it is strictly below), as the kernel's try_match_pkt_pointers does;
-	// the other branch gets none.
-	if op.Class() != asm.JumpClass || dst.kind == rUnknown || src.kind == rUnknown {
-		// A bound this analysis cannot read (a pointer it lost track of,
-		// a 32-bit compare): it proves nothing about packet pointers from
-		// here on.
-		for r := range regs {
-			if regs[r].kind == rPkt {
-				regs[r] = absReg{}
-			}
-		}
-		save(*regs)
-		return
-	}
-	fall, taken := int64(-1), int64(-1)
-	pe, ep := dst.kind == rPkt && src.kind == rPktEnd, dst.kind == rPktEnd && src.kind == rPkt
-	o := dst.off
-	if ep {
-		o = src.off
-	}
-	switch jop := op.JumpOp(); {
-	case pe && jop == asm.JGT, ep && jop == asm.JLT: // data+o > end: taken is out
-		fall = o
-	case pe && jop == asm.JGE, ep && jop == asm.JLE: // data+o >= end
-		fall = o + 1
-	case ep && jop == asm.JGT, pe && jop == asm.JLT: // data+o < end: taken is in
-		taken = o + 1
-	case ep && jop == asm.JGE, pe && jop == asm.JLE: // data+o <= end
-		taken = o
-	}
-	bounded := func(st *[11]absReg, bound int64) {
-		if bound <= 0 || (bound == 1 && o == 0) { // off 0 and strictly below: no range
-			return
-		}
-		for r := range st {
-			if st[r].kind == rPkt {
-				st[r].rng = max(st[r].rng, bound)
-			}
-		}
-	}
-	other := *regs
-	bounded(&other, taken)
-	save(other)
-	bounded(regs, fall)
 }
 
 // call records a bpf-to-bpf call or tail call and checks a global callee's
 // context arguments.
-func (a *analysis) call(i int, sp *subprog, regs *[11]absReg) {
+func (a *analysis) call(i int, sp *subprog, regs *regState) {
 	ins := a.ins[i]
 	for r := 1; r <= 5; r++ {
 		if regs[r].kind == rFP && -regs[r].off > sp.depth {

@@ -11,6 +11,7 @@ import (
 	"github.com/cilium/ebpf/asm"
 
 	"github.com/tcxgo/tcx/engine"
+	"github.com/tcxgo/tcx/internal/testkit/checkprogs"
 	"github.com/tcxgo/tcx/skb"
 )
 
@@ -108,10 +109,20 @@ func TestChecks_PacketBound(t *testing.T) {
 		return append(insns, asm.LoadMem(asm.R0, asm.R2, 0, asm.Byte).WithSymbol("short"), asm.Return())
 	}
 	checkCase(t, outside(false), engine.CheckPacketBound, 7)
-	// Two ways in, one checked: the analysis forgets at the join and says
-	// nothing (the kernel refuses the unchecked way: a miss, never a
-	// false alarm).
-	checkCase(t, outside(true), "", 0)
+	// Two ways in, one of them too short: the kernel refuses the load on
+	// that way, and the join keeps no bound.
+	checkCase(t, outside(true), engine.CheckPacketBound, 6)
+}
+
+// TestChecks_Joins: a bound survives a join only if it holds on every
+// incoming edge, and a loop's back edge is one of them.
+func TestChecks_Joins(t *testing.T) {
+	checkCase(t, checkprogs.Join(14, 14), "", 0)                                          // on both edges: kept
+	checkCase(t, checkprogs.Join(20, 14), "", 0)                                          // the least is enough
+	checkCase(t, checkprogs.Join(14, 12), engine.CheckPacketBound, checkprogs.JoinAccess) // on one edge only
+	checkCase(t, checkprogs.Join(12, 14), engine.CheckPacketBound, checkprogs.JoinAccess)
+	checkCase(t, checkprogs.Loop(false), "", 0)                                         // kept around the loop
+	checkCase(t, checkprogs.Loop(true), engine.CheckPacketBound, checkprogs.LoopAccess) // lost on the back edge
 }
 
 // TestNewCollection_LeavesOutUnused: a map type the engine lacks and a

@@ -14,6 +14,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 
 	"github.com/tcxgo/tcx/engine"
+	"github.com/tcxgo/tcx/internal/testkit/checkprogs"
 	"github.com/tcxgo/tcx/internal/testkit/kerneltest"
 	"github.com/tcxgo/tcx/internal/testkit/thirdparty"
 	"github.com/tcxgo/tcx/kernel"
@@ -23,9 +24,15 @@ import (
 // checks cover.
 var checkedReasons = regexp.MustCompile(`combined stack size|tail_calls are not allowed|Caller passes invalid args|doesn't return scalar|expects pointer to ctx|modified ctx ptr|invalid access to packet|outside of the packet`)
 
+// ownObjects are the project's tc objects the kernel loads (the kernel
+// differential's corpus, its helper probes, the datapath and operator
+// programs): the checks must stay silent on all of them too.
+var ownObjects = []string{"../../../testdata/progs", "../../../testdata/progs/ops", "../kerneldiff/testdata", "../../../skb/testdata"}
+
 // TestThirdParty_LoadTimeChecks loads every tc program of the rejected
-// selftests and of the corpus on its own into the kernel and into the
-// engine (default options, then Strict): a program the engine warns about
+// selftests, of the corpus and of the project's own objects on its own
+// into the kernel and into the engine (default options, then Strict): a
+// program the engine warns about
 // must be one the kernel refuses (no false alarm), Strict must refuse
 // exactly the programs with warnings, with EACCES, and the programs the
 // kernel refuses for a reason the checks cover are counted as caught or
@@ -33,7 +40,8 @@ var checkedReasons = regexp.MustCompile(`combined stack size|tail_calls are not 
 func TestThirdParty_LoadTimeChecks(t *testing.T) {
 	kerneltest.RequireKernel(t)
 	var objs []string
-	for _, dir := range append([]string{thirdparty.RejectedDir}, thirdparty.Dirs...) {
+	dirs := append(append([]string{thirdparty.RejectedDir}, thirdparty.Dirs...), ownObjects...)
+	for _, dir := range dirs {
 		o, err := thirdparty.Objects(dir)
 		if err != nil {
 			t.Fatal(err)
@@ -181,6 +189,12 @@ func TestLoadTimeChecks_Boundaries(t *testing.T) {
 		{"2 bytes in a 14-byte bound", pkt(true, asm.Half)},
 		{"4 bytes in a 14-byte bound", pkt(true, asm.Word)},
 		{"unchecked", pkt(false, asm.Byte)},
+		{"join of 14 and 14 bytes", checkprogs.Join(14, 14)},
+		{"join of 20 and 14 bytes", checkprogs.Join(20, 14)},
+		{"join of 14 and 12 bytes", checkprogs.Join(14, 12)},
+		{"join of 12 and 14 bytes", checkprogs.Join(12, 14)},
+		{"loop keeping its bound", checkprogs.Loop(false)},
+		{"loop losing its bound", checkprogs.Loop(true)},
 	} {
 		spec := &ebpf.CollectionSpec{
 			Maps:     map[string]*ebpf.MapSpec{"jmp": {Name: "jmp", Type: ebpf.ProgramArray, KeySize: 4, ValueSize: 4, MaxEntries: 1}},
