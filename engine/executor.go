@@ -263,15 +263,8 @@ func (v *ctxView) CtxImage() ([]byte, *bool, *bool, *vm.CtxPolicy) {
 // is rebuilt.
 func (v *ctxView) sync() {
 	if v.dirty {
-		v.pkt.ReadCtx(v.img[:])
+		v.cache.ReadCtx(v.pkt, v.img[:])
 		v.dirty = false
-		// A fresh image took only plain stores since it was laid out,
-		// which ReadCtx gave the packet: it is the packet's image again.
-		if v.fresh {
-			v.cache.Laid(v.pkt, pktBase)
-		} else {
-			v.cache.Forget()
-		}
 	}
 }
 
@@ -287,9 +280,7 @@ func (v *ctxView) StoreCtx(off, size int, v64 uint64) bool {
 		v.refresh()
 	}
 	v.sync()
-	ok := v.pkt.StoreCtx(v.img[:], off, size, v64)
-	v.cache.Laid(v.pkt, pktBase) // StoreCtx changes the packet and the image alike
-	return ok
+	return v.cache.StoreCtx(v.pkt, v.img[:], off, size, v64)
 }
 
 // executor returns the executor a helper runs on.

@@ -352,7 +352,11 @@ func (p *Packet) ReadCtx(img []byte) {
 	if q := le.Uint32(img[CtxQueueMapping:]); q < noQueueMapping {
 		p.QueueMapping = uint16(q)
 	}
-	copy(p.CB[:], img[CtxCB:CtxCB+cbSize])
+	// cb word by word: a program stores it in 4- (or 8-) byte pieces, and a
+	// wider load of bytes just stored narrowly stalls.
+	for i := 0; i < cbSize; i += 4 {
+		le.PutUint32(p.CB[i:], le.Uint32(img[CtxCB+i:]))
+	}
 	p.Tstamp = le.Uint64(img[CtxTstamp:])
 }
 
@@ -361,12 +365,13 @@ func (p *Packet) ReadCtx(img []byte) {
 // the same packet, a helper that changed nothing the image shows) costs a
 // comparison instead of WriteCtx. The image is a function of the packet's
 // length, its fields PktType..HWTstamp and the data address, nothing else;
-// the cache keeps a copy of those. The zero value knows nothing.
+// the cache keeps a packet whose fields are those the image shows. The
+// zero value knows nothing.
 type CtxCache struct {
-	ok     bool
-	base   uint32
-	len    int
-	fields ctxFields
+	ok   bool
+	base uint32
+	len  int
+	snap Packet // only PktType..HWTstamp are used
 }
 
 // ctxFields is the bytes of the fields PktType..HWTstamp of a Packet,
@@ -385,18 +390,36 @@ func (p *Packet) ctxFields() *ctxFields {
 // Lay makes img (CtxSize bytes) p's image, as WriteCtx(img, base) does,
 // unless c records that img already holds it.
 func (c *CtxCache) Lay(img []byte, p *Packet, base uint32) {
-	if c.ok && c.base == base && c.len == p.Len() && c.fields == *p.ctxFields() {
+	if c.ok && c.base == base && c.len == p.Len() && *c.snap.ctxFields() == *p.ctxFields() {
 		return
 	}
 	p.WriteCtx(img, base)
-	c.Laid(p, base)
+	c.ok, c.base, c.len = true, base, p.Len()
+	*c.snap.ctxFields() = *p.ctxFields()
 }
 
-// Laid records that the image Lay gave img is p's image again after
-// changes made to both alike: StoreCtx, or plain stores into the image
-// read back with ReadCtx.
-func (c *CtxCache) Laid(p *Packet, base uint32) {
-	c.ok, c.base, c.len, c.fields = true, base, p.Len(), *p.ctxFields()
+// ReadCtx is p.ReadCtx(img) for an image Lay laid out, whose plain stores
+// (CtxPlainStore) the cache then knows: they change p and the image
+// alike. Done on the cache's own packet rather than by copying p's fields,
+// it reads no field just written with a wider load.
+func (c *CtxCache) ReadCtx(p *Packet, img []byte) {
+	p.ReadCtx(img)
+	if c.ok {
+		c.snap.ReadCtx(img)
+	}
+}
+
+// StoreCtx is p.StoreCtx(img, off, size, v) for an image Lay laid out,
+// which the cache then knows.
+func (c *CtxCache) StoreCtx(p *Packet, img []byte, off, size int, v uint64) bool {
+	if !p.StoreCtx(img, off, size, v) {
+		return false
+	}
+	if c.ok {
+		var scratch [CtxSize]byte
+		c.snap.StoreCtx(scratch[:], off, size, v)
+	}
+	return true
 }
 
 // Forget makes the next Lay write the image.

@@ -66,10 +66,27 @@ func TestCtxCache_Lay(t *testing.T) {
 	p = q
 	check("a shorter packet showing the same fields", 0x10000)
 	check("another data address", 0x20000)
-	// Laid: a change made to packet and image alike.
-	p.StoreCtx(img[:], CtxTCIndex, 4, 77)
-	c.Laid(p, 0x20000)
-	check("StoreCtx and Laid", 0x20000)
+	// Changes made to the packet and the image alike keep the image
+	// known: Lay skips it, and it is the packet's.
+	known := func(what string) {
+		t.Helper()
+		if !c.ok || *c.snap.ctxFields() != *p.ctxFields() {
+			t.Errorf("after %s: the cache does not know the image", what)
+		}
+		check(what, 0x20000)
+	}
+	for _, st := range []struct{ off, size int }{{CtxTCIndex, 4}, {CtxCB + 2, 2}, {CtxQueueMapping, 4}, {CtxMark, 4}} {
+		if !c.StoreCtx(p, img[:], st.off, st.size, rng.Uint64()&0xfff) {
+			t.Fatalf("StoreCtx %d@%d refused", st.size, st.off)
+		}
+		known("StoreCtx")
+	}
+	img[CtxMark], img[CtxCB+5], img[CtxPriority+1] = 9, 8, 7 // plain stores
+	c.ReadCtx(p, img[:])
+	if p.Mark&0xff != 9 || p.CB[5] != 8 {
+		t.Fatal("ReadCtx did not read the plain stores back")
+	}
+	known("plain stores read back")
 	c.Forget()
 	img[CtxMark] ^= 0xff
 	check("Forget", 0x20000)

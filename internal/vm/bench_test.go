@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"testing"
 
+	"github.com/cilium/ebpf/asm"
+
 	"github.com/tcxgo/tcx/internal/testkit/benchprog"
 	"github.com/tcxgo/tcx/internal/vm"
 )
@@ -144,6 +146,34 @@ func BenchmarkMachine_Run_JHash(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(m.Executed()), "ns/insn")
+		})
+	}
+}
+
+// BenchmarkMachine_Run_HelperExit is the cost of one helper call: a
+// program making 64 calls to a helper that returns its argument plus one
+// (ns/call is the run's time over the calls, the floor included), so
+// compiled code leaves for Go and resumes 64 times per run.
+func BenchmarkMachine_Run_HelperExit(b *testing.B) {
+	const calls = 64
+	insns := asm.Instructions{asm.Mov.Imm(asm.R1, 0)}
+	for range calls {
+		insns = append(insns, asm.BuiltinFunc(1).Call(), asm.Mov.Reg(asm.R1, asm.R0))
+	}
+	insns = append(insns, asm.Return())
+	helpers := make([]vm.HelperFunc, 2)
+	helpers[1] = func(_ *vm.Machine, r1, _, _, _, _ uint64) (uint64, error) { return r1 + 1, nil }
+	for _, e := range engines {
+		b.Run(e.String(), func(b *testing.B) {
+			p := load(b, insns, vm.Options{Engine: e, Helpers: helpers})
+			m := vm.NewMachine()
+			b.ReportAllocs()
+			for b.Loop() {
+				if r0, err := m.Run(p); err != nil || r0 != calls {
+					b.Fatalf("r0 = %d, %v", r0, err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/calls, "ns/call")
 		})
 	}
 }
