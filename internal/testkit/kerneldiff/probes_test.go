@@ -162,16 +162,18 @@ func TestProbesObject_UpToDate(t *testing.T) {
 	if out, err := exec.Command("make", "-s", "-B", "-C", "testdata", "OUT="+tmp).CombinedOutput(); err != nil {
 		t.Fatalf("make: %v\n%s", err, out)
 	}
-	want, err := os.ReadFile(filepath.Join(tmp, "probes.o"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := os.ReadFile(filepath.Join("testdata", "probes.o"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Error("testdata/probes.o is stale: run make -C internal/testkit/kerneldiff/testdata")
+	for _, obj := range []string{"probes.o", "crypto_probes.o"} {
+		want, err := os.ReadFile(filepath.Join(tmp, obj))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(filepath.Join("testdata", obj))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("testdata/%s is stale: run make -C internal/testkit/kerneldiff/testdata", obj)
+		}
 	}
 }
 
