@@ -86,7 +86,7 @@ func (x *Executor) CPU() int { return x.cpu }
 // has a helper fail returns the error (*Fault, *LimitError, *HelperError)
 // with Retval TC_ACT_SHOT and counts it on prog (Program.Faults); changes
 // made before the error stay, as they would in the kernel.
-func (x *Executor) Run(prog *Program, pkt *skb.Packet) (Result, error) {
+func (x *Executor) Run(prog *Program, pkt *skb.Packet) (res Result, err error) {
 	switch {
 	case prog == nil || pkt == nil:
 		return Result{Retval: skb.ActShot}, fmt.Errorf("run: nil program or packet: %w", syscall.EINVAL)
@@ -109,6 +109,10 @@ func (x *Executor) Run(prog *Program, pkt *skb.Packet) (Result, error) {
 	}
 	x.ctx.laid = false
 	r0, err := x.m.Run(prog.vm)
+	// res is the result itself (named), filled in place: building it
+	// aside and copying it out would read its fields back right after
+	// writing them, which stalls.
+	res.Retval, res.Executed = uint32(r0), x.m.Executed()
 	if x.ctx.laid && !eager {
 		prog.ctxEager.Store(true)
 	}
@@ -118,7 +122,6 @@ func (x *Executor) Run(prog *Program, pkt *skb.Packet) (Result, error) {
 	if x.nresv != 0 || x.lock != nil {
 		x.finish()
 	}
-	res := Result{Retval: uint32(r0), Executed: x.m.Executed()}
 	// Timers that came due fire now, as the kernel's softirq would soon
 	// after; a callback that faults ends only itself (RunTimers reports
 	// such errors).

@@ -121,9 +121,14 @@ func (x *Executor) slotMap(handle uint64) (*mapEntry, error) {
 		return nil, err
 	}
 	if e.slots == nil {
-		return nil, fmt.Errorf("map %q (%s): not accessible from programs this way: %w", e.name, e.m.Info().Type, syscall.EINVAL)
+		return nil, noSlots(e)
 	}
 	return e, nil
+}
+
+// noSlots is the error of a map helper on a map without value slots.
+func noSlots(e *mapEntry) error {
+	return fmt.Errorf("map %q (%s): not accessible from programs this way: %w", e.name, e.m.Info().Type, syscall.EINVAL)
 }
 
 // valueAddr is the address of slot on cpu.
@@ -157,15 +162,21 @@ func (e *mapEntry) lookup(key []byte, cpu int) uint64 {
 	return e.valueAddr(cpu, slot)
 }
 
+// mapLookupElem resolves the map once: it is the helper programs call
+// most, and every call leaves compiled code for it.
 func mapLookupElem(m *vm.Machine, r1, r2, _, _, _ uint64) (uint64, error) {
-	if x := executor(m); x != nil {
-		if e, err := x.mapArg(r1); err == nil {
-			if o, ok := e.m.(*maps.MapOfMaps); ok {
-				return x.lookupInnerMap(m, e, o, r2)
-			}
-		}
+	x := executor(m)
+	e, err := x.mapArg(r1)
+	if err != nil {
+		return 0, err
 	}
-	x, e, key, err := mapKey(m, r1, r2)
+	if o, ok := e.m.(*maps.MapOfMaps); ok {
+		return x.lookupInnerMap(m, e, o, r2)
+	}
+	if e.slots == nil {
+		return 0, noSlots(e)
+	}
+	key, err := m.Mem(r2, uint64(e.keySize), false)
 	if err != nil {
 		return 0, err
 	}

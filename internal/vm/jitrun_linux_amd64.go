@@ -32,8 +32,21 @@ func (m *Machine) runNative(p *Program, pc int, base int) (uint64, error) {
 	return m.serveNative(base, limit)
 }
 
-// enter runs compiled code from op pc with acc instructions counted.
+// enter runs compiled code from op pc with acc instructions counted;
+// what is rare is in prepare.
 func (m *Machine) enter(nat *native, pc, acc, limit int) {
+	if nat.dirty[pc] != 0 || !m.jit.published {
+		m.prepare(nat, pc)
+	}
+	m.jit.budget = int64(limit - acc)
+	m.jit.resume = nat.base + uintptr(nat.off[pc])
+	nat.code.Enter(nat.base, uintptr(unsafe.Pointer(m)))
+}
+
+// prepare is what entering at op pc needs besides the budget: the stack a
+// subprogram entered there stores into counted as dirty, the windows
+// published if something changed them.
+func (m *Machine) prepare(nat *native, pc int) {
 	if d := nat.dirty[pc]; d != 0 {
 		top := uint32((m.depth + 1) * StackSize)
 		m.dirtyLo, m.dirtyHi = min(m.dirtyLo, top-uint32(-d)), max(m.dirtyHi, top)
@@ -43,9 +56,6 @@ func (m *Machine) enter(nat *native, pc, acc, limit int) {
 		m.jitContext()
 		m.jit.published = true
 	}
-	m.jit.budget = int64(limit - acc)
-	m.jit.resume = nat.base + uintptr(nat.off[pc])
-	nat.code.Enter(nat.base, uintptr(unsafe.Pointer(m)))
 }
 
 // serveNative serves the exit compiled code just took, and every later
