@@ -26,6 +26,7 @@ type testRunOptions struct {
 	hexFile string
 	hex     []string
 	set     []string
+	syscall []string
 
 	ctxMark, ctxPriority   uint32
 	ifindex, ingressIfidx  uint32
@@ -85,6 +86,10 @@ beyond its checked bound) print a warning; --strict refuses the object.`,
   # the same in the interpreter instead of compiled machine code
   tcx test-run testdata/progs/l4_classify.o --pcap cmd/tcx/testdata/testrun/mixed.pcap --repeat 10000 --engine interp
 
+  # a kernel selftest's crypto context, created by its syscall program, then
+  # 16 bytes encrypted with "ecb(aes)" into .bss
+  tcx test-run testdata/thirdparty/selftests/progs/crypto_bench.o --set 'cipher="ecb(aes)"' --set 'key="12345678testtest"' --set key_len=16 --syscall crypto_setup --prog crypto_encrypt --hex 31323334353637383132333435363700 --dump-maps
+
   # refuse, as the kernel's verifier does, a program whose bpf-to-bpf calls
   # need more than 512 bytes of stack (without --strict: a warning)
   tcx test-run testdata/thirdparty/selftests/rejected/test_global_func1.o --hex-file cmd/tcx/testdata/testrun/frames.hex --strict`,
@@ -105,7 +110,8 @@ beyond its checked bound) print a warning; --strict refuses the object.`,
 	f.StringVar(&opts.pcap, "pcap", "", "read Ethernet frames from a pcap or pcapng `FILE`")
 	f.StringVar(&opts.hexFile, "hex-file", "", "read frames from `FILE`, one hex frame per line (# comments)")
 	f.StringArrayVar(&opts.hex, "hex", nil, "a frame as `HEX` digits; repeatable")
-	f.StringArrayVar(&opts.set, "set", nil, "set a global variable before loading, `NAME=VALUE` (an integer, an IP or MAC address, or hex bytes); repeatable")
+	f.StringArrayVar(&opts.syscall, "syscall", nil, "run the syscall program `NAME` once before the packets, as a selftest sets up what its tc programs use (a crypto context); repeatable")
+	f.StringArrayVar(&opts.set, "set", nil, "set a global variable before loading, `NAME=VALUE` (an integer, an IP or MAC address, hex bytes, or a \"string\" for a char array); repeatable")
 	f.Uint32Var(&opts.ctxMark, "ctx-mark", 0, "skb->mark before the run")
 	f.Uint32Var(&opts.ctxPriority, "ctx-priority", 0, "skb->priority before the run")
 	f.UintSliceVar(&opts.ctxCB, "ctx-cb", nil, "cb[0..4] before the run, a comma-separated `LIST`")
@@ -349,6 +355,21 @@ func runPackets(ctx context.Context, spec *ebpf.CollectionSpec, name string, fra
 	}
 	if compiled, why := coll.Programs[name].Compiled(); opts.engine == engine.EngineJIT && !compiled {
 		report.Interpreted = why
+	}
+	for _, sname := range opts.syscall {
+		p := coll.Syscalls[sname]
+		if p == nil {
+			names := sortedNames(coll.Syscalls)
+			if len(names) == 0 {
+				return nil, fmt.Errorf("--syscall %s: the object has no syscall programs", sname)
+			}
+			return nil, fmt.Errorf("--syscall %s: no such syscall program; available: %s", sname, strings.Join(names, ", "))
+		}
+		r, err := x.RunSyscall(p)
+		if err != nil {
+			return nil, fmt.Errorf("--syscall %s: %w", sname, err)
+		}
+		report.Syscalls = append(report.Syscalls, syscallReport{Program: sname, Retval: int32(r)})
 	}
 	for i, f := range frames {
 		r, err := runFrame(ctx, x, coll.Programs[name], f, opts, devs)

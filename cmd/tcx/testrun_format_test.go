@@ -220,6 +220,8 @@ func TestVariableBytes_Forms(t *testing.T) {
 		{variable(arr6, 6), "02:00:00:00:00:99", []byte{2, 0, 0, 0, 0, 0x99}},
 		{variable(arr6, 6), "0200 0000 0042", []byte{2, 0, 0, 0, 0, 0x42}},
 		{variable(arr16, 16), "2001:db8::1", append([]byte{0x20, 0x01, 0x0d, 0xb8}, append(make([]byte, 11), 1)...)},
+		{variable(arr6, 6), `"ab"`, []byte{'a', 'b', 0, 0, 0, 0}},
+		{variable(arr6, 6), `""`, make([]byte, 6)},
 	} {
 		got, err := variableBytes(tc.v, tc.value)
 		if err != nil || !bytes.Equal(got, tc.want) {
@@ -232,6 +234,7 @@ func TestVariableBytes_Forms(t *testing.T) {
 	}{
 		{variable(u16, 2), "70000"}, {variable(u16, 2), "-1"}, {variable(s8, 1), "200"},
 		{variable(u32, 4), "2001:db8::1"}, {variable(arr6, 6), "0102"}, {variable(u32, 4), "x"},
+		{variable(arr6, 6), `"abcdef"`}, {variable(u32, 4), `"ab"`},
 	} {
 		if got, err := variableBytes(tc.v, tc.value); err == nil {
 			t.Errorf("%s as %v: %x, want an error", tc.value, tc.v.Type.Type, got)

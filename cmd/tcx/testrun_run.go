@@ -16,10 +16,12 @@ import (
 
 // testRunReport is everything test-run found; --json prints it as it is.
 type testRunReport struct {
-	Object  string         `json:"object"`
-	Program string         `json:"program"`
-	Packets []packetReport `json:"packets"`
-	Maps    []mapDump      `json:"maps,omitempty"`
+	Object  string `json:"object"`
+	Program string `json:"program"`
+	// Syscalls are the --syscall runs, before the packets.
+	Syscalls []syscallReport `json:"syscalls,omitempty"`
+	Packets  []packetReport  `json:"packets"`
+	Maps     []mapDump       `json:"maps,omitempty"`
 	// Interpreted says why a program asked to run compiled (--engine jit)
 	// runs in the interpreter.
 	Interpreted string `json:"interpreted,omitempty"`
@@ -28,6 +30,12 @@ type testRunReport struct {
 	// LeftOut are the object's programs of other types and maps of types
 	// the engine lacks that the tc programs do not use.
 	LeftOut []string `json:"left_out,omitempty"`
+}
+
+// syscallReport is the outcome of one --syscall run.
+type syscallReport struct {
+	Program string `json:"program"`
+	Retval  int32  `json:"retval"`
 }
 
 // packetReport is the outcome of one packet.
@@ -256,6 +264,9 @@ func writeReport(w io.Writer, rep *testRunReport, opts *testRunOptions) {
 	}
 	for _, warning := range rep.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", warning)
+	}
+	for _, sc := range rep.Syscalls {
+		fmt.Fprintf(w, "syscall program %s: retval %d\n", sc.Program, sc.Retval)
 	}
 	for i := range rep.Packets {
 		writePacket(w, &rep.Packets[i], opts)

@@ -37,6 +37,17 @@ func goldenEngines(t *testing.T, name string, args ...string) {
 	}
 }
 
+// objCrypto is the kernel selftests' crypto_bench.o (third-party corpus).
+const objCrypto = "../../testdata/thirdparty/selftests/progs/crypto_bench.o"
+
+// A crypto context made by the object's syscall program, then 16 bytes
+// encrypted into .bss (the bytes are compared with the kernel's by
+// internal/testkit/thirdparty); strings set char arrays.
+func TestRun_TestRunCryptoSyscall(t *testing.T) {
+	goldenEngines(t, "testrun_crypto", "test-run", objCrypto, "--set", `cipher="ecb(aes)"`, "--set", `key="12345678testtest"`,
+		"--set", "key_len=16", "--syscall", "crypto_setup", "--prog", "crypto_encrypt", "--hex", "31323334353637383132333435363700", "--dump-maps")
+}
+
 func TestRun_TestRunNat44(t *testing.T) {
 	goldenEngines(t, "testrun_nat44", "test-run", objNat44, "--hex-file", fixtureHex, "--dump-maps")
 }
@@ -120,6 +131,9 @@ func TestRun_TestRunErrors(t *testing.T) {
 		{objNat44, "--set", "port_base", "--hex", hexEcho},
 		{objNat44, "--set", "nat_addr=2001:db8::1", "--hex", hexEcho},
 		{objICMPEcho, "--set", "x=1", "--hex", hexEcho},
+		{objNat44, "--syscall", "setup", "--hex", hexEcho},
+		{objCrypto, "--prog", "crypto_encrypt", "--syscall", "setup", "--hex", hexEcho},
+		{objCrypto, "--prog", "crypto_encrypt", "--set", `cipher="` + strings.Repeat("x", 128) + `"`, "--hex", hexEcho},
 	}
 	var got bytes.Buffer
 	for _, args := range cases {

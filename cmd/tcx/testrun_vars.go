@@ -93,7 +93,38 @@ func variableBytes(v *ebpf.VariableSpec, value string) ([]byte, error) {
 	if b, err := parseHex(value); err == nil && len(b) == size {
 		return b, nil
 	}
+	if byteArray(v) {
+		if str, ok := quoted(value); ok && len(str) < size {
+			b := make([]byte, size) // NUL-padded, as a C string in a char array
+			copy(b, str)
+			return b, nil
+		}
+		return nil, fmt.Errorf("the variable is %d bytes: give %s, or a \"string\" of at most %d characters", size, variableForms(size), size-1)
+	}
 	return nil, fmt.Errorf("the variable is %d bytes: give %s", size, variableForms(size))
+}
+
+// quoted is the string inside double quotes: the quotes make a value a
+// string, never hex bytes or an address.
+func quoted(value string) (string, bool) {
+	if len(value) < 2 || value[0] != '"' || value[len(value)-1] != '"' {
+		return "", false
+	}
+	return value[1 : len(value)-1], true
+}
+
+// byteArray reports a char or u8 array variable (a name, a key), which
+// --set also takes as a "string".
+func byteArray(v *ebpf.VariableSpec) bool {
+	if v.Type == nil {
+		return false
+	}
+	a, ok := btf.UnderlyingType(v.Type.Type).(*btf.Array)
+	if !ok {
+		return false
+	}
+	i, ok := btf.UnderlyingType(a.Type).(*btf.Int)
+	return ok && i.Size == 1
 }
 
 func parseInteger(s string, size int, signed bool) (uint64, bool) {
