@@ -8,6 +8,7 @@ import (
 	"github.com/tcxgo/tcx/fib"
 	"github.com/tcxgo/tcx/internal/linuxerr"
 	"github.com/tcxgo/tcx/internal/vm"
+	"github.com/tcxgo/tcx/maps"
 	"github.com/tcxgo/tcx/skb"
 )
 
@@ -126,10 +127,9 @@ func noSocket(m *vm.Machine, r1, _, _, _, _ uint64) (uint64, error) {
 // forEachMapElem is bpf_for_each_map_elem(map, callback, ctx, flags): the
 // callback runs as callback(map, &key, &value, ctx) for each element until
 // it returns non-zero; the result is the number of elements visited.
-// Arrays go in index order, as the kernel's; hash maps in the engine's
-// order (the kernel's follows a per-map random hash seed). A hash map
-// visit stops after max_entries elements, so a callback that keeps adding
-// keys cannot loop forever.
+// Arrays go in index order, hash maps in the kernel's bucket order
+// (maps.Cursor), which is the kernel's exactly for a map made with
+// BPF_F_ZERO_SEED and, like the kernel's, a per-map random one otherwise.
 func forEachMapElem(m *vm.Machine, r1, r2, r3, r4, _ uint64) (uint64, error) {
 	x := executor(m)
 	if r4 != 0 {
@@ -140,10 +140,11 @@ func forEachMapElem(m *vm.Machine, r1, r2, r3, r4, _ uint64) (uint64, error) {
 		return 0, err
 	}
 	ks := int(e.keySize)
-	if cap(x.iterKey) < 2*ks {
-		x.iterKey = make([]byte, 2*ks) // once per executor and key size
+	if cap(x.iterKey) < 3*ks {
+		x.iterKey = make([]byte, 3*ks) // once per executor and key size
 	}
-	key, next := x.iterKey[:ks], x.iterKey[ks:2*ks]
+	// The callback sees key; the walk goes on from its own copy, prev.
+	key, next, prev := x.iterKey[:ks], x.iterKey[ks:2*ks], x.iterKey[2*ks:3*ks]
 	keyAddr, err := m.MapDynamic(key, true)
 	if err != nil {
 		return 0, err
@@ -158,6 +159,28 @@ func forEachMapElem(m *vm.Machine, r1, r2, r3, r4, _ uint64) (uint64, error) {
 			binary.LittleEndian.PutUint32(key, i)
 			n++
 			r0, err := m.Call(r2, r1, keyAddr, e.valueAddr(x.cpu, int(i)), r3, 0)
+			if err != nil {
+				return 0, err
+			}
+			if r0 != 0 {
+				break
+			}
+		}
+		return n, nil
+	}
+	if h, ok := e.m.(*maps.Hash); ok {
+		// The walk ends by itself: a bucket's elements come in one
+		// direction, and the buckets once each.
+		var c maps.Cursor
+		for {
+			slot, ok := h.NextSlot(&c, prev, next)
+			if !ok {
+				break
+			}
+			copy(prev, next)
+			copy(key, next)
+			n++
+			r0, err := m.Call(r2, r1, keyAddr, e.valueAddr(x.cpu, slot), r3, 0)
 			if err != nil {
 				return 0, err
 			}

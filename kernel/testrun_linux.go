@@ -165,6 +165,40 @@ func (r *TestRunner) MapContents(name string) ([]KV, error) {
 	return out, nil
 }
 
+// MapKeys lists map name's keys in the kernel's iteration order
+// (BPF_MAP_GET_NEXT_KEY from the start).
+func (r *TestRunner) MapKeys(name string) ([][]byte, error) {
+	m, err := r.mapByName("map keys", name)
+	if err != nil {
+		return nil, err
+	}
+	var out [][]byte
+	key := make([]byte, m.KeySize())
+	var prev any
+	for {
+		if err := m.NextKey(prev, key); err != nil {
+			if errors.Is(err, ebpf.ErrKeyNotExist) {
+				return out, nil
+			}
+			return nil, fmt.Errorf("map keys %s: %w", name, err)
+		}
+		out = append(out, bytes.Clone(key))
+		prev = bytes.Clone(key)
+	}
+}
+
+// DeleteMap deletes one entry.
+func (r *TestRunner) DeleteMap(name string, key []byte) error {
+	m, err := r.mapByName("delete map", name)
+	if err != nil {
+		return err
+	}
+	if err := m.Delete(key); err != nil {
+		return fmt.Errorf("delete map %s: %w", name, err)
+	}
+	return nil
+}
+
 func cloneAll(vals [][]byte) [][]byte {
 	out := make([][]byte, len(vals))
 	for i, v := range vals {

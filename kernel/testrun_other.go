@@ -31,6 +31,8 @@ func (r *TestRunner) Benchmark(prog string, in RunInput, repeat int) (time.Durat
 }
 func (r *TestRunner) MapContents(name string) ([]KV, error)       { return nil, errTestRunUnsupported }
 func (r *TestRunner) SetMap(name string, key, value []byte) error { return errTestRunUnsupported }
+func (r *TestRunner) MapKeys(name string) ([][]byte, error)       { return nil, errTestRunUnsupported }
+func (r *TestRunner) DeleteMap(name string, key []byte) error     { return errTestRunUnsupported }
 func (r *TestRunner) ResetMaps() error                            { return errTestRunUnsupported }
 func (r *TestRunner) ReadRing(name string) ([][]byte, error)      { return nil, errTestRunUnsupported }
 func (r *TestRunner) Close() error                                { return errTestRunUnsupported }

@@ -50,6 +50,38 @@ func TestPacketPath_ZeroAllocs(t *testing.T) {
 			}
 		}},
 		{"Hash", hashCase(ebpf.Hash)},
+		{"Hash zero seed", func(tb testing.TB) func() {
+			h := mustNew(tb, &ebpf.MapSpec{Name: "z", Type: ebpf.Hash, KeySize: 8, ValueSize: 16, MaxEntries: 64, Flags: FlagZeroSeed}).(*Hash)
+			for i := uint64(0); i < 40; i++ {
+				h.UpdateElem(u64b(i), val, UpdateAny, 0)
+			}
+			return func() {
+				h.LookupSlot(key, 0)
+				h.UpdateElem(u64b(7), val, UpdateExist, 0)
+				h.UpdateElem(other, val, UpdateNoExist, 0)
+				h.DeleteElem(other, 0)
+			}
+		}},
+		{"Hash walk", func(tb testing.TB) func() {
+			h := newHashT(tb, ebpf.Hash, 8, 16, 64)
+			z := mustNew(tb, &ebpf.MapSpec{Name: "z", Type: ebpf.Hash, KeySize: 8, ValueSize: 16, MaxEntries: 64, Flags: FlagZeroSeed}).(*Hash)
+			for i := uint64(0); i < 40; i++ {
+				h.UpdateElem(u64b(i), val, UpdateAny, 0)
+				z.UpdateElem(u64b(i), val, UpdateAny, 0)
+			}
+			prev, out := make([]byte, 8), make([]byte, 8)
+			return func() {
+				for _, m := range []*Hash{h, z} {
+					var c Cursor
+					for {
+						if _, ok := m.NextSlot(&c, prev, out); !ok {
+							break
+						}
+						copy(prev, out)
+					}
+				}
+			}
+		}},
 		{"PerCPUHash", hashCase(ebpf.PerCPUHash)},
 		{"LRUHash", hashCase(ebpf.LRUHash)},
 		{"LRUCPUHash", hashCase(ebpf.LRUCPUHash)},

@@ -89,11 +89,11 @@ func newHash(i Info, opts Options) (*Hash, error) {
 	}
 	n := int(i.MaxEntries)
 	h := &Hash{base: base{info: i}, percpu: percpu, lru: lru, vsize: int(i.ValueSize), stride: roundUp8(int(i.ValueSize))}
-	bytes := indexBytes(n, int(i.KeySize)) + int64(n)*int64(h.stride)*int64(ncpu)
+	bytes := indexBytes(n, int(i.KeySize), i.Flags&FlagZeroSeed != 0) + int64(n)*int64(h.stride)*int64(ncpu)
 	if err := checkMemory(i, opts, bytes); err != nil {
 		return nil, err
 	}
-	h.ix = newIndex(n, int(i.KeySize), lru)
+	h.ix = newIndex(n, int(i.KeySize), lru, i.Flags&FlagZeroSeed != 0)
 	h.vals = make([]wordBuf, ncpu)
 	for c := range h.vals {
 		h.vals[c] = newWordBuf(n * h.stride)
@@ -194,6 +194,11 @@ func (h *Hash) update(key, value []byte, flags uint64, cpu int) int64 {
 				continue
 			}
 			h.writeValue(p.cur, value, cpu, false)
+			if ix.ordered && !h.percpu {
+				// The kernel links a fresh element at the bucket's head
+				// and unlinks the old one; percpu maps copy in place.
+				ix.restamp(p.cur)
+			}
 			if h.lru && h.ref[p.cur].Load() == 0 {
 				h.ref[p.cur].Store(1)
 			}
@@ -215,6 +220,9 @@ func (h *Hash) update(key, value []byte, flags uint64, cpu int) int64 {
 			}
 			storeWords(ix.keyOf(s), key)
 			atomic.StoreUint64(ix.hashW(s), hv)
+			if ix.ordered {
+				ix.restamp(s)
+			}
 			h.writeValue(s, value, cpu, true)
 			if h.lru {
 				// New elements start unreferenced, as in the kernel; the
@@ -363,6 +371,16 @@ func (h *Hash) NextKey(key, nextOut []byte) error {
 		return errnoErr("next key", syscall.ENOENT)
 	}
 	return nil
+}
+
+// NextSlot moves c to the next element in the kernel's bucket order (see
+// Cursor), copies its key into out and returns the slot of its value
+// (LookupSlot's); prev is the key c was last at. A program's
+// bpf_for_each_map_elem walks this way: nothing is pinned, as the
+// kernel's RCU walk pins nothing, and nothing allocates.
+func (h *Hash) NextSlot(c *Cursor, prev, out []byte) (int, bool) {
+	s, ok := h.ix.next(c, prev[:min(len(prev), h.ix.keySize)], out[:h.ix.keySize])
+	return int(s), ok
 }
 
 func (h *Hash) LookupAndDelete(key, valueOut []byte) error {

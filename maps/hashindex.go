@@ -43,6 +43,12 @@ type index struct {
 	seed     maphash.Seed
 	hmask    uint64 // all ones; tests narrow it to force hash collisions
 	live     bool   // maintain the L bit (only LRU eviction reads it)
+	// ordered: the map keeps the kernel's order (BPF_F_ZERO_SEED): the
+	// kernel's hash with seed 0 picks the bucket, and a stamp word after
+	// the key, taken from clock when an element is linked or replaced,
+	// orders a bucket newest first, as the kernel's list heads do.
+	ordered bool
+	clock   atomic.Uint64
 
 	heads []uint64 // bucket heads (link words)
 	// nodes holds every slot's node in one cache-friendly run of words:
@@ -82,15 +88,19 @@ func relink(old uint64, slot int32, mark bool) uint64 {
 	return w
 }
 
-// nodeWords is the size of a node in words, rounded up to whole 64-byte
-// cache lines.
-func nodeWords(keySize int) int {
-	return (nodeKey + roundUp8(keySize)/8 + 7) &^ 7
+// nodeWords is the size of a node in words (with a stamp after the key if
+// ordered), rounded up to whole 64-byte cache lines.
+func nodeWords(keySize int, ordered bool) int {
+	n := nodeKey + roundUp8(keySize)/8
+	if ordered {
+		n++
+	}
+	return (n + 7) &^ 7
 }
 
 // indexBytes is the memory an index of n slots and keySize keys takes.
-func indexBytes(n, keySize int) int64 {
-	return int64(n)*int64(nodeWords(keySize))*8 + int64(nextPow2(n))*8
+func indexBytes(n, keySize int, ordered bool) int64 {
+	return int64(n)*int64(nodeWords(keySize, ordered))*8 + int64(nextPow2(n))*8
 }
 
 func nextPow2(n int) int {
@@ -101,12 +111,12 @@ func nextPow2(n int) int {
 	return p
 }
 
-func newIndex(n, keySize int, live bool) *index {
+func newIndex(n, keySize int, live, ordered bool) *index {
 	nb := nextPow2(n)
 	ix := &index{
-		keySize: keySize, keyWords: roundUp8(keySize) / 8, n: n, nw: nodeWords(keySize),
+		keySize: keySize, keyWords: roundUp8(keySize) / 8, n: n, nw: nodeWords(keySize, ordered),
 		mask: uint64(nb - 1), seed: maphash.MakeSeed(), hmask: ^uint64(0), live: live,
-		heads: make([]uint64, nb),
+		heads: make([]uint64, nb), ordered: ordered,
 	}
 	ix.nodes = make([]uint64, n*ix.nw)
 	for s := n - 1; s >= 0; s-- {
@@ -121,7 +131,18 @@ func (ix *index) hashW(s int32) *uint64  { return &ix.nodes[int(s)*ix.nw+nodeHas
 func (ix *index) stateW(s int32) *uint64 { return &ix.nodes[int(s)*ix.nw+nodeState] }
 func (ix *index) freeW(s int32) *uint64  { return &ix.nodes[int(s)*ix.nw+nodeFree] }
 
-func (ix *index) hashOf(key []byte) uint64 { return maphash.Bytes(ix.seed, key) & ix.hmask }
+func (ix *index) hashOf(key []byte) uint64 {
+	if ix.ordered {
+		return uint64(htabHash(key, 0)) & ix.hmask
+	}
+	return maphash.Bytes(ix.seed, key) & ix.hmask
+}
+
+// stampW is an ordered node's stamp word.
+func (ix *index) stampW(s int32) *uint64 { return &ix.nodes[int(s)*ix.nw+nodeKey+ix.keyWords] }
+
+// restamp makes slot s the newest of its bucket.
+func (ix *index) restamp(s int32) { atomic.StoreUint64(ix.stampW(s), ix.clock.Add(1)) }
 
 func (ix *index) keyOf(s int32) []uint64 {
 	o := int(s)*ix.nw + nodeKey
@@ -364,15 +385,16 @@ retry:
 }
 
 // firstAfter copies into out the key of the first live node of bucket b
-// ordered after (h, key), or the first live node when key is nil.
-func (ix *index) firstAfter(b, h uint64, key, out []byte) bool {
+// ordered after (h, key), or the first live node when key is nil, and
+// returns its slot.
+func (ix *index) firstAfter(b, h uint64, key, out []byte) (int32, bool) {
 retry:
 	prev := &ix.heads[b]
 	pw := atomic.LoadUint64(prev)
 	for {
 		c := linkSlot(pw)
 		if c < 0 {
-			return false
+			return -1, false
 		}
 		cw := atomic.LoadUint64(ix.nextW(c))
 		st := atomic.LoadUint64(ix.stateW(c))
@@ -388,31 +410,103 @@ retry:
 			if atomic.LoadUint64(ix.stateW(c))>>32 != st>>32 {
 				goto retry // reused while copying: the key may be torn
 			}
-			return true
+			return c, true
 		}
 		prev, pw = ix.nextW(c), cw
 	}
 }
 
+// newestBelow copies into out the key of the newest live node of bucket b
+// stamped before below, and returns its slot and stamp: the kernel's next
+// element of a bucket list after the one stamped below.
+func (ix *index) newestBelow(b, below uint64, out []byte) (int32, uint64, bool) {
+retry:
+	prev := &ix.heads[b]
+	pw := atomic.LoadUint64(prev)
+	best, bestStamp, bestGen := int32(-1), uint64(0), uint64(0)
+	for {
+		c := linkSlot(pw)
+		if c < 0 {
+			break
+		}
+		cw := atomic.LoadUint64(ix.nextW(c))
+		st := atomic.LoadUint64(ix.stateW(c))
+		stamp := atomic.LoadUint64(ix.stampW(c))
+		if atomic.LoadUint64(prev) != pw {
+			goto retry
+		}
+		if !linkMarked(cw) && stamp < below && (best < 0 || stamp > bestStamp) {
+			best, bestStamp, bestGen = c, stamp, st>>32
+		}
+		prev, pw = ix.nextW(c), cw
+	}
+	if best < 0 {
+		return -1, 0, false
+	}
+	loadWords(out, ix.keyOf(best))
+	if atomic.LoadUint64(ix.stateW(best))>>32 != bestGen || atomic.LoadUint64(ix.stampW(best)) != bestStamp {
+		goto retry // reused or replaced while copying
+	}
+	return best, bestStamp, true
+}
+
+// Cursor is a position in a walk over a hash map's elements in the
+// kernel's order (Hash.NextSlot). The zero Cursor is before the first.
+type Cursor struct {
+	bucket  uint64
+	stamp   uint64 // ordered maps: the stamp of the element last visited
+	started bool
+}
+
+// next moves c to the element after it, copying its key into out; prev
+// holds the key c was last at (unordered maps order a bucket by hash and
+// key, so the walk goes on from it even once it is deleted). An element
+// present for the whole walk is visited exactly once; one added or
+// replaced meanwhile may be visited or not, as in the kernel's RCU walk.
+func (ix *index) next(c *Cursor, prev, out []byte) (int32, bool) {
+	for c.bucket <= ix.mask {
+		var s int32
+		var ok bool
+		switch {
+		case ix.ordered:
+			below := uint64(1<<64 - 1)
+			if c.started {
+				below = c.stamp
+			}
+			s, c.stamp, ok = ix.newestBelow(c.bucket, below, out)
+		case c.started:
+			s, ok = ix.firstAfter(c.bucket, ix.hashOf(prev), prev, out)
+		default:
+			s, ok = ix.firstAfter(c.bucket, 0, nil, out)
+		}
+		if ok {
+			c.started = true
+			return s, true
+		}
+		c.bucket++
+		c.started = false
+	}
+	return -1, false
+}
+
 // nextKey is htab_map_get_next_key: the key after key in bucket order, the
 // first key when key is nil or missing.
 func (ix *index) nextKey(key, out []byte) bool {
-	start := uint64(0)
+	var c Cursor
 	if key != nil {
 		h := ix.hashOf(key)
-		if _, _, ok := ix.lookup(h, key, false); ok {
-			if ix.firstAfter(h&ix.mask, h, key, out) {
-				return true
+		if s, gen, ok := ix.lookup(h, key, true); ok {
+			c = Cursor{bucket: h & ix.mask, started: true}
+			if ix.ordered {
+				c.stamp = atomic.LoadUint64(ix.stampW(s))
+				if atomic.LoadUint64(ix.stateW(s))>>32 != gen {
+					c = Cursor{} // gone meanwhile: from the start, as if missing
+				}
 			}
-			start = h&ix.mask + 1
 		}
 	}
-	for b := start; b <= ix.mask; b++ {
-		if ix.firstAfter(b, 0, nil, out) {
-			return true
-		}
-	}
-	return false
+	_, ok := ix.next(&c, key, out)
+	return ok
 }
 
 // len counts the live elements by walking every bucket.
