@@ -197,3 +197,35 @@ func TestCrypto_Encrypt_ZeroAllocs(t *testing.T) {
 		t.Errorf("AllocsPerRun = %v", n)
 	}
 }
+
+// A syscall program has no packet: an skb dynptr forged on its stack is an
+// error of the run, not a crash.
+func TestRunSyscall_ForgedSKBDynptr(t *testing.T) {
+	insns := asm.Instructions{
+		asm.LoadImm(asm.R1, dynptrSKB, asm.DWord),
+		asm.StoreMem(asm.RFP, -16, asm.R1, asm.DWord),
+		asm.StoreImm(asm.RFP, -8, dynptrTypeSKB<<28|16, asm.Word),
+		asm.StoreImm(asm.RFP, -4, 0, asm.Word),
+		asm.Mov.Reg(asm.R1, asm.RFP),
+		asm.Add.Imm(asm.R1, -32),
+		asm.Mov.Imm(asm.R2, 4),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, -16),
+		asm.Mov.Imm(asm.R4, 0),
+		asm.Mov.Imm(asm.R5, 0),
+		asm.FnDynptrRead.Call(),
+		asm.Return(),
+	}
+	spec := &ebpf.CollectionSpec{Programs: map[string]*ebpf.ProgramSpec{
+		"forge": {Name: "forge", Type: ebpf.Syscall, Instructions: insns, License: "GPL"},
+	}}
+	c, err := NewCollection(spec, Options{NumCPU: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.Syscalls["forge"].RunSyscall()
+	if err == nil || !strings.Contains(err.Error(), "not a local dynptr or an skb one in a packet run") {
+		t.Errorf("RunSyscall = %v, want the forged dynptr refused", err)
+	}
+}

@@ -167,10 +167,10 @@ func dynptr(m *vm.Machine, addr uint64) (dynptrKern, error) {
 	switch {
 	case d.data == 0:
 		return dynptrKern{}, nil
-	case d.typ == dynptrTypeSKB && d.data == dynptrSKB, d.typ == dynptrTypeLocal:
+	case d.typ == dynptrTypeSKB && d.data == dynptrSKB && executor(m).ctx.pkt != nil, d.typ == dynptrTypeLocal:
 		return d, nil
 	}
-	return dynptrKern{}, fmt.Errorf("dynptr at %#x: not an skb or local dynptr (the engine makes no other kind): %w", addr, syscall.EINVAL)
+	return dynptrKern{}, fmt.Errorf("dynptr at %#x: not a local dynptr or an skb one in a packet run (the engine makes no other kind): %w", addr, syscall.EINVAL)
 }
 
 // bytes is __bpf_dynptr_data (bpf_dynptr_slice without a buffer): n bytes

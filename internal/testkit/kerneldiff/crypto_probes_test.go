@@ -38,6 +38,12 @@ func TestKernel_CryptoProbes(t *testing.T) {
 	if v := envInt(t, "CRYPTO_RUNS", 0); v > 0 {
 		runs = v
 	}
+	for _, e := range []engine.Engine{engine.EngineInterp, engine.EngineJIT} {
+		t.Run(e.String(), func(t *testing.T) { cryptoProbes(t, e, runs) })
+	}
+}
+
+func cryptoProbes(t *testing.T, e engine.Engine, runs int) {
 	spec, err := engine.LoadCollectionSpec(filepath.Join("testdata", "crypto_probes.o"))
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +53,7 @@ func TestKernel_CryptoProbes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer kern.Close()
-	coll, err := engine.NewCollection(spec, engine.Options{NumCPU: 1, Strict: true})
+	coll, err := engine.NewCollection(spec, engine.Options{NumCPU: 1, Strict: true, Engine: e})
 	if err != nil {
 		t.Fatal(err)
 	}
