@@ -90,6 +90,11 @@ type jitState struct {
 
 	save [2]uint64 // rax and rdx while the slot check multiplies
 
+	// memo is the slot of a slotted region (a map value) that compiled
+	// code last translated, [0] for loads, [1] for stores (see
+	// jitc.slotMemo); the entry stub empties both.
+	memo [2]slotMemo
+
 	cpu   uint64 // SetCPU: the index into a region's arrBase
 	limit int64  // runNative's limit: steps = limit - budget + pc
 
@@ -167,6 +172,15 @@ func (m *Machine) jitMem(o *op, pc int) (ok bool, err error) {
 		panic("vm: jitMem: not a memory op")
 	}
 	return true, nil
+}
+
+// slotMemo is an address window as pktLo, pktMax and pktDelta are: an
+// access of 1<<k bytes at a with lo <= a <= max[k] is at host address
+// a + delta.
+type slotMemo struct {
+	lo    uint64
+	max   [4]uint64
+	delta uint64
 }
 
 // memSize is the access size of a load or store kind.

@@ -42,6 +42,7 @@ func (c *jitc) mem(pc int, o *op) {
 		defer a.Bind(after)
 		c.late = append(c.late, func() {
 			a.Bind(generic)
+			c.slotMemo(n, !load, done)
 			translate := a.NewLabel()
 			c.ctxImage(o, done, after, translate)
 			a.Bind(translate)
@@ -85,7 +86,15 @@ func (c *jitc) atomic(pc int, o *op) {
 	a.Lea(true, jT0, x.M(jitReg[o.dst], o.off))
 	a.TestRI(false, jT0, int32(n-1))
 	a.Jcc(x.CondNE, slow)
-	c.translateCall(n, permRead|permWrite|permAtomic, slow)
+	translated, memo := a.NewLabel(), a.NewLabel()
+	a.Jmp(memo)
+	c.late = append(c.late, func() {
+		a.Bind(memo)
+		c.slotMemo(n, true, translated)
+		c.translateCall(n, permRead|permWrite|permAtomic, slow)
+		a.Jmp(translated)
+	})
+	a.Bind(translated)
 	a.TestRI(false, jT0, int32(n-1))
 	a.Jcc(x.CondNE, slow)
 	m := x.M(jT0, 0)
@@ -212,28 +221,23 @@ func (c *jitc) translate(n int, need uint8, image bool, slow x.Label) {
 	a.Jmp(inWindow)
 
 	// Slotted: the window, then (i % stride) + n <= slot, where
-	// i % stride = hi64(lo64(magic * i) * stride) (see slotRem).
+	// i % stride = hi64(lo64(magic * i) * stride) (see slotRem). The
+	// accessible part of the slot becomes the slot memo (see slotMemo).
 	a.Bind(slotted)
-	c.window(n, slow)
-	a.Store(8, x.M(jState, offSave), x.RAX)
-	a.Store(8, x.M(jState, offSave+8), x.RDX)
-	a.MovRR(false, x.RDX, jT0)
-	a.ALURM(false, x.SUB, x.RDX, x.M(jCX, offRBase))
-	a.Load(8, x.RAX, x.M(jCX, offRMagic))
-	a.ImulRR(true, x.RAX, x.RDX)
-	a.Load(4, x.RDX, x.M(jCX, offRStride))
-	a.MulRDX()
-	a.Lea(true, jT1, x.M(x.RDX, int32(n)))
-	a.Load(8, x.RAX, x.M(jState, offSave))
-	a.Load(8, x.RDX, x.M(jState, offSave+8))
-	a.Load(4, jCX+0, x.M(jCX, offRSlot)) // rcx: the slot size; the region is reloaded below
-	a.ALURR(true, x.CMP, jT1, jCX)
-	a.Jcc(x.CondA, slow)
-	// Reload the region pointer (rcx was reused).
-	a.MovRR(true, jCX, jT0)
-	a.ShiftRI(true, x.SHR, jCX, 32)
-	a.ImulRRI(true, jCX, jCX, regionSize)
-	a.ALURM(true, x.ADD, jCX, x.M(jState, offRegions))
+	if need&permWrite == 0 {
+		c.slotted(n, slow, []int32{offMemo})
+	} else {
+		// A slot translated for writing is readable; the store memo,
+		// which atomics use too, holds only slots that allow them.
+		noAtomic := a.NewLabel()
+		a.TestM8(x.M(jCX, offRPerm), permAtomic)
+		a.Jcc(x.CondE, noAtomic)
+		c.slotted(n, slow, []int32{offMemo + memoSize, offMemo})
+		a.Jmp(end)
+		a.Bind(noAtomic)
+		c.slotted(n, slow, []int32{offMemo})
+	}
+	a.Jmp(end)
 
 	a.Bind(inWindow)
 	a.MovRR(false, jT0, jT0) // the offset, zero-extended
@@ -257,6 +261,7 @@ func (c *jitc) translate(n int, need uint8, image bool, slow x.Label) {
 	a.ALURM(false, x.SUB, jT0, x.M(jCX, offRBase))
 	a.ALURM(true, x.ADD, jT0, x.M(jCX, offRBuf))
 	if !ctxAccess {
+		a.Bind(end)
 		return
 	}
 	a.Jmp(end)
@@ -293,6 +298,55 @@ func (c *jitc) translate(n int, need uint8, image bool, slow x.Label) {
 	}
 	a.ALURM(true, x.ADD, jT0, x.M(jState, offCtxImg))
 	a.Bind(end)
+}
+
+// slotted is translate's path for a slotted region at rcx: the window and
+// the slot rule, then r11 = the host address, the accessible part of the
+// slot recorded in the memos.
+func (c *jitc) slotted(n int, slow x.Label, memos []int32) {
+	a := &c.a
+	c.window(n, slow)
+	a.Store(8, x.M(jState, offSave), x.RAX)
+	a.Store(8, x.M(jState, offSave+8), x.RDX)
+	a.MovRR(false, x.RDX, jT0)
+	a.ALURM(false, x.SUB, x.RDX, x.M(jCX, offRBase))
+	a.Load(8, x.RAX, x.M(jCX, offRMagic))
+	a.ImulRR(true, x.RAX, x.RDX)
+	a.Load(4, x.RDX, x.M(jCX, offRStride))
+	a.MulRDX()
+	a.MovRR(true, jT1, x.RDX) // the remainder
+	a.Load(8, x.RAX, x.M(jState, offSave))
+	a.Load(8, x.RDX, x.M(jState, offSave+8))
+	a.Load(4, jCX, x.M(jCX, offRSlot)) // rcx: the slot size; the region is reloaded below
+	a.ALURR(true, x.SUB, jCX, jT1)     // what the slot has from the address on
+	a.ALURI(true, x.CMP, jCX, int32(n))
+	a.Jcc(x.CondL, slow)
+	a.Neg(true, jT1)
+	a.ALURR(true, x.ADD, jT1, jT0) // the slot's start
+	for _, m := range memos {
+		a.Store(8, x.M(jState, m+offMemoLo), jT1)
+	}
+	for k := range 4 {
+		a.Lea(true, jT1, x.MI(jT0, jCX, -int32(1)<<k)) // the last start of 1<<k bytes
+		for _, m := range memos {
+			a.Store(8, x.M(jState, m+offMemoMax+8*int32(k)), jT1)
+		}
+	}
+	// Reload the region pointer (rcx was reused), translate, and record
+	// host - virtual.
+	a.MovRR(true, jCX, jT0)
+	a.ShiftRI(true, x.SHR, jCX, 32)
+	a.ImulRRI(true, jCX, jCX, regionSize)
+	a.ALURM(true, x.ADD, jCX, x.M(jState, offRegions))
+	a.MovRR(true, jT1, jT0)
+	a.MovRR(false, jT0, jT0)
+	a.ALURM(false, x.SUB, jT0, x.M(jCX, offRBase))
+	a.ALURM(true, x.ADD, jT0, x.M(jCX, offRBuf))
+	a.Neg(true, jT1)
+	a.ALURR(true, x.ADD, jT1, jT0)
+	for _, m := range memos {
+		a.Store(8, x.M(jState, m+offMemoDelta), jT1)
+	}
 }
 
 // window checks lo <= offset and offset + n <= hi for the offset in the
@@ -353,6 +407,29 @@ func (c *jitc) arrayLookup(pc int) {
 	a.Bind(null)
 	a.ALURR(false, x.XOR, x.RAX, x.RAX)
 	a.Bind(done)
+}
+
+// slotMemo emits the check of the slot memo for an access of n bytes at
+// the address in r11: inside the slot compiled code translated last (a
+// map value), r11 becomes the host address and the code goes on at done.
+// A slot is the unit the slot rule confines accesses to, so an access
+// inside one that translated is allowed, to the same memory, until the
+// region table changes, which only Go does: the entry stub forgets the
+// memos. Stores use the memo of a slot translated for writing.
+func (c *jitc) slotMemo(n int, write bool, done x.Label) {
+	a := &c.a
+	m := offMemo
+	if write {
+		m += memoSize
+	}
+	miss := a.NewLabel()
+	a.ALURM(true, x.CMP, jT0, x.M(jState, m+offMemoLo))
+	a.Jcc(x.CondB, miss)
+	a.ALURM(true, x.CMP, jT0, x.M(jState, m+offMemoMax+8*int32(sizeLog(n))))
+	a.Jcc(x.CondA, miss)
+	a.ALURM(true, x.ADD, jT0, x.M(jState, m+offMemoDelta))
+	a.Jmp(done)
+	a.Bind(miss)
 }
 
 // ctxImage is the context image path of translate inline, for the load

@@ -1,0 +1,122 @@
+package vm_test
+
+import (
+	"testing"
+
+	"github.com/cilium/ebpf/asm"
+	"github.com/tcxgo/tcx/internal/vm"
+)
+
+// TestSlots_RepeatedAccess runs accesses through one map value after
+// another (compiled code remembers the slot it translated last, see
+// jitc.slotMemo): inside the slot they land where the first did, past the
+// slot's accessible bytes they fault at their own instruction, a slot
+// read from a read-only map does not become writable, and the next slot
+// is its own.
+func TestSlots_RepeatedAccess(t *testing.T) {
+	as := vm.NewAddressSpace()
+	rw := make([]byte, 3*16)
+	ro := make([]byte, 2*16)
+	ro[3] = 9
+	rwAddr, err := as.Map(vm.Region{Data: rw, Stride: 16, SlotSize: 12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	roAddr, err := as.Map(vm.Region{Data: ro, Stride: 16, SlotSize: 12, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := vm.Options{AddressSpace: as}
+	for _, c := range []struct {
+		name  string
+		insns asm.Instructions
+		r0    uint64
+		fault vm.FaultKind
+		pc    int
+	}{
+		{"inside one slot", asm.Instructions{
+			imm64(asm.R1, rwAddr+16),
+			asm.StoreImm(asm.R1, 0, 7, asm.Word),
+			asm.StoreImm(asm.R1, 8, 5, asm.Word),
+			asm.LoadMem(asm.R0, asm.R1, 0, asm.Word),
+			asm.LoadMem(asm.R2, asm.R1, 8, asm.Word),
+			asm.Add.Reg(asm.R0, asm.R2),
+			asm.LoadMem(asm.R2, asm.R1, 4, asm.DWord), // bytes 4-11 of the slot
+			asm.Add.Reg(asm.R0, asm.R2),
+		}, 7 + 5 + 5<<32, 0, 0},
+		{"past the slot after a hit", asm.Instructions{
+			imm64(asm.R1, rwAddr),
+			asm.StoreImm(asm.R1, 0, 1, asm.Word),
+			asm.LoadMem(asm.R0, asm.R1, 8, asm.Word),
+			asm.LoadMem(asm.R0, asm.R1, 9, asm.Word), // 9+4 > 12
+		}, 0, vm.FaultSlot, 4},
+		{"a wide access at the slot's end", asm.Instructions{
+			imm64(asm.R1, rwAddr),
+			asm.LoadMem(asm.R0, asm.R1, 8, asm.Word),
+			asm.StoreMem(asm.R1, 6, asm.R0, asm.DWord), // 6+8 > 12
+		}, 0, vm.FaultSlot, 3},
+		{"a read-only slot read, then written", asm.Instructions{
+			imm64(asm.R1, roAddr),
+			asm.LoadMem(asm.R0, asm.R1, 0, asm.Word),
+			asm.StoreImm(asm.R1, 4, 1, asm.Word),
+		}, 0, vm.FaultReadOnly, 3},
+		{"the next slot", asm.Instructions{
+			imm64(asm.R1, rwAddr+32),
+			asm.StoreImm(asm.R1, 0, 3, asm.Word),
+			asm.LoadMem(asm.R0, asm.R1, -16, asm.Word), // slot 1, written above
+			asm.LoadMem(asm.R2, asm.R1, -32, asm.Word), // slot 0
+			asm.LSh.Imm(asm.R0, 8),
+			asm.Add.Reg(asm.R0, asm.R2),
+			asm.LoadMem(asm.R2, asm.R1, -20, asm.Word), // slot 0's padding
+		}, 0, vm.FaultSlot, 7},
+		{"atomics after a store", asm.Instructions{
+			imm64(asm.R1, rwAddr+16),
+			asm.StoreImm(asm.R1, 4, 1, asm.Word),
+			asm.Mov.Imm(asm.R2, 5),
+			asm.StoreXAdd(asm.R1, asm.R2, asm.Word),
+			asm.LoadMem(asm.R0, asm.R1, 0, asm.Word),
+			asm.StoreXAdd(asm.R1, asm.R2, asm.DWord), // bytes 0-7
+			asm.LoadMem(asm.R0, asm.R1, 0, asm.DWord),
+		}, 1<<32 | (7 + 5 + 5), 0, 0},
+		{"a misaligned atomic inside the slot", asm.Instructions{
+			imm64(asm.R1, rwAddr),
+			asm.StoreImm(asm.R1, 4, 1, asm.Word),
+			asm.Mov.Imm(asm.R2, 5),
+			asm.StoreXAdd(asm.R1, asm.R2, asm.Word),
+			asm.Instruction{OpCode: asm.OpCode(asm.StXClass).SetMode(asm.AtomicMode).SetSize(asm.DWord), Dst: asm.R1, Src: asm.R2, Offset: 4},
+		}, 0, vm.FaultMisaligned, 5},
+		{"an atomic past the slot", asm.Instructions{
+			imm64(asm.R1, rwAddr),
+			asm.Mov.Imm(asm.R2, 5),
+			asm.StoreXAdd(asm.R1, asm.R2, asm.Word),
+			asm.Instruction{OpCode: asm.OpCode(asm.StXClass).SetMode(asm.AtomicMode).SetSize(asm.DWord), Dst: asm.R1, Src: asm.R2, Offset: 8},
+		}, 0, vm.FaultSlot, 4},
+		{"a read-only slot read, then an atomic", asm.Instructions{
+			imm64(asm.R1, roAddr),
+			asm.LoadMem(asm.R0, asm.R1, 0, asm.Word),
+			asm.Mov.Imm(asm.R2, 5),
+			asm.StoreXAdd(asm.R1, asm.R2, asm.Word),
+		}, 0, vm.FaultReadOnly, 4},
+		{"writes went to the right bytes", asm.Instructions{
+			imm64(asm.R1, rwAddr),
+			asm.LoadMem(asm.R0, asm.R1, 32, asm.Byte),
+			asm.LoadMem(asm.R2, asm.R1, 16, asm.Byte),
+			asm.LSh.Imm(asm.R0, 8),
+			asm.Add.Reg(asm.R0, asm.R2),
+			imm64(asm.R1, roAddr),
+			asm.LoadMem(asm.R2, asm.R1, 3, asm.Byte),
+			asm.LSh.Imm(asm.R0, 8),
+			asm.Add.Reg(asm.R0, asm.R2),
+		}, 3<<16 | 17<<8 | 9, 0, 0},
+	} {
+		p := load(t, append(c.insns, asm.Return()), opts)
+		r0, err := vm.NewMachine().Run(p)
+		var f *vm.Fault
+		switch {
+		case c.fault == 0 && (err != nil || r0 != c.r0):
+			t.Errorf("%s: r0 = %#x, %v; want %#x", c.name, r0, err, c.r0)
+		case c.fault != 0 && (!errorsAs(err, &f) || f.Kind != c.fault || f.PC != c.pc):
+			t.Errorf("%s: err = %v; want %v at insn %d", c.name, err, c.fault, c.pc)
+		}
+	}
+}
