@@ -102,6 +102,8 @@ type jitc struct {
 	// dirtyAt is native.dirty: how far below r10 each subprogram's
 	// untracked stores reach.
 	dirtyAt []int32
+	// facts are the stack proofs before every op (stackProofs).
+	facts []fpFacts
 }
 
 // stub is an out-of-line exit to Go at op pc.
@@ -135,6 +137,7 @@ func compileAmd64(p *Program) (*native, error) {
 		c.exits[i] = a.NewLabel()
 	}
 	c.common = a.NewLabel()
+	c.facts = stackProofs(p)
 	c.dirtyAt = c.dirty()
 
 	// Entry: load the registers, forget the slot memos (Go may have
@@ -191,7 +194,8 @@ func compileAmd64(p *Program) (*native, error) {
 }
 
 // dirty computes, for each subprogram entry, the lowest r10 offset its
-// r10-relative stores (the ones compiled without tracking) reach.
+// stores proven to hit its own frame (the ones compiled without
+// tracking, see stackOff) reach.
 func (c *jitc) dirty() []int32 {
 	p := c.p
 	starts := []int32{0}
@@ -212,30 +216,12 @@ func (c *jitc) dirty() []int32 {
 			e = starts[k+1]
 		}
 		for i := s; i < e; i++ {
-			if off, ok := stackFast(&p.code[i]); ok && isStore(p.code[i].kind) {
+			if off, ok := stackOff(&p.code[i], &c.facts[i]); ok && isStore(p.code[i].kind) {
 				d[s] = min(d[s], off)
 			}
 		}
 	}
 	return d
-}
-
-func isStore(kind uint8) bool { return kind >= kStB && kind <= kStxDW }
-
-// stackFast reports whether memory op o is an access through r10 that
-// stays inside the current frame whatever the call depth, and its offset.
-func stackFast(o *op) (int32, bool) {
-	var base uint8
-	switch {
-	case o.kind >= kLdxB && o.kind <= kLdxSW:
-		base = o.src
-	case isStore(o.kind):
-		base = o.dst
-	default:
-		return 0, false
-	}
-	n := int32(memSize(o.kind))
-	return o.off, base == regFP && o.off >= -StackSize && o.off+n <= 0
 }
 
 func (c *jitc) stub(pc int, code uint32) x.Label {
@@ -278,22 +264,6 @@ var shiftOf = map[uint8]x.Shift{
 var condOf = map[uint8]x.Cond{
 	kJeqImm: x.CondE, kJneImm: x.CondNE, kJgtImm: x.CondA, kJgeImm: x.CondAE, kJltImm: x.CondB, kJleImm: x.CondBE,
 	kJsgtImm: x.CondG, kJsgeImm: x.CondGE, kJsltImm: x.CondL, kJsleImm: x.CondLE, kJsetImm: x.CondNE,
-}
-
-// jumpKind maps every conditional jump kind to (its Imm form, register
-// operand, 32-bit).
-func jumpKind(k uint8) (base uint8, reg, w32 bool, ok bool) {
-	switch {
-	case k >= kJeqImm && k <= kJsleImm:
-		return k, false, false, true
-	case k >= kJeqReg && k <= kJsleReg:
-		return k - kJeqReg + kJeqImm, true, false, true
-	case k >= kJeq32Imm && k <= kJsle32Imm:
-		return k - kJeq32Imm + kJeqImm, false, true, true
-	case k >= kJeq32Reg && k <= kJsle32Reg:
-		return k - kJeq32Reg + kJeqImm, true, true, true
-	}
-	return 0, false, false, false
 }
 
 func (c *jitc) op(pc int) {

@@ -9,8 +9,9 @@ import (
 // This file holds the emitters for compiled code's checked memory accesses
 // and atomics, which keep the interpreter's region rules in machine code.
 
-// mem emits a checked load or store. Accesses through r10 inside the
-// frame need no check; packet accesses are two compares against the
+// mem emits a checked load or store. Accesses proven to lie inside the
+// frame (through r10, or a register holding r10 plus a constant, see
+// stackProofs) need no check; packet accesses are two compares against the
 // window in jitState; everything else translates the region-tagged
 // address out of line with the same table and rules as Machine.access,
 // and leaves to Go (exitMem) for whatever that would refuse or hand to a
@@ -20,7 +21,7 @@ func (c *jitc) mem(pc int, o *op) {
 	n := int(memSize(o.kind))
 	load := o.kind <= kLdxSW
 	var target x.Mem
-	if off, ok := stackFast(o); ok {
+	if off, ok := stackOff(o, &c.facts[pc]); ok {
 		a.MovRR(false, jT0, jitReg[regFP])
 		target = x.MI(jState, jT0, offStack+off)
 	} else {
@@ -381,9 +382,15 @@ func (c *jitc) arrayLookup(pc int) {
 	a.ALURI(true, x.ADD, jT0, int32(pc+1))
 	a.Store(8, x.M(jState, offSteps), jT0)
 	a.StoreImm(8, x.M(jState, offMPC), int32(pc))
-	a.MovRR(true, jT0, jitReg[2])
-	c.translateCallAs(4, permRead, false, slow)
-	a.Load(4, jT0, x.M(jT0, 0)) // the index, zero-extended
+	if f := c.facts[pc][2]; f.known && f.off >= -StackSize && f.off+4 <= 0 {
+		// The key is in the frame (see stackProofs).
+		a.MovRR(false, jT0, jitReg[regFP])
+		a.Load(4, jT0, x.MI(jState, jT0, offStack+int32(f.off)))
+	} else {
+		a.MovRR(true, jT0, jitReg[2])
+		c.translateCallAs(4, permRead, false, slow)
+		a.Load(4, jT0, x.M(jT0, 0)) // the index, zero-extended
+	}
 	a.MovRR(true, jCX, jitReg[1])
 	a.TestRR(false, jCX, jCX) // a handle's low half is 0
 	a.Jcc(x.CondNE, slow)
