@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"github.com/tcxgo/tcx/fib"
 	"math/rand/v2"
 	"sync/atomic"
 	"syscall"
@@ -43,6 +44,10 @@ type Executor struct {
 
 	// The packet of TestRun, reused across runs.
 	own skb.Packet
+
+	// fib is the routes of the running packet's namespace, set by a
+	// Runner; nil: the collection's Options.FIB.
+	fib *fib.Table
 }
 
 // reservation is a ring buffer record handed to the program.

@@ -91,8 +91,9 @@ func checkMTU(m *vm.Machine, _, r2, r3, r4, r5 uint64) (uint64, error) {
 	return ret(r), nil
 }
 
-// fibLookup is bpf_fib_lookup(ctx, params, plen, flags) against
-// Options.FIB (nil: a new namespace, no routes, forwarding off).
+// fibLookup is bpf_fib_lookup(ctx, params, plen, flags) against the
+// runner's FIB (Runner.WithFIB), else Options.FIB (nil: a new namespace,
+// no routes, forwarding off).
 func fibLookup(m *vm.Machine, _, r2, r3, r4, _ uint64) (uint64, error) {
 	x, p := packet(m)
 	if int32(r3) < fib.ParamsSize {
@@ -102,7 +103,11 @@ func fibLookup(m *vm.Machine, _, r2, r3, r4, _ uint64) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return ret(x.coll.opts.FIB.Lookup(params, uint32(r4), p.Len(), p.GSOSize != 0)), nil
+	tbl := x.fib
+	if tbl == nil {
+		tbl = x.coll.opts.FIB
+	}
+	return ret(tbl.Lookup(params, uint32(r4), p.Len(), p.GSOSize != 0)), nil
 }
 
 // skLookup is bpf_sk_lookup_tcp/udp and bpf_skc_lookup_tcp against the

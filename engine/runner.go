@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"github.com/tcxgo/tcx/fib"
 	"github.com/tcxgo/tcx/skb"
 	"github.com/tcxgo/tcx/userspace"
 )
@@ -9,12 +10,23 @@ import (
 // userspace.Runner (userspace.Runtime.NewProgram takes it).
 type Runner struct {
 	prog *Program
+	fib  *fib.Table
 }
 
 var _ userspace.Runner = (*Runner)(nil)
 
 // NewRunner returns the userspace.Runner of p.
 func NewRunner(p *Program) *Runner { return &Runner{prog: p} }
+
+// WithFIB makes bpf_fib_lookup in r's runs consult t, the routes of the
+// namespace r's device is in, instead of the collection's Options.FIB: one
+// object's programs can be attached in several namespaces, and a lookup
+// uses the routes of the packet's device's namespace, as the kernel's
+// (dev_net(skb->dev)). It returns r.
+func (r *Runner) WithFIB(t *fib.Table) *Runner {
+	r.fib = t
+	return r
+}
 
 // Program is the program the runner runs.
 func (r *Runner) Program() *Program { return r.prog }
@@ -39,7 +51,9 @@ func (r *Runner) Run(up *userspace.Packet) int32 {
 		return int32(skb.ActShot)
 	}
 	up.CPU = s.x.CPU()
+	s.x.fib = r.fib
 	res, err := s.x.Run(r.prog, &up.Packet)
+	s.x.fib = nil
 	r.prog.coll.pool.release(s)
 	if err != nil {
 		return int32(skb.ActShot)

@@ -3,6 +3,7 @@ package fib
 import (
 	"encoding/binary"
 	"net/netip"
+	"strconv"
 
 	"github.com/tcxgo/tcx/internal/linuxerr"
 )
@@ -58,7 +59,38 @@ const (
 	Unreachable                  // RTN_UNREACHABLE
 	Prohibit                     // RTN_PROHIBIT
 	Local                        // RTN_LOCAL: delivered here, not forwarded
+	Broadcast                    // RTN_BROADCAST: not forwarded
+	Anycast                      // RTN_ANYCAST (IPv6 subnet-router anycast): not forwarded
+	Throw                        // RTN_THROW: the lookup goes on in the next table
 )
+
+var routeTypeNames = [...]string{"unicast", "blackhole", "unreachable", "prohibit", "local", "broadcast", "anycast", "throw"}
+
+func (t RouteType) String() string {
+	if int(t) < len(routeTypeNames) {
+		return routeTypeNames[t]
+	}
+	return "RouteType(" + strconv.Itoa(int(t)) + ")"
+}
+
+// ParseRouteType is the inverse of RouteType.String ("" is Unicast).
+func ParseRouteType(s string) (RouteType, bool) {
+	if s == "" {
+		return Unicast, true
+	}
+	for i, n := range routeTypeNames {
+		if n == s {
+			return RouteType(i), true
+		}
+	}
+	return 0, false
+}
+
+// hasNexthop reports the types whose route leaves through a device: the
+// others (blackhole, ...) answer without one.
+func (t RouteType) hasNexthop() bool {
+	return t == Unicast || t == Local || t == Broadcast || t == Anycast
+}
 
 // Device is a network device as route lookups see it.
 type Device struct {
@@ -88,7 +120,18 @@ type Route struct {
 	Gateway netip.Addr // the next hop, if not on link; may be IPv6 for an IPv4 route
 	Metric  uint32     // fib_priority / fib6_metric
 	PrefSrc netip.Addr // the preferred source address (BPF_FIB_LOOKUP_SRC)
-	MTU     uint32     // the route's MTU metric; 0: the device's
+	// MTU is the route's locked MTU (ip route ... mtu lock N): the
+	// forwarding lookup's MTU check uses a route MTU only when it is
+	// locked (ip_mtu_from_fib_result, ip6_mtu_from_fib6), so an unlocked
+	// one has no place here. 0: the device's.
+	MTU uint32
+}
+
+func (r *Route) table() uint32 {
+	if r.Table == 0 {
+		return TableMain
+	}
+	return r.Table
 }
 
 // Neighbour is a valid (NUD_VALID) entry of a device's neighbour cache.
@@ -98,14 +141,24 @@ type Neighbour struct {
 	MAC     [6]byte
 }
 
-// Table is a network namespace's routing tables, devices and neighbours.
-// The zero value (or nil) is a new namespace: no routes, and a loopback
-// device (ifindex 1, MTU 65536) without forwarding. It is not safe for
-// concurrent change; build it, then look up.
+// Addr is an address assigned to a device (ip addr add), which source
+// address selection picks from.
+type Addr struct {
+	Ifindex uint32
+	Prefix  netip.Prefix
+}
+
+// Table is a network namespace's routing tables, devices, addresses and
+// neighbours. The zero value (or nil) is a new namespace: no routes, and
+// a loopback device (ifindex 1, MTU 65536) without forwarding or
+// addresses (NewNamespace gives one whose lo is up, as a kernel
+// namespace's after ip link set lo up). It is not safe for concurrent
+// change; build it, then look up.
 type Table struct {
 	Devices    []Device
 	Routes     []Route
 	Neighbours []Neighbour
+	Addrs      []Addr
 }
 
 func (t *Table) device(ifindex uint32) (*Device, bool) {
@@ -120,73 +173,6 @@ func (t *Table) device(ifindex uint32) (*Device, bool) {
 		return &Device{Ifindex: 1, MTU: 65536}, true
 	}
 	return nil, false
-}
-
-// route is the longest-prefix match for dst: in table tbid with direct
-// (BPF_FIB_LOOKUP_DIRECT), else as the default fib rules look: the local
-// table first, then main, then default.
-//
-// oif is the output device a BPF_FIB_LOOKUP_OUTPUT lookup names: routes
-// whose next hop leaves through another device do not match
-// (fib_lookup_good_nhc), those without a next hop (blackhole, ...) do.
-func (t *Table) route(dst netip.Addr, tbid uint32, direct bool, oif uint32) (*Route, bool) {
-	if t == nil {
-		return nil, false
-	}
-	if direct && tbid != TableMain {
-		return t.lpm(dst, tbid, oif)
-	}
-	if direct {
-		// Without custom fib rules the kernel keeps the local table
-		// merged into main (fib_unmerge undoes it when a rule is added):
-		// a direct lookup in main sees the local routes as well.
-		if r, ok := t.lpm(dst, TableLocal, oif); ok {
-			return r, true
-		}
-		return t.lpm(dst, TableMain, oif)
-	}
-	for _, tb := range []uint32{TableLocal, TableMain, TableDefault} {
-		if r, ok := t.lpm(dst, tb, oif); ok {
-			return r, true
-		}
-	}
-	return nil, false
-}
-
-func (t *Table) lpm(dst netip.Addr, tbid, oif uint32) (*Route, bool) {
-	var best *Route
-	for i := range t.Routes {
-		r := &t.Routes[i]
-		rt := r.Table
-		if rt == 0 {
-			rt = TableMain
-		}
-		if rt != tbid || !r.Dst.Contains(dst) {
-			continue
-		}
-		if oif != 0 && (r.Type == Unicast || r.Type == Local) && r.Ifindex != 0 && r.Ifindex != oif {
-			continue
-		}
-		if best == nil || r.Dst.Bits() > best.Dst.Bits() ||
-			(r.Dst.Bits() == best.Dst.Bits() && r.Metric < best.Metric) {
-			best = r
-		}
-	}
-	return best, best != nil
-}
-
-func (t *Table) hasTable(tbid uint32) bool {
-	if tbid == TableMain {
-		return true // the main table always exists
-	}
-	if t != nil {
-		for _, r := range t.Routes {
-			if r.Table == tbid {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 func (t *Table) neighbour(ifindex uint32, a netip.Addr) (*Neighbour, bool) {
@@ -255,22 +241,45 @@ func (t *Table) lookup(p []byte, flags uint32, checkMTU, v6 bool) int64 {
 	if (!v6 && !dev.Forwarding4) || (v6 && !dev.Forwarding6) {
 		return RetFwdDisabled
 	}
-	tbid, direct := uint32(TableMain), flags&FlagDirect != 0
-	if direct {
+	var r *Route
+	if flags&FlagDirect != 0 {
+		tbid := uint32(TableMain)
 		if flags&FlagTBID != 0 {
 			tbid = le.Uint32(p[48:])
 			le.PutUint32(p[48:], 0)
 		}
-		if !t.hasTable(tbid) {
+		if tbid == 0 {
+			tbid = TableMain // fib_get_table and fib6_get_table read 0 as main
+		}
+		if !t.hasTable(tbid, v6) {
 			return RetNotFwded
 		}
+		if v6 {
+			var any bool
+			if r, any = t.lookup6(dst, dev.Ifindex, tbid); any {
+				return RetNotFwded
+			}
+		} else {
+			r = t.lookup4(dst, flags, dev.Ifindex, tbid)
+		}
+	} else if v6 {
+		// fib6_lookup without custom rules: the local table, then main.
+		var any bool
+		if r, any = t.lookup6(dst, dev.Ifindex, TableLocal); any {
+			return RetNotFwded
+		}
+		if r == nil {
+			r, _ = t.lookup6(dst, dev.Ifindex, TableMain)
+		}
+	} else {
+		// fib_lookup without custom rules: main (with local merged in),
+		// then default if it exists; its answer, error or not, stands.
+		r = t.lookup4(dst, flags, dev.Ifindex, TableMain)
+		if (r == nil || r.Type != Unicast && r.Type != Local && r.Type != Broadcast) && t.hasTable(TableDefault, false) {
+			r = t.lookup4(dst, flags, dev.Ifindex, TableDefault)
+		}
 	}
-	var oif uint32
-	if flags&FlagOutput != 0 {
-		oif = dev.Ifindex
-	}
-	r, ok := t.route(dst, tbid, direct, oif)
-	if !ok {
+	if r == nil {
 		return RetNotFwded
 	}
 	switch r.Type {
@@ -291,6 +300,9 @@ func (t *Table) lookup(p []byte, flags uint32, checkMTU, v6 bool) int64 {
 	var mtu uint32
 	if checkMTU {
 		mtu = out.mtu()
+		if v6 {
+			mtu = max(mtu, 1280) // IPV6_MIN_MTU
+		}
 		if r.MTU != 0 {
 			mtu = r.MTU
 		}
@@ -299,22 +311,23 @@ func (t *Table) lookup(p []byte, flags uint32, checkMTU, v6 bool) int64 {
 			return RetFragNeeded
 		}
 	}
+	next := dst
+	if v6 && r.Gateway.IsValid() {
+		next = r.Gateway
+		putAddr(p, 32, r.Gateway)
+	}
 	le.PutUint32(p[12:], r.Metric)
 	le.PutUint32(p[8:], out.Ifindex)
 	if flags&FlagSrc != 0 {
-		if !r.PrefSrc.IsValid() && v6 {
+		s, ok := t.prefSrc(r, out.Ifindex, dst, v6)
+		if !ok {
 			return RetNoSrcAddr
 		}
-		if r.PrefSrc.IsValid() {
-			putAddr(p, 16, r.PrefSrc)
-		} else {
-			clear(p[16:20])
-		}
+		putAddr(p, 16, s)
 	}
-	next := dst
-	if r.Gateway.IsValid() {
+	if !v6 && r.Gateway.IsValid() {
 		next = r.Gateway
-		if r.Gateway.Is6() && !r.Gateway.Is4In6() && !v6 {
+		if r.Gateway.Is6() && !r.Gateway.Is4In6() {
 			p[0] = afInet6
 		}
 		putAddr(p, 32, r.Gateway)

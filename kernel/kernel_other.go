@@ -27,12 +27,16 @@ type Route struct {
 	Table     int
 	Metric    int
 	Blackhole bool
+	Type      int
+	Src       netip.Addr
+	MTULock   int
 }
 
 func (ns *NetNS) AddAddr(ifindex int, p netip.Prefix) error                { return errUnsupported }
 func (ns *NetNS) AddRoute(r Route) error                                   { return errUnsupported }
 func (ns *NetNS) AddNeigh(ifindex int, addr netip.Addr, mac [6]byte) error { return errUnsupported }
 func (ns *NetNS) SetIPv4Forwarding(on bool) error                          { return errUnsupported }
+func (ns *NetNS) SetIPv6Forwarding(on bool) error                          { return errUnsupported }
 
 // Release has no Linux kernel to name off Linux.
 func Release() (string, error) { return "", errUnsupported }

@@ -18,6 +18,13 @@ type Route struct {
 	Table     int // 0: the main table
 	Metric    int
 	Blackhole bool
+	// Type is the route's rtm_type (unix.RTN_UNREACHABLE, ...); 0 is
+	// unicast, or blackhole with Blackhole set.
+	Type int
+	// Src is the preferred source address (ip route ... src), MTULock the
+	// route's locked MTU (ip route ... mtu lock N); zero: none.
+	Src     netip.Addr
+	MTULock int
 }
 
 // AddAddr assigns p (address and prefix length) to a device; the kernel
@@ -29,7 +36,13 @@ func (ns *NetNS) AddAddr(ifindex int, p netip.Prefix) error {
 			return linkErr(err)
 		}
 		ipn := &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
-		return ns.nl.AddrAdd(l, &netlink.Addr{IPNet: ipn})
+		a := &netlink.Addr{IPNet: ipn}
+		if p.Addr().Is6() {
+			// Usable at once, as IPv4 addresses are: no duplicate
+			// address detection leaving it tentative for a while.
+			a.Flags = unix.IFA_F_NODAD
+		}
+		return ns.nl.AddrAdd(l, a)
 	})
 	if err != nil {
 		return fmt.Errorf("add address %s to %d: %w", p, ifindex, err)
@@ -49,8 +62,19 @@ func (ns *NetNS) AddRoute(r Route) error {
 		nr.Gw = r.Gateway.AsSlice()
 	}
 	if r.Blackhole {
-		nr.Type = unix.RTN_BLACKHOLE
-		nr.LinkIndex = 0
+		r.Type = unix.RTN_BLACKHOLE
+	}
+	if r.Type != 0 && r.Type != unix.RTN_UNICAST {
+		nr.Type = r.Type
+		if r.Type != unix.RTN_LOCAL {
+			nr.LinkIndex = 0
+		}
+	}
+	if r.Src.IsValid() {
+		nr.Src = r.Src.AsSlice()
+	}
+	if r.MTULock != 0 {
+		nr.MTU, nr.MTULock = r.MTULock, true
 	}
 	err := ns.Do(func() error { return ns.nl.RouteAdd(nr) })
 	if err != nil {
@@ -87,6 +111,23 @@ func (ns *NetNS) SetIPv4Forwarding(on bool) error {
 	})
 	if err != nil {
 		return fmt.Errorf("set ipv4 forwarding: %w", err)
+	}
+	return nil
+}
+
+// SetIPv6Forwarding switches IPv6 forwarding on or off for every device
+// of the namespace (net.ipv6.conf.all.forwarding), which also makes the
+// kernel add the subnet-router anycast address of each prefix.
+func (ns *NetNS) SetIPv6Forwarding(on bool) error {
+	v := []byte("0\n")
+	if on {
+		v = []byte("1\n")
+	}
+	err := ns.Do(func() error {
+		return os.WriteFile("/proc/sys/net/ipv6/conf/all/forwarding", v, 0)
+	})
+	if err != nil {
+		return fmt.Errorf("set ipv6 forwarding: %w", err)
 	}
 	return nil
 }

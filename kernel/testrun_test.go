@@ -170,6 +170,7 @@ var corpusVerdicts = map[string]verdicts{
 	"dns_guard":     {must: []uint32{ok, shot}},
 	"dp_acl":        {must: []uint32{unspec}, may: []uint32{shot}},
 	"dp_count":      {must: []uint32{unspec}},
+	"dp_fib_fwd":    {must: []uint32{ok}, may: []uint32{shot}},
 	"dp_dnat":       {must: []uint32{unspec}},
 	"dp_redirect":   {must: []uint32{unspec}},
 	"dp_peer":       {must: []uint32{unspec}},

@@ -19,6 +19,7 @@ import (
 	"github.com/tcxgo/tcx"
 	"github.com/tcxgo/tcx/datapath"
 	"github.com/tcxgo/tcx/engine"
+	"github.com/tcxgo/tcx/fib"
 	"github.com/tcxgo/tcx/maps"
 	"github.com/tcxgo/tcx/port"
 	"github.com/tcxgo/tcx/userspace"
@@ -57,6 +58,9 @@ type Built struct {
 	Specs   map[string]*ebpf.CollectionSpec
 	Shared  map[string]maps.Map
 	Workers int
+	// FIBs are the routes, devices and neighbours of every namespace by
+	// name, which bpf_fib_lookup consults for packets there.
+	FIBs map[string]*fib.Table
 
 	links []tcx.Link
 	ports []port.Port
@@ -137,6 +141,21 @@ func (t *Topology) Build(opts BuildOptions) (_ *Built, err error) {
 		ifindex[d.key()] = x
 	}
 
+	fibs, errs := t.routing(func(key string) uint32 { return uint32(ifindex[key]) })
+	if len(errs) > 0 {
+		return nil, errs[0]
+	}
+	b.FIBs = fibs
+	for i, d := range t.Devices {
+		if d.MAC == "" {
+			continue
+		}
+		mac, _ := parseMAC(d.MAC) // checked by routing
+		if err := b.Runtimes[d.ns()].SetHardwareAddr(ifindex[d.key()], mac); err != nil {
+			return nil, t.errAt(fmt.Sprintf("$.devices[%d].mac", i), "set MAC address: %w", err)
+		}
+	}
+
 	for i, o := range t.Objects {
 		p := fmt.Sprintf("$.objects[%d]", i)
 		coll, spec, err := t.loadObject(p, o, ifindex, b.Shared, workers, opts)
@@ -165,7 +184,7 @@ func (t *Topology) Build(opts BuildOptions) (_ *Built, err error) {
 						e.Object, e.Program, strings.Join(programNames(coll), ", "), syscall.ENOENT)
 				}
 				name := e.linkName(d.Name, hook.key)
-				c := datapath.Count(name, engine.NewRunner(prog), prog.Faults)
+				c := datapath.Count(name, engine.NewRunner(prog).WithFIB(fibs[d.ns()]), prog.Faults)
 				c.Runtime = rt
 				h, err := rt.NewProgram(e.Program, c)
 				if err != nil {

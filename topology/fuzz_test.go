@@ -17,6 +17,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(demo)
 	f.Add([]byte(yamlText))
 	f.Add([]byte(nsYAML))
+	f.Add([]byte(routesYAML))
 	f.Add([]byte("devices:\n  - name: a\n    veth: a\n"))
 	f.Add([]byte("workers: [\n"))
 	f.Fuzz(func(t *testing.T, src []byte) {

@@ -24,6 +24,11 @@ type Topology struct {
 	Namespaces []string `yaml:"namespaces"`
 	Objects    []Object `yaml:"objects"`
 	Devices    []Device `yaml:"devices"`
+	// Routes and Neighbours are each namespace's static routes and
+	// ARP/NDP entries, which bpf_fib_lookup consults with the routes of
+	// the devices' addresses.
+	Routes     []Route     `yaml:"routes"`
+	Neighbours []Neighbour `yaml:"neighbours"`
 	// Dir is where relative paths start (the file's directory).
 	Dir string `yaml:"-"`
 
@@ -64,10 +69,21 @@ type Device struct {
 	Paced bool `yaml:"paced"`
 	// Veth names the other end of a veth pair (declared as a device too):
 	// DEVICE in this device's namespace, or NS/DEVICE in namespace NS.
-	Veth    string  `yaml:"veth"`
-	Record  Record  `yaml:"record"`
-	Ingress []Entry `yaml:"ingress"`
-	Egress  []Entry `yaml:"egress"`
+	Veth string `yaml:"veth"`
+	// MAC is the device's hardware address (default all zero), the
+	// source MAC bpf_fib_lookup reports for it and what decides whether a
+	// frame received is PACKET_HOST.
+	MAC string `yaml:"mac"`
+	// Addresses are the device's IP addresses with prefix lengths; each
+	// brings the routes the kernel adds with it.
+	Addresses []string `yaml:"addresses"`
+	// Forwarding is net.ipv4/ipv6.conf.DEV.forwarding: off (as in a new
+	// kernel namespace), bpf_fib_lookup for packets arriving on the
+	// device answers BPF_FIB_LKUP_RET_FWD_DISABLED.
+	Forwarding bool    `yaml:"forwarding"`
+	Record     Record  `yaml:"record"`
+	Ingress    []Entry `yaml:"ingress"`
+	Egress     []Entry `yaml:"egress"`
 }
 
 // Record names pcap files for the frames that met a fate on the device.
@@ -317,6 +333,9 @@ func (t *Topology) Validate() error {
 				links[name] = true
 			}
 		}
+	}
+	if _, rerrs := t.routing(func(string) uint32 { return 0 }); len(rerrs) > 0 {
+		errs = append(errs, rerrs...)
 	}
 	return errors.Join(errs...)
 }
