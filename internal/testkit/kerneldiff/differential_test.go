@@ -139,9 +139,19 @@ func kernelDifferential(t *testing.T, e engine.Engine, label string) {
 	if err != nil || len(objs) == 0 {
 		t.Fatalf("no corpus in %s: %v", corpusDir, err)
 	}
+	// The kernel runs the programs in a new namespace, the one the
+	// engine models (lo up, nothing else): a program that looks devices
+	// or routes up (dp_fib_fwd) then meets the same world on both sides.
+	ns, err := kernel.NewNetNS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	kerneldiff.PinNSCPU0(t, ns)
 	var nprogs, npackets, ndiv int
 	for _, obj := range objs {
 		s := loadOn(t, obj, ncpu, e)
+		s.NS = ns
 		for _, prog := range s.kern.Programs() {
 			nprogs++
 			if ok, why := s.coll.Programs[prog].Compiled(); e == engine.EngineJIT && !ok {
