@@ -15,7 +15,6 @@ import (
 // no Go code ran on its behalf, so nothing needs recovering; every other
 // exit goes to serveNative.
 func (m *Machine) runNative(p *Program, pc int, base int) (uint64, error) {
-	m.prog = p
 	// No limit is a limit no run reaches; half the range keeps
 	// budget = limit - acc from overflowing (acc goes negative on
 	// forward jumps).

@@ -288,10 +288,14 @@ func (m *Machine) panicFault(v any) *Fault {
 
 // bind makes the Machine's region table reflect as.
 func (m *Machine) bind(as *AddressSpace) {
-	gen := as.gen.Load()
-	if m.as == as && m.asGen == gen {
-		return
+	if gen := as.gen.Load(); m.as != as || m.asGen != gen {
+		m.rebind(as, gen)
 	}
+}
+
+// rebind is bind's work when the address space changed, out of line so
+// that the run path stays small.
+func (m *Machine) rebind(as *AddressSpace, gen uint64) {
 	shared := *as.snap.Load()
 	m.regions = append(m.regions[:firstShared], shared...)
 	m.as, m.asGen = as, gen
