@@ -469,6 +469,7 @@ func (c *Collection) Close() error {
 	if c.closed.Swap(true) {
 		return fmt.Errorf("close collection: %w", syscall.EBADF)
 	}
+	c.timers.wake() // a ServeTimers returns
 	c.freeKptrs()
 	var errs []error
 	for _, e := range c.entries {

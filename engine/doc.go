@@ -43,6 +43,11 @@
 // them; errors returned to Go callers wrap the host's syscall.Errno, so
 // errors.Is(err, syscall.EINVAL) holds.
 //
+// bpf_timer callbacks fire on the engine's clock: at the end of the next
+// run once due (so test runs stay reproducible), from
+// Collection.ServeTimers in a goroutine of the caller's when no run comes,
+// or on request (Collection.RunTimers).
+//
 // Programs run on an Executor: one per goroutine, reusable, allocation-free
 // per run. Program.Run, Program.TestRun and the userspace.Runner adapter
 // (NewRunner) borrow one of the collection's executors, one per simulated

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"sync"
@@ -21,8 +22,10 @@ import (
 // A timer fires when its deadline has passed on the engine's clock: at the
 // end of the run of any program of the collection (the kernel fires it in a
 // softirq soon after; a timer of 1 ns has fired by the time the test run
-// returns), or when the caller asks (Collection.RunTimers). Not modelled:
-// deleting or overwriting the map element does not cancel its timer.
+// returns), from Collection.ServeTimers when no run comes (tcx run serves
+// every collection so), or when the caller asks (Collection.RunTimers).
+// Not modelled: deleting or overwriting the map element does not cancel
+// its timer.
 
 // Clocks bpf_timer_init accepts, and bpf_timer_start's flags.
 const (
@@ -55,6 +58,23 @@ type timers struct {
 	// armed counts the armed timers; runs read it without the lock to
 	// skip the timer pass when nothing is armed.
 	armed atomic.Int64
+	// kick wakes ServeTimers when a timer is armed or the collection
+	// closes (one pending wake-up is enough).
+	kickOnce sync.Once
+	kick     chan struct{}
+}
+
+func (ts *timers) kicks() chan struct{} {
+	ts.kickOnce.Do(func() { ts.kick = make(chan struct{}, 1) })
+	return ts.kick
+}
+
+// wake tells ServeTimers to look again, without waiting.
+func (ts *timers) wake() {
+	select {
+	case ts.kicks() <- struct{}{}:
+	default:
+	}
 }
 
 func (c *Collection) timerClock(t *timer) uint64 {
@@ -187,6 +207,7 @@ func timerStart(m *vm.Machine, r1, r2, r3, _, _ uint64) (uint64, error) {
 		t.armed = true
 		ts.armed.Add(1)
 	}
+	ts.wake()
 	return 0, nil
 }
 
@@ -238,7 +259,7 @@ func (x *Executor) runTimers() (int, error) {
 		return 0, nil
 	}
 	ts.mu.Lock()
-	var due []*timer
+	due := x.due[:0]
 	for _, t := range ts.byAdr {
 		if t.armed && x.coll.timerClock(t) >= t.deadline {
 			t.armed, t.running = false, true
@@ -246,6 +267,7 @@ func (x *Executor) runTimers() (int, error) {
 			due = append(due, t)
 		}
 	}
+	x.due = due
 	ts.mu.Unlock()
 	var errs error
 	for _, t := range due {
@@ -262,5 +284,73 @@ func (x *Executor) runTimers() (int, error) {
 		t.running = false
 		ts.mu.Unlock()
 	}
+	clear(due) // no timer kept alive by the buffer
 	return len(due), errs
+}
+
+// ServeTimers fires the collection's bpf_timers when they come due on its
+// clock, without a run or a RunTimers call to prompt it, until ctx is done
+// or the collection is closed; run it in a goroutine of its own. It sleeps
+// until the earliest deadline, and wakes when a program arms a timer. With
+// Options.Clock, whose time it cannot sleep on, it looks every tick
+// instead; tick also bounds every sleep (0: a millisecond with
+// Options.Clock, a second without). Callbacks run on one of the
+// collection's executors, taken as a run takes one, so they never run
+// beside a program on the same simulated CPU; firing allocates nothing.
+// It returns ctx's error, or nil once the collection is closed. A callback
+// that faults ends only itself; onError, if not nil, hears of it.
+//
+// Test runs stay deterministic without it: a due timer fires at the end
+// of the next run, on the clock the caller controls.
+func (c *Collection) ServeTimers(ctx context.Context, tick time.Duration, onError func(error)) error {
+	if tick <= 0 {
+		tick = time.Second
+		if c.opts.Clock != nil {
+			tick = time.Millisecond
+		}
+	}
+	ts := &c.timers
+	kick := ts.kicks()
+	sleep := time.NewTimer(tick)
+	defer sleep.Stop()
+	for {
+		if c.closed.Load() {
+			return nil
+		}
+		if ts.armed.Load() != 0 {
+			if _, err := c.RunTimers(); err != nil && onError != nil && !c.closed.Load() {
+				onError(err)
+			}
+		}
+		sleep.Reset(c.nextTimer(tick))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-kick:
+		case <-sleep.C:
+		}
+	}
+}
+
+// nextTimer is how long ServeTimers may sleep: until the earliest armed
+// deadline on a clock it can sleep on, at most tick.
+func (c *Collection) nextTimer(tick time.Duration) time.Duration {
+	ts := &c.timers
+	if ts.armed.Load() == 0 || c.opts.Clock != nil {
+		return tick
+	}
+	wait := tick
+	ts.mu.Lock()
+	for _, t := range ts.byAdr {
+		if !t.armed {
+			continue
+		}
+		d := time.Duration(0)
+		if now := c.timerClock(t); t.deadline > now {
+			d = time.Duration(min(t.deadline-now, uint64(tick)))
+		}
+		wait = min(wait, d)
+	}
+	ts.mu.Unlock()
+	return wait
 }

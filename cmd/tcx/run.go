@@ -264,7 +264,9 @@ func runDatapath(ctx context.Context, stdout, stderr io.Writer, o *runOptions) e
 		defer cancel()
 	}
 	stopProgress := startProgress(stderr, o.progress, dp, built)
+	stopTimers := serveTimers(ctx, built, stderr)
 	runErr := dp.Run(ctx)
+	stopTimers()
 	stopProgress()
 	printk.stop() // every line out before the summary
 	out.summary(dp, recordings(topo, built))

@@ -162,7 +162,7 @@ func TestProbesObject_UpToDate(t *testing.T) {
 	if out, err := exec.Command("make", "-s", "-B", "-C", "testdata", "OUT="+tmp).CombinedOutput(); err != nil {
 		t.Fatalf("make: %v\n%s", err, out)
 	}
-	for _, obj := range []string{"probes.o", "crypto_probes.o", "hash_order.o"} {
+	for _, obj := range []string{"probes.o", "crypto_probes.o", "hash_order.o", "timer_due.o"} {
 		want, err := os.ReadFile(filepath.Join(tmp, obj))
 		if err != nil {
 			t.Fatal(err)
