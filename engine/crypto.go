@@ -43,9 +43,11 @@ func cryptoCtxCreate(m *vm.Machine, r1, r2, r3, _, _ uint64) (uint64, error) {
 }
 
 // cryptoCtx resolves a struct bpf_crypto_ctx argument; the verifier only
-// lets a trusted one through, so anything else aborts the run.
+// lets a trusted one through, so anything else aborts the run. A context
+// whose last reference another run dropped meanwhile is still found (RCU:
+// the kernel frees it after the readers of the moment are done).
 func cryptoCtx(m *vm.Machine, ptr uint64) (*bpfcrypto.Ctx, error) {
-	obj, _ := executor(m).coll.as.Object(ptr)
+	obj, _ := m.Object(ptr)
 	c, ok := obj.(*bpfcrypto.Ctx)
 	if !ok {
 		return nil, fmt.Errorf("argument %#x is not a struct bpf_crypto_ctx: %w", ptr, syscall.EINVAL)
