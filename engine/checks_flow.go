@@ -125,6 +125,9 @@ type flow struct {
 const (
 	widenAfter = 8  // visits of a block before differing registers turn unknown
 	maxVisits  = 64 // per block on average, then the function is given up
+	// maxBlocks bounds the states kept (three of about 1.2 KiB a block):
+	// a larger function is not analysed, whatever bytecode it is.
+	maxBlocks = 1 << 14
 )
 
 // scanFlow analyses function k; it reports nothing if the dataflow does
@@ -133,7 +136,7 @@ func (a *analysis) scanFlow(k int) {
 	sp := a.subs[k]
 	f := &flow{a: a, k: k, at: make(map[int]int), ids: make(map[[3]uint32]uint32), nextID: 1 << 24}
 	f.buildBlocks(sp)
-	if !f.solve() {
+	if len(f.blocks) > maxBlocks || !f.solve() {
 		return
 	}
 	for _, b := range f.blocks {
