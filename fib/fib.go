@@ -273,9 +273,10 @@ func (t *Table) lookup(p []byte, flags uint32, checkMTU, v6 bool) int64 {
 		}
 	} else {
 		// fib_lookup without custom rules: main (with local merged in),
-		// then default if it exists; its answer, error or not, stands.
+		// then, when main has no route or a throw route, default if it
+		// exists.
 		r = t.lookup4(dst, flags, dev.Ifindex, TableMain)
-		if (r == nil || r.Type != Unicast && r.Type != Local && r.Type != Broadcast) && t.hasTable(TableDefault, false) {
+		if (r == nil || r.Type == Throw) && t.hasTable(TableDefault, false) {
 			r = t.lookup4(dst, flags, dev.Ifindex, TableDefault)
 		}
 	}

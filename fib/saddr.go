@@ -59,23 +59,39 @@ func global4(p netip.Prefix) bool {
 // namespace, RFC 6724's rules as the kernel orders them -- the
 // destination itself, appropriate scope, the output device, matching
 // label, longest matching prefix (up to the address's prefix length) --
-// the first best in ifindex order.
+// the first best in the kernel's order (listedBefore).
 func (t *Table) selectAddr6(out uint32, dst netip.Addr) (netip.Addr, bool) {
 	var best *Addr
+	bi := -1
 	for i := range t.Addrs {
 		a := &t.Addrs[i]
 		if !a.Prefix.Addr().Is6() || a.Prefix.Addr().IsMulticast() || a.Prefix.Addr().IsUnspecified() {
 			continue
 		}
-		if best == nil || better6(a, best, out, dst) ||
-			(!better6(best, a, out, dst) && a.Ifindex < best.Ifindex) {
-			best = a
+		if best == nil || better6(a, best, out, dst) || (!better6(best, a, out, dst) && t.listedBefore(i, bi)) {
+			best, bi = a, i
 		}
 	}
 	if best == nil {
 		return netip.Addr{}, false
 	}
 	return best.Prefix.Addr(), true
+}
+
+// listedBefore reports whether the kernel meets a before b: devices in
+// ifindex order (the device list of a namespace whose devices were never
+// renumbered), a device's addresses by scope, widest first, and within
+// one scope the newest first (ipv6_link_dev_addr). i and j index Addrs,
+// in the order the addresses were added.
+func (t *Table) listedBefore(i, j int) bool {
+	a, b := &t.Addrs[i], &t.Addrs[j]
+	switch {
+	case a.Ifindex != b.Ifindex:
+		return a.Ifindex < b.Ifindex
+	case scope6(a.Prefix.Addr()) != scope6(b.Prefix.Addr()):
+		return scope6(a.Prefix.Addr()) > scope6(b.Prefix.Addr())
+	}
+	return i > j
 }
 
 // better6 reports whether a wins over b by the first rule that tells
@@ -118,12 +134,13 @@ func b2i(b bool) int {
 	return 0
 }
 
-// scope6 is __ipv6_addr_src_scope: node (loopback), link, site, global.
+// scope6 is __ipv6_addr_src_scope: link (link-local and, by RFC 6724
+// 3.4, ::1), site, global (v4-mapped ones too, whatever the IPv4 address).
 func scope6(a netip.Addr) int {
 	switch {
-	case a.IsLoopback():
-		return 0x1
-	case a.IsLinkLocalUnicast():
+	case a.Is4In6():
+		return 0xe
+	case a.IsLoopback(), a.IsLinkLocalUnicast():
 		return 0x2
 	case netip.MustParsePrefix("fec0::/10").Contains(a):
 		return 0x5

@@ -37,6 +37,8 @@ func (ns *NetNS) AddRoute(r Route) error                                   { ret
 func (ns *NetNS) AddNeigh(ifindex int, addr netip.Addr, mac [6]byte) error { return errUnsupported }
 func (ns *NetNS) SetIPv4Forwarding(on bool) error                          { return errUnsupported }
 func (ns *NetNS) SetIPv6Forwarding(on bool) error                          { return errUnsupported }
+func (ns *NetNS) SetMTU(ifindex, mtu int) error                            { return errUnsupported }
+func (ns *NetNS) SetDeviceForwarding(name string, on bool) error           { return errUnsupported }
 
 // Release has no Linux kernel to name off Linux.
 func Release() (string, error) { return "", errUnsupported }

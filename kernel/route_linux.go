@@ -131,3 +131,39 @@ func (ns *NetNS) SetIPv6Forwarding(on bool) error {
 	}
 	return nil
 }
+
+// SetMTU sets a device's MTU (ip link set DEV mtu N).
+func (ns *NetNS) SetMTU(ifindex, mtu int) error {
+	err := ns.Do(func() error {
+		l, err := ns.nl.LinkByIndex(ifindex)
+		if err != nil {
+			return linkErr(err)
+		}
+		return ns.nl.LinkSetMTU(l, mtu)
+	})
+	if err != nil {
+		return fmt.Errorf("set mtu of device %d: %w", ifindex, err)
+	}
+	return nil
+}
+
+// SetDeviceForwarding switches IPv4 and IPv6 forwarding of one device
+// on or off (net.ipv4.conf.NAME.forwarding, net.ipv6.conf.NAME.forwarding).
+func (ns *NetNS) SetDeviceForwarding(name string, on bool) error {
+	v := []byte("0\n")
+	if on {
+		v = []byte("1\n")
+	}
+	err := ns.Do(func() error {
+		for _, fam := range []string{"ipv4", "ipv6"} {
+			if err := os.WriteFile("/proc/sys/net/"+fam+"/conf/"+name+"/forwarding", v, 0); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("set forwarding of %s: %w", name, err)
+	}
+	return nil
+}

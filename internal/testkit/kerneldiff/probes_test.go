@@ -4,15 +4,12 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math/rand/v2"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
 
-	"github.com/tcxgo/tcx/engine"
-	"github.com/tcxgo/tcx/fib"
 	"github.com/tcxgo/tcx/internal/testkit/kerneldiff"
 	"github.com/tcxgo/tcx/internal/testkit/kerneltest"
 	"github.com/tcxgo/tcx/internal/testkit/pktgen"
@@ -162,7 +159,7 @@ func TestProbesObject_UpToDate(t *testing.T) {
 	if out, err := exec.Command("make", "-s", "-B", "-C", "testdata", "OUT="+tmp).CombinedOutput(); err != nil {
 		t.Fatalf("make: %v\n%s", err, out)
 	}
-	for _, obj := range []string{"probes.o", "crypto_probes.o", "hash_order.o", "timer_due.o"} {
+	for _, obj := range []string{"probes.o", "crypto_probes.o", "hash_order.o", "timer_due.o", "fib_probe.o"} {
 		want, err := os.ReadFile(filepath.Join(tmp, obj))
 		if err != nil {
 			t.Fatal(err)
@@ -274,126 +271,6 @@ func TestKernel_HelperProbes(t *testing.T) {
 		"map_in_map 0", "map_in_map 1", "timer 1", "timer 0", "timer -22"} {
 		if results[want] == 0 {
 			t.Errorf("no probe run gave %q: %v", want, results)
-		}
-	}
-}
-
-// TestKernel_FibLookupRoutes compares bpf_fib_lookup with routes: the
-// kernel's namespace gets a veth pair with addresses, routes (through a
-// gateway, on link, blackhole, in table 100), neighbours and forwarding
-// on; the engine gets the same as a fib.Table, including the routes the
-// kernel adds itself (connected, local, broadcast, loopback).
-func TestKernel_FibLookupRoutes(t *testing.T) {
-	kerneltest.RequireKernel(t)
-	kerneldiff.PinCPU0(t)
-	ns, err := kernel.NewNetNS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Close() })
-	kerneldiff.PinNSCPU0(t, ns)
-	ia, ib, err := ns.AddVethPair("fiba", "fibb")
-	if err != nil {
-		t.Fatal(err)
-	}
-	macA, macB, gwMAC, nMAC := [6]byte{2, 0, 0, 0, 0xa, 1}, [6]byte{2, 0, 0, 0, 0xb, 1}, [6]byte{2, 0, 0, 0, 0xfe, 0xfe}, [6]byte{2, 0, 0, 0, 7, 7}
-	P, A := netip.MustParsePrefix, netip.MustParseAddr
-	steps := []func() error{
-		func() error { return ns.SetHardwareAddr(ia, macA) },
-		func() error { return ns.SetHardwareAddr(ib, macB) },
-		func() error { return ns.AddAddr(ia, P("192.168.1.1/24")) },
-		func() error { return ns.AddAddr(ib, P("192.168.2.1/24")) },
-		func() error { return ns.AddNeigh(ia, A("192.168.1.254"), gwMAC) },
-		func() error { return ns.AddNeigh(ia, A("192.168.1.7"), nMAC) },
-		func() error {
-			return ns.AddRoute(kernel.Route{Dst: P("10.0.0.0/8"), Gateway: A("192.168.1.254"), Ifindex: ia})
-		},
-		func() error { return ns.AddRoute(kernel.Route{Dst: P("10.9.0.0/16"), Ifindex: ia}) },
-		func() error { return ns.AddRoute(kernel.Route{Dst: P("10.66.0.0/16"), Blackhole: true}) },
-		func() error { return ns.AddRoute(kernel.Route{Dst: P("172.16.0.0/12"), Ifindex: ib, Table: 100}) },
-		func() error { return ns.SetIPv4Forwarding(true) },
-	}
-	for _, step := range steps {
-		if err := step(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	a, b := uint32(ia), uint32(ib)
-	src1, src2 := A("192.168.1.1"), A("192.168.2.1")
-	tbl := &fib.Table{
-		Devices: []fib.Device{
-			{Ifindex: 1, MTU: 65536, Forwarding4: true},
-			{Ifindex: a, MAC: macA, Forwarding4: true},
-			{Ifindex: b, MAC: macB, Forwarding4: true},
-		},
-		Routes: []fib.Route{
-			{Dst: P("192.168.1.0/24"), Ifindex: a, PrefSrc: src1},
-			{Dst: P("192.168.2.0/24"), Ifindex: b, PrefSrc: src2},
-			{Dst: P("10.0.0.0/8"), Ifindex: a, Gateway: A("192.168.1.254"), PrefSrc: src1},
-			{Dst: P("10.9.0.0/16"), Ifindex: a, PrefSrc: src1},
-			{Dst: P("10.66.0.0/16"), Type: fib.Blackhole},
-			{Dst: P("172.16.0.0/12"), Ifindex: b, Table: 100, PrefSrc: src2},
-			{Dst: P("192.168.1.1/32"), Type: fib.Local, Table: fib.TableLocal, Ifindex: a},
-			{Dst: P("192.168.1.255/32"), Type: fib.Local, Table: fib.TableLocal, Ifindex: a},
-			{Dst: P("192.168.2.1/32"), Type: fib.Local, Table: fib.TableLocal, Ifindex: b},
-			{Dst: P("192.168.2.255/32"), Type: fib.Local, Table: fib.TableLocal, Ifindex: b},
-			{Dst: P("127.0.0.0/8"), Type: fib.Local, Table: fib.TableLocal, Ifindex: 1},
-		},
-		Neighbours: []fib.Neighbour{{Ifindex: a, Addr: A("192.168.1.254"), MAC: gwMAC}, {Ifindex: a, Addr: A("192.168.1.7"), MAC: nMAC}},
-	}
-	spec, err := engine.LoadCollectionSpec(filepath.Join("testdata", "probes.o"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kern, err := kernel.NewTestRunner(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { kern.Close() })
-	coll, err := engine.NewCollection(spec, engine.Options{NumCPU: 1, FIB: tbl})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { coll.Close() })
-	s, err := kerneldiff.NewSide(kern, coll)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	s.NS = ns
-	ip := func(a string) uint32 { b := A(a).As4(); return binary.LittleEndian.Uint32(b[:]) }
-	dsts := []uint32{ip("10.2.3.4"), ip("10.9.0.7"), ip("10.66.1.1"), ip("8.8.8.8"), ip("192.168.1.254"), ip("192.168.1.7"),
-		ip("192.168.1.8"), ip("172.16.1.1"), ip("192.168.1.1"), ip("127.0.0.1"), ip("192.168.2.9")}
-	packets := envInt(t, "KERNELDIFF_PACKETS", 1000)
-	rng := rand.New(rand.NewPCG(7, 7))
-	g := pktgen.New(7)
-	results := map[int64]int{}
-	for i := range packets {
-		frame := g.Next()
-		ctx := make([]byte, skb.CtxSize)
-		sel := pick(rng, 2, 2, 2, 10) | pick(rng, 0, 6)<<8 | pick(rng, 0, 0, 1400, 1501, 65535)<<16
-		fl := pick(rng, 0, 0, 1, 2, 4, 16, 32, 1|8, 1|8|4, 16|4)
-		cb3 := pick(rng, ip("192.168.1.1"), ip("10.1.1.1"), 100, rng.Uint32())
-		for k, v := range []uint32{sel, pick(rng, a, a, b, 1), fl, cb3, dsts[rng.IntN(len(dsts))]} {
-			binary.LittleEndian.PutUint32(ctx[skb.CtxCB+4*k:], v)
-		}
-		d, err := s.Compare("fib", frame, ctx, map[uint32]int{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d != "" {
-			t.Fatalf("divergence at packet %d: %s\nctx_in % x", i, d, ctx)
-		}
-		v := make([]byte, 8)
-		if err := coll.Maps["out"].Lookup(make([]byte, 4), v); err != nil {
-			t.Fatal(err)
-		}
-		results[int64(binary.LittleEndian.Uint64(v))]++
-	}
-	t.Logf("bpf_fib_lookup with routes: %d lookups, 0 divergences, results %v", packets, results)
-	for _, want := range []int64{fib.RetSuccess, fib.RetBlackhole, fib.RetNotFwded, fib.RetNoNeigh, fib.RetFragNeeded, fib.RetFwdDisabled} {
-		if results[want] == 0 {
-			t.Errorf("no lookup gave %d: %v", want, results)
 		}
 	}
 }
