@@ -11,8 +11,9 @@ import (
 
 // native is a program compiled to amd64 machine code.
 type native struct {
-	code *x.Code
-	base uintptr
+	code  *x.Code
+	base  uintptr // the entry that resumes at jitState.resume
+	start uintptr // the entry that starts at op 0
 	off  []int32 // op index -> code offset of its first instruction
 	// dirty[i] is, for a subprogram entry i, how far below r10 the
 	// subprogram's r10-relative stores reach (0: none); see Machine.dirtyLo.
@@ -142,12 +143,16 @@ func compileAmd64(p *Program) (*native, error) {
 
 	// Entry: load the registers, forget the slot memos (Go may have
 	// changed the regions), continue where Go says.
-	for i, r := range jitReg {
-		a.Load(8, r, x.M(jState, offRegs+int32(8*i)))
-	}
-	a.StoreImm(8, x.M(jState, offMemo+offMemoLo), -1)
-	a.StoreImm(8, x.M(jState, offMemo+memoSize+offMemoLo), -1)
+	c.entry()
 	a.JmpM(x.M(jState, offResume))
+	// Entry at op 0, where a run starts: the same, then a direct jump, so
+	// that the indirect jump above serves only the resumptions after
+	// exits, which it then predicts (a run alternating between its start
+	// and one resumption would otherwise mispredict both).
+	start := a.NewLabel()
+	a.Bind(start)
+	c.entry()
+	a.Jmp(c.ops[0])
 
 	for pc := range p.code {
 		a.Bind(c.ops[pc])
@@ -185,12 +190,23 @@ func compileAmd64(p *Program) (*native, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &native{code: code, base: code.Addr(), off: make([]int32, len(p.code)), dirty: c.dirtyAt,
+	n := &native{code: code, base: code.Addr(), start: code.Addr() + uintptr(a.Bound(start)),
+		off: make([]int32, len(p.code)), dirty: c.dirtyAt,
 		calls: slices.ContainsFunc(p.code, func(o op) bool { return o.kind == kCall })}
 	for i, l := range c.ops {
 		n.off[i] = int32(a.Bound(l))
 	}
 	return n, nil
+}
+
+// entry loads the registers from the Machine and forgets the slot memos
+// (Go may have changed the regions): what every entry from Go does first.
+func (c *jitc) entry() {
+	for i, r := range jitReg {
+		c.a.Load(8, r, x.M(jState, offRegs+int32(8*i)))
+	}
+	c.a.StoreImm(8, x.M(jState, offMemo+offMemoLo), -1)
+	c.a.StoreImm(8, x.M(jState, offMemo+memoSize+offMemoLo), -1)
 }
 
 // dirty computes, for each subprogram entry, the lowest r10 offset its

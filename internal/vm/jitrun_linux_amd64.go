@@ -38,6 +38,10 @@ func (m *Machine) enter(nat *native, pc, acc, limit int) {
 		m.prepare(nat, pc)
 	}
 	m.jit.budget = int64(limit - acc)
+	if pc == 0 {
+		nat.code.Enter(nat.start, uintptr(unsafe.Pointer(m)))
+		return
+	}
 	m.jit.resume = nat.base + uintptr(nat.off[pc])
 	nat.code.Enter(nat.base, uintptr(unsafe.Pointer(m)))
 }
