@@ -1,7 +1,8 @@
 // Package topology describes a userspace datapath in YAML and builds it:
 // devices with their ports (wire, host side), network namespaces and the
 // veth pairs that join them, MTUs and
-// recordings; per hook a chain of ELF programs placed by anchors; global
+// recordings; each namespace's addresses, routes and neighbours, the FIB
+// bpf_fib_lookup consults there; per hook a chain of ELF programs placed by anchors; global
 // variables; maps shared by name between objects; the worker count. Load
 // parses and validates a file, naming the line of every mistake; Build
 // creates one userspace runtime per namespace, loads the objects with package engine,
