@@ -400,12 +400,24 @@ func (c *CtxCache) Lay(img []byte, p *Packet, base uint32) {
 
 // ReadCtx is p.ReadCtx(img) for an image Lay laid out, whose plain stores
 // (CtxPlainStore) the cache then knows: they change p and the image
-// alike. Done on the cache's own packet rather than by copying p's fields,
-// it reads no field just written with a wider load.
+// alike. The cache's packet takes the fields ReadCtx set one by one, at
+// the widths they were written with: a block copy would read them back
+// wider than they were just stored, which stalls.
 func (c *CtxCache) ReadCtx(p *Packet, img []byte) {
 	p.ReadCtx(img)
-	if c.ok {
-		c.snap.ReadCtx(img)
+	if !c.ok {
+		return
+	}
+	// What ReadCtx just set in p, field by field at the widths it was
+	// written with (queue_mapping as ReadCtx decides it).
+	q := &c.snap
+	q.Mark, q.Priority, q.TCIndex, q.TCClassid, q.Tstamp = p.Mark, p.Priority, p.TCIndex, p.TCClassid, p.Tstamp
+	if binary.LittleEndian.Uint32(img[CtxQueueMapping:]) < noQueueMapping {
+		q.QueueMapping = p.QueueMapping
+	}
+	le := binary.LittleEndian
+	for i := 0; i < cbSize; i += 4 {
+		le.PutUint32(q.CB[i:], le.Uint32(p.CB[i:]))
 	}
 }
 
