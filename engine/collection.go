@@ -23,6 +23,7 @@ import (
 	"github.com/tcxgo/tcx/internal/vm"
 	"github.com/tcxgo/tcx/maps"
 	"github.com/tcxgo/tcx/skb"
+	"github.com/tcxgo/tcx/sock"
 )
 
 // DefaultInstructionLimit bounds one run (tail calls and bpf_loop callbacks
@@ -71,6 +72,12 @@ type Options struct {
 	// off, so lookups answer BPF_FIB_LKUP_RET_FWD_DISABLED (or -ENODEV
 	// for a device other than lo), as the kernel's do there.
 	FIB *fib.Table
+	// Sockets is the namespace's socket table the socket lookups
+	// (bpf_sk_lookup_tcp/udp, bpf_skc_lookup_tcp) search and whose sockets
+	// sockmaps hold; a userspace sockmap Update takes a socket's cookie
+	// where the kernel takes its fd. nil is a namespace without sockets:
+	// every lookup is NULL.
+	Sockets *sock.Table
 	// Quirks makes the packets of TestRun behave like an older kernel
 	// where the skb helpers changed between releases; zero follows the
 	// newest kernel the model was compared with (skb.Quirks). A packet the
@@ -232,7 +239,7 @@ func (c *Collection) NumCPU() int { return c.numCPU }
 func (c *Collection) createMaps(spec *ebpf.CollectionSpec) (map[string]int, error) {
 	names := sortedKeys(spec.Maps)
 	index := make(map[string]int, len(names))
-	mopts := maps.Options{NumCPU: c.numCPU, MemoryLimit: c.opts.MemoryLimit}
+	mopts := maps.Options{NumCPU: c.numCPU, MemoryLimit: c.opts.MemoryLimit, ResolveSocket: c.socketByCookie}
 	for _, name := range names {
 		ms := spec.Maps[name].Copy()
 		if ms.Name == "" {

@@ -33,6 +33,10 @@ type Executor struct {
 	nresv int
 	lock  []byte // the bpf_spin_lock held, if any
 
+	// The sockets the run holds pointers to (helpers_sock.go).
+	socks  [vm.MaxDynamicRegions]sockRef
+	nsocks int
+
 	// iterKey is bpf_for_each_map_elem's key and next-key buffer.
 	iterKey []byte
 	// due holds the timers one runTimers fires, reused.
@@ -217,7 +221,7 @@ func (x *Executor) mapPacket() {
 
 // finish releases what the kernel's verifier would have forced the program
 // to release: ring buffer records it neither submitted nor discarded, and
-// a spin lock still held.
+// a spin lock still held, references to sockets it did not release.
 func (x *Executor) finish() {
 	for i := range x.nresv {
 		r := &x.resv[i]
@@ -231,6 +235,7 @@ func (x *Executor) finish() {
 		spinUnlock(x.lock)
 		x.lock = nil
 	}
+	x.dropSockets()
 }
 
 // ctxView is the __sk_buff of the current run: loads read the image the

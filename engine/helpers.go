@@ -68,12 +68,15 @@ func helperTable() []vm.HelperFunc {
 		asm.FnSkbGetTunnelOpt:      skbGetTunnelOpt,
 		asm.FnSkbSetTunnelOpt:      skbSetTunnelOpt,
 		asm.FnCheckMtu:             checkMTU,
-		asm.FnSkLookupTcp:          skLookup,
-		asm.FnSkLookupUdp:          skLookup,
-		asm.FnSkcLookupTcp:         skLookup,
-		asm.FnSkRelease:            noSocket,
-		asm.FnTcpCheckSyncookie:    noSocket,
-		asm.FnTcpGenSyncookie:      noSocket,
+		asm.FnSkLookupTcp:          skLookupTCP,
+		asm.FnSkLookupUdp:          skLookupUDP,
+		asm.FnSkcLookupTcp:         skLookupTCP,
+		asm.FnSkRelease:            skRelease,
+		asm.FnSkFullsock:           skFullsock,
+		asm.FnGetListenerSock:      getListenerSock,
+		asm.FnSkAssign:             skAssign,
+		asm.FnTcpCheckSyncookie:    tcpCheckSyncookie,
+		asm.FnTcpGenSyncookie:      tcpGenSyncookie,
 		asm.FnForEachMapElem:       forEachMapElem,
 		asm.FnFibLookup:            fibLookup,
 		asm.FnDynptrRead:           dynptrRead,
@@ -173,6 +176,9 @@ func mapLookupElem(m *vm.Machine, r1, r2, _, _, _ uint64) (uint64, error) {
 	if o, ok := e.m.(*maps.MapOfMaps); ok {
 		return x.lookupInnerMap(m, e, o, r2)
 	}
+	if sm, ok := e.m.(*maps.SockMap); ok {
+		return x.lookupSockMap(m, e, sm, r2)
+	}
 	if e.slots == nil {
 		return 0, noSlots(e)
 	}
@@ -224,6 +230,9 @@ func mapLookupPercpuElem(m *vm.Machine, r1, r2, r3, _, _ uint64) (uint64, error)
 }
 
 func mapUpdateElem(m *vm.Machine, r1, r2, r3, r4, _ uint64) (uint64, error) {
+	if e, sm := sockMapArg(m, r1); sm != nil {
+		return executor(m).updateSockMap(m, e, sm, r2, r3, r4)
+	}
 	x, e, key, err := mapKey(m, r1, r2)
 	if err != nil {
 		return 0, err
@@ -236,6 +245,9 @@ func mapUpdateElem(m *vm.Machine, r1, r2, r3, r4, _ uint64) (uint64, error) {
 }
 
 func mapDeleteElem(m *vm.Machine, r1, r2, _, _, _ uint64) (uint64, error) {
+	if e, sm := sockMapArg(m, r1); sm != nil {
+		return deleteSockMap(m, e, sm, r2)
+	}
 	x, e, key, err := mapKey(m, r1, r2)
 	if err != nil {
 		return 0, err

@@ -2,8 +2,6 @@ package engine
 
 import (
 	"encoding/binary"
-	"fmt"
-	"syscall"
 
 	"github.com/tcxgo/tcx/fib"
 	"github.com/tcxgo/tcx/internal/linuxerr"
@@ -12,8 +10,8 @@ import (
 	"github.com/tcxgo/tcx/skb"
 )
 
-// The helpers that look beyond the packet: tunnel metadata, device MTUs,
-// sockets, and the map iteration helper.
+// The helpers that look beyond the packet: tunnel metadata, device MTUs
+// and the map iteration helper (sockets: helpers_sock.go).
 
 func skbGetTunnelKey(m *vm.Machine, _, r2, r3, r4, _ uint64) (uint64, error) {
 	_, p := packet(m)
@@ -108,25 +106,6 @@ func fibLookup(m *vm.Machine, _, r2, r3, r4, _ uint64) (uint64, error) {
 		tbl = x.coll.opts.FIB
 	}
 	return ret(tbl.Lookup(params, uint32(r4), p.Len(), p.GSOSize != 0)), nil
-}
-
-// skLookup is bpf_sk_lookup_tcp/udp and bpf_skc_lookup_tcp against the
-// engine's socket table, which is empty: a namespace without sockets, so
-// every lookup is NULL, whatever the tuple, as in the kernel's (bad tuple
-// sizes, flags and netns ids are NULL there too). The tuple is still read,
-// so a program passing memory it does not own faults here as well.
-func skLookup(m *vm.Machine, _, r2, r3, _, _ uint64) (uint64, error) {
-	if _, err := memArg(m, r2, r3, false); err != nil {
-		return 0, err
-	}
-	return 0, nil
-}
-
-// noSocket answers the helpers that take a socket pointer: the verifier
-// only lets a program call them with a socket a lookup returned, and no
-// lookup returns one here.
-func noSocket(m *vm.Machine, r1, _, _, _, _ uint64) (uint64, error) {
-	return 0, fmt.Errorf("socket %#x: the engine's socket table is empty, no lookup returned it: %w", r1, syscall.EINVAL)
 }
 
 // forEachMapElem is bpf_for_each_map_elem(map, callback, ctx, flags): the

@@ -124,3 +124,21 @@ func (l *Link) Detach() error                                         { return e
 func (l *Link) Pin(path string) error                                 { return errUnsupported }
 func (l *Link) Unpin() error                                          { return errUnsupported }
 func (l *Link) Close() error                                          { return errUnsupported }
+
+// Socket is a socket opened in a namespace; none can exist off Linux.
+type Socket struct {
+	Family        uint16
+	Protocol      uint8
+	Listening     bool
+	Accepted      bool
+	V6Only        bool
+	Local, Remote netip.AddrPort
+	Cookie        uint64
+	FD            int
+}
+
+func (s *Socket) Close() error                                    { return errUnsupported }
+func (ns *NetNS) Listen(network, address string) (*Socket, error) { return nil, errUnsupported }
+func (ns *NetNS) Connect(l *Socket) (client, server *Socket, err error) {
+	return nil, nil, errUnsupported
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/tcxgo/tcx/internal/linuxerr"
+	"github.com/tcxgo/tcx/sock"
 )
 
 // Update flags of bpf_map_update_elem (include/uapi/linux/bpf.h).
@@ -116,6 +117,10 @@ type Options struct {
 	// program array (a program fd in the kernel) into the program. nil
 	// makes such updates fail with EBADF; Set works regardless.
 	ResolveProgram func(handle uint32) (any, error)
+	// ResolveSocket turns the value of a userspace Update on a sockmap or
+	// sockhash (a socket fd in the kernel) into the socket. nil makes such
+	// updates fail with EBADF; SetSocket works regardless.
+	ResolveSocket func(handle uint64) (*sock.Socket, error)
 }
 
 const defaultMemoryLimit = 1 << 30
@@ -204,6 +209,8 @@ func create(spec *ebpf.MapSpec, opts Options) (Map, error) {
 		return newPerfEventArray(b, opts)
 	case ebpf.ArrayOfMaps, ebpf.HashOfMaps:
 		return newMapOfMaps(spec, b, opts)
+	case ebpf.SockMap, ebpf.SockHash:
+		return newSockMap(b, opts)
 	}
 	return nil, fmt.Errorf("create map %q: map type %s not supported: %w", spec.Name, spec.Type, syscall.EOPNOTSUPP)
 }

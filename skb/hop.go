@@ -119,6 +119,7 @@ func (p *Packet) Scrub(xnet bool) {
 // (is_skb_forwardable) and devices that are down.
 func (p *Packet) Forward(dev Device, xnet bool) bool {
 	p.Scrub(xnet)
+	p.Sock = 0 // the socket was for this namespace's receive path
 	p.Priority = 0
 	p.EthTypeTrans(dev)
 	return p.Receive()

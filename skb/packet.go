@@ -155,6 +155,10 @@ type Packet struct {
 	// decides whether VLAN helpers fix up a CHECKSUM_COMPLETE sum for the MAC
 	// header (bpf_push_mac_rcsum). BPF_PROG_TEST_RUN leaves it false.
 	AtIngress bool
+	// Sock is the cookie of the socket bpf_sk_assign gave the packet
+	// (skb->sk with the sock_pfree destructor), 0 for none: the socket
+	// the receive path delivers it to.
+	Sock uint64
 	// HashSeed keys GetHashRecalc's flow hash (the kernel's hashrnd).
 	// Reset keeps it.
 	HashSeed uint32

@@ -10,24 +10,27 @@ import "syscall"
 // that they cannot end up in a Go error by accident: Go callers get the
 // host's errno through Host.
 const (
-	ENOENT       = 2
-	E2BIG        = 7
-	EAGAIN       = 11
-	ENOMEM       = 12
-	EACCES       = 13
-	EFAULT       = 14
-	EBUSY        = 16
-	EEXIST       = 17
-	ENODEV       = 19
-	EINVAL       = 22
-	ENOSPC       = 28
-	ERANGE       = 34
-	EDEADLK      = 35
-	EPROTO       = 71
-	EBADMSG      = 74
-	EOPNOTSUPP   = 95
-	EAFNOSUPPORT = 97
-	EALREADY     = 114
+	ENOENT          = 2
+	E2BIG           = 7
+	EAGAIN          = 11
+	ENOMEM          = 12
+	EACCES          = 13
+	EFAULT          = 14
+	EBUSY           = 16
+	EEXIST          = 17
+	ENODEV          = 19
+	EINVAL          = 22
+	ENOSPC          = 28
+	ERANGE          = 34
+	EDEADLK         = 35
+	EPROTO          = 71
+	EBADMSG         = 74
+	EPROTONOSUPPORT = 93
+	EOPNOTSUPP      = 95
+	EAFNOSUPPORT    = 97
+	EADDRINUSE      = 98
+	ENETUNREACH     = 101
+	EALREADY        = 114
 
 	// ENOTSUPP is the kernel-internal 524 (include/linux/errno.h) some
 	// helpers and bpf(2) commands leak to userspace; it is not EOPNOTSUPP
@@ -77,6 +80,12 @@ func Host(n int) syscall.Errno {
 		return syscall.EAFNOSUPPORT
 	case EALREADY:
 		return syscall.EALREADY
+	case EPROTONOSUPPORT:
+		return syscall.EPROTONOSUPPORT
+	case EADDRINUSE:
+		return syscall.EADDRINUSE
+	case ENETUNREACH:
+		return syscall.ENETUNREACH
 	}
 	return syscall.Errno(n)
 }

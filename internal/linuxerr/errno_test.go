@@ -26,6 +26,9 @@ var hostNames = []struct {
 	{"EBADMSG", linuxerr.EBADMSG, syscall.EBADMSG},
 	{"EOPNOTSUPP", linuxerr.EOPNOTSUPP, syscall.EOPNOTSUPP},
 	{"EALREADY", linuxerr.EALREADY, syscall.EALREADY},
+	{"EPROTONOSUPPORT", linuxerr.EPROTONOSUPPORT, syscall.EPROTONOSUPPORT},
+	{"EADDRINUSE", linuxerr.EADDRINUSE, syscall.EADDRINUSE},
+	{"ENETUNREACH", linuxerr.ENETUNREACH, syscall.ENETUNREACH},
 }
 
 func TestHost_SameName(t *testing.T) {

@@ -27,7 +27,10 @@ type Side struct {
 	// differs from the frame): how often a program took a path that
 	// rewrites, encapsulates or strips.
 	Rewritten int
-	rings     map[string]*maps.RingBufReader
+	// Sockets, if set, are the sockets open in NS, mirrored in the
+	// engine's socket table (NSSockets).
+	Sockets *NSSockets
+	rings   map[string]*maps.RingBufReader
 }
 
 // NewSide pairs a kernel runner and an engine collection made from the same
