@@ -114,12 +114,21 @@ func (s *SockMap) UpdateSocketElem(key []byte, sk *sock.Socket, flags uint64) in
 	if sk == nil {
 		return -linuxerr.EINVAL
 	}
-	if !sk.Hashed() {
-		// sock_map_sk_state_allowed: TCP listening or established, UDP
-		// bound.
+	if !stateAllowed(sk) {
 		return -linuxerr.EOPNOTSUPP
 	}
 	return s.update(key, sk, flags)
+}
+
+// stateAllowed is sock_map_sk_state_allowed as 6.18 answers it: an
+// established TCP socket or a bound UDP one. 6.12's source also takes TCP
+// listeners; 6.18.44 answers -EOPNOTSUPP for them, from programs and
+// userspace alike (TestKernel_SockMapStates).
+func stateAllowed(sk *sock.Socket) bool {
+	if sk.Protocol == sock.ProtoTCP {
+		return sk.State == sock.StateEstablished
+	}
+	return sk.Hashed()
 }
 
 // update is sock_map_update_common and sock_hash_update_common.
@@ -179,7 +188,7 @@ func (s *SockMap) DeleteSocketElem(key []byte) int64 {
 
 // SetSocket puts sk under key from userspace (BPF_MAP_UPDATE_ELEM with
 // the socket's fd): EOPNOTSUPP for a socket in a state the kernel does not
-// take (not listening or established, a UDP socket without a port).
+// take (a TCP listener, a UDP socket without a port).
 func (s *SockMap) SetSocket(key []byte, sk *sock.Socket, flags uint64) error {
 	if err := s.canWrite("update"); err != nil {
 		return err
@@ -190,8 +199,8 @@ func (s *SockMap) SetSocket(key []byte, sk *sock.Socket, flags uint64) error {
 	if sk == nil {
 		return fmt.Errorf("map update: nil socket: %w", syscall.EINVAL)
 	}
-	if !sk.Hashed() {
-		return fmt.Errorf("map update: socket %s is neither listening, established nor bound: %w", sk, syscall.EOPNOTSUPP)
+	if !stateAllowed(sk) {
+		return fmt.Errorf("map update: socket %s is neither an established TCP socket nor a bound UDP one: %w", sk, syscall.EOPNOTSUPP)
 	}
 	return errnoOf("update", s.update(key, sk, flags))
 }

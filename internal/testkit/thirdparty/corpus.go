@@ -87,7 +87,7 @@ const (
 	// no model of, reached through kfuncs or BTF pointers.
 	RefusedKernelInternal = "kernel-internal type (CO-RE)"
 	// RefusedNotModeled: a kfunc family or map type outside the engine's
-	// model (socket maps).
+	// model (none is left: the crypto kfuncs and socket maps are modelled).
 	RefusedNotModeled = "not modeled"
 	// RefusedPending: a helper or kfunc being added (issue 9, item 2).
 	RefusedPending = "pending helper"
@@ -103,9 +103,6 @@ var Refusals = map[string]Refusal{
 	"test_skb_helpers.o":          {"struct task_struct.", RefusedKernelInternal},
 	"test_tcp_custom_syncookie.o": {"struct bpf_tcp_req_attrs.", RefusedKernelInternal},
 	"xdp_synproxy_kern.o":         {"struct nf_conn.", RefusedKernelInternal},
-	"test_assign_reuse.o":         {"SockMap not supported", RefusedNotModeled},
-	"test_sockmap_update.o":       {"SockMap not supported", RefusedNotModeled},
-	"verifier_sockmap_mutate.o":   {"SockMap not supported", RefusedNotModeled},
 }
 
 // Unmatchable are programs ("object/program") whose output no second

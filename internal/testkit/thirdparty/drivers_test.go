@@ -46,6 +46,11 @@ var drivers = map[string]driver{
 	"test_tc_neigh_fib.o":  {prepare: neighPrepare, next: neighFrame, weight: 2},
 	"crypto_sanity.o":      {prepare: cryptoSanityPrepare, setup: cryptoSetup("skb_crypto_setup"), next: cryptoSanityFrame, weight: 2, took: cryptoTook},
 	"crypto_bench.o":       {prepare: cryptoBenchPrepare, setup: cryptoSetup("crypto_setup"), next: cryptoBenchFrame, weight: 2, took: cryptoTook},
+	// The socket selftests, against the namespace's sockets.
+	"test_assign_reuse.o":             {prepare: assignReusePrepare, setup: assignReuseSetup, next: assignReuseFrame, weight: 2},
+	"test_sockmap_update.o":           {setup: sockmapUpdateSetup},
+	"vrf_socket_lookup.o":             {next: vrfLookupFrame, weight: 2},
+	"test_tcp_check_syncookie_kern.o": {next: syncookieFrame, weight: 2},
 }
 
 // tunnelPort is cfg_port of test_tc_tunnel.c: the encap programs

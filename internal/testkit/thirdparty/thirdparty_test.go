@@ -68,6 +68,7 @@ func thirdParty(t *testing.T, e engine.Engine, label string) {
 	}
 	_, quirks, _ := kerneltest.Quirks(t) // the engine follows the kernel it is compared with
 	ns := newKernelNS(t)
+	socks := openSockets(t, ns)
 	var objs []string
 	for _, dir := range thirdparty.Dirs {
 		o, err := thirdparty.Objects(dir)
@@ -97,7 +98,7 @@ func thirdParty(t *testing.T, e engine.Engine, label string) {
 			continue
 		}
 		nobj++
-		coll, err := engine.NewCollection(full, engine.Options{NumCPU: ncpu, Strict: true, Quirks: quirks, Engine: e})
+		coll, err := engine.NewCollection(full, engine.Options{NumCPU: ncpu, Strict: true, Quirks: quirks, Engine: e, Sockets: socks.Table})
 		if err != nil {
 			kern.Close()
 			nrefused++
@@ -113,7 +114,7 @@ func thirdParty(t *testing.T, e engine.Engine, label string) {
 		if r, ok := thirdparty.Refusals[base]; ok {
 			t.Logf("%s: documented as refused (%s) but loads now: shrink thirdparty.Refusals", base, r.Kind)
 		}
-		n, d := runObject(t, base, full, ns, kern, coll, packets, seedBase)
+		n, d := runObject(t, base, full, ns, socks, kern, coll, packets, seedBase)
 		npackets += n
 		ndiv += d
 		coll.Close()
@@ -150,15 +151,28 @@ func newKernelNS(t *testing.T) *kernel.NetNS {
 	return ns
 }
 
+// openSockets opens the sockets of kerneldiff.NSSockets in the kernel's
+// namespace (listeners, established connections and UDP sockets on the
+// loopback addresses), which the engine's table mirrors: the socket
+// lookups of the corpus find them, the sockmap selftests hold them.
+func openSockets(t *testing.T, ns *kernel.NetNS) *kerneldiff.NSSockets {
+	socks, err := kerneldiff.OpenSockets(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { socks.Close() })
+	return socks
+}
+
 // runObject compares every tc program of one object on its packets and
 // returns how many packets it ran and whether it diverged (a program stops
 // at its first divergence: the two sides' states differ from then on).
-func runObject(t *testing.T, base string, spec *ebpf.CollectionSpec, ns *kernel.NetNS, kern *kernel.TestRunner, coll *engine.Collection, packets, seedBase int) (int, int) {
+func runObject(t *testing.T, base string, spec *ebpf.CollectionSpec, ns *kernel.NetNS, socks *kerneldiff.NSSockets, kern *kernel.TestRunner, coll *engine.Collection, packets, seedBase int) (int, int) {
 	s, err := kerneldiff.NewSide(kern, coll)
 	if err != nil {
 		t.Fatalf("%s: %v", base, err)
 	}
-	s.NS = ns
+	s.NS, s.Sockets = ns, socks
 	defer s.Close()
 	drv := drivers[base]
 	if drv.setup != nil {
@@ -266,7 +280,7 @@ func TestThirdParty_AcceptedOfRejected(t *testing.T) {
 			if why := thirdparty.Unmatchable[filepath.Base(obj)+"/"+name]; why == "" {
 				nprogs++
 			}
-			n, d := runObject(t, filepath.Base(obj), one, ns, kern, coll, packets, 0)
+			n, d := runObject(t, filepath.Base(obj), one, ns, nil, kern, coll, packets, 0)
 			npackets, ndiv = npackets+n, ndiv+d
 			coll.Close()
 			kern.Close()
