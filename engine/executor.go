@@ -130,7 +130,7 @@ func (x *Executor) Run(prog *Program, pkt *skb.Packet) (res Result, err error) {
 	if x.ctx.dirty {
 		x.ctx.sync()
 	}
-	if x.nresv != 0 || x.lock != nil {
+	if x.nresv != 0 || x.lock != nil || x.nsocks != 0 {
 		x.finish()
 	}
 	// Timers that came due fire now, as the kernel's softirq would soon

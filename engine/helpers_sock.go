@@ -102,7 +102,11 @@ func skLookup(m *vm.Machine, proto uint8, r2, r3, r4, r5 uint64) (uint64, error)
 	if err != nil {
 		return 0, err
 	}
-	s := x.coll.opts.Sockets.Lookup(proto, tuple, r4, r5, p.Ifindex)
+	var dif uint32
+	if p != nil { // nil in a timer callback, which has no skb
+		dif = p.Ifindex
+	}
+	s := x.coll.opts.Sockets.Lookup(proto, tuple, r4, r5, dif)
 	if s == nil {
 		return 0, nil
 	}
@@ -164,7 +168,7 @@ func skAssign(m *vm.Machine, _, r2, r3, _, _ uint64) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("bpf_sk_assign: %w", err)
 	}
-	if !p.AtIngress {
+	if p == nil || !p.AtIngress {
 		return errno(linuxerr.EOPNOTSUPP), nil
 	}
 	if !r.s.Hashed() {

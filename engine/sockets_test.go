@@ -11,6 +11,7 @@ import (
 
 	"github.com/tcxgo/tcx/engine"
 	"github.com/tcxgo/tcx/internal/linuxerr"
+	"github.com/tcxgo/tcx/internal/vm"
 	"github.com/tcxgo/tcx/skb"
 	"github.com/tcxgo/tcx/sock"
 )
@@ -74,7 +75,7 @@ func TestSockets_References(t *testing.T) {
 	} {
 		c := c
 		coll := newCollection(t, handSpec(lookupListener(c.ins...)), engine.Options{NumCPU: 1, Sockets: tb})
-		for range 3 { // a run's sockets do not outlive it
+		for range vm.MaxDynamicRegions + 4 { // a run's sockets do not outlive it
 			res, _, err := run(t, coll, 0, etherFrame(0x88b5, 60))
 			if (err != nil) != c.wantErr || !c.wantErr && res.Retval != c.want {
 				t.Errorf("%s: retval %d, %v", c.name, res.Retval, err)
@@ -141,4 +142,49 @@ func TestSockets_NoAlloc(t *testing.T) {
 	if runErr != nil || n != 0 {
 		t.Errorf("%v allocations per run, %v", n, runErr)
 	}
+}
+
+// TestSockets_ManyRuns: each run leaks its reference to another socket; a
+// run's sockets end with it, so the twentieth run finds its socket as the
+// first did.
+func TestSockets_ManyRuns(t *testing.T) {
+	tb := &sock.Table{}
+	const n = vm.MaxDynamicRegions + 4
+	for i := range n {
+		if _, err := tb.Add(sock.Socket{Family: sock.AFInet, Protocol: sock.ProtoTCP, State: sock.StateListen,
+			Local: netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), uint16(100+i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// lookupListener's tuple with the destination port taken from cb[0]
+	// (network byte order), then the socket's src_port returned.
+	ins := lookupListener(asm.LoadMem(asm.R0, asm.R7, sock.OffSrcPort, asm.Word), asm.Return())
+	at := slicesIndex(ins, asm.FnSkLookupTcp.Call())
+	patch := asm.Instructions{asm.LoadMem(asm.R0, asm.R6, skb.CtxCB, asm.Word), asm.StoreMem(asm.R10, -16+10, asm.R0, asm.Half)}
+	ins = append(ins[:at:at], append(patch, ins[at:]...)...)
+	coll := newCollection(t, handSpec(ins), engine.Options{NumCPU: 1, Sockets: tb})
+	x, err := coll.NewExecutor(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		pkt, err := skb.New(etherFrame(0x88b5, 60), skb.Loopback())
+		if err != nil {
+			t.Fatal(err)
+		}
+		binary.BigEndian.PutUint16(pkt.CB[:], uint16(100+i))
+		res, err := x.Run(coll.Programs["prog"], pkt)
+		if err != nil || res.Retval != uint32(100+i) {
+			t.Fatalf("run %d: retval %d, %v", i, res.Retval, err)
+		}
+	}
+}
+
+func slicesIndex(ins asm.Instructions, want asm.Instruction) int {
+	for i, in := range ins {
+		if in.OpCode == want.OpCode && in.Constant == want.Constant {
+			return i
+		}
+	}
+	return -1
 }

@@ -164,3 +164,32 @@ func TestLookup_NoAlloc(t *testing.T) {
 		t.Errorf("%v allocations per lookup", n)
 	}
 }
+
+func TestParse(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want sock.Socket
+		bad  bool
+	}{
+		{in: "tcp listen 10.0.0.1:80", want: sock.Socket{Family: sock.AFInet, Protocol: sock.ProtoTCP, State: sock.StateListen, Local: ap("10.0.0.1:80")}},
+		{in: "tcp listen [::]:443 v6only dev=3 cookie=9", want: sock.Socket{Family: sock.AFInet6, Protocol: sock.ProtoTCP, State: sock.StateListen, Local: ap("[::]:443"), V6Only: true, BoundIfindex: 3, Cookie: 9}},
+		{in: "tcp 10.0.0.1:80 10.0.0.2:4000 mark=0x10", want: sock.Socket{Family: sock.AFInet, Protocol: sock.ProtoTCP, State: sock.StateEstablished, Local: ap("10.0.0.1:80"), Remote: ap("10.0.0.2:4000"), Mark: 16}},
+		{in: "udp 0.0.0.0:53", want: sock.Socket{Family: sock.AFInet, Protocol: sock.ProtoUDP, State: sock.StateClose, Local: ap("0.0.0.0:53")}},
+		{in: "udp 10.0.0.1:53 10.0.0.9:5353", want: sock.Socket{Family: sock.AFInet, Protocol: sock.ProtoUDP, State: sock.StateEstablished, Local: ap("10.0.0.1:53"), Remote: ap("10.0.0.9:5353")}},
+		{in: "tcp 10.0.0.1:80", bad: true},
+		{in: "udp listen 10.0.0.1:80", bad: true},
+		{in: "sctp 10.0.0.1:80", bad: true},
+		{in: "tcp listen 10.0.0.1:80 color=red", bad: true},
+	} {
+		got, err := sock.Parse(c.in)
+		if c.bad {
+			if !errors.Is(err, syscall.EINVAL) {
+				t.Errorf("%q: %v, want EINVAL", c.in, err)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("%q: %+v, %v; want %+v", c.in, got, err, c.want)
+		}
+	}
+}

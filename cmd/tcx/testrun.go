@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tcxgo/tcx/engine"
+	"github.com/tcxgo/tcx/sock"
 )
 
 // testRunOptions are the flags of tcx test-run.
@@ -38,6 +39,8 @@ type testRunOptions struct {
 	engineName             string
 	engine                 engine.Engine
 	strict                 bool
+	sockets                []string
+	atIngress              bool
 }
 
 func newTestRunCommand() *cobra.Command {
@@ -90,6 +93,10 @@ beyond its checked bound) print a warning; --strict refuses the object.`,
   # 16 bytes encrypted with "ecb(aes)" into .bss
   tcx test-run testdata/thirdparty/selftests/progs/crypto_bench.o --set 'cipher="ecb(aes)"' --set 'key="12345678testtest"' --set key_len=16 --syscall crypto_setup --prog crypto_encrypt --hex 31323334353637383132333435363700 --dump-maps
 
+  # a TCP listener and an established connection for the socket lookups of a
+  # kernel selftest; bpf_sk_assign works at ingress (the skb shows the cookie)
+  tcx test-run testdata/thirdparty/selftests/progs/vrf_socket_lookup.o --prog tc_socket_lookup --socket "tcp listen 127.0.0.1:8080 cookie=7" --socket "udp 127.0.0.1:53" --hex "020000000002 020000000001 0800 4500002800010000400600007f0000017f000001 9c40 1f90 00000000 00000000 5002ffff00000000" --dump-maps
+
   # refuse, as the kernel's verifier does, a program whose bpf-to-bpf calls
   # need more than 512 bytes of stack (without --strict: a warning)
   tcx test-run testdata/thirdparty/selftests/rejected/test_global_func1.o --hex-file cmd/tcx/testdata/testrun/frames.hex --strict`,
@@ -123,8 +130,28 @@ beyond its checked bound) print a warning; --strict refuses the object.`,
 	f.BoolVar(&opts.list, "list", false, "list the programs and maps of the object and exit")
 	f.BoolVar(&opts.jsonOut, "json", false, "print machine-readable JSON")
 	f.BoolVar(&opts.strict, "strict", false, "refuse a program the kernel's verifier would refuse for what the load-time checks find (default: warn)")
+	f.StringArrayVar(&opts.sockets, "socket", nil, "a socket in the namespace the socket lookups and sockmaps see, `SPEC`: \"tcp listen ADDR:PORT\", \"tcp LOCAL PEER\", \"udp ADDR:PORT [PEER]\", then v6only, dev=N, mark=N, priority=N, cookie=N; repeatable (default: none, lookups find nothing)")
+	f.BoolVar(&opts.atIngress, "at-ingress", false, "run as on a tc ingress hook (BPF_PROG_TEST_RUN's skb is not): bpf_sk_assign then assigns, and VLAN helpers fix up a CHECKSUM_COMPLETE sum")
 	f.StringVar(&opts.engineName, "engine", "auto", "run programs on `ENGINE`: jit (compiled machine code), interp (the interpreter) or auto (jit on linux/amd64)")
 	return cmd
+}
+
+// socketTable is the sockets of --socket.
+func socketTable(specs []string) (*sock.Table, error) {
+	if len(specs) == 0 {
+		return nil, nil
+	}
+	t := &sock.Table{}
+	for _, spec := range specs {
+		s, err := sock.Parse(spec)
+		if err != nil {
+			return nil, fmt.Errorf("--socket: %w", err)
+		}
+		if _, err := t.Add(s); err != nil {
+			return nil, fmt.Errorf("--socket: %w", err)
+		}
+	}
+	return t, nil
 }
 
 // testRun is the whole of tcx test-run.
@@ -333,7 +360,11 @@ func runPackets(ctx context.Context, spec *ebpf.CollectionSpec, name string, fra
 	devs := newTestDevices(opts.ifindex)
 	// One CPU: per-CPU maps then show the one value the runs touched, and
 	// the output does not depend on the machine.
-	coll, err := engine.NewCollection(spec, engine.Options{NumCPU: 1, Devices: devs.lookup, Engine: opts.engine, Strict: opts.strict})
+	socks, err := socketTable(opts.sockets)
+	if err != nil {
+		return nil, err
+	}
+	coll, err := engine.NewCollection(spec, engine.Options{NumCPU: 1, Devices: devs.lookup, Engine: opts.engine, Strict: opts.strict, Sockets: socks})
 	if err != nil && opts.strict && errors.Is(err, syscall.EACCES) {
 		return nil, fmt.Errorf("load %s: %w\n(the kernel's verifier refuses such a program; without --strict it runs, with a warning)", opts.object, err)
 	}

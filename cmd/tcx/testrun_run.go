@@ -154,6 +154,8 @@ func skbFields() []skbField {
 		skbField{"vlan_tci", false, func(p *skb.Packet) uint64 { return uint64(p.VlanTCI) }},
 		skbField{"hash", true, func(p *skb.Packet) uint64 { return uint64(p.Hash) }},
 		skbField{"tstamp", false, func(p *skb.Packet) uint64 { return p.Tstamp }},
+		// bpf_sk_assign's socket, by cookie.
+		skbField{"sk", false, func(p *skb.Packet) uint64 { return p.Sock }},
 	)
 }
 
@@ -194,6 +196,7 @@ func runFrame(ctx context.Context, x *engine.Executor, prog *engine.Program, f f
 	if err := pkt.ResetTestRun(f.data, ctxIn(opts), devs.lookup); err != nil {
 		return packetReport{}, fmt.Errorf("%s: %w", f.origin, err)
 	}
+	pkt.AtIngress = opts.atIngress
 	fields := skbFields()
 	before := make([]uint64, len(fields))
 	for i, fl := range fields {

@@ -102,12 +102,23 @@ func TestRun_TestRunHelp(t *testing.T) {
 	golden(t, "testrun_help", "test-run", "--help")
 }
 
+// TestRun_TestRunSockets: the socket lookups of a kernel selftest find a
+// --socket listener (lookup_status 1 in .bss) and miss without one (0).
+func TestRun_TestRunSockets(t *testing.T) {
+	const obj = "../../testdata/thirdparty/selftests/progs/vrf_socket_lookup.o"
+	const syn = "020000000002 020000000001 0800 4500002800010000400600007f0000017f000001 9c40 1f90 00000000 00000000 5002ffff00000000"
+	golden(t, "testrun_sockets", "test-run", obj, "--prog", "tc_socket_lookup", "--socket", "tcp listen 127.0.0.1:8080 cookie=7",
+		"--socket", "udp 127.0.0.1:53", "--hex", syn, "--dump-maps")
+	golden(t, "testrun_nosockets", "test-run", obj, "--prog", "tc_socket_lookup", "--hex", syn, "--dump-maps")
+}
+
 // TestRun_TestRunErrors runs bad invocations and compares what they print on
 // stderr with testdata/testrun_errors.golden, one "$ args" block per case.
 // Each must exit 1 and print nothing on stdout.
 func TestRun_TestRunErrors(t *testing.T) {
 	cases := [][]string{
 		{objNat44, "--prog", "nat66", "--hex", hexEcho},
+		{objNat44, "--socket", "tcp 10.0.0.1:80", "--hex", hexEcho},
 		{progsDir + "/tail_dispatch.o", "--hex", hexEcho},
 		{objNat44, "--hex", "02:00:00:00:00:01 02:00:00:00:00:0a 08 00 45 0g"},
 		{objNat44, "--hex", "0200000000010"},
