@@ -47,6 +47,20 @@ func BenchmarkHash_LookupSlot(b *testing.B) {
 			}
 		})
 	}
+	b.Run("Hash/zero-seed", func(b *testing.B) { // the kernel's jhash instead of maphash
+		h := mustNew(b, &ebpf.MapSpec{Name: "z", Type: ebpf.Hash, KeySize: 8, ValueSize: 16, MaxEntries: benchKeys, Flags: FlagZeroSeed}).(*Hash)
+		val := make([]byte, 16)
+		for i := uint64(0); i < benchKeys; i++ {
+			h.UpdateElem(u64b(i), val, UpdateAny, 0)
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, ok := h.LookupSlot(keys[i%benchKeys], 0); !ok {
+				b.Fatal("miss")
+			}
+		}
+	})
 	b.Run("baseline/gomap", func(b *testing.B) {
 		m := make(map[uint64][16]byte, benchKeys)
 		for i := uint64(0); i < benchKeys; i++ {
@@ -60,6 +74,32 @@ func BenchmarkHash_LookupSlot(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkHash_Walk walks 16384 elements with a Cursor (what
+// bpf_for_each_map_elem does), with the engine's order and the kernel's
+// (zero seed), per element.
+func BenchmarkHash_Walk(b *testing.B) {
+	for _, flags := range []uint32{0, FlagZeroSeed} {
+		b.Run(map[uint32]string{0: "random-seed", FlagZeroSeed: "zero-seed"}[flags], func(b *testing.B) {
+			h := mustNew(b, &ebpf.MapSpec{Name: "w", Type: ebpf.Hash, KeySize: 8, ValueSize: 16, MaxEntries: benchKeys, Flags: flags}).(*Hash)
+			val := make([]byte, 16)
+			for i := uint64(0); i < benchKeys; i++ {
+				h.UpdateElem(u64b(i), val, UpdateAny, 0)
+			}
+			prev, out := make([]byte, 8), make([]byte, 8)
+			b.ReportAllocs()
+			b.ResetTimer()
+			var c Cursor
+			for i := 0; i < b.N; i++ {
+				if _, ok := h.NextSlot(&c, prev, out); !ok {
+					c = Cursor{}
+					continue
+				}
+				copy(prev, out)
+			}
+		})
+	}
 }
 
 func BenchmarkHash_UpdateElem(b *testing.B) {
