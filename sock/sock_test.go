@@ -193,3 +193,37 @@ func TestParse(t *testing.T) {
 		}
 	}
 }
+
+// TestTable_Concurrent: lookups run while sockets come and go (-race).
+func TestTable_Concurrent(t *testing.T) {
+	tb := &sock.Table{}
+	mustAdd(t, tb, sock.Socket{Family: sock.AFInet, Protocol: sock.ProtoTCP, State: sock.StateListen, Local: ap("0.0.0.0:80")})
+	tu := tuple4("10.0.0.1:1", "10.0.0.2:80")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 500 {
+			s, err := tb.Add(sock.Socket{Family: sock.AFInet, Protocol: sock.ProtoTCP, State: sock.StateListen,
+				Local: netip.AddrPortFrom(netip.MustParseAddr("10.0.0.2"), 80), BoundIfindex: uint32(2 + i%3)})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if err := tb.Remove(s.Cookie); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		s := tb.Lookup(sock.ProtoTCP, tu, sock.CurrentNetns, 0, 1)
+		if s == nil || s.Image()[sock.OffState] != sock.StateListen {
+			t.Fatalf("lookup during changes: %v", s)
+		}
+	}
+}
