@@ -140,6 +140,26 @@ func runFibKernel(t *testing.T, topo *topology.Topology, frames []port.Frame) []
 		}
 		l.ip(l.nameA, args...)
 	}
+	for _, r := range topo.Rules {
+		args := []string{"rule", "add", "priority", strconv.Itoa(int(r.Priority))}
+		if r.Family == "ipv6" {
+			args = append([]string{"-6"}, args...)
+		}
+		if r.Not {
+			args = append(args, "not")
+		}
+		for _, kv := range [][2]string{{"from", r.From}, {"to", r.To}, {"iif", r.Iif}, {"oif", r.Oif}, {"fwmark", fmt.Sprint(r.Fwmark)}} {
+			if kv[1] != "" && kv[1] != "<nil>" {
+				args = append(args, kv[0], kv[1])
+			}
+		}
+		if r.Type != "" {
+			args = append(args, r.Type)
+		} else {
+			args = append(args, "table", strconv.Itoa(int(r.Table)))
+		}
+		l.ip(l.nameA, args...)
+	}
 	for _, n := range topo.Neighbours {
 		l.ip(l.nameA, "neigh", "add", n.Addr, "lladdr", n.MAC, "dev", n.Dev, "nud", "permanent")
 	}

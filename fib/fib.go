@@ -159,6 +159,11 @@ type Table struct {
 	Routes     []Route
 	Neighbours []Neighbour
 	Addrs      []Addr
+	// Rules are fib rules (ip rule) besides the default ones; a family
+	// with rules of its own looks up through them, and IPv4 then keeps
+	// its local table apart from main, as the kernel does from the first
+	// rule on.
+	Rules []Rule
 }
 
 func (t *Table) device(ifindex uint32) (*Device, bool) {
@@ -261,6 +266,11 @@ func (t *Table) lookup(p []byte, flags uint32, checkMTU, v6 bool) int64 {
 			}
 		} else {
 			r = t.lookup4(dst, flags, dev.Ifindex, tbid)
+		}
+	} else if t.customRules(v6) {
+		var rc int64
+		if r, rc = t.ruleLookup(p, flags, dev.Ifindex, v6); rc != 0 {
+			return rc
 		}
 	} else if v6 {
 		// fib6_lookup without custom rules: the local table, then main.

@@ -32,7 +32,7 @@ func (t *Table) lookup4(dst netip.Addr, flags, ifindex, tbid uint32) *Route {
 	if flags&FlagOutput != 0 {
 		oif = ifindex
 	}
-	merged := tbid == TableMain || tbid == TableLocal
+	merged := (tbid == TableMain || tbid == TableLocal) && !t.customRules(false)
 	var best *Route
 	for i := range t.Routes {
 		r := &t.Routes[i]

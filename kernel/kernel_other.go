@@ -35,10 +35,24 @@ type Route struct {
 func (ns *NetNS) AddAddr(ifindex int, p netip.Prefix) error                { return errUnsupported }
 func (ns *NetNS) AddRoute(r Route) error                                   { return errUnsupported }
 func (ns *NetNS) AddNeigh(ifindex int, addr netip.Addr, mac [6]byte) error { return errUnsupported }
-func (ns *NetNS) SetIPv4Forwarding(on bool) error                          { return errUnsupported }
-func (ns *NetNS) SetIPv6Forwarding(on bool) error                          { return errUnsupported }
-func (ns *NetNS) SetMTU(ifindex, mtu int) error                            { return errUnsupported }
-func (ns *NetNS) SetDeviceForwarding(name string, on bool) error           { return errUnsupported }
+
+// Rule is a fib rule to install in a namespace.
+type Rule struct {
+	Priority   int
+	IPv6       bool
+	Src, Dst   netip.Prefix
+	Iif, Oif   string
+	Mark, Mask uint32
+	Invert     bool
+	Action     int
+	Table      int
+}
+
+func (ns *NetNS) AddRule(r Rule) error                           { return errUnsupported }
+func (ns *NetNS) SetIPv4Forwarding(on bool) error                { return errUnsupported }
+func (ns *NetNS) SetIPv6Forwarding(on bool) error                { return errUnsupported }
+func (ns *NetNS) SetMTU(ifindex, mtu int) error                  { return errUnsupported }
+func (ns *NetNS) SetDeviceForwarding(name string, on bool) error { return errUnsupported }
 
 // Release has no Linux kernel to name off Linux.
 func Release() (string, error) { return "", errUnsupported }

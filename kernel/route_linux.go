@@ -167,3 +167,51 @@ func (ns *NetNS) SetDeviceForwarding(name string, on bool) error {
 	}
 	return nil
 }
+
+// Rule is a fib rule to install (ip rule add): selectors (zero: any),
+// then Action (unix.FR_ACT_*; 0 looks Table up).
+type Rule struct {
+	Priority   int
+	IPv6       bool
+	Src, Dst   netip.Prefix
+	Iif, Oif   string
+	Mark, Mask uint32
+	Invert     bool
+	Action     int
+	Table      int
+}
+
+// AddRule installs r.
+func (ns *NetNS) AddRule(r Rule) error {
+	nr := netlink.NewRule()
+	nr.Priority, nr.Table, nr.Invert = r.Priority, r.Table, r.Invert
+	nr.Family = unix.AF_INET
+	if r.IPv6 {
+		nr.Family = unix.AF_INET6
+	}
+	for _, x := range []struct {
+		p   netip.Prefix
+		dst **net.IPNet
+	}{{r.Src, &nr.Src}, {r.Dst, &nr.Dst}} {
+		if x.p.IsValid() {
+			*x.dst = &net.IPNet{IP: x.p.Addr().AsSlice(), Mask: net.CIDRMask(x.p.Bits(), x.p.Addr().BitLen())}
+		}
+	}
+	nr.IifName, nr.OifName = r.Iif, r.Oif
+	if r.Mark != 0 || r.Mask != 0 {
+		nr.Mark = r.Mark
+		if r.Mask != 0 {
+			m := r.Mask
+			nr.Mask = &m
+		}
+	}
+	if r.Action != 0 {
+		nr.Type = uint8(r.Action)
+		nr.Table = -1
+	}
+	err := ns.Do(func() error { return ns.nl.RuleAdd(nr) })
+	if err != nil {
+		return fmt.Errorf("add rule %d: %w", r.Priority, err)
+	}
+	return nil
+}

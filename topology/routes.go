@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/tcxgo/tcx/fib"
@@ -37,12 +38,47 @@ type Route struct {
 	MTU int `yaml:"mtu"`
 }
 
+// Rule is a fib rule (ip rule add): which table a bpf_fib_lookup without
+// BPF_FIB_LOOKUP_DIRECT reads, or that it fails.
+type Rule struct {
+	// Priority orders the rules (1..4294967295; the kernel's own are
+	// local at 0, main at 32766, default at 32767).
+	Priority uint32 `yaml:"priority"`
+	// From and To are prefixes the source and destination must be in.
+	From string `yaml:"from"`
+	To   string `yaml:"to"`
+	// Iif and Oif name devices: the one a lookup comes in by (lo for a
+	// BPF_FIB_LOOKUP_OUTPUT one) and the one an OUTPUT lookup names.
+	Iif string `yaml:"iif"`
+	Oif string `yaml:"oif"`
+	// Fwmark is the mark (params->mark with BPF_FIB_LOOKUP_MARK) as N or
+	// "N/MASK".
+	Fwmark any `yaml:"fwmark"`
+	// Not inverts the selectors.
+	Not bool `yaml:"not"`
+	// Table is the table to look up; Type instead ends the lookup:
+	// blackhole, unreachable or prohibit.
+	Table uint32 `yaml:"table"`
+	Type  string `yaml:"type"`
+	// Family is ipv4 (default, as ip rule) or ipv6; from or to decide it
+	// when given.
+	Family string `yaml:"family"`
+	NetNS  string `yaml:"netns"`
+}
+
 // Neighbour is a static ARP/NDP entry (ip neigh add ... nud permanent).
 type Neighbour struct {
 	Addr  string `yaml:"addr"`
 	MAC   string `yaml:"mac"`
 	Dev   string `yaml:"dev"`
 	NetNS string `yaml:"netns"`
+}
+
+// devAddrs is a device's ifindex and IP prefixes, by NS/NAME.
+type devAddrs struct {
+	key    string
+	ifx    uint32
+	prefix []netip.Prefix
 }
 
 func nsOf(s string) string {
@@ -61,11 +97,6 @@ func (t *Topology) routing(ifindex func(key string) uint32) (map[string]*fib.Tab
 	tables := map[string]*fib.Table{DefaultNetNS: fib.NewNamespace()}
 	for _, n := range t.Namespaces {
 		tables[n] = fib.NewNamespace()
-	}
-	type devAddrs struct {
-		key    string
-		ifx    uint32
-		prefix []netip.Prefix
 	}
 	devs := map[string]*devAddrs{}
 	for i, d := range t.Devices {
@@ -238,7 +269,129 @@ func (t *Topology) routing(ifindex func(key string) uint32) (map[string]*fib.Tab
 		}
 		tables[ns].Neighbours = append(tables[ns].Neighbours, fib.Neighbour{Ifindex: d.ifx, Addr: a, MAC: mac})
 	}
+	for i, r := range t.Rules {
+		p := fmt.Sprintf("$.rules[%d]", i)
+		ns := nsOf(r.NetNS)
+		if tables[ns] == nil {
+			bad(t.errAt(p+".netns", "unknown namespace %q: declare it under namespaces", r.NetNS))
+			continue
+		}
+		fr, at, err := t.rule(r, ns, devs)
+		if err != nil {
+			bad(t.errAt(p+at, "%v", err))
+			continue
+		}
+		tables[ns].Rules = append(tables[ns].Rules, fr)
+	}
 	return tables, errs
+}
+
+// rule checks a rule and makes it a fib.Rule; at is the key at fault.
+func (t *Topology) rule(r Rule, ns string, devs map[string]*devAddrs) (fib.Rule, string, error) {
+	fr := fib.Rule{Priority: r.Priority, Invert: r.Not, Table: r.Table}
+	if r.Priority == 0 {
+		return fr, ".priority", fmt.Errorf("a rule needs a priority, 1..4294967295 (0 is the kernel's rule for the local table)")
+	}
+	switch r.Family {
+	case "", "ipv4":
+	case "ipv6":
+		fr.IPv6 = true
+	default:
+		return fr, ".family", fmt.Errorf("family %q: want ipv4 or ipv6", r.Family)
+	}
+	fam := ""
+	for _, x := range []struct {
+		key, s string
+		dst    *netip.Prefix
+	}{{".from", r.From, &fr.Src}, {".to", r.To, &fr.Dst}} {
+		if x.s == "" {
+			continue
+		}
+		pfx, err := netip.ParsePrefix(x.s)
+		if err != nil || pfx != pfx.Masked() {
+			return fr, x.key, fmt.Errorf("prefix %q: want PREFIX/LENGTH without host bits", x.s)
+		}
+		f := "ipv4"
+		if pfx.Addr().Is6() {
+			f = "ipv6"
+		}
+		if fam != "" && fam != f || r.Family != "" && r.Family != f {
+			return fr, x.key, fmt.Errorf("prefix %s is %s, the rule's other addresses or family are not", pfx, f)
+		}
+		fam = f
+		fr.IPv6 = f == "ipv6"
+		*x.dst = pfx
+	}
+	for _, x := range []struct {
+		key, name string
+		dst       *uint32
+	}{{".iif", r.Iif, &fr.Iif}, {".oif", r.Oif, &fr.Oif}} {
+		switch {
+		case x.name == "":
+		case x.name == "lo":
+			*x.dst = 1
+		case devs[ns+"/"+x.name] != nil:
+			*x.dst = devs[ns+"/"+x.name].ifx
+		default:
+			return fr, x.key, fmt.Errorf("no device %q in namespace %s", x.name, ns)
+		}
+	}
+	if r.Fwmark != nil {
+		mark, mask, err := parseMark(r.Fwmark)
+		if err != nil {
+			return fr, ".fwmark", err
+		}
+		fr.Mark, fr.Mask = mark, mask
+	}
+	switch r.Type {
+	case "":
+		if r.Table == 0 {
+			return fr, ".table", fmt.Errorf("a rule looks a table up (table: N) or has a type (blackhole, unreachable, prohibit)")
+		}
+	case "blackhole", "unreachable", "prohibit":
+		if r.Table != 0 {
+			return fr, ".table", fmt.Errorf("a %s rule looks no table up", r.Type)
+		}
+		fr.Action = map[string]fib.RuleAction{"blackhole": fib.RuleBlackhole, "unreachable": fib.RuleUnreachable, "prohibit": fib.RuleProhibit}[r.Type]
+	default:
+		return fr, ".type", fmt.Errorf("rule type %q: want blackhole, unreachable or prohibit (or table: N)", r.Type)
+	}
+	return fr, "", nil
+}
+
+// parseMark reads a fwmark: an integer, or "N/MASK" with either in
+// decimal or 0x hex.
+func parseMark(v any) (mark, mask uint32, err error) {
+	bad := fmt.Errorf("fwmark %v: want N or N/MASK (32-bit, decimal or 0x hex)", v)
+	switch x := v.(type) {
+	case uint64:
+		if x > 0xffffffff {
+			return 0, 0, bad
+		}
+		return uint32(x), 0, nil
+	case int64:
+		if x < 0 || x > 0xffffffff {
+			return 0, 0, bad
+		}
+		return uint32(x), 0, nil
+	case int:
+		if x < 0 || x > 0xffffffff {
+			return 0, 0, bad
+		}
+		return uint32(x), 0, nil
+	case string:
+		m, k, hasMask := strings.Cut(x, "/")
+		a, err1 := strconv.ParseUint(m, 0, 32)
+		b, err2 := uint64(0), error(nil)
+		if hasMask {
+			b, err2 = strconv.ParseUint(k, 0, 32)
+		}
+		if err1 != nil || err2 != nil {
+			return 0, 0, bad
+		}
+		return uint32(a), uint32(b), nil
+	}
+	return 0, 0, bad
 }
 
 func onLink(prefixes []netip.Prefix, a netip.Addr) bool {

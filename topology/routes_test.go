@@ -34,6 +34,10 @@ routes:
 neighbours:
   - { addr: 10.1.0.254, mac: 02:00:00:00:fe:01, dev: r1 }
   - { addr: 10.9.0.254, mac: 02:00:00:00:fe:09, dev: r0, netns: b }
+rules:
+  - { priority: 100, fwmark: "0x10/0xf0", table: 100 }
+  - { priority: 110, iif: r0, to: 10.99.0.0/16, type: prohibit }
+  - { priority: 120, family: ipv6, fwmark: 7, type: blackhole }
 `
 
 func lookupParams(ifindex uint32, dst string) []byte {
@@ -94,6 +98,19 @@ func TestBuild_Routes(t *testing.T) {
 	if rc := def.Lookup(p, fib.FlagDirect|fib.FlagTBID|fib.FlagSkipNeigh, 100, false); rc != fib.RetFragNeeded || binary.LittleEndian.Uint16(p[6:]) != 1300 {
 		t.Errorf("table 100 over its route MTU: %d, mtu %d", rc, binary.LittleEndian.Uint16(p[6:]))
 	}
+	// The rules: a mark selects table 100, a destination from r0 is
+	// prohibited; namespace b has none.
+	p = lookupParams(2, "172.16.0.1")
+	binary.LittleEndian.PutUint32(p[52:], 0x15)
+	if rc := def.Lookup(p, fib.FlagMark|fib.FlagSkipNeigh, 100, false); rc != fib.RetSuccess || binary.LittleEndian.Uint32(p[8:]) != 3 {
+		t.Errorf("fwmark 0x15 into table 100: %d, out %d", rc, binary.LittleEndian.Uint32(p[8:]))
+	}
+	if rc := def.Lookup(lookupParams(2, "10.99.1.1"), 0, 100, false); rc != fib.RetProhibit {
+		t.Errorf("prohibit rule: %d", rc)
+	}
+	if len(def.Rules) != 3 || len(nsb.Rules) != 0 || !def.Rules[2].IPv6 || def.Rules[0].Mask != 0xf0 {
+		t.Errorf("rules: default %+v, b %+v", def.Rules, nsb.Rules)
+	}
 	if n := len(nsb.Neighbours); n != 1 {
 		t.Errorf("namespace b has %d neighbours, want 1", n)
 	}
@@ -123,6 +140,16 @@ func TestParse_RouteErrors(t *testing.T) {
 		{"devices:\n  - name: a\n    addresses: [224.0.0.1/4]\n", `devices[0].addresses[0]: address "224.0.0.1/4": want a unicast address`},
 		{"devices:\n  - name: a\n    mac: zz\n", `t.yaml:3:10: devices[0].mac: MAC address "zz"`},
 		{dev + "routes:\n  - { to: 10.1.0.0/16, metric: -1, dev: a }\n", `t.yaml:5:`},
+		{dev + "rules:\n  - { table: 100 }\n", `t.yaml:5:5: rules[0].priority: a rule needs a priority`},
+		{dev + "rules:\n  - { priority: 5 }\n", `rules[0].table: a rule looks a table up`},
+		{dev + "rules:\n  - { priority: 5, table: 9, type: blackhole }\n", `rules[0].table: a blackhole rule looks no table up`},
+		{dev + "rules:\n  - { priority: 5, type: nat }\n", `rules[0].type: rule type "nat"`},
+		{dev + "rules:\n  - { priority: 5, table: 9, iif: zz }\n", `rules[0].iif: no device "zz"`},
+		{dev + "rules:\n  - { priority: 5, table: 9, fwmark: 0x1/zz }\n", `rules[0].fwmark: fwmark 0x1/zz`},
+		{dev + "rules:\n  - { priority: 5, table: 9, from: 10.0.0.0/8, to: 2001:db8::/32 }\n", `rules[0].to: prefix 2001:db8::/32 is ipv6`},
+		{dev + "rules:\n  - { priority: 5, table: 9, family: ipv6, to: 10.0.0.0/8 }\n", `rules[0].to: prefix 10.0.0.0/8 is ipv4`},
+		{dev + "rules:\n  - { priority: 5, table: 9, family: ip7 }\n", `rules[0].family: family "ip7"`},
+		{dev + "rules:\n  - { priority: 5, table: 9, netns: q }\n", `rules[0].netns: unknown namespace "q"`},
 	} {
 		_, err := topology.Parse("t.yaml", []byte(tc.yaml))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -29,6 +29,8 @@ type Topology struct {
 	// the devices' addresses.
 	Routes     []Route     `yaml:"routes"`
 	Neighbours []Neighbour `yaml:"neighbours"`
+	// Rules are each namespace's fib rules (ip rule).
+	Rules []Rule `yaml:"rules"`
 	// Dir is where relative paths start (the file's directory).
 	Dir string `yaml:"-"`
 

@@ -27,8 +27,8 @@ var (
 // RouterDests are destinations of every kind of lookup answer in
 // fib_router.yaml: through a gateway on r1 and on r2, on link with and
 // without a neighbour, blackhole, unreachable, prohibit, no route, the
-// router's own address, a directed broadcast and the IPv6 subnet-router
-// anycast address.
+// router's own address, a directed broadcast, the IPv6 subnet-router
+// anycast address and one a rule prohibits.
 var RouterDests = []netip.Addr{
 	netip.MustParseAddr("192.168.5.5"), netip.MustParseAddr("192.168.77.7"), netip.MustParseAddr("172.16.5.5"),
 	netip.MustParseAddr("172.16.9.9"), netip.MustParseAddr("10.1.0.7"), netip.MustParseAddr("10.1.0.8"),
@@ -37,7 +37,7 @@ var RouterDests = []netip.Addr{
 	netip.MustParseAddr("2001:db8:100::5"), netip.MustParseAddr("2001:db8:200::7"), netip.MustParseAddr("2001:db8:1::7"),
 	netip.MustParseAddr("2001:db8:1::8"), netip.MustParseAddr("2001:db8:dead::1"), netip.MustParseAddr("2001:db8:beef::1"),
 	netip.MustParseAddr("2001:db8:abcd::1"), netip.MustParseAddr("2001:db9::1"), netip.MustParseAddr("2001:db8:1::1"),
-	netip.MustParseAddr("2001:db8:1::"),
+	netip.MustParseAddr("2001:db8:1::"), netip.MustParseAddr("192.168.99.1"),
 }
 
 // RouterMagic starts the UDP payload of Routed frames, followed by the

@@ -84,14 +84,14 @@ var (
 		"2001:db8:100::9", "2001:db8:200::9", "2001:db8:300::7", "2001:db8:300::8", "2001:db8:400::1",
 		"2001:db8:dead::1", "2001:db8:beef::1", "2001:db8:abcd::1", "2001:db8:77::1", "2001:db8:50::1",
 		"2001:db8:100:5::1", "2001:db8:1::fe", "2001:db8:1::7", "2001:db8:1::1", "2001:db8:1::", "2001:db8:3::fe",
-		"2001:db8:33::9", "2001:db9::1", "fe80::1", "ff02::1",
+		"2001:db8:33::9", "2001:db9::1", "fe80::1", "ff02::1", "10.80.1.1", "2001:db8:80::1",
 	}
 	fibSrcs = []string{"192.168.1.2", "10.1.1.1", "2001:db8:1::2", "2001:db8:9::9", "fe80::2", "::"}
 )
 
 // fibScenario sets the scenario up in a new kernel namespace and returns
 // the namespace and the engine's fib.Table of the same.
-func fibScenario(t *testing.T) (*kernel.NetNS, *fib.Table) {
+func fibScenario(t *testing.T, rules bool) (*kernel.NetNS, *fib.Table) {
 	ns, err := kernel.NewNetNS()
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +161,41 @@ func fibScenario(t *testing.T) (*kernel.NetNS, *fib.Table) {
 		must(ns.AddRoute(kr))
 		tbl.Routes = append(tbl.Routes, fr)
 	}
+	if rules {
+		for _, r := range fibRules {
+			kr := kernel.Rule{Priority: int(r.Priority), IPv6: r.IPv6, Src: r.Src, Dst: r.Dst, Mark: r.Mark, Mask: r.Mask,
+				Invert: r.Invert, Table: int(r.Table), Action: []int{0, 6, 7, 8}[r.Action]}
+			for name, i := range idx {
+				if uint32(i) == r.Iif {
+					kr.Iif = name
+				}
+				if uint32(i) == r.Oif {
+					kr.Oif = name
+				}
+			}
+			must(ns.AddRule(kr))
+			tbl.Rules = append(tbl.Rules, r)
+		}
+	}
 	return ns, tbl
+}
+
+// fibRules are the fib rules of TestKernel_FibLookupRules, their devices
+// as ifindexes of fibDevs in a namespace made by fibScenario (fibb 2,
+// fiba 3, fibd 4, fibc 5: a veth pair numbers its peer first).
+var fibRules = []fib.Rule{
+	{Priority: 100, Src: netip.MustParsePrefix("192.168.1.0/24"), Dst: netip.MustParsePrefix("172.16.0.0/12"), Table: 100},
+	{Priority: 110, Mark: 0x10, Table: 100},
+	{Priority: 120, Iif: 2, Table: 100},
+	{Priority: 130, Oif: 5, Action: fib.RuleBlackhole},
+	{Priority: 140, Dst: netip.MustParsePrefix("10.80.0.0/16"), Action: fib.RuleUnreachable},
+	{Priority: 150, Invert: true, Dst: netip.MustParsePrefix("10.0.0.0/8"), Mark: 0x20, Mask: 0xf0, Action: fib.RuleProhibit},
+	{Priority: 100, IPv6: true, Src: netip.MustParsePrefix("2001:db8:1::/64"), Table: 100},
+	{Priority: 110, IPv6: true, Mark: 0x10, Table: 100},
+	{Priority: 120, IPv6: true, Dst: netip.MustParsePrefix("2001:db8:80::/48"), Action: fib.RuleBlackhole},
+	{Priority: 130, IPv6: true, Iif: 2, Table: 100},
+	{Priority: 140, IPv6: true, Oif: 5, Action: fib.RuleProhibit},
+	{Priority: 32766, IPv6: true, Mark: 0x25, Action: fib.RuleUnreachable},
 }
 
 // TestKernel_FibLookup compares bpf_fib_lookup on both families with the
@@ -172,10 +206,18 @@ func fibScenario(t *testing.T) (*kernel.NetNS, *fib.Table) {
 // over frames of random length (the MTU check without tot_len). The
 // params after the call and the result must agree; every result the
 // scenario can give must be reached.
-func TestKernel_FibLookup(t *testing.T) {
+func TestKernel_FibLookup(t *testing.T) { fibDifferential(t, false) }
+
+// TestKernel_FibLookupRules is TestKernel_FibLookup with fib rules of
+// both families (fibRules): source and destination prefixes, input and
+// output devices, marks under masks, not, tables, blackhole, unreachable
+// and prohibit; IPv4's local table is then apart from main.
+func TestKernel_FibLookupRules(t *testing.T) { fibDifferential(t, true) }
+
+func fibDifferential(t *testing.T, rules bool) {
 	kerneltest.RequireKernel(t)
 	kerneldiff.PinCPU0(t)
-	ns, tbl := fibScenario(t)
+	ns, tbl := fibScenario(t, rules)
 	kerneldiff.PinNSCPU0(t, ns)
 	spec, err := engine.LoadCollectionSpec(filepath.Join("testdata", "fib_probe.o"))
 	if err != nil {
@@ -256,6 +298,9 @@ func TestKernel_FibLookup(t *testing.T) {
 		}
 		if rng.IntN(40) == 0 {
 			flags |= 1 << (6 + rng.IntN(26))
+		}
+		if rng.IntN(2) == 0 {
+			le.PutUint32(p[52:], []uint32{0, 0x10, 0x20, 0x25, 0x2f}[rng.IntN(5)])
 		}
 		ctx := make([]byte, skb.CtxSize)
 		le.PutUint32(ctx[skb.CtxCB:], flags)
