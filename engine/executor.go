@@ -40,7 +40,7 @@ type Executor struct {
 	// iterKey is bpf_for_each_map_elem's key and next-key buffer.
 	iterKey []byte
 	// due holds the timers one runTimers fires, reused.
-	due []*timer
+	due []dueTimer
 
 	// The packet bytes last given to the Machine, to skip remapping them.
 	mapped []byte

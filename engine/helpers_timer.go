@@ -48,7 +48,15 @@ type timer struct {
 	prog     *Program // the program the callback belongs to
 	deadline uint64
 	armed    bool
-	running  bool
+	runner   *Executor // the executor running the callback, if one is
+}
+
+// dueTimer is a timer runTimers fires, with the callback it had when it
+// came due.
+type dueTimer struct {
+	t    *timer
+	fn   uint64
+	prog *Program
 }
 
 // timers is a collection's timer table.
@@ -225,7 +233,7 @@ func timerCancel(m *vm.Machine, r1, _, _, _, _ uint64) (uint64, error) {
 	ts := &x.coll.timers
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	if t.running {
+	if t.runner == x { // cancelling itself; another CPU's cancel goes on
 		return errno(linuxerr.EDEADLK), nil
 	}
 	// The kernel drops the callback too (drop_prog_refcnt): a start needs
@@ -262,26 +270,28 @@ func (x *Executor) runTimers() (int, error) {
 	due := x.due[:0]
 	for _, t := range ts.byAdr {
 		if t.armed && x.coll.timerClock(t) >= t.deadline {
-			t.armed, t.running = false, true
+			t.armed, t.runner = false, x
 			ts.armed.Add(-1)
-			due = append(due, t)
+			// The callback as it is now: a run may set another one
+			// while this one runs.
+			due = append(due, dueTimer{t, t.fn, t.prog})
 		}
 	}
 	x.due = due
 	ts.mu.Unlock()
 	var errs error
-	for _, t := range due {
-		if t.prog != nil {
+	for _, d := range due {
+		if d.prog != nil {
 			x.m.SetContext(nil)
-			_, err := x.m.RunCallback(t.prog.vm, t.fn, t.e.handle, t.key, t.value)
+			_, err := x.m.RunCallback(d.prog.vm, d.fn, d.t.e.handle, d.t.key, d.t.value)
 			x.m.SetContextAccessor(&x.ctx, skb.CtxSize)
 			x.finish()
 			if err != nil && errs == nil {
-				errs = fmt.Errorf("timer callback of %s: %w", t.prog.name, err)
+				errs = fmt.Errorf("timer callback of %s: %w", d.prog.name, err)
 			}
 		}
 		ts.mu.Lock()
-		t.running = false
+		d.t.runner = nil
 		ts.mu.Unlock()
 	}
 	clear(due) // no timer kept alive by the buffer

@@ -25,7 +25,8 @@ struct {
 
 static int fired(void *map, __u32 *key, struct telem *v)
 {
-	v->fired++;
+	/* Atomic: whoever watches the map reads it while a callback may run. */
+	__sync_fetch_and_add(&v->fired, 1);
 	return 0;
 }
 
