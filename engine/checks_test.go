@@ -125,6 +125,13 @@ func TestChecks_Joins(t *testing.T) {
 	checkCase(t, checkprogs.Loop(true), engine.CheckPacketBound, checkprogs.LoopAccess) // lost on the back edge
 }
 
+// TestChecks_VarOffset: a check through a pointer with a variable part
+// counts only while that part cannot take it past 0xffff.
+func TestChecks_VarOffset(t *testing.T) {
+	checkCase(t, checkprogs.VarOffset(0xff), "", 0)
+	checkCase(t, checkprogs.VarOffset(0xffff), engine.CheckPacketBound, checkprogs.VarOffsetAccess)
+}
+
 // TestNewCollection_LeavesOutUnused: a map type the engine lacks and a
 // program of another type do not stop the load when no tc program uses
 // them; both are named in Warnings.

@@ -63,3 +63,26 @@ func Loop(reload bool) asm.Instructions {
 		asm.Return(),
 	)
 }
+
+// VarOffsetAccess is the index of the packet load in VarOffset's program.
+const VarOffsetAccess = 8
+
+// VarOffset adds skb->mark & mask to the packet pointer, checks 14 bytes
+// after it and loads the last of them: the kernel keeps the check only
+// while the variable part and the 14 stay within 0xffff (MAX_PACKET_OFF),
+// so a mask of 0xff loads and one of 0xffff is refused.
+func VarOffset(mask int32) asm.Instructions {
+	return asm.Instructions{
+		asm.LoadMem(asm.R2, asm.R1, skb.CtxData, asm.Word),
+		asm.LoadMem(asm.R3, asm.R1, skb.CtxDataEnd, asm.Word),
+		asm.LoadMem(asm.R0, asm.R1, skb.CtxMark, asm.Word),
+		asm.And.Imm(asm.R0, mask),
+		asm.Add.Reg(asm.R0, asm.R2),
+		asm.Mov.Reg(asm.R5, asm.R0),
+		asm.Add.Imm(asm.R0, 14),
+		asm.JGT.Reg(asm.R0, asm.R3, "out"),
+		asm.LoadMem(asm.R4, asm.R5, 13, asm.Byte),
+		asm.Mov.Imm(asm.R0, 0).WithSymbol("out"),
+		asm.Return(),
+	}
+}

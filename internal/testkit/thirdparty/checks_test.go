@@ -195,6 +195,8 @@ func TestLoadTimeChecks_Boundaries(t *testing.T) {
 		{"join of 12 and 14 bytes", checkprogs.Join(12, 14)},
 		{"loop keeping its bound", checkprogs.Loop(false)},
 		{"loop losing its bound", checkprogs.Loop(true)},
+		{"variable offset up to 0xff", checkprogs.VarOffset(0xff)},
+		{"variable offset up to 0xffff", checkprogs.VarOffset(0xffff)},
 	} {
 		spec := &ebpf.CollectionSpec{
 			Maps:     map[string]*ebpf.MapSpec{"jmp": {Name: "jmp", Type: ebpf.ProgramArray, KeySize: 4, ValueSize: 4, MaxEntries: 1}},
