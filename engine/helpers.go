@@ -73,6 +73,7 @@ func helperTable() []vm.HelperFunc {
 		asm.FnSkcLookupTcp:         skLookupTCP,
 		asm.FnSkRelease:            skRelease,
 		asm.FnSkFullsock:           skFullsock,
+		asm.FnTcpSock:              tcpSock,
 		asm.FnGetListenerSock:      getListenerSock,
 		asm.FnSkAssign:             skAssign,
 		asm.FnTcpCheckSyncookie:    tcpCheckSyncookie,

@@ -23,9 +23,10 @@ import (
 // sockRef is a socket the run holds a pointer to and how many references
 // the program took on it (lookups take one, bpf_sk_release drops one).
 type sockRef struct {
-	addr uint64
-	s    *sock.Socket
-	refs int
+	addr    uint64
+	tcpAddr uint64 // its struct bpf_tcp_sock, once bpf_tcp_sock asked
+	s       *sock.Socket
+	refs    int
 }
 
 // socketByCookie resolves a userspace sockmap Update's handle: the
@@ -69,7 +70,7 @@ func (x *Executor) holdSocket(m *vm.Machine, s *sock.Socket, acquire bool) (uint
 // pointers a helper returned through, so anything else fails the run.
 func (x *Executor) socketArg(addr uint64) (*sockRef, error) {
 	for i := range x.nsocks {
-		if r := &x.socks[i]; r.s != nil && r.addr == addr {
+		if r := &x.socks[i]; r.s != nil && (r.addr == addr || r.tcpAddr != 0 && r.tcpAddr == addr) {
 			return r, nil
 		}
 	}
@@ -129,6 +130,11 @@ func skRelease(m *vm.Machine, r1, _, _, _, _ uint64) (uint64, error) {
 		if err := m.UnmapDynamic(r.addr); err != nil {
 			return 0, err
 		}
+		if r.tcpAddr != 0 {
+			if err := m.UnmapDynamic(r.tcpAddr); err != nil {
+				return 0, err
+			}
+		}
 		r.s = nil
 	}
 	return 0, nil
@@ -136,10 +142,34 @@ func skRelease(m *vm.Machine, r1, _, _, _, _ uint64) (uint64, error) {
 
 // skFullsock is bpf_sk_fullsock: every socket of the table is a full one.
 func skFullsock(m *vm.Machine, r1, _, _, _, _ uint64) (uint64, error) {
-	if _, err := executor(m).socketArg(r1); err != nil {
+	r, err := executor(m).socketArg(r1)
+	if err != nil {
 		return 0, fmt.Errorf("bpf_sk_fullsock: %w", err)
 	}
-	return r1, nil
+	return r.addr, nil
+}
+
+// tcpSock is bpf_tcp_sock: the socket's struct bpf_tcp_sock if it is a
+// TCP socket, else NULL. The kernel returns the socket's own address (the
+// verifier rewrites the loads); here it is a second read-only region, held
+// and released with the socket.
+func tcpSock(m *vm.Machine, r1, _, _, _, _ uint64) (uint64, error) {
+	r, err := executor(m).socketArg(r1)
+	if err != nil {
+		return 0, fmt.Errorf("bpf_tcp_sock: %w", err)
+	}
+	img := r.s.TCPImage()
+	if img == nil {
+		return 0, nil
+	}
+	if r.tcpAddr == 0 {
+		addr, err := m.MapDynamic(img, true)
+		if err != nil {
+			return 0, fmt.Errorf("bpf_tcp_sock: socket %s: %w", r.s, err)
+		}
+		r.tcpAddr = addr
+	}
+	return r.tcpAddr, nil
 }
 
 // getListenerSock is bpf_get_listener_sock: the socket if it is a TCP
@@ -150,7 +180,7 @@ func getListenerSock(m *vm.Machine, r1, _, _, _, _ uint64) (uint64, error) {
 		return 0, fmt.Errorf("bpf_get_listener_sock: %w", err)
 	}
 	if r.s.Protocol == sock.ProtoTCP && r.s.State == sock.StateListen {
-		return r1, nil
+		return r.addr, nil
 	}
 	return 0, nil
 }

@@ -69,6 +69,14 @@ func TestSockets_References(t *testing.T) {
 		{"release twice", append(append(release(asm.R7), release(asm.R7)...), asm.Return()), 0, true},
 		{"read after release", append(release(asm.R7), append(readState, asm.Return())...), 0, true},
 		{"leak", append(readState, asm.Return()), sock.StateListen, false},
+		{"tcp_sock, released through it", asm.Instructions{
+			asm.Mov.Reg(asm.R1, asm.R7), asm.FnTcpSock.Call(), asm.Mov.Reg(asm.R8, asm.R0),
+			asm.JEq.Imm(asm.R8, 0, "none"),
+			asm.LoadMem(asm.R9, asm.R8, sock.OffSndCwnd, asm.Word),
+			asm.Mov.Reg(asm.R1, asm.R8), asm.FnSkRelease.Call(),
+			asm.Mov.Reg(asm.R0, asm.R9), asm.Return(),
+			asm.Mov.Imm(asm.R0, 99).WithSymbol("none"), asm.Return(),
+		}, 10, false},
 		{"fullsock, listener", append(asm.Instructions{
 			asm.Mov.Reg(asm.R1, asm.R7), asm.FnSkFullsock.Call(), asm.Mov.Reg(asm.R1, asm.R0), asm.FnGetListenerSock.Call(),
 			asm.Mov.Reg(asm.R8, asm.R0), asm.Sub.Reg(asm.R8, asm.R7)}, append(release(asm.R7), asm.Mov.Reg(asm.R0, asm.R8), asm.Return())...), 0, false},

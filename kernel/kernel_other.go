@@ -149,6 +149,17 @@ type Socket struct {
 	Local, Remote netip.AddrPort
 	Cookie        uint64
 	FD            int
+	TCP           *TCPInfo
+}
+
+// TCPInfo is the part of TCP_INFO that struct bpf_tcp_sock also shows.
+type TCPInfo struct {
+	State, Retransmits                               uint8
+	SndMss, Unacked, Sacked, Lost, Retrans           uint32
+	SndSsthresh, SndCwnd, TotalRetrans               uint32
+	BytesAcked, BytesReceived                        uint64
+	SegsOut, SegsIn, MinRtt, DataSegsIn, DataSegsOut uint32
+	Delivered, DeliveredCE, DsackDups                uint32
 }
 
 func (s *Socket) Close() error                                    { return errUnsupported }

@@ -22,8 +22,21 @@ type Socket struct {
 	Local, Remote netip.AddrPort
 	Cookie        uint64 // SO_COOKIE
 	FD            int    // valid until Close
+	// TCP is what TCP_INFO said of a TCP socket when it was opened.
+	TCP *TCPInfo
 
 	c interface{ Close() error }
+}
+
+// TCPInfo is the part of a TCP socket's struct tcp_info (TCP_INFO) that
+// struct bpf_tcp_sock also shows.
+type TCPInfo struct {
+	State, Retransmits                               uint8
+	SndMss, Unacked, Sacked, Lost, Retrans           uint32
+	SndSsthresh, SndCwnd, TotalRetrans               uint32
+	BytesAcked, BytesReceived                        uint64
+	SegsOut, SegsIn, MinRtt, DataSegsIn, DataSegsOut uint32
+	Delivered, DeliveredCE, DsackDups                uint32
 }
 
 // Close closes the socket.
@@ -148,6 +161,17 @@ func describe(c syscall.Conn, cl interface{ Close() error }) (*Socket, error) {
 		s.Local = sockaddr(local)
 		if remote, err := unix.Getpeername(int(fd)); err == nil {
 			s.Remote = sockaddr(remote)
+		}
+		if s.Protocol == unix.IPPROTO_TCP {
+			ti, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+			serr = errors.Join(serr, err)
+			if ti != nil {
+				s.TCP = &TCPInfo{State: ti.State, Retransmits: ti.Retransmits, SndMss: ti.Snd_mss, Unacked: ti.Unacked,
+					Sacked: ti.Sacked, Lost: ti.Lost, Retrans: ti.Retrans, SndSsthresh: ti.Snd_ssthresh, SndCwnd: ti.Snd_cwnd,
+					TotalRetrans: ti.Total_retrans, BytesAcked: ti.Bytes_acked, BytesReceived: ti.Bytes_received,
+					SegsOut: ti.Segs_out, SegsIn: ti.Segs_in, MinRtt: ti.Min_rtt, DataSegsIn: ti.Data_segs_in,
+					DataSegsOut: ti.Data_segs_out, Delivered: ti.Delivered, DeliveredCE: ti.Delivered_ce, DsackDups: ti.Dsack_dups}
+			}
 		}
 	})
 	if err = errors.Join(err, serr); err != nil {

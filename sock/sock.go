@@ -90,7 +90,11 @@ type Socket struct {
 	// what a sockmap reports); 0 lets Add pick one.
 	Cookie uint64
 
+	// TCP is what bpf_tcp_sock shows of a TCP socket.
+	TCP TCPState
+
 	img    [ImageSize]byte
+	tcpImg [TCPImageSize]byte
 	closed *atomic.Bool // set by Table.Remove
 }
 
@@ -281,6 +285,7 @@ func (t *Table) Add(s Socket) (*Socket, error) {
 		s.Cookie = t.cookie
 	}
 	s.layout()
+	s.layoutTCP()
 	s.closed = new(atomic.Bool)
 	n := &s
 	next := append(slices.Clip(slices.Clone(old)), n)

@@ -69,12 +69,23 @@ func (s *NSSockets) add(k *kernel.Socket) error {
 	return err
 }
 
-// Mirror is the engine's description of a kernel socket. The receive
+// Mirror is the engine's description of a kernel socket, its TCP state
+// from TCP_INFO (which lacks the sequence numbers, srtt_us unrounded, the
+// ECN flags and the rate sample). The receive
 // queue stays unrecorded: whether the accepting side of a connection over
 // lo records queue 0 depends on when the handshake's last ACK lands, so
 // the kernel's rx_queue_mapping is not reproducible there.
 func Mirror(k *kernel.Socket) sock.Socket {
 	m := sock.Socket{Family: k.Family, Protocol: k.Protocol, Local: k.Local, V6Only: k.V6Only, Cookie: k.Cookie, Accepted: k.Accepted}
+	// A listener's TCP_INFO leaves most counters out; it is as
+	// tcp_init_sock left it, the zero sock.TCPState.
+	if t := k.TCP; t != nil && !k.Listening {
+		m.TCP = sock.TCPState{SndCwnd: t.SndCwnd, RttMin: t.MinRtt, SndSsthresh: t.SndSsthresh, MssCache: t.SndMss,
+			RetransOut: t.Retrans, TotalRetrans: t.TotalRetrans, SegsIn: t.SegsIn, DataSegsIn: t.DataSegsIn,
+			SegsOut: t.SegsOut, DataSegsOut: t.DataSegsOut, LostOut: t.Lost, BytesReceived: t.BytesReceived,
+			BytesAcked: t.BytesAcked, DsackDups: t.DsackDups, Delivered: t.Delivered, DeliveredCE: t.DeliveredCE,
+			IcskRetransmits: uint32(t.Retransmits), PacketsOut: t.Unacked, SackedOut: t.Sacked}
+	}
 	switch {
 	case k.Listening:
 		m.State = sock.StateListen

@@ -24,7 +24,8 @@ import (
 const (
 	probeTuple   = 24
 	probeOut     = 64
-	probeOutSize = 88
+	probeTCPOut  = 88 // struct bpf_tcp_sock, from here in the output
+	probeOutSize = probeTCPOut + sock.TCPImageSize
 	probeLen     = probeOut + probeOutSize
 )
 
@@ -36,12 +37,19 @@ var (
 		sock.OffDstIP6 + 4, sock.OffDstIP6 + 8, sock.OffDstIP6 + 12, sock.OffState}
 	// rx_queue_mapping is left out: see kerneldiff.Mirror.
 	fullOnlyFields = []int16{sock.OffType, sock.OffProtocol, sock.OffMark, sock.OffPriority}
+	// tcpFields are the struct bpf_tcp_sock fields TCP_INFO tells (the
+	// 4-byte ones; bytes_received and bytes_acked are tcpFields64).
+	tcpFields = []int16{sock.OffSndCwnd, sock.OffRttMin, sock.OffSndSsthresh, sock.OffMssCache,
+		sock.OffPacketsOut, sock.OffRetransOut, sock.OffTotalRetrans, sock.OffSegsIn, sock.OffDataSegsIn,
+		sock.OffSegsOut, sock.OffDataSegsOut, sock.OffLostOut, sock.OffSackedOut, sock.OffDsackDups,
+		sock.OffDelivered, sock.OffDeliveredCE, sock.OffIcskRetransmits}
+	tcpFields64 = []int16{sock.OffBytesReceived, sock.OffBytesAcked}
 )
 
 // lookupProbe is a tc program running one socket lookup as its frame
 // says and writing what it found into the frame: 1 if found, 0 if not.
 func lookupProbe() *ebpf.CollectionSpec {
-	const buf, out = -64, -160 // stack: the frame's first 64 bytes, the output
+	const buf, out = -64, -64 - probeOutSize // stack: the frame's first 64 bytes, the output
 	ins := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
 		asm.Mov.Reg(asm.R1, asm.R6), asm.Mov.Imm(asm.R2, 0),
@@ -79,8 +87,18 @@ func lookupProbe() *ebpf.CollectionSpec {
 	}
 	ins = append(ins,
 		asm.Mov.Reg(asm.R1, asm.R7).WithSymbol("listener"), asm.FnGetListenerSock.Call(),
-		asm.JEq.Imm(asm.R0, 0, "store"),
+		asm.JEq.Imm(asm.R0, 0, "tcp"),
 		asm.StoreImm(asm.R10, out+sock.ImageSize, 1, asm.Word),
+		asm.Mov.Reg(asm.R1, asm.R7).WithSymbol("tcp"), asm.FnTcpSock.Call(),
+		asm.JEq.Imm(asm.R0, 0, "store"),
+	)
+	for _, f := range tcpFields {
+		ins = append(ins, asm.LoadMem(asm.R1, asm.R0, f, asm.Word), asm.StoreMem(asm.R10, out+probeTCPOut+f, asm.R1, asm.Word))
+	}
+	for _, f := range tcpFields64 {
+		ins = append(ins, asm.LoadMem(asm.R1, asm.R0, f, asm.DWord), asm.StoreMem(asm.R10, out+probeTCPOut+f, asm.R1, asm.DWord))
+	}
+	ins = append(ins,
 		asm.Mov.Reg(asm.R1, asm.R6).WithSymbol("store"), asm.Mov.Imm(asm.R2, probeOut),
 		asm.Mov.Reg(asm.R3, asm.R10), asm.Add.Imm(asm.R3, out), asm.Mov.Imm(asm.R4, probeOutSize), asm.Mov.Imm(asm.R5, 0),
 		asm.FnSkbStoreBytes.Call(),
@@ -128,7 +146,8 @@ func lookupFrame(helper byte, src, dst netip.AddrPort, netns, flags uint64, size
 
 // TestKernel_SocketLookups compares bpf_sk_lookup_tcp/udp and
 // bpf_skc_lookup_tcp, with the struct bpf_sock fields of what they find,
-// bpf_sk_fullsock, bpf_get_listener_sock and bpf_sk_release, between a
+// bpf_sk_fullsock, bpf_get_listener_sock, the struct bpf_tcp_sock fields
+// TCP_INFO tells (bpf_tcp_sock) and bpf_sk_release, between a
 // kernel namespace with listening, established and UDP sockets and the
 // engine with the same sockets in its table: tuples of every socket in
 // both directions, with another port or address, as IPv4-mapped IPv6,
