@@ -32,9 +32,9 @@
 // (Collection.Syscalls) and run without a context (Program.RunSyscall).
 //
 // The socket helpers (bpf_sk_lookup_tcp/udp, bpf_skc_lookup_tcp,
-// bpf_sk_release, bpf_sk_fullsock, bpf_tcp_sock, bpf_get_listener_sock, bpf_sk_assign,
-// the syncookie helpers) and sockmaps work on Options.Sockets (package
-// sock); a socket a program holds is its struct bpf_sock mapped read-only
+// bpf_sk_release, bpf_sk_fullsock, bpf_tcp_sock, bpf_get_listener_sock,
+// bpf_sk_assign, bpf_get_netns_cookie, the syncookie helpers) and
+// sockmaps work on Options.Sockets (package sock); a socket a program holds is its struct bpf_sock mapped read-only
 // until the program releases it or the run ends.
 //
 // Load-time checks the kernel's verifier makes and that are cheap here

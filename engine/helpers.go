@@ -74,6 +74,7 @@ func helperTable() []vm.HelperFunc {
 		asm.FnSkRelease:            skRelease,
 		asm.FnSkFullsock:           skFullsock,
 		asm.FnTcpSock:              tcpSock,
+		asm.FnGetNetnsCookie:       getNetnsCookie,
 		asm.FnGetListenerSock:      getListenerSock,
 		asm.FnSkAssign:             skAssign,
 		asm.FnTcpCheckSyncookie:    tcpCheckSyncookie,

@@ -149,6 +149,20 @@ func skFullsock(m *vm.Machine, r1, _, _, _, _ uint64) (uint64, error) {
 	return r.addr, nil
 }
 
+// getNetnsCookie is bpf_get_netns_cookie(ctx): the cookie of the
+// namespace of the packet (Options.Sockets.NetnsCookie), of the initial
+// namespace for a NULL context; 0 where the table does not say.
+func getNetnsCookie(m *vm.Machine, r1, _, _, _, _ uint64) (uint64, error) {
+	t := executor(m).coll.opts.Sockets
+	switch {
+	case t == nil:
+		return 0, nil
+	case r1 == 0:
+		return t.InitNetnsCookie, nil
+	}
+	return t.NetnsCookie, nil
+}
+
 // tcpSock is bpf_tcp_sock: the socket's struct bpf_tcp_sock if it is a
 // TCP socket, else NULL. The kernel returns the socket's own address (the
 // verifier rewrites the loads); here it is a second read-only region, held

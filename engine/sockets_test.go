@@ -196,3 +196,25 @@ func slicesIndex(ins asm.Instructions, want asm.Instruction) int {
 	}
 	return -1
 }
+
+// TestSockets_NetnsCookie: bpf_get_netns_cookie answers the table's
+// namespace for a context and the initial namespace for NULL (0 without
+// a table).
+func TestSockets_NetnsCookie(t *testing.T) {
+	tb := &sock.Table{NetnsCookie: 4242, InitNetnsCookie: 3}
+	for _, c := range []struct {
+		null bool
+		tb   *sock.Table
+		want uint32
+	}{{false, tb, 4242}, {true, tb, 3}, {false, nil, 0}} {
+		ins := asm.Instructions{}
+		if c.null {
+			ins = append(ins, asm.Mov.Imm(asm.R1, 0))
+		}
+		ins = append(ins, asm.FnGetNetnsCookie.Call(), asm.Return())
+		coll := newCollection(t, handSpec(ins), engine.Options{NumCPU: 1, Sockets: c.tb})
+		if res, _, err := run(t, coll, 0, etherFrame(0x88b5, 60)); err != nil || res.Retval != c.want {
+			t.Errorf("null %v, table %v: %d, %v; want %d", c.null, c.tb != nil, res.Retval, err, c.want)
+		}
+	}
+}

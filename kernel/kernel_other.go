@@ -148,6 +148,7 @@ type Socket struct {
 	V6Only        bool
 	Local, Remote netip.AddrPort
 	Cookie        uint64
+	NetnsCookie   uint64
 	FD            int
 	TCP           *TCPInfo
 }

@@ -21,6 +21,7 @@ type Socket struct {
 	V6Only        bool   // IPV6_V6ONLY
 	Local, Remote netip.AddrPort
 	Cookie        uint64 // SO_COOKIE
+	NetnsCookie   uint64 // SO_NETNS_COOKIE: its namespace's cookie
 	FD            int    // valid until Close
 	// TCP is what TCP_INFO said of a TCP socket when it was opened.
 	TCP *TCPInfo
@@ -156,6 +157,9 @@ func describe(c syscall.Conn, cl interface{ Close() error }) (*Socket, error) {
 		cookie, err := unix.GetsockoptUint64(int(fd), unix.SOL_SOCKET, unix.SO_COOKIE)
 		serr = errors.Join(serr, err)
 		s.Cookie = cookie
+		nc, err := unix.GetsockoptUint64(int(fd), unix.SOL_SOCKET, unix.SO_NETNS_COOKIE)
+		serr = errors.Join(serr, err)
+		s.NetnsCookie = nc
 		local, err := unix.Getsockname(int(fd))
 		serr = errors.Join(serr, err)
 		s.Local = sockaddr(local)

@@ -251,6 +251,12 @@ func (s *Socket) check() error {
 // immutable snapshot without locking or allocating; Add and Remove
 // replace it. The zero value (and a nil *Table) is empty.
 type Table struct {
+	// NetnsCookie is the namespace's cookie (SO_NETNS_COOKIE), what
+	// bpf_get_netns_cookie answers for a packet in it; InitNetnsCookie is
+	// the initial namespace's, its answer for a NULL context. Set them
+	// before programs run.
+	NetnsCookie, InitNetnsCookie uint64
+
 	mu     sync.Mutex
 	snap   atomic.Pointer[[]*Socket]
 	cookie uint64 // the last cookie Add picked

@@ -55,6 +55,9 @@ func OpenSockets(ns *kernel.NetNS) (*NSSockets, error) {
 		}
 		return c, sv
 	}
+	if s.TCP4 != nil {
+		s.Table.NetnsCookie = s.TCP4.NetnsCookie
+	}
 	s.Client4, s.Server4 = connect(s.TCP4)
 	s.Client6, s.Server6 = connect(s.TCP6)
 	if err != nil {

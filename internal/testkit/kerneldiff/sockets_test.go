@@ -243,3 +243,52 @@ func TestKernel_SocketLookups(t *testing.T) {
 		t.Errorf("lookups found %d and missed %d; want every socket found and some misses", found[true], found[false])
 	}
 }
+
+// TestKernel_NetnsCookie: bpf_get_netns_cookie(skb) answers the cookie of
+// the namespace the packet is in, the one SO_NETNS_COOKIE reports for the
+// namespace's sockets, which the mirrored table carries.
+func TestKernel_NetnsCookie(t *testing.T) {
+	kerneltest.RequireKernel(t)
+	ns, err := kernel.NewNetNS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Close() })
+	socks, err := kerneldiff.OpenSockets(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { socks.Close() })
+	ins := asm.Instructions{
+		asm.Mov.Reg(asm.R6, asm.R1), asm.FnGetNetnsCookie.Call(), asm.StoreMem(asm.R10, -8, asm.R0, asm.DWord),
+		asm.Mov.Reg(asm.R1, asm.R6), asm.Mov.Imm(asm.R2, 0), asm.Mov.Reg(asm.R3, asm.R10), asm.Add.Imm(asm.R3, -8),
+		asm.Mov.Imm(asm.R4, 8), asm.Mov.Imm(asm.R5, 0), asm.FnSkbStoreBytes.Call(),
+		asm.Mov.Imm(asm.R0, 0), asm.Return(),
+	}
+	spec := &ebpf.CollectionSpec{Programs: map[string]*ebpf.ProgramSpec{
+		"cookie": {Name: "cookie", Type: ebpf.SchedCLS, License: "GPL", Instructions: ins}}, Maps: map[string]*ebpf.MapSpec{}}
+	kern, err := kernel.NewTestRunner(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { kern.Close() })
+	coll, err := engine.NewCollection(spec, engine.Options{NumCPU: 1, Sockets: socks.Table})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { coll.Close() })
+	s, err := kerneldiff.NewSide(kern, coll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.NS = ns
+	d, err := s.Compare("cookie", make([]byte, 64), nil, map[uint32]int{})
+	if err != nil || d != "" {
+		t.Fatalf("%v %s", err, d)
+	}
+	if socks.Table.NetnsCookie == 0 {
+		t.Fatal("no netns cookie mirrored")
+	}
+	t.Logf("netns cookie %d, the same on both sides", socks.Table.NetnsCookie)
+}
