@@ -53,7 +53,7 @@ func (t *Table) Lookup(proto uint8, tuple []byte, netnsID, flags uint64, dif uin
 		return nil
 	}
 	q.dif = dif
-	socks := t.sockets()
+	socks := t.onPort(q.dport)
 	if proto == ProtoTCP {
 		for _, s := range socks {
 			if s.Protocol == ProtoTCP && s.State == StateEstablished && q.established(s) {

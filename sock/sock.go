@@ -258,7 +258,7 @@ type Table struct {
 	NetnsCookie, InitNetnsCookie uint64
 
 	mu     sync.Mutex
-	snap   atomic.Pointer[[]*Socket]
+	snap   atomic.Pointer[snapshot]
 	cookie uint64 // the last cookie Add picked
 }
 
@@ -294,8 +294,7 @@ func (t *Table) Add(s Socket) (*Socket, error) {
 	s.layoutTCP()
 	s.closed = new(atomic.Bool)
 	n := &s
-	next := append(slices.Clip(slices.Clone(old)), n)
-	t.snap.Store(&next)
+	t.publish(append(slices.Clip(slices.Clone(old)), n))
 	return n, nil
 }
 
@@ -310,8 +309,7 @@ func (t *Table) Remove(cookie uint64) error {
 		return fmt.Errorf("remove socket cookie %d: %w", cookie, syscall.ENOENT)
 	}
 	old[i].closed.Store(true)
-	next := slices.Delete(slices.Clone(old), i, i+1)
-	t.snap.Store(&next)
+	t.publish(slices.Delete(slices.Clone(old), i, i+1))
 	return nil
 }
 
@@ -338,7 +336,32 @@ func (t *Table) Get(cookie uint64) *Socket {
 
 func (t *Table) sockets() []*Socket {
 	if p := t.snap.Load(); p != nil {
-		return *p
+		return p.all
+	}
+	return nil
+}
+
+// snapshot is the table between two changes: its sockets in the order
+// they were added, and by local port, which every lookup names.
+type snapshot struct {
+	all    []*Socket
+	byPort map[uint16][]*Socket
+}
+
+func (t *Table) publish(all []*Socket) {
+	sn := &snapshot{all: all, byPort: make(map[uint16][]*Socket)}
+	for _, s := range all {
+		p := s.Local.Port()
+		sn.byPort[p] = append(sn.byPort[p], s)
+	}
+	t.snap.Store(sn)
+}
+
+// onPort returns the sockets bound to local port p, in the order they
+// were added.
+func (t *Table) onPort(p uint16) []*Socket {
+	if sn := t.snap.Load(); sn != nil {
+		return sn.byPort[p]
 	}
 	return nil
 }
