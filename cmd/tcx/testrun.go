@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -16,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tcxgo/tcx/engine"
+	"github.com/tcxgo/tcx/maps"
 	"github.com/tcxgo/tcx/sock"
 )
 
@@ -40,6 +43,7 @@ type testRunOptions struct {
 	engine                 engine.Engine
 	strict                 bool
 	sockets                []string
+	sockmaps               []string
 	atIngress              bool
 }
 
@@ -97,6 +101,10 @@ beyond its checked bound) print a warning; --strict refuses the object.`,
   # kernel selftest; bpf_sk_assign works at ingress (the skb shows the cookie)
   tcx test-run testdata/thirdparty/selftests/progs/vrf_socket_lookup.o --prog tc_socket_lookup --socket "tcp listen 127.0.0.1:8080 cookie=7" --socket "udp 127.0.0.1:53" --hex "020000000002 020000000001 0800 4500002800010000400600007f0000017f000001 9c40 1f90 00000000 00000000 5002ffff00000000" --dump-maps
 
+  # a kernel selftest's bpf_sk_assign at tc ingress, with an established
+  # socket in its sockmap: the skb line shows the socket's cookie as sk
+  tcx test-run testdata/thirdparty/selftests/progs/test_assign_reuse.o --prog tc_main --set dest_port=4321 --socket "tcp 127.0.0.1:4321 127.0.0.1:40000 cookie=5" --sockmap sk_map:0=5 --at-ingress --hex "020000000002 020000000001 0800 4500002800010000400600007f0000017f000001 9c40 10e1 00000000 00000000 5002ffff00000000"
+
   # refuse, as the kernel's verifier does, a program whose bpf-to-bpf calls
   # need more than 512 bytes of stack (without --strict: a warning)
   tcx test-run testdata/thirdparty/selftests/rejected/test_global_func1.o --hex-file cmd/tcx/testdata/testrun/frames.hex --strict`,
@@ -131,6 +139,7 @@ beyond its checked bound) print a warning; --strict refuses the object.`,
 	f.BoolVar(&opts.jsonOut, "json", false, "print machine-readable JSON")
 	f.BoolVar(&opts.strict, "strict", false, "refuse a program the kernel's verifier would refuse for what the load-time checks find (default: warn)")
 	f.StringArrayVar(&opts.sockets, "socket", nil, "a socket in the namespace the socket lookups and sockmaps see, `SPEC`: \"tcp listen ADDR:PORT\", \"tcp LOCAL PEER\", \"udp ADDR:PORT [PEER]\", then v6only, dev=N, mark=N, priority=N, cookie=N; repeatable (default: none, lookups find nothing)")
+	f.StringArrayVar(&opts.sockmaps, "sockmap", nil, "put a --socket in a sockmap or sockhash before the packets, `NAME:KEY=COOKIE` (KEY an integer of the map's key size); repeatable")
 	f.BoolVar(&opts.atIngress, "at-ingress", false, "run as on a tc ingress hook (BPF_PROG_TEST_RUN's skb is not): bpf_sk_assign then assigns, and VLAN helpers fix up a CHECKSUM_COMPLETE sum")
 	f.StringVar(&opts.engineName, "engine", "auto", "run programs on `ENGINE`: jit (compiled machine code), interp (the interpreter) or auto (jit on linux/amd64)")
 	return cmd
@@ -152,6 +161,36 @@ func socketTable(specs []string) (*sock.Table, error) {
 		}
 	}
 	return t, nil
+}
+
+// fillSockmaps puts --sockmap's sockets in their maps.
+func fillSockmaps(coll *engine.Collection, socks *sock.Table, specs []string) error {
+	for _, spec := range specs {
+		name, rest, ok1 := strings.Cut(spec, ":")
+		k, c, ok2 := strings.Cut(rest, "=")
+		key, err1 := strconv.ParseUint(k, 0, 64)
+		cookie, err2 := strconv.ParseUint(c, 0, 64)
+		if !ok1 || !ok2 || err1 != nil || err2 != nil {
+			return fmt.Errorf("--sockmap %q: want NAME:KEY=COOKIE with integer KEY and COOKIE", spec)
+		}
+		sm, ok := coll.Maps[name].(*maps.SockMap)
+		if !ok {
+			return fmt.Errorf("--sockmap %q: the object has no sockmap or sockhash %q", spec, name)
+		}
+		s := socks.Get(cookie)
+		if s == nil {
+			return fmt.Errorf("--sockmap %q: no --socket with cookie=%d", spec, cookie)
+		}
+		kb := binary.LittleEndian.AppendUint64(nil, key)
+		ks := int(sm.Info().KeySize)
+		if ks > len(kb) {
+			kb = append(kb, make([]byte, ks-len(kb))...)
+		}
+		if err := sm.SetSocket(kb[:ks], s, 0); err != nil {
+			return fmt.Errorf("--sockmap %q: %w", spec, err)
+		}
+	}
+	return nil
 }
 
 // testRun is the whole of tcx test-run.
@@ -372,6 +411,9 @@ func runPackets(ctx context.Context, spec *ebpf.CollectionSpec, name string, fra
 		return nil, fmt.Errorf("load %s: %w", opts.object, err)
 	}
 	defer coll.Close()
+	if err := fillSockmaps(coll, socks, opts.sockmaps); err != nil {
+		return nil, err
+	}
 	x, err := coll.NewExecutor(0)
 	if err != nil {
 		return nil, err

@@ -112,6 +112,17 @@ func TestRun_TestRunSockets(t *testing.T) {
 	golden(t, "testrun_nosockets", "test-run", obj, "--prog", "tc_socket_lookup", "--hex", syn, "--dump-maps")
 }
 
+// TestRun_TestRunSkAssign: test_assign_reuse assigns the socket of its
+// sockmap at tc ingress (the skb's sk becomes its cookie); as
+// BPF_PROG_TEST_RUN's skb, not at ingress, it gets -EOPNOTSUPP and drops.
+func TestRun_TestRunSkAssign(t *testing.T) {
+	args := []string{"test-run", "../../testdata/thirdparty/selftests/progs/test_assign_reuse.o", "--prog", "tc_main",
+		"--set", "dest_port=4321", "--socket", "tcp 127.0.0.1:4321 127.0.0.1:40000 cookie=5", "--sockmap", "sk_map:0=5",
+		"--hex", "020000000002 020000000001 0800 4500002800010000400600007f0000017f000001 9c40 10e1 00000000 00000000 5002ffff00000000"}
+	golden(t, "testrun_sk_assign", append(args, "--at-ingress")...)
+	golden(t, "testrun_sk_assign_testrun", args...)
+}
+
 // TestRun_TestRunErrors runs bad invocations and compares what they print on
 // stderr with testdata/testrun_errors.golden, one "$ args" block per case.
 // Each must exit 1 and print nothing on stdout.
@@ -119,6 +130,7 @@ func TestRun_TestRunErrors(t *testing.T) {
 	cases := [][]string{
 		{objNat44, "--prog", "nat66", "--hex", hexEcho},
 		{objNat44, "--socket", "tcp 10.0.0.1:80", "--hex", hexEcho},
+		{objNat44, "--socket", "tcp listen 10.0.0.1:80 cookie=3", "--sockmap", "conntrack:0=3", "--hex", hexEcho},
 		{progsDir + "/tail_dispatch.o", "--hex", hexEcho},
 		{objNat44, "--hex", "02:00:00:00:00:01 02:00:00:00:00:0a 08 00 45 0g"},
 		{objNat44, "--hex", "0200000000010"},
