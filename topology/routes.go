@@ -375,7 +375,7 @@ func parseMark(v any) (mark, mask uint32, err error) {
 		}
 		return uint32(x), 0, nil
 	case int:
-		if x < 0 || x > 0xffffffff {
+		if x < 0 || int64(x) > 0xffffffff {
 			return 0, 0, bad
 		}
 		return uint32(x), 0, nil

@@ -14,7 +14,7 @@ type native struct {
 	code  *x.Code
 	base  uintptr // the entry that resumes at jitState.resume
 	start uintptr // the entry that starts at op 0
-	off  []int32 // op index -> code offset of its first instruction
+	off   []int32 // op index -> code offset of its first instruction
 	// dirty[i] is, for a subprogram entry i, how far below r10 the
 	// subprogram's r10-relative stores reach (0: none); see Machine.dirtyLo.
 	dirty []int32
