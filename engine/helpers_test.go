@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
+	"path"
 	"strings"
 	"syscall"
 	"testing"
@@ -12,9 +14,11 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
 
 	"github.com/tcxgo/tcx/engine"
 	"github.com/tcxgo/tcx/internal/linuxerr"
+	"github.com/tcxgo/tcx/internal/vm"
 	"github.com/tcxgo/tcx/maps"
 	"github.com/tcxgo/tcx/skb"
 )
@@ -167,17 +171,69 @@ func TestExecutor_Run_FaultsReadLikeADebugger(t *testing.T) {
 			asm.Return(),
 		}, "read of 4 bytes at context offset 196"},
 	} {
-		coll, err := engine.NewCollection(handSpec(c.insns, vals), engine.Options{NumCPU: 1})
+		for _, e := range []engine.Engine{engine.EngineInterp, engine.EngineAuto} {
+			// The faults are what a run meets, so the programs must
+			// load: a load-time refusal would hide the run's message.
+			coll, err := engine.NewCollection(handSpec(c.insns, vals), engine.Options{NumCPU: 1, Engine: e})
+			if err != nil {
+				t.Errorf("%s (engine %d): refused at load: %v", c.name, e, err)
+				continue
+			}
+			t.Cleanup(func() { coll.Close() })
+			_, _, err = run(t, coll, 0, etherFrame(0x88b5, 60))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("%s (engine %d): %v\nwant ...%s", c.name, e, err, c.want)
+			}
+		}
+	}
+}
+
+// TestExecutor_Run_FaultNamesBTFSourceLine: a fault in a clang-built
+// object names the instruction, the source line from the object's BTF
+// line info (file:line: text) and the access as a packet offset. The
+// object is l4_classify with one packet load moved past the frame's end:
+// insn 8 reads the Ethernet type at data+12 after checking data+14 <=
+// data_end; at data+100 it reads beyond a 60-byte frame.
+func TestExecutor_Run_FaultNamesBTFSourceLine(t *testing.T) {
+	const insn = 8
+	for _, e := range []engine.Engine{engine.EngineInterp, engine.EngineAuto} {
+		spec := corpusSpec(t, "l4_classify")
+		insns := spec.Programs["l4_classify"].Instructions
+		ins := &insns[insn]
+		if ins.OpCode.Class() != asm.LdXClass || ins.Offset != 12 {
+			t.Fatalf("insn %d is %v: l4_classify changed, pick the Ethernet type load again", insn, ins)
+		}
+		ins.Offset = 100
+		var line *btf.Line
+		for i := insn; i >= 0 && line == nil; i-- {
+			line, _ = insns[i].Source().(*btf.Line)
+		}
+		if line == nil {
+			t.Fatal("l4_classify has no BTF line info before insn 8")
+		}
+		coll, err := engine.NewCollection(spec, engine.Options{NumCPU: 1, Engine: e})
 		if err != nil {
-			// The engine may refuse some of these at load; then the
-			// load error is what the user sees.
-			t.Logf("%s: refused at load: %v", c.name, err)
-			continue
+			t.Fatal(err)
 		}
 		t.Cleanup(func() { coll.Close() })
-		_, _, err = run(t, coll, 0, etherFrame(0x88b5, 60))
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s: %v\nwant ...%s", c.name, err, c.want)
+		x, err := coll.NewExecutor(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkt, err := skb.New(etherFrame(0x0800, 60), skb.Loopback())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = x.Run(coll.Programs["l4_classify"], pkt)
+		want := fmt.Sprintf("insn %d (%s:%d: %s): read of 2 bytes at packet offset 100 (the packet is 60 bytes): out of bounds",
+			insn, path.Base(line.FileName()), line.LineNumber(), strings.TrimSpace(line.Line()))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("engine %d: %v\nwant ...%s", e, err, want)
+		}
+		t.Logf("engine %d: %v", e, err)
+		var f *engine.Fault
+		if !errors.As(err, &f) || f.PC != insn || f.Space != vm.SpacePacket || f.Off != 100 {
+			t.Errorf("engine %d: fault %+v; want a packet fault at insn %d, offset 100", e, f, insn)
 		}
 	}
 }
