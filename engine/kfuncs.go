@@ -16,9 +16,8 @@ import (
 // for. The linker turns a call of one into a helper call with ID
 // kfuncBase+index (the interpreter and the compiler only know helper
 // calls); a program calling any other kfunc, or one its type may not call,
-// is refused at load, naming it. bpf_dynptr_slice_rdwr is not here: Linux
-// 6.18 refuses it in a tc program ("calling kernel function
-// bpf_dynptr_slice_rdwr is not allowed"), and so does the engine.
+// is refused at load, naming it. bpf_dynptr_slice_rdwr is not here but in
+// refusedKfuncs: Linux 6.18 refuses it in a tc program.
 var kfuncs = []struct {
 	name  string
 	fn    vm.HelperFunc
@@ -35,6 +34,14 @@ var kfuncs = []struct {
 	{"bpf_crypto_encrypt", cryptoEncrypt, forTC},
 	{"bpf_crypto_decrypt", cryptoDecrypt, forTC},
 }
+
+// refusedKfuncs are kfuncs Linux 6.18 refuses in every program type the
+// engine loads, with the errno the kernel's load fails with: a program
+// calling one is refused as the kernel refuses it, not as a kfunc the
+// engine lacks. bpf_dynptr_slice_rdwr: "bpf_dynptr_slice_rdwr() is not
+// allowed" (EPERM) from a tc program, over an skb dynptr and over a local
+// one alike (kerneldiff's TestKernel_SliceRdwrRefused).
+var refusedKfuncs = map[string]syscall.Errno{"bpf_dynptr_slice_rdwr": syscall.EPERM}
 
 // progTypes is a set of the program types the engine loads.
 type progTypes uint8

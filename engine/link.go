@@ -48,6 +48,9 @@ func link(name string, env *linkEnv) (asm.Instructions, error) {
 		ins, off := iter.Ins, int(iter.Offset)
 		if ins.IsKfuncCall() {
 			id, allowed, ok := kfuncID(ins.Reference(), progTypeOf(env.progs[name]))
+			if e, refused := refusedKfuncs[ins.Reference()]; refused {
+				return nil, fmt.Errorf("link program %q: insn %d: kfunc call: %s() is not allowed (as in Linux 6.18): %w", name, off, ins.Reference(), e)
+			}
 			if !ok {
 				return nil, linkErr(name, off, "kfunc call: %s: not supported", ins.Reference())
 			}

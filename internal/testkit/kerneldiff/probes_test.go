@@ -3,13 +3,19 @@ package kerneldiff_test
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 
+	"github.com/cilium/ebpf"
+
+	"github.com/tcxgo/tcx/engine"
 	"github.com/tcxgo/tcx/internal/testkit/kerneldiff"
 	"github.com/tcxgo/tcx/internal/testkit/kerneltest"
 	"github.com/tcxgo/tcx/internal/testkit/pktgen"
@@ -149,6 +155,41 @@ func TestKernel_KtimeGetTaiNs(t *testing.T) {
 	}
 }
 
+// TestKernel_SliceRdwrRefused: bpf_dynptr_slice_rdwr is the one kfunc of
+// the skb dynptr family a tc program may not call on Linux 6.18 ("...() is
+// not allowed", over an skb dynptr and over a local one alike). The engine
+// refuses it too, naming it, where implementing it would run programs the
+// kernel never loads. If a kernel starts loading either program, this
+// test fails: the engine then has the kfunc to implement.
+func TestKernel_SliceRdwrRefused(t *testing.T) {
+	kerneltest.RequireKernel(t)
+	spec, err := engine.LoadCollectionSpec(filepath.Join("testdata", "slice_rdwr.o"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"rdwr_skb", "rdwr_local"} {
+		one := spec.Copy()
+		one.Programs = map[string]*ebpf.ProgramSpec{name: one.Programs[name]}
+		kern, kerr := kernel.NewTestRunner(one)
+		if kerr == nil {
+			kern.Close()
+			t.Errorf("%s: the kernel loads it: the engine must implement bpf_dynptr_slice_rdwr", name)
+		} else if !strings.Contains(kerr.Error(), "bpf_dynptr_slice_rdwr() is not allowed") || !errors.Is(kerr, syscall.EPERM) {
+			t.Errorf("%s: the kernel refuses it for another reason: %v", name, kerr)
+		}
+		coll, eerr := engine.NewCollection(one, engine.Options{NumCPU: 1})
+		if eerr == nil {
+			coll.Close()
+			t.Errorf("%s: the engine loads a program the kernel refuses", name)
+			continue
+		}
+		if !strings.Contains(eerr.Error(), "bpf_dynptr_slice_rdwr() is not allowed") || !errors.Is(eerr, syscall.EPERM) {
+			t.Errorf("%s: engine: %v; want EPERM, bpf_dynptr_slice_rdwr() is not allowed", name, eerr)
+		}
+		t.Logf("%s: kernel: %v\nengine: %v", name, kerr, eerr)
+	}
+}
+
 func TestProbesObject_UpToDate(t *testing.T) {
 	for _, tool := range []string{"clang-19", "make"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -159,7 +200,7 @@ func TestProbesObject_UpToDate(t *testing.T) {
 	if out, err := exec.Command("make", "-s", "-B", "-C", "testdata", "OUT="+tmp).CombinedOutput(); err != nil {
 		t.Fatalf("make: %v\n%s", err, out)
 	}
-	for _, obj := range []string{"probes.o", "crypto_probes.o", "hash_order.o", "timer_due.o", "fib_probe.o"} {
+	for _, obj := range []string{"probes.o", "crypto_probes.o", "hash_order.o", "timer_due.o", "fib_probe.o", "slice_rdwr.o"} {
 		want, err := os.ReadFile(filepath.Join(tmp, obj))
 		if err != nil {
 			t.Fatal(err)
