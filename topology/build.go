@@ -37,6 +37,11 @@ type BuildOptions struct {
 	RecordDir string
 	// Engine runs the programs (engine.Options.Engine; zero: auto).
 	Engine engine.Engine
+	// Strict refuses an object whose programs the kernel's verifier would
+	// refuse for what the engine's load-time checks find
+	// (engine.Options.Strict). Without it they load, and each finding is
+	// in its collection's Warnings (Built.Objects), for the caller to show.
+	Strict bool
 }
 
 // Built is a topology made real.
@@ -333,7 +338,7 @@ func (t *Topology) loadObject(p string, o Object, ifindex map[string]int, shared
 			}
 		}
 	}
-	coll, err := engine.NewCollection(spec, engine.Options{NumCPU: workers, Trace: opts.Printk, MapReplacements: repl, Engine: opts.Engine})
+	coll, err := engine.NewCollection(spec, engine.Options{NumCPU: workers, Trace: opts.Printk, MapReplacements: repl, Engine: opts.Engine, Strict: opts.Strict})
 	if err != nil {
 		return nil, nil, t.errAt(p, "object %q: %w", o.Name, err)
 	}

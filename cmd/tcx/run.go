@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -40,6 +42,7 @@ type runOptions struct {
 	duration  time.Duration
 	noTimings bool
 	engine    string
+	strict    bool
 }
 
 func newRunCommand() *cobra.Command {
@@ -60,7 +63,10 @@ host side runs the egress hook and leaves by the wire port; a veth end's
 wire is its peer. Redirect loops end at the runtime's hop limit (counted
 as looped). Frames shorter than 14 bytes or longer than the MTU allows are
 counted as receive errors and not processed; a program that faults is
-counted, its frame dropped.
+counted, its frame dropped. A program the kernel's verifier would refuse
+for what the load-time checks find (more than 512 bytes of stack across
+calls, bad global function arguments, packet access past its checked
+bound) runs with a warning on stderr; --strict refuses it.
 
 Ports: pcap:FILE (pcap or pcapng, wire only), tap:NAME (a TAP device,
 created; needs CAP_NET_ADMIN), afpacket:IFACE (an existing interface,
@@ -125,6 +131,7 @@ proto=arp|ipv4|ipv6|tcp|udp|icmp port=N host=IP prog=NAME.`,
 	f.DurationVar(&opts.duration, "duration", 0, "stop after `D` (default: when inputs end or at SIGINT/SIGTERM)")
 	f.StringVar(&opts.engine, "engine", "auto", "run programs on `ENGINE`: jit, interp or auto (jit on linux/amd64)")
 	f.BoolVar(&opts.noTimings, "no-timings", false, "leave ns/frame out of the summary (for reproducible output)")
+	f.BoolVar(&opts.strict, "strict", false, "refuse a program the kernel's verifier would refuse for what the load-time checks find (default: warn)")
 	return cmd
 }
 
@@ -238,11 +245,15 @@ func runDatapath(ctx context.Context, stdout, stderr io.Writer, o *runOptions) e
 	if err != nil {
 		return fmt.Errorf("--engine: %w", err)
 	}
-	built, err := topo.Build(topology.BuildOptions{Printk: printk, RecordDir: o.recordDir, Engine: eng})
+	built, err := topo.Build(topology.BuildOptions{Printk: printk, RecordDir: o.recordDir, Engine: eng, Strict: o.strict})
 	if err != nil {
+		if o.strict && errors.Is(err, syscall.EACCES) {
+			return fmt.Errorf("%w\n(the kernel's verifier refuses such a program; without --strict it runs, with a warning)", err)
+		}
 		return err
 	}
 	defer built.Close()
+	loadWarnings(stderr, built)
 
 	out := &runOutput{w: stdout, json: o.jsonOut, built: built, filter: filter, printk: printk, noTimings: o.noTimings}
 	cfg := datapath.Config{Runtime: built.Runtime, Devices: built.Devices}
@@ -276,6 +287,19 @@ func runDatapath(ctx context.Context, stdout, stderr io.Writer, o *runOptions) e
 		}
 	}
 	return runErr
+}
+
+// loadWarnings prints the load-time checks' findings of every object, as
+// test-run does: a program the kernel's verifier would refuse runs here,
+// but not without a word.
+func loadWarnings(w io.Writer, b *topology.Built) {
+	for _, name := range slices.Sorted(maps.Keys(b.Objects)) {
+		for _, warn := range b.Objects[name].Warnings {
+			if warn.Check != engine.CheckSkipped {
+				fmt.Fprintf(w, "warning: object %s: %s\n", name, warn)
+			}
+		}
+	}
 }
 
 // recording is one output pcap.

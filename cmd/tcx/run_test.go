@@ -270,3 +270,22 @@ func TestRun_TraceFilter(t *testing.T) {
 		}
 	}
 }
+
+// TestRun_LoadTimeChecks: an object the kernel's verifier refuses (its
+// bpf-to-bpf calls need 544 bytes of stack) runs in tcx run with the
+// finding on stderr, and --strict refuses it with EACCES, saying why, as
+// test-run does (TestTestRun_Strict).
+func TestRun_LoadTimeChecks(t *testing.T) {
+	const obj = "../../testdata/thirdparty/selftests/rejected/test_global_func1.o"
+	args := []string{"run", "--object", obj, "--program", "global_func1", "--wire", "pcap:../../testdata/datapath/demo.pcap", "--no-timings", "--progress", "never"}
+	code, _, errOut := runTool(t, args...)
+	const warning = `warning: object obj: program "global_func1": insn 20: combined stack size of 3 calls is 544. Too large [stack-depth]`
+	if code != 0 || !strings.Contains(errOut, warning+"\n") {
+		t.Errorf("exit %d, stderr:\n%s\nwant exit 0 and %s", code, errOut, warning)
+	}
+	code, _, errOut = runTool(t, append(args, "--strict")...)
+	if code == 0 || !strings.Contains(errOut, "combined stack size of 3 calls is 544") || !strings.Contains(errOut, "permission denied") ||
+		!strings.Contains(errOut, "without --strict it runs, with a warning") {
+		t.Errorf("--strict: exit %d, stderr:\n%s\nwant a refusal naming the check", code, errOut)
+	}
+}
