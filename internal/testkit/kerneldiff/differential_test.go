@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 
@@ -35,6 +36,22 @@ func envInt(t testing.TB, name string, def int) int {
 		t.Fatalf("%s=%q: %v", name, v, err)
 	}
 	return n
+}
+
+// seedBases are the seed bases the random helper differentials
+// (TestKernelDifferential_Helpers, TestKernel_HelperProbes) run with: the
+// one KERNELDIFF_SEED names; else 0, so that a failure once seen stays,
+// and under TCX_REQUIRE_KERNEL (CI) also the UTC day's number, so that CI
+// covers new ground every day, as skb's TestPacket_Helpers_KernelRandom
+// does. A divergence prints its base for KERNELDIFF_SEED to replay.
+func seedBases(t testing.TB) []int {
+	if os.Getenv("KERNELDIFF_SEED") != "" {
+		return []int{envInt(t, "KERNELDIFF_SEED", 0)}
+	}
+	if os.Getenv("TCX_REQUIRE_KERNEL") == "1" {
+		return []int{0, int(time.Now().UTC().Unix() / 86400)}
+	}
+	return []int{0}
 }
 
 // seedOf derives a program's frame seed from its name.

@@ -220,35 +220,37 @@ func TestKernelDifferential_Helpers(t *testing.T) {
 	cases := helperCases()
 	s := loadSpecs(t, helperSpec(cases), helperSpec(cases), 2)
 	var npackets, ndiv int
-	for i, c := range cases {
-		prog := fmt.Sprintf("h%02d", i)
-		seed := seedOf(c.name, envInt(t, "KERNELDIFF_SEED", 0))
-		g := pktgen.New(seed)
-		rng := rand.New(rand.NewPCG(uint64(seed), 2))
-		verdicts := map[uint32]int{}
-		for j := range packets {
-			frame := g.Next()
-			ctx := ctxFor(rng, len(frame))
-			if ctx == nil {
-				ctx = make([]byte, skb.CtxSize)
+	for _, base := range seedBases(t) {
+		for i, c := range cases {
+			prog := fmt.Sprintf("h%02d", i)
+			seed := seedOf(c.name, base)
+			g := pktgen.New(seed)
+			rng := rand.New(rand.NewPCG(uint64(seed), 2))
+			verdicts := map[uint32]int{}
+			for j := range packets {
+				frame := g.Next()
+				ctx := ctxFor(rng, len(frame))
+				if ctx == nil {
+					ctx = make([]byte, skb.CtxSize)
+				}
+				for k, v := range c.cb(rng, len(frame)) {
+					binary.LittleEndian.PutUint32(ctx[offCB+4*k:], v)
+				}
+				npackets++
+				d, err := s.compare(prog, frame, ctx, verdicts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d != "" {
+					ndiv++
+					t.Errorf("divergence: helper %s, packet %d, seed %d (replay: KERNELDIFF_SEED=%d): %s\nframe % x\nctx_in % x", c.name, j, seed, base, d, frame, ctx)
+					break
+				}
 			}
-			for k, v := range c.cb(rng, len(frame)) {
-				binary.LittleEndian.PutUint32(ctx[offCB+4*k:], v)
-			}
-			npackets++
-			d, err := s.compare(prog, frame, ctx, verdicts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if d != "" {
-				ndiv++
-				t.Errorf("divergence: helper %s, packet %d, seed %d: %s\nframe % x\nctx_in % x", c.name, j, seed, d, frame, ctx)
-				break
-			}
+			t.Logf("%s: results %v", c.name, verdicts)
 		}
-		t.Logf("%s: results %v", c.name, verdicts)
 	}
-	line := fmt.Sprintf("kernel helper differential: %d probes, %d packets, %d divergences", len(cases), npackets, ndiv)
+	line := fmt.Sprintf("kernel helper differential: %d probes, %d packets, %d divergences (seed bases %v)", len(cases), npackets, ndiv, seedBases(t))
 	fmt.Println(line)
 	t.Log(line)
 }

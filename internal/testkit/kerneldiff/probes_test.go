@@ -270,41 +270,43 @@ func TestKernel_HelperProbes(t *testing.T) {
 	packets := envInt(t, "KERNELDIFF_PACKETS", 1000)
 	var total, ndiv int
 	results := map[string]int{} // bpf_fib_lookup's and bpf_dynptr_read's results, to see the paths taken
-	for _, prog := range []string{"tunnel", "check_mtu", "sk_lookup", "for_each", "set_tstamp", "fib", "dynptr", "map_in_map", "timer", "spin_lock"} {
-		seed := seedOf(prog, envInt(t, "KERNELDIFF_SEED", 0))
-		g := pktgen.New(seed)
-		rng := rand.New(rand.NewPCG(uint64(seed), 3))
-		verdicts := map[uint32]int{}
-		for i := range packets {
-			frame := g.Next()
-			ctx := ctxFor(rng, len(frame))
-			if ctx == nil {
-				ctx = make([]byte, skb.CtxSize)
-			}
-			for k, v := range probeArgs[prog](rng, len(frame)) {
-				binary.LittleEndian.PutUint32(ctx[skb.CtxCB+4*k:], v)
-			}
-			total++
-			d, err := s.compare(prog, frame, ctx, verdicts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if d != "" {
-				ndiv++
-				t.Errorf("divergence: probe %s, packet %d, seed %d: %s\nframe % x\nctx_in % x", prog, i, seed, d, frame, ctx)
-				break
-			}
-			if key, ok := map[string]uint32{"fib": 0, "dynptr": 2, "map_in_map": 0, "timer": 3}[prog]; ok {
-				v := make([]byte, 8)
-				if err := s.coll.Maps["out"].Lookup(binary.LittleEndian.AppendUint32(nil, key), v); err != nil {
+	for _, base := range seedBases(t) {
+		for _, prog := range []string{"tunnel", "check_mtu", "sk_lookup", "for_each", "set_tstamp", "fib", "dynptr", "map_in_map", "timer", "spin_lock"} {
+			seed := seedOf(prog, base)
+			g := pktgen.New(seed)
+			rng := rand.New(rand.NewPCG(uint64(seed), 3))
+			verdicts := map[uint32]int{}
+			for i := range packets {
+				frame := g.Next()
+				ctx := ctxFor(rng, len(frame))
+				if ctx == nil {
+					ctx = make([]byte, skb.CtxSize)
+				}
+				for k, v := range probeArgs[prog](rng, len(frame)) {
+					binary.LittleEndian.PutUint32(ctx[skb.CtxCB+4*k:], v)
+				}
+				total++
+				d, err := s.compare(prog, frame, ctx, verdicts)
+				if err != nil {
 					t.Fatal(err)
 				}
-				results[prog+" "+strconv.FormatInt(int64(binary.LittleEndian.Uint64(v)), 10)]++
+				if d != "" {
+					ndiv++
+					t.Errorf("divergence: probe %s, packet %d, seed %d (replay: KERNELDIFF_SEED=%d): %s\nframe % x\nctx_in % x", prog, i, seed, base, d, frame, ctx)
+					break
+				}
+				if key, ok := map[string]uint32{"fib": 0, "dynptr": 2, "map_in_map": 0, "timer": 3}[prog]; ok {
+					v := make([]byte, 8)
+					if err := s.coll.Maps["out"].Lookup(binary.LittleEndian.AppendUint32(nil, key), v); err != nil {
+						t.Fatal(err)
+					}
+					results[prog+" "+strconv.FormatInt(int64(binary.LittleEndian.Uint64(v)), 10)]++
+				}
 			}
+			t.Logf("%s: verdicts %v", prog, verdicts)
 		}
-		t.Logf("%s: verdicts %v", prog, verdicts)
 	}
-	t.Logf("kernel helper probes: %d packets, %d divergences; results %v", total, ndiv, results)
+	t.Logf("kernel helper probes: %d packets, %d divergences (seed bases %v); results %v", total, ndiv, seedBases(t), results)
 	// fib: -EINVAL, -ENODEV, -EAFNOSUPPORT, FWD_DISABLED, NOT_FWDED
 	// (link-local); dynptr_read: 0, -EINVAL, -E2BIG.
 	// map_in_map: 0 no inner map, 1 no value, more a value updated.
