@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -105,6 +106,10 @@ func thirdParty(t *testing.T, e engine.Engine, label string) {
 			r, ok := thirdparty.Refusals[base]
 			if !ok || !strings.Contains(err.Error(), r.Match) {
 				t.Errorf("%s: the kernel loads it, the engine refuses it (undocumented): %v", base, err)
+				continue
+			}
+			if r.Kind != thirdparty.RefusedKernelInternal || !errors.Is(err, syscall.ENOTSUP) || !strings.Contains(err.Error(), "CO-RE relocation") {
+				t.Errorf("%s: refused (%s), but only a CO-RE relocation on a kernel-internal type (ENOTSUP) may be: %v", base, r.Kind, err)
 				continue
 			}
 			refusedBy[r.Kind]++
