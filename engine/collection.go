@@ -283,15 +283,39 @@ func (c *Collection) createMaps(spec *ebpf.CollectionSpec) (map[string]int, erro
 // its values, so compiled code answers bpf_map_lookup_elem on it without
 // calling mapLookupElem (which gives the same answers: e.lookup).
 func (c *Collection) newHandle(e *mapEntry) uint64 {
-	a, ok := e.m.(*maps.Array)
-	if !ok || e.slots == nil || e.stride > math.MaxUint32 || e.keySize != 4 {
+	if e.slots == nil || e.stride > math.MaxUint32 {
 		return c.as.NewHandle(e)
 	}
 	bases := make([]uint64, c.numCPU)
 	for cpu := range bases {
 		bases[cpu] = e.valueAddr(cpu, 0)
 	}
-	return c.as.NewArrayHandle(e, a.Info().MaxEntries, uint32(e.stride), bases)
+	switch m := e.m.(type) {
+	case *maps.Array:
+		if e.keySize == 4 {
+			return c.as.NewArrayHandle(e, m.Info().MaxEntries, uint32(e.stride), bases)
+		}
+	case *maps.Hash:
+		if h, ok := hashHandle(c.as, e, m, bases); ok {
+			return h
+		}
+	}
+	return c.as.NewHandle(e)
+}
+
+// hashHandle describes hash map m to compiled code (see newHandle); maps
+// with BPF_F_ZERO_SEED, whose buckets the kernel's jhash picks, are
+// looked up in Go.
+func hashHandle(as *vm.AddressSpace, e *mapEntry, m *maps.Hash, bases []uint64) (uint64, bool) {
+	l, ok := m.Layout()
+	if !ok || l.NextWord != vm.HashNodeNext || l.HashWord != vm.HashNodeHash || l.KeyWord != vm.HashNodeKey {
+		return 0, false
+	}
+	h, err := as.NewHashHandle(e, vm.HashLayout{
+		Heads: l.Heads, Nodes: l.Nodes, NodeWords: l.NodeWords, KeySize: l.KeySize,
+		Seed: l.Seed, HashMask: l.HashMask, Ref: l.Ref, Bases: bases, Stride: uint32(e.stride),
+	})
+	return h, err == nil
 }
 
 // newMap creates the map of ms or returns its compatible replacement.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"syscall"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 
@@ -394,4 +395,40 @@ func (h *Hash) LookupAndDelete(key, valueOut []byte) error {
 		return errnoErr("lookup and delete", syscall.ENOENT)
 	}
 	return nil
+}
+
+// HashLayout describes a hash map's index for code that looks keys up
+// without calling into this package: the engine hands it to compiled
+// programs (vm.HashLayout), which then walk it as LookupSlot does.
+type HashLayout struct {
+	Heads, Nodes []uint64 // bucket heads and nodes (link words, see index)
+	NodeWords    int
+	// Word offsets inside a node: link word, hash, key (zero-padded).
+	NextWord, HashWord, KeyWord int
+	KeySize                     int
+	Seed                        [2]uint64 // keyHash's
+	HashMask                    uint64    // the hash is keyHash(Seed, key) & HashMask
+	// Ref, for LRU maps, is the reference flag of each slot, which a
+	// lookup finding the slot sets if clear.
+	Ref []uint32
+}
+
+// Layout returns h's layout, false for a map with BPF_F_ZERO_SEED (the
+// kernel's jhash picks its buckets).
+func (h *Hash) Layout() (HashLayout, bool) {
+	ix := h.ix
+	if ix.ordered {
+		return HashLayout{}, false
+	}
+	l := HashLayout{
+		Heads: ix.heads, Nodes: ix.nodes, NodeWords: ix.nw,
+		NextWord: nodeNext, HashWord: nodeHash, KeyWord: nodeKey,
+		KeySize: ix.keySize, Seed: ix.seed, HashMask: ix.hmask,
+	}
+	if h.lru {
+		// atomic.Uint32 is a uint32: the layout's readers use plain
+		// 32-bit loads and stores, atomic on every CPU this runs on.
+		l.Ref = unsafe.Slice((*uint32)(unsafe.Pointer(&h.ref[0])), len(h.ref))
+	}
+	return l, true
 }

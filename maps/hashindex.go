@@ -2,7 +2,8 @@ package maps
 
 import (
 	"encoding/binary"
-	"hash/maphash"
+	"math/bits"
+	"math/rand/v2"
 	"sync/atomic"
 )
 
@@ -38,11 +39,11 @@ type index struct {
 	keySize  int
 	keyWords int
 	n        int
-	nw       int    // words per node
-	mask     uint64 // buckets - 1
-	seed     maphash.Seed
-	hmask    uint64 // all ones; tests narrow it to force hash collisions
-	live     bool   // maintain the L bit (only LRU eviction reads it)
+	nw       int       // words per node
+	mask     uint64    // buckets - 1
+	seed     [2]uint64 // keyHash's: the start and the multiplier
+	hmask    uint64    // all ones; tests narrow it to force hash collisions
+	live     bool      // maintain the L bit (only LRU eviction reads it)
 	// ordered: the map keeps the kernel's order (BPF_F_ZERO_SEED): the
 	// kernel's hash with seed 0 picks the bucket, and a stamp word after
 	// the key, taken from clock when an element is linked or replaced,
@@ -115,7 +116,7 @@ func newIndex(n, keySize int, live, ordered bool) *index {
 	nb := nextPow2(n)
 	ix := &index{
 		keySize: keySize, keyWords: roundUp8(keySize) / 8, n: n, nw: nodeWords(keySize, ordered),
-		mask: uint64(nb - 1), seed: maphash.MakeSeed(), hmask: ^uint64(0), live: live,
+		mask: uint64(nb - 1), seed: [2]uint64{rand.Uint64(), rand.Uint64() | 1}, hmask: ^uint64(0), live: live,
 		heads: make([]uint64, nb), ordered: ordered,
 	}
 	ix.nodes = make([]uint64, n*ix.nw)
@@ -135,7 +136,34 @@ func (ix *index) hashOf(key []byte) uint64 {
 	if ix.ordered {
 		return uint64(htabHash(key, 0)) & ix.hmask
 	}
-	return maphash.Bytes(ix.seed, key) & ix.hmask
+	return keyHash(ix.seed, key) & ix.hmask
+}
+
+// keyHash is the hash of maps without BPF_F_ZERO_SEED: over the key's
+// 8-byte words (the last zero-padded, as nodes store keys), h = mum(h ^
+// w, seed[1]) from h = seed[0], where mum folds the 128-bit product's
+// halves together (wyhash's mix). It replaced hash/maphash so that
+// compiled programs can compute it themselves (vm.HashLayout, whose
+// emitter is this function in machine code); a product with a secret
+// factor leaves no seed-independent collisions for keys an attacker
+// chooses, the reason for a random seed at all.
+func keyHash(seed [2]uint64, key []byte) uint64 {
+	h := seed[0]
+	for len(key) >= 8 {
+		h = mum(h^binary.NativeEndian.Uint64(key), seed[1])
+		key = key[8:]
+	}
+	if len(key) > 0 {
+		var tmp [8]byte
+		copy(tmp[:], key)
+		h = mum(h^binary.NativeEndian.Uint64(tmp[:]), seed[1])
+	}
+	return h
+}
+
+func mum(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	return hi ^ lo
 }
 
 // stampW is an ordered node's stamp word.

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"unsafe"
 )
 
 // Virtual addresses are 64 bits: the high 32 bits name a region, the low 32
@@ -101,6 +102,8 @@ type region struct {
 	arrBase   []uint64
 	arrN      uint32
 	arrStride uint32
+	// Handles of NewHashHandle: the hash map compiled lookups walk.
+	hash *hashDesc
 }
 
 // AddressSpace is the set of shared regions (map values, globals) and
@@ -144,6 +147,80 @@ func (as *AddressSpace) NewHandle(obj any) uint64 {
 // same answers: the interpreter and every other case still call it.
 func (as *AddressSpace) NewArrayHandle(obj any, n, stride uint32, bases []uint64) uint64 {
 	return as.add(region{obj: obj, arrBase: slices.Clone(bases), arrN: n, arrStride: stride})
+}
+
+// Hash map nodes, as HashLayout.Nodes holds them: words of a slot's node.
+const (
+	HashNodeNext = 0 // link word: bits 0-31 the next slot + 1 (0: end), bit 32 deleted
+	HashNodeHash = 1 // the key's hash; a bucket's list is sorted by (hash, key words)
+	HashNodeKey  = 4 // the key, zero-padded to whole words
+)
+
+// HashLayout describes a hash map's index to compiled code, which looks
+// keys up in it as the map's own lookup does: the bucket's sorted list
+// from Heads[hash & (len(Heads)-1)], nodes of NodeWords words (HashNode*)
+// in Nodes, the value of slot s at Bases[cpu] + s*Stride.
+type HashLayout struct {
+	Heads     []uint64 // link words; a power of two of them
+	Nodes     []uint64
+	NodeWords int
+	KeySize   int
+	// The hash: over the key's words w (the last zero-padded), h =
+	// mum(h ^ w, Seed[1]) from Seed[0], mum(a, b) the high and low halves
+	// of the 128-bit product a*b xored; then h & HashMask.
+	Seed     [2]uint64
+	HashMask uint64
+	// Ref, if not nil, holds a flag per slot that a lookup finding the
+	// slot sets if it is clear (LRU maps' reference bits).
+	Ref    []uint32
+	Bases  []uint64 // per CPU
+	Stride uint32
+}
+
+// hashDesc is a HashLayout as compiled code reads it (jit_hash).
+type hashDesc struct {
+	heads     unsafe.Pointer
+	mask      uint64 // buckets - 1
+	nodes     unsafe.Pointer
+	nodeBytes uint64
+	n         uint64 // slots
+	keySize   uint64
+	full      uint64 // keySize &^ 7: bytes compared as whole words
+	tail      uint64 // keySize & 7
+	seed      [2]uint64
+	hmask     uint64
+	ref       unsafe.Pointer // nil: no reference bits
+	bases     unsafe.Pointer
+	ncpu      uint64
+	stride    uint64
+}
+
+// NewHashHandle is NewHandle for a hash map that l describes, which lets
+// compiled code answer the Options.ArrayLookup helper (bpf_map_lookup_elem)
+// on it itself: l.Bases[cpu] + slot*l.Stride for the slot holding the key,
+// NULL if none. The caller's helper must give the same answers, reading
+// the same memory; the interpreter and every case compiled code declines
+// still call it. It fails (EINVAL) for a layout it cannot describe.
+func (as *AddressSpace) NewHashHandle(obj any, l HashLayout) (uint64, error) {
+	n := len(l.Nodes) / max(l.NodeWords, 1)
+	switch {
+	case len(l.Heads) == 0 || len(l.Heads)&(len(l.Heads)-1) != 0, l.KeySize <= 0,
+		l.NodeWords < HashNodeKey+(l.KeySize+7)/8, n == 0, len(l.Nodes) != n*l.NodeWords,
+		l.Ref != nil && len(l.Ref) < n, len(l.Bases) == 0, uint64(n) > math.MaxInt32:
+		return 0, fmt.Errorf("hash handle: layout of %d heads, %d node words, key size %d: %w", len(l.Heads), l.NodeWords, l.KeySize, syscall.EINVAL)
+	}
+	bases := slices.Clone(l.Bases)
+	d := &hashDesc{
+		heads: unsafe.Pointer(&l.Heads[0]), mask: uint64(len(l.Heads) - 1),
+		nodes: unsafe.Pointer(&l.Nodes[0]), nodeBytes: uint64(l.NodeWords) * 8, n: uint64(n),
+		keySize: uint64(l.KeySize), full: uint64(l.KeySize) &^ 7, tail: uint64(l.KeySize) & 7,
+		seed: l.Seed, hmask: l.HashMask, bases: unsafe.Pointer(&bases[0]), ncpu: uint64(len(bases)),
+		stride: uint64(l.Stride),
+	}
+	if l.Ref != nil {
+		d.ref = unsafe.Pointer(&l.Ref[0])
+	}
+	return as.add(region{obj: obj, hash: d}), nil
 }
 
 // Object returns the object a handle from NewHandle stands for.

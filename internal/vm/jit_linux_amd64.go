@@ -377,7 +377,7 @@ func (c *jitc) op(pc int) {
 		c.call(pc, o)
 	case kCallHelper, kCallx, kPoisoned:
 		if k == kCallHelper && o.off == c.p.arrayLookup && o.off != 0 {
-			c.arrayLookup(pc)
+			c.mapLookup(pc)
 			break
 		}
 		c.exit(pc, exitHelper)

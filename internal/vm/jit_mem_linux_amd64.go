@@ -375,13 +375,7 @@ func (c *jitc) arrayLookup(pc int) {
 	a := &c.a
 	slow := c.stub(pc, exitHelper)
 	null, done := a.NewLabel(), a.NewLabel()
-	// What runNative records at a helper call: the steps so far and the
-	// call's op index.
-	a.Load(8, jT0, x.M(jState, offLimit))
-	a.ALURM(true, x.SUB, jT0, x.M(jState, offBudget))
-	a.ALURI(true, x.ADD, jT0, int32(pc+1))
-	a.Store(8, x.M(jState, offSteps), jT0)
-	a.StoreImm(8, x.M(jState, offMPC), int32(pc))
+	// mapLookup has recorded the call (helperEntry).
 	if f := c.facts[pc][2]; f.known && f.off >= -StackSize && f.off+4 <= 0 {
 		// The key is in the frame (see stackProofs).
 		a.MovRR(false, jT0, jitReg[regFP])
@@ -391,14 +385,7 @@ func (c *jitc) arrayLookup(pc int) {
 		c.translateCallAs(4, permRead, false, slow)
 		a.Load(4, jT0, x.M(jT0, 0)) // the index, zero-extended
 	}
-	a.MovRR(true, jCX, jitReg[1])
-	a.TestRR(false, jCX, jCX) // a handle's low half is 0
-	a.Jcc(x.CondNE, slow)
-	a.ShiftRI(true, x.SHR, jCX, 32)
-	a.ALURM(true, x.CMP, jCX, x.M(jState, offRegions+8))
-	a.Jcc(x.CondAE, slow)
-	a.ImulRRI(true, jCX, jCX, regionSize)
-	a.ALURM(true, x.ADD, jCX, x.M(jState, offRegions))
+	c.handleRegion(slow)
 	a.Load(8, jT1, x.M(jState, offCPU))
 	a.ALURM(true, x.CMP, jT1, x.M(jCX, offRArrB+8)) // no bases: not an array
 	a.Jcc(x.CondAE, slow)
