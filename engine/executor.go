@@ -98,13 +98,8 @@ func (x *Executor) CPU() int { return x.cpu }
 // with Retval TC_ACT_SHOT and counts it on prog (Program.Faults); changes
 // made before the error stay, as they would in the kernel.
 func (x *Executor) Run(prog *Program, pkt *skb.Packet) (res Result, err error) {
-	switch {
-	case prog == nil || pkt == nil:
-		return Result{Retval: skb.ActShot}, fmt.Errorf("run: nil program or packet: %w", syscall.EINVAL)
-	case prog.coll != x.coll:
-		return Result{Retval: skb.ActShot}, fmt.Errorf("run %s: program of another collection: %w", prog.name, syscall.EINVAL)
-	case x.coll.closed.Load():
-		return Result{Retval: skb.ActShot}, fmt.Errorf("run %s: collection closed: %w", prog.name, syscall.EBADF)
+	if prog == nil || pkt == nil || prog.coll != x.coll || x.coll.closed.Load() {
+		return x.refuse(prog, pkt)
 	}
 	x.ctx.pkt = pkt
 	x.mapPacket()
@@ -140,7 +135,7 @@ func (x *Executor) Run(prog *Program, pkt *skb.Packet) (res Result, err error) {
 		x.runTimers() //nolint:errcheck // see above
 	}
 	x.ctx.pkt = nil
-	if pkt.PendingRedirect().Kind != skb.RedirectNone {
+	if pkt.Redirecting() { // without copying the redirect out to look at it
 		res.Redirect = pkt.PendingRedirect()
 	}
 	if err != nil {
@@ -150,6 +145,17 @@ func (x *Executor) Run(prog *Program, pkt *skb.Packet) (res Result, err error) {
 		return res, fmt.Errorf("run %s: %w", prog.name, err)
 	}
 	return res, nil
+}
+
+// refuse is Run's answer to what it cannot run, out of Run's way.
+func (x *Executor) refuse(prog *Program, pkt *skb.Packet) (Result, error) {
+	switch {
+	case prog == nil || pkt == nil:
+		return Result{Retval: skb.ActShot}, fmt.Errorf("run: nil program or packet: %w", syscall.EINVAL)
+	case prog.coll != x.coll:
+		return Result{Retval: skb.ActShot}, fmt.Errorf("run %s: program of another collection: %w", prog.name, syscall.EINVAL)
+	}
+	return Result{Retval: skb.ActShot}, fmt.Errorf("run %s: collection closed: %w", prog.name, syscall.EBADF)
 }
 
 // explain adds what only the engine knows to a fault: the source line of

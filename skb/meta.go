@@ -36,6 +36,10 @@ type RedirectInfo struct {
 // PendingRedirect returns the redirect the program asked for last.
 func (p *Packet) PendingRedirect() RedirectInfo { return p.redirect }
 
+// Redirecting reports whether a redirect is pending (PendingRedirect's
+// Kind is not RedirectNone) without copying it.
+func (p *Packet) Redirecting() bool { return p.redirect.Kind != RedirectNone }
+
 // ClearRedirect forgets the pending redirect, as skb_do_redirect does once it
 // has acted on it.
 func (p *Packet) ClearRedirect() { p.redirect = RedirectInfo{} }

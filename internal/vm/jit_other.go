@@ -10,3 +10,5 @@ func compileNative(p *Program) { p.nativeWhy = "no compiler for this platform" }
 func (m *Machine) runNative(p *Program, pc, base int) (uint64, error) {
 	panic("vm: no compiled code on this platform")
 }
+
+func (m *Machine) runCompiled(p *Program) (uint64, error) { return m.run(p, 0, nil) }

@@ -15,20 +15,69 @@ import (
 // no Go code ran on its behalf, so nothing needs recovering; every other
 // exit goes to serveNative.
 func (m *Machine) runNative(p *Program, pc int, base int) (uint64, error) {
-	// No limit is a limit no run reaches; half the range keeps
-	// budget = limit - acc from overflowing (acc goes negative on
-	// forward jumps).
-	limit := math.MaxInt / 2
-	if m.limit != 0 && m.limit < math.MaxInt/2 {
-		limit = int(m.limit)
-	}
-	m.jit.limit = int64(limit)
+	limit := int(m.jit.limit)
 	m.enter(p.native, pc, m.steps-pc, limit)
 	if m.jit.code == exitExit && m.depth == base {
 		m.steps = limit - int(m.jit.budget) + int(m.jit.pc) + 1
 		return m.regs[0], nil
 	}
 	return m.serveNative(base, limit)
+}
+
+// runCompiled is Run of a compiled program without arguments, the
+// packet path: run, reset, runNative and enter in one frame, with what a
+// run rarely needs out of line, so that a run that never leaves its
+// machine code costs little more than entering it (the floor of
+// BenchmarkEngineVsKernel).
+func (m *Machine) runCompiled(p *Program) (uint64, error) {
+	nat := p.native
+	if m.as != p.as || m.asGen != p.as.gen.Load() {
+		m.rebind(p.as, p.as.gen.Load())
+	}
+	m.prog = p
+	m.tail, m.steps, m.progBase = 0, 0, 0
+	m.mayGoto = 1 << 23 // BPF_MAX_LOOPS
+	if m.pending != 0 || m.ndyn != 0 || m.dirtyLo < m.dirtyHi || nat.calls {
+		m.resetRare(p)
+	}
+	m.setPolicy(p)
+	regs := &m.regs
+	clear(regs[:10])
+	if m.ctxSet {
+		regs[1] = CtxAddr
+	}
+	m.setFrame(0)
+	if nat.dirty[0] != 0 || !m.jit.published {
+		m.prepare(nat, 0)
+	}
+	limit := m.jit.limit
+	m.jit.budget = limit
+	nat.code.Enter(nat.start, uintptr(unsafe.Pointer(m)))
+	if m.jit.code == exitExit && m.depth == 0 {
+		steps := limit - m.jit.budget + int64(m.jit.pc) + 1
+		m.steps, m.executed = int(steps), uint64(steps)
+		m.prog = nil
+		return regs[0], nil
+	}
+	return m.done(m.serveNative(0, int(limit)))
+}
+
+// resetRare is the part of reset that only some runs need.
+func (m *Machine) resetRare(p *Program) {
+	if m.pending != 0 {
+		m.pending, m.next, m.abort, m.exitR0 = 0, nil, nil, 0
+	}
+	if m.ndyn != 0 {
+		clear(m.regions[firstDynamic : firstDynamic+m.ndyn])
+		m.ndyn = 0
+	}
+	if m.dirtyLo < m.dirtyHi {
+		clear(m.stack[m.dirtyLo:m.dirtyHi])
+		m.dirtyLo, m.dirtyHi = math.MaxUint32, 0
+	}
+	if p.native.calls {
+		m.ownFrames(p)
+	}
 }
 
 // enter runs compiled code from op pc with acc instructions counted;

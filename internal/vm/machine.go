@@ -91,6 +91,7 @@ type Machine struct {
 // NewMachine returns a Machine with no packet, no context and no limit.
 func NewMachine() *Machine {
 	m := &Machine{regions: make([]region, firstShared, firstShared+16), dirtyLo: math.MaxUint32}
+	m.jit.limit = runLimit(0)
 	m.regions[RegionStack] = region{buf: m.stack[:], hi: uint32(len(m.stack)), perm: permRead | permWrite | permAtomic}
 	return m
 }
@@ -195,7 +196,20 @@ func (m *Machine) User() any { return m.user }
 // SetLimit bounds the instructions one Run may execute (0: no limit). A
 // run over the limit ends with a *LimitError; the check happens at taken
 // jumps, so a run stops at most one straight-line stretch past the limit.
-func (m *Machine) SetLimit(n uint64) { m.limit = n }
+func (m *Machine) SetLimit(n uint64) {
+	m.limit = n
+	m.jit.limit = runLimit(n)
+}
+
+// runLimit is the limit compiled code counts down from for SetLimit(n):
+// no limit is a limit no run reaches; half the range keeps budget =
+// limit - acc from overflowing (acc goes negative on forward jumps).
+func runLimit(n uint64) int64 {
+	if n != 0 && n < math.MaxInt/2 {
+		return int64(n)
+	}
+	return math.MaxInt / 2
+}
 
 // Executed is the number of instructions the last Run executed (helpers
 // count as one instruction, the call).
@@ -215,6 +229,9 @@ func (m *Machine) AddressSpace() *AddressSpace { return m.as }
 // *HelperError and r0 = 0; a Go panic inside the interpreter or a helper
 // is recovered here and reported as a *Fault of kind FaultPanic.
 func (m *Machine) Run(p *Program, args ...uint64) (r0 uint64, err error) {
+	if len(args) == 0 && p != nil && p.native != nil {
+		return m.runCompiled(p)
+	}
 	return m.run(p, 0, args)
 }
 
@@ -257,6 +274,11 @@ func (m *Machine) run(p *Program, entry int, args []uint64) (r0 uint64, err erro
 	} else {
 		r0, err = m.execGuarded(p, entry)
 	}
+	return m.done(r0, err)
+}
+
+// done ends a run that returned r0, err.
+func (m *Machine) done(r0 uint64, err error) (uint64, error) {
 	m.executed = uint64(m.steps)
 	m.prog = nil // helper APIs are for helpers, during a run
 	if err == errExit {
@@ -321,12 +343,16 @@ func (m *Machine) reset(p *Program) {
 	}
 	m.setFrame(0)
 	if p.native != nil && p.native.calls {
-		// Compiled calls push frames whose prog is already theirs (see
-		// jitc.call): make it so for the frames the entry program can use.
-		for k := range m.frames[:MaxFrames] {
-			if m.frames[k].prog != p {
-				m.frames[k].prog = p
-			}
+		m.ownFrames(p)
+	}
+}
+
+// ownFrames makes the frames the entry program p can use p's: compiled
+// calls push frames whose prog is already theirs (see jitc.call).
+func (m *Machine) ownFrames(p *Program) {
+	for k := range m.frames[:MaxFrames] {
+		if m.frames[k].prog != p {
+			m.frames[k].prog = p
 		}
 	}
 }
