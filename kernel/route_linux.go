@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -42,12 +43,43 @@ func (ns *NetNS) AddAddr(ifindex int, p netip.Prefix) error {
 			// address detection leaving it tentative for a while.
 			a.Flags = unix.IFA_F_NODAD
 		}
-		return ns.nl.AddrAdd(l, a)
+		if err := ns.nl.AddrAdd(l, a); err != nil {
+			return err
+		}
+		if p.Addr().Is6() && l.Attrs().RawFlags&unix.IFF_RUNNING != 0 {
+			return ns.waitLocalRoute(p.Addr())
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("add address %s to %d: %w", p, ifindex, err)
 	}
 	return nil
+}
+
+// waitLocalRoute waits for the local route of IPv6 address a. Even
+// without duplicate address detection, IPv6 inserts an address's local
+// route from a work queue after RTM_NEWADDR has been answered; until then
+// the kernel routes the address like any other on its prefix (a
+// bpf_fib_lookup of it answers with the prefix route's device, not
+// NOT_FWDED). IPv4 adds its local route before answering.
+func (ns *NetNS) waitLocalRoute(a netip.Addr) error {
+	filter := &netlink.Route{Table: unix.RT_TABLE_LOCAL, Dst: &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(128, 128)}}
+	const patience = 2 * time.Second
+	deadline := time.Now().Add(patience)
+	for {
+		rs, err := ns.nl.RouteListFiltered(netlink.FAMILY_V6, filter, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_DST)
+		if err != nil {
+			return fmt.Errorf("list local routes: %w", err)
+		}
+		if len(rs) > 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no local route for %s after %v: %w", a, patience, unix.ETIMEDOUT)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // AddRoute installs r.
