@@ -102,19 +102,21 @@ func (x *Executor) Run(prog *Program, pkt *skb.Packet) (res Result, err error) {
 		return x.refuse(prog, pkt)
 	}
 	x.ctx.pkt = pkt
-	x.mapPacket()
+	if d := pkt.Data(); len(d) != len(x.mapped) || len(d) == 0 || &d[0] != &x.mapped[0] {
+		x.remap(d)
+	}
 	// A program that read its context in an earlier run gets the image
 	// laid out now, in Go, rather than at its first context load, which
 	// compiled code would have to leave for (see ctxView); laying it out
 	// costs a comparison when the packet shows the same (ctx.cache).
+	// (refresh, in line: the floor of a run is a few calls.)
 	eager := prog.ctxEager.Load()
 	if eager {
-		x.ctx.refresh()
-	} else {
-		x.ctx.fresh = false
+		x.ctx.sync()
+		x.ctx.cache.Lay(x.ctx.img[:], pkt, pktBase)
 	}
-	x.ctx.laid = false
-	r0, err := x.m.Run(prog.vm)
+	x.ctx.fresh, x.ctx.laid = eager, eager
+	r0, err := x.m.RunCtx(prog.vm)
 	// res is the result itself (named), filled in place: building it
 	// aside and copying it out would read its fields back right after
 	// writing them, which stalls.
@@ -215,14 +217,18 @@ func (x *Executor) publish() {
 // mapPacket maps the packet's current bytes, if they moved or changed
 // length.
 func (x *Executor) mapPacket() {
-	d := x.ctx.pkt.Data()
-	if len(d) != len(x.mapped) || len(d) == 0 || &d[0] != &x.mapped[0] {
-		if err := x.m.SetPacket(d, 0, 0, len(d)); err != nil {
-			// Only a packet beyond 4 GiB could fail: skb caps growth far below.
-			panic(err)
-		}
-		x.mapped = d
+	if d := x.ctx.pkt.Data(); len(d) != len(x.mapped) || len(d) == 0 || &d[0] != &x.mapped[0] {
+		x.remap(d)
 	}
+}
+
+// remap maps d, the packet's bytes.
+func (x *Executor) remap(d []byte) {
+	if err := x.m.SetPacket(d, 0, 0, len(d)); err != nil {
+		// Only a packet beyond 4 GiB could fail: skb caps growth far below.
+		panic(err)
+	}
+	x.mapped = d
 }
 
 // finish releases what the kernel's verifier would have forced the program

@@ -391,34 +391,36 @@ func (p *Packet) ctxFields() *ctxFields {
 // words are 8 bytes).
 type ctxWords [len(ctxFields{}) / 8]uint64
 
-// sameCtxFields is *a.ctxFields() == *b.ctxFields() as a word-wise
-// comparison, unrolled: the array comparison calls memequal,
-// whose setup costs more than the comparison (a tenth of an engine run's
-// floor, BenchmarkCorpusProgram/vlan_pop).
-func sameCtxFields(a, b *Packet) bool {
-	x := (*ctxWords)(unsafe.Add(unsafe.Pointer(a), ctxFieldsStart))
-	y := (*ctxWords)(unsafe.Add(unsafe.Pointer(b), ctxFieldsStart))
-	d0 := (x[0] ^ y[0]) | (x[4] ^ y[4]) | (x[8] ^ y[8])
-	d1 := (x[1] ^ y[1]) | (x[5] ^ y[5]) | (x[9] ^ y[9])
-	d2 := (x[2] ^ y[2]) | (x[6] ^ y[6]) | (x[10] ^ y[10])
-	d3 := (x[3] ^ y[3]) | (x[7] ^ y[7]) | (x[11] ^ y[11])
-	for i := 12; i < len(x); i++ {
-		d0 |= x[i] ^ y[i]
-	}
-	return d0|d1|d2|d3 == 0 && *a.ctxTail() == *b.ctxTail()
-}
-
 // ctxTail is the bytes of ctxFields past its last whole word.
 func (p *Packet) ctxTail() *[len(ctxFields{}) % 8]byte {
 	return (*[len(ctxFields{}) % 8]byte)(unsafe.Add(unsafe.Pointer(p), ctxFieldsStart+uintptr(len(ctxWords{})*8)))
 }
 
 // Lay makes img (CtxSize bytes) p's image, as WriteCtx(img, base) does,
-// unless c records that img already holds it.
+// unless c records that img already holds it. It runs before every run
+// of a program that reads its context, so the comparison is word by
+// word, unrolled, in this one call: the array comparison (*ctxFields ==)
+// called memequal, whose setup cost more than comparing, and a call more
+// is a tenth of a run's floor (BenchmarkCorpusProgram/vlan_pop).
 func (c *CtxCache) Lay(img []byte, p *Packet, base uint32) {
-	if c.ok && c.base == base && c.len == p.Len() && sameCtxFields(&c.snap, p) {
-		return
+	if c.ok && c.base == base && c.len == p.Len() {
+		x := (*ctxWords)(unsafe.Add(unsafe.Pointer(&c.snap), ctxFieldsStart))
+		y := (*ctxWords)(unsafe.Add(unsafe.Pointer(p), ctxFieldsStart))
+		d0 := (x[0] ^ y[0]) | (x[4] ^ y[4]) | (x[8] ^ y[8])
+		d1 := (x[1] ^ y[1]) | (x[5] ^ y[5]) | (x[9] ^ y[9])
+		d2 := (x[2] ^ y[2]) | (x[6] ^ y[6]) | (x[10] ^ y[10])
+		d3 := (x[3] ^ y[3]) | (x[7] ^ y[7]) | (x[11] ^ y[11])
+		for i := 12; i < len(x); i++ {
+			d0 |= x[i] ^ y[i]
+		}
+		if d0|d1|d2|d3 == 0 && *c.snap.ctxTail() == *p.ctxTail() {
+			return
+		}
 	}
+	c.lay(img, p, base)
+}
+
+func (c *CtxCache) lay(img []byte, p *Packet, base uint32) {
 	p.WriteCtx(img, base)
 	c.ok, c.base, c.len = true, base, p.Len()
 	*c.snap.ctxFields() = *p.ctxFields()

@@ -11,4 +11,5 @@ func (m *Machine) runNative(p *Program, pc, base int) (uint64, error) {
 	panic("vm: no compiled code on this platform")
 }
 
-func (m *Machine) runCompiled(p *Program) (uint64, error) { return m.run(p, 0, nil) }
+// RunCtx is Run(p): r1 is CtxAddr (0 without a context).
+func (m *Machine) RunCtx(p *Program) (uint64, error) { return m.run(p, 0, nil) }

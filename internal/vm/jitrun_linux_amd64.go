@@ -24,12 +24,15 @@ func (m *Machine) runNative(p *Program, pc int, base int) (uint64, error) {
 	return m.serveNative(base, limit)
 }
 
-// runCompiled is Run of a compiled program without arguments, the
-// packet path: run, reset, runNative and enter in one frame, with what a
-// run rarely needs out of line, so that a run that never leaves its
-// machine code costs little more than entering it (the floor of
-// BenchmarkEngineVsKernel).
-func (m *Machine) runCompiled(p *Program) (uint64, error) {
+// RunCtx is Run(p): r1 is CtxAddr (0 without a context). It is the
+// packet path, a call shorter than Run: for a compiled program, run,
+// reset, runNative and enter in one frame, with what a run rarely needs
+// out of line, so that a run that never leaves its machine code costs
+// little more than entering it (the floor of BenchmarkEngineVsKernel).
+func (m *Machine) RunCtx(p *Program) (uint64, error) {
+	if p == nil || p.native == nil {
+		return m.run(p, 0, nil)
+	}
 	nat := p.native
 	if m.as != p.as || m.asGen != p.as.gen.Load() {
 		m.rebind(p.as, p.as.gen.Load())
@@ -215,7 +218,15 @@ func (m *Machine) serveNative(base, limit int) (r0 uint64, err error) {
 			pc = m.ret()
 			acc = m.steps - pc
 		}
-		m.enter(m.prog.native, pc, acc, limit)
+		// enter's common case (a resumption after a helper) in line.
+		nat := m.prog.native
+		if pc != 0 && nat.dirty[pc] == 0 && m.jit.published {
+			m.jit.budget = int64(limit - acc)
+			m.jit.resume = nat.base + uintptr(nat.off[pc])
+			nat.code.Enter(nat.base, uintptr(unsafe.Pointer(m)))
+			continue
+		}
+		m.enter(nat, pc, acc, limit)
 	}
 }
 
