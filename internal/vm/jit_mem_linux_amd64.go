@@ -1,6 +1,7 @@
 package vm
 
 import (
+	"math"
 	"unsafe"
 
 	x "github.com/tcxgo/tcx/internal/vm/amd64"
@@ -11,11 +12,14 @@ import (
 
 // mem emits a checked load or store. Accesses proven to lie inside the
 // frame (through r10, or a register holding r10 plus a constant, see
-// stackProofs) need no check; packet accesses are two compares against the
-// window in jitState; everything else translates the region-tagged
-// address out of line with the same table and rules as Machine.access,
-// and leaves to Go (exitMem) for whatever that would refuse or hand to a
-// context accessor.
+// stackProofs) need no check; accesses through a proven constant check
+// the rules of the region it names with the offset as an immediate
+// (constAccess); packet accesses are two compares against the window in
+// jitState; everything else translates the region-tagged address out of
+// line with the same table and rules as Machine.access, and leaves to Go
+// (exitMem) for whatever that would refuse or hand to a context accessor.
+// The hints of the analysis (a probable context address, a probable map
+// value) only choose which fast path is tried first.
 func (c *jitc) mem(pc int, o *op) {
 	a := &c.a
 	n := int(memSize(o.kind))
@@ -25,24 +29,48 @@ func (c *jitc) mem(pc int, o *op) {
 		a.MovRR(false, jT0, jitReg[regFP])
 		target = x.MI(jState, jT0, offStack+off)
 	} else {
-		base := jitReg[o.dst]
+		breg := o.dst
 		need := permRead | permWrite
 		if load {
-			base, need = jitReg[o.src], permRead
+			breg, need = o.src, permRead
 		}
-		generic, done := a.NewLabel(), a.NewLabel()
-		a.Lea(true, jT0, x.M(base, o.off))
-		a.ALURM(true, x.CMP, jT0, x.M(jState, offPktLo))
-		a.Jcc(x.CondB, generic)
-		a.ALURM(true, x.CMP, jT0, x.M(jState, offPktMax+8*int32(sizeLog(n))))
-		a.Jcc(x.CondA, generic)
-		a.ALURM(true, x.ADD, jT0, x.M(jState, offPktDel))
+		base := jitReg[breg]
+		var f fpFact
+		if breg < regFP {
+			f = c.facts[pc][breg]
+		}
+		k := f.val + uint64(int64(o.off)) // the address, if f holds a constant
+		generic, notPkt, done := a.NewLabel(), a.NewLabel(), a.NewLabel()
+		switch {
+		case f.cnst && constAccessOK(k):
+			a.MovRI64(jT0, k)
+			c.constAccess(o, k, need, generic)
+		case f.hint == hintAddr && constAccessOK(k):
+			// A guess: check it, then go on as for a constant.
+			a.Lea(true, jT0, x.M(base, o.off))
+			a.MovRI64(jT1, k)
+			a.ALURR(true, x.CMP, jT0, jT1)
+			a.Jcc(x.CondNE, generic)
+			c.constAccess(o, k, need, generic)
+		case f.hint == hintSlot:
+			a.Lea(true, jT0, x.M(base, o.off))
+			c.slotMemoInline(n, !load, notPkt)
+		default:
+			a.Lea(true, jT0, x.M(base, o.off))
+			c.pktWindow(n, notPkt)
+		}
 		a.Bind(done)
 		target = x.M(jT0, 0)
 		after := a.NewLabel()
 		defer a.Bind(after)
 		c.late = append(c.late, func() {
+			// The generic path: the address from the register again
+			// (a constant access that declined had put k in r11).
 			a.Bind(generic)
+			a.Lea(true, jT0, x.M(base, o.off))
+			c.pktWindow(n, notPkt)
+			a.Jmp(done)
+			a.Bind(notPkt)
 			c.slotMemo(n, !load, done)
 			translate := a.NewLabel()
 			c.ctxImage(o, done, after, translate)
@@ -61,6 +89,120 @@ func (c *jitc) mem(pc int, o *op) {
 	default:
 		a.Store(n, target, jitReg[o.src])
 	}
+}
+
+// pktWindow checks the address in r11 against the packet window for an
+// access of n bytes (jumping to miss outside it) and makes it the host
+// address.
+func (c *jitc) pktWindow(n int, miss x.Label) {
+	a := &c.a
+	a.ALURM(true, x.CMP, jT0, x.M(jState, offPktLo))
+	a.Jcc(x.CondB, miss)
+	a.ALURM(true, x.CMP, jT0, x.M(jState, offPktMax+8*int32(sizeLog(n))))
+	a.Jcc(x.CondA, miss)
+	a.ALURM(true, x.ADD, jT0, x.M(jState, offPktDel))
+}
+
+// slotMemoInline is slotMemo falling through on a hit and jumping to miss
+// otherwise.
+func (c *jitc) slotMemoInline(n int, write bool, miss x.Label) {
+	a := &c.a
+	m := offMemo
+	if write {
+		m += memoSize
+	}
+	a.ALURM(true, x.CMP, jT0, x.M(jState, m+offMemoLo))
+	a.Jcc(x.CondB, miss)
+	a.ALURM(true, x.CMP, jT0, x.M(jState, m+offMemoMax+8*int32(sizeLog(n))))
+	a.Jcc(x.CondA, miss)
+	a.ALURM(true, x.ADD, jT0, x.M(jState, m+offMemoDelta))
+}
+
+// constAccessOK reports whether constAccess handles an access at the
+// constant address k: a shared region's (globals, map values) or the
+// context's, at an offset small enough for immediates.
+func constAccessOK(k uint64) bool {
+	r, off := k>>32, k&math.MaxUint32
+	switch {
+	case r == uint64(RegionCtx):
+		return off < 1<<16
+	case r >= firstShared:
+		return r < 1<<20 && off < 1<<30
+	}
+	return false
+}
+
+// constAccess emits the access o at the constant address k (in r11), with
+// the rules Machine.access applies to it checked against the live region
+// table: r11 becomes the host address, or the code jumps to generic,
+// which translates in full. The region and offset are immediates, so a
+// shared region (a map value or global, always slotted) needs no
+// division: an offset below the stride is its own remainder. The context
+// takes the image path of ctxImage at that offset.
+func (c *jitc) constAccess(o *op, k uint64, need uint8, generic x.Label) {
+	a := &c.a
+	n := int(memSize(o.kind))
+	off := int32(k & math.MaxUint32)
+	if k>>32 == uint64(RegionCtx) {
+		if need&permAtomic != 0 {
+			a.Jmp(generic) // the context has no atomics
+			return
+		}
+		write := need&permWrite != 0
+		table := int32(0)
+		if write {
+			table = 8
+		}
+		bit := sizeBit(n)
+		a.ALURM(true, x.CMP, jT0, x.M(jState, offCtxLo))
+		a.Jcc(x.CondB, generic)
+		a.ALURM(true, x.CMP, jT0, x.M(jState, offCtxMax+8*int32(sizeLog(n))))
+		a.Jcc(x.CondA, generic)
+		a.Load(8, jT1, x.M(jState, offCtxFr))
+		a.CmpM8(x.M(jT1, 0), 0)
+		a.Jcc(x.CondE, generic)
+		a.Load(8, jT1, x.M(jState, offCtxPl+table))
+		a.TestM8(x.M(jT1, off), bit)
+		a.Jcc(x.CondE, generic) // not plain (or aliased): the full path
+		noPolicy := a.NewLabel()
+		a.Load(8, jT1, x.M(jState, offCtxPol+table))
+		a.TestRR(true, jT1, jT1)
+		a.Jcc(x.CondE, noPolicy)
+		a.TestM8(x.M(jT1, off), bit)
+		a.Jcc(x.CondE, generic)
+		a.Bind(noPolicy)
+		if write {
+			a.Load(8, jT1, x.M(jState, offCtxDirt))
+			a.StoreImm(1, x.M(jT1, 0), 1)
+		}
+		a.Load(8, jT0, x.M(jState, offCtxImg))
+		a.Lea(true, jT0, x.M(jT0, off))
+		return
+	}
+	r := int32(k >> 32)
+	reg := func(field int32) x.Mem { return x.M(jCX, r*regionSize+field) }
+	end := off + int32(n)
+	a.ALUMI(true, x.CMP, x.M(jState, offRegions+8), r)
+	a.Jcc(x.CondBE, generic)
+	a.Load(8, jCX, x.M(jState, offRegions))
+	a.Load(1, jT1, reg(offRPerm))
+	a.ALURI(false, x.AND, jT1, int32(need|permSlow|permHook))
+	a.ALURI(false, x.CMP, jT1, int32(need|permSlow))
+	a.Jcc(x.CondNE, generic)
+	a.ALUMI(true, x.CMP, reg(offRPolicy), 0)
+	a.Jcc(x.CondNE, generic)
+	a.ALUMI(false, x.CMP, reg(offRBase), 0)
+	a.Jcc(x.CondNE, generic)
+	a.ALUMI(false, x.CMP, reg(offRLo), off)
+	a.Jcc(x.CondA, generic)
+	a.ALUMI(false, x.CMP, reg(offRHi), end)
+	a.Jcc(x.CondB, generic)
+	a.ALUMI(false, x.CMP, reg(offRStride), off)
+	a.Jcc(x.CondBE, generic)
+	a.ALUMI(false, x.CMP, reg(offRSlot), end)
+	a.Jcc(x.CondB, generic)
+	a.Load(8, jT0, reg(offRBuf))
+	a.Lea(true, jT0, x.M(jT0, off))
 }
 
 // atomic emits the read-modify-write atomics as locked instructions on
@@ -84,17 +226,24 @@ func (c *jitc) atomic(pc int, o *op) {
 	}
 	slow := c.stub(pc, exitMem)
 	src := jitReg[o.src]
+	translated, memo := a.NewLabel(), a.NewLabel()
+	var f fpFact
+	if o.dst < regFP {
+		f = c.facts[pc][o.dst]
+	}
+	if k := f.val + uint64(int64(o.off)); f.cnst && constAccessOK(k) && k&uint64(n-1) == 0 {
+		// A proven constant address (a global's counter): its region's
+		// rules with immediates; the generic path takes the register.
+		a.MovRI64(jT0, k)
+		c.constAccess(o, k, permRead|permWrite|permAtomic, memo)
+		a.Jmp(translated)
+	}
+	a.Bind(memo)
 	a.Lea(true, jT0, x.M(jitReg[o.dst], o.off))
 	a.TestRI(false, jT0, int32(n-1))
 	a.Jcc(x.CondNE, slow)
-	translated, memo := a.NewLabel(), a.NewLabel()
-	a.Jmp(memo)
-	c.late = append(c.late, func() {
-		a.Bind(memo)
-		c.slotMemo(n, true, translated)
-		c.translateCall(n, permRead|permWrite|permAtomic, slow)
-		a.Jmp(translated)
-	})
+	c.slotMemo(n, true, translated)
+	c.translateCall(n, permRead|permWrite|permAtomic, slow)
 	a.Bind(translated)
 	a.TestRI(false, jT0, int32(n-1))
 	a.Jcc(x.CondNE, slow)

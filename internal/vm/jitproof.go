@@ -1,12 +1,25 @@
 package vm
 
-import "math"
-
 // The compiler's proofs: a forward analysis over the lowered program that
-// finds which of r0-r9 hold r10 plus a constant on every path to an op.
-// An access through such a register whose whole extent lies in the
-// current frame is an access of the stack at a known offset, which needs
-// no region check (as an access through r10 itself does not).
+// finds which of r0-r9 hold r10 plus a constant, or a constant, on every
+// path to an op. An access through such a register whose whole extent
+// lies in the current frame is an access of the stack at a known offset,
+// which needs no region check (as an access through r10 itself does not).
+// An access through a constant (ld_imm64 of a global's or map value's
+// address, plus offsets) is an access of a known region at a known
+// offset: compiled code checks that region's rules with the region and
+// offset as immediates (jit_mem_linux_amd64.go, constAccess) and uses the
+// constant, not the register, as the address, so that even a wrong proof
+// could not reach outside the regions; it would only give a wrong answer,
+// which the engine-against-interpreter fuzz targets look for.
+//
+// Besides proofs it keeps hints, which nothing trusts: r1 at op 0 is
+// probably the context (Machine.Run sets CtxAddr), so a register it
+// flows into with constant offsets is guarded by one compare against
+// the address it should hold before the context fast path runs; r0 after
+// a helper is probably a map value or NULL, whose accesses try the slot
+// memo before the packet window. A hint only orders the fast paths: a
+// guard or window that fails falls back to the full translation.
 //
 // The analysis must be sound, not complete: a register it cannot follow
 // is unknown, every join of differing facts is unknown, every op writes
@@ -15,11 +28,22 @@ import "math"
 // callback) starts with nothing known. Go, when compiled code leaves to
 // it mid-program, changes registers only as the op it performs does.
 
-// fpFact says register r = r10 + off (known) or nothing (zero value).
+// fpFact says register r = r10 + off (known), r = val (cnst), or nothing
+// (zero value); hint says what r probably holds (see hintAddr, hintSlot).
 type fpFact struct {
 	known bool
 	off   int64
+	cnst  bool
+	hint  uint8
+	val   uint64 // cnst: the value; hintAddr: the address expected
 }
+
+// Hints (never trusted): hintAddr, r probably equals val (the context
+// pointer plus constants); hintSlot, r is probably a map value or NULL.
+const (
+	hintAddr uint8 = iota + 1
+	hintSlot
+)
 
 // fpFacts is the state before one op: facts about r0-r9.
 type fpFacts [regFP]fpFact
@@ -46,6 +70,10 @@ func stackProofs(p *Program) []fpFacts {
 		}
 	}
 	mark(0)
+	if n > 0 {
+		// Only a hint: an entry's facts never change, whatever flows in.
+		in[0][1] = fpFact{hint: hintAddr, val: CtxAddr}
+	}
 	for _, o := range p.code {
 		if o.kind == kCall {
 			mark(int(o.off))
@@ -68,7 +96,7 @@ func stackProofs(p *Program) []fpFacts {
 		}
 		changed := false
 		for r := range f {
-			if in[pc][r].known && in[pc][r] != f[r] {
+			if in[pc][r] != (fpFact{}) && in[pc][r] != f[r] {
 				in[pc][r] = fpFact{}
 				changed = true
 			}
@@ -112,28 +140,43 @@ func fpStep(o *op, f fpFacts) fpFacts {
 		}
 		return fpFact{}
 	}
-	add := func(r uint8, d int64) {
+	// add is dst += d, where d is a constant.
+	add := func(r uint8, d uint64) {
 		v := get(r)
-		if v.known && d > -maxFPOff && d < maxFPOff {
-			v.off += d
-			if v.off > -maxFPOff && v.off < maxFPOff {
-				set(r, v)
-				return
+		switch {
+		case v.known:
+			if s := int64(d); s > -maxFPOff && s < maxFPOff {
+				v.off += s
+				if v.off > -maxFPOff && v.off < maxFPOff {
+					set(r, v)
+					return
+				}
 			}
+			set(r, fpFact{})
+		case v.cnst || v.hint == hintAddr:
+			v.val += d // wraps as the machine's add does
+			set(r, v)
+		case v.hint == hintSlot:
+			set(r, v)
+		default:
+			set(r, fpFact{})
 		}
-		set(r, fpFact{})
 	}
 	switch k := o.kind; {
 	case k == kMov64Reg:
 		set(o.dst, get(o.src))
+	case k == kMov64Imm || k == kMov32Imm:
+		set(o.dst, fpFact{cnst: true, val: o.imm}) // both load imm as it is (interp.go)
 	case k == kAdd64Imm:
-		add(o.dst, int64(o.imm))
+		add(o.dst, o.imm)
 	case k == kSub64Imm:
-		if int64(o.imm) == math.MinInt64 {
-			set(o.dst, fpFact{})
-		} else {
-			add(o.dst, -int64(o.imm))
-		}
+		add(o.dst, -o.imm)
+	case k == kAdd64Reg && get(o.src).cnst:
+		add(o.dst, get(o.src).val)
+	case k == kAdd64Reg && get(o.dst).cnst && get(o.src).known:
+		d := get(o.dst).val
+		set(o.dst, get(o.src))
+		add(o.dst, d)
 	case k >= kAdd64Imm && k <= kSwap64:
 		set(o.dst, fpFact{}) // every other ALU op writes dst only
 	case k >= kLdxB && k <= kLdxSW:
@@ -142,6 +185,9 @@ func fpStep(o *op, f fpFacts) fpFacts {
 	case k == kCall, k == kCallHelper, k == kCallx, k == kPoisoned:
 		for r := range uint8(6) {
 			set(r, fpFact{})
+		}
+		if k == kCallHelper {
+			set(0, fpFact{hint: hintSlot})
 		}
 	case k == kAtomic32 || k == kAtomic64:
 		set(0, fpFact{})

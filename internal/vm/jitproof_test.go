@@ -150,3 +150,64 @@ func TestStackOff(t *testing.T) {
 		}
 	}
 }
+
+// TestConstProofs checks the constant facts and the hints: a constant
+// survives moves and constant adds, dies at a join of two values and
+// at every other write; r1 starts as the context's address (a hint) and
+// r0 after a helper as a map value (a hint); a register plus a constant
+// held in another one is still a stack pointer.
+func TestConstProofs(t *testing.T) {
+	helpers := make([]HelperFunc, 8)
+	helpers[asm.FnMapLookupElem] = func(*Machine, uint64, uint64, uint64, uint64, uint64) (uint64, error) { return 0, nil }
+	insns := asm.Instructions{
+		asm.LoadImm(asm.R2, 0x1500000000, asm.DWord), asm.Add.Imm(asm.R2, 8), asm.Sub.Imm(asm.R2, 2),
+		asm.Mov.Reg(asm.R3, asm.R2), asm.Mov.Imm(asm.R4, -16), asm.Mov.Reg(asm.R5, asm.RFP), asm.Add.Reg(asm.R5, asm.R4),
+		asm.Mov.Reg(asm.R6, asm.R1), asm.Add.Imm(asm.R6, 76),
+		asm.Mov.Imm(asm.R7, 0).WithSymbol("a"),
+		asm.JEq.Imm(asm.R1, 0, "b"), asm.Mov.Imm(asm.R7, 1), asm.Mov.Imm(asm.R4, -16),
+		asm.Mov.Imm(asm.R0, 0).WithSymbol("b"),
+		asm.FnMapLookupElem.Call(),
+		asm.Mov.Imm(asm.R1, 0).WithSymbol("c"), asm.Return(),
+	}
+	p, err := Load(insns, Options{Helpers: helpers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	facts := stackProofs(p)
+	at := func(label string) *fpFacts {
+		raw := 0
+		for _, ins := range insns {
+			if ins.Symbol() == label {
+				break
+			}
+			raw += int(ins.Size() / asm.InstructionSize)
+		}
+		for i, r := range p.insn {
+			if int(r) == raw {
+				return &facts[i]
+			}
+		}
+		t.Fatalf("no op at %s", label)
+		return nil
+	}
+	for _, c := range []struct {
+		label string
+		reg   int
+		want  fpFact
+	}{
+		{"a", 2, fpFact{cnst: true, val: 0x1500000006}},
+		{"a", 3, fpFact{cnst: true, val: 0x1500000006}},
+		{"a", 4, fpFact{cnst: true, val: 1<<64 - 16}},
+		{"a", 5, fpFact{known: true, off: -16}},
+		{"a", 6, fpFact{hint: hintAddr, val: CtxAddr + 76}},
+		{"b", 7, fpFact{}}, // 0 or 1
+		{"b", 4, fpFact{cnst: true, val: 1<<64 - 16}},       // the same on both paths
+		{"c", 0, fpFact{hint: hintSlot}},                    // a helper's result
+		{"c", 2, fpFact{}},                                  // r1-r5 die at calls
+		{"c", 6, fpFact{hint: hintAddr, val: CtxAddr + 76}}, // r6-r9 do not
+	} {
+		if got := at(c.label)[c.reg]; got != c.want {
+			t.Errorf("before %s, r%d: %+v; want %+v", c.label, c.reg, got, c.want)
+		}
+	}
+}
