@@ -40,8 +40,14 @@ func (m *Machine) RunCtx(p *Program) (uint64, error) {
 	m.prog = p
 	m.tail, m.steps, m.progBase = 0, 0, 0
 	m.mayGoto = 1 << 23 // BPF_MAX_LOOPS
-	if m.pending != 0 || m.ndyn != 0 || m.dirtyLo < m.dirtyHi || nat.calls {
+	if m.pending != 0 || m.ndyn != 0 || nat.calls {
 		m.resetRare(p)
+	}
+	// The stack the last run dirtied, cleared here rather than in a call:
+	// most programs store to their stack, so most runs need it.
+	if m.dirtyLo < m.dirtyHi {
+		clear(m.stack[m.dirtyLo:m.dirtyHi])
+		m.dirtyLo, m.dirtyHi = math.MaxUint32, 0
 	}
 	m.setPolicy(p)
 	regs := &m.regs
@@ -50,8 +56,11 @@ func (m *Machine) RunCtx(p *Program) (uint64, error) {
 		regs[1] = CtxAddr
 	}
 	m.setFrame(0)
-	if nat.dirty[0] != 0 || !m.jit.published {
-		m.prepare(nat, 0)
+	if d := nat.dirty[0]; d != 0 { // prepare's marking, on the clean stack
+		m.dirtyLo, m.dirtyHi = StackSize-uint32(-d), StackSize
+	}
+	if !m.jit.published {
+		m.publish()
 	}
 	limit := m.jit.limit
 	m.jit.budget = limit
@@ -107,10 +116,15 @@ func (m *Machine) prepare(nat *native, pc int) {
 		m.dirtyLo, m.dirtyHi = min(m.dirtyLo, top-uint32(-d)), max(m.dirtyHi, top)
 	}
 	if !m.jit.published {
-		m.jitPacket()
-		m.jitContext()
-		m.jit.published = true
+		m.publish()
 	}
+}
+
+// publish publishes the packet and context windows to compiled code.
+func (m *Machine) publish() {
+	m.jitPacket()
+	m.jitContext()
+	m.jit.published = true
 }
 
 // serveNative serves the exit compiled code just took, and every later

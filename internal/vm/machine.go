@@ -317,6 +317,8 @@ func (m *Machine) bind(as *AddressSpace) {
 
 // rebind is bind's work when the address space changed, out of line so
 // that the run path stays small.
+//
+//go:noinline
 func (m *Machine) rebind(as *AddressSpace, gen uint64) {
 	shared := *as.snap.Load()
 	m.regions = append(m.regions[:firstShared], shared...)
