@@ -47,7 +47,7 @@ func BenchmarkHash_LookupSlot(b *testing.B) {
 			}
 		})
 	}
-	b.Run("Hash/zero-seed", func(b *testing.B) { // the kernel's jhash instead of maphash
+	b.Run("Hash/zero-seed", func(b *testing.B) { // the kernel's jhash instead of keyHash
 		h := mustNew(b, &ebpf.MapSpec{Name: "z", Type: ebpf.Hash, KeySize: 8, ValueSize: 16, MaxEntries: benchKeys, Flags: FlagZeroSeed}).(*Hash)
 		val := make([]byte, 16)
 		for i := uint64(0); i < benchKeys; i++ {

@@ -20,6 +20,8 @@ type fuzzEnv struct {
 	mapBase  uint64
 	mapVals  []byte
 	handle   uint64
+	hash     *testHash // map 1: a hash map over the values' first 4 slots
+	hashH    uint64
 	opts     vm.Options
 	self     *vm.Program
 	pkt, ctx []byte
@@ -38,6 +40,16 @@ func newFuzzEnv() *fuzzEnv {
 	// code looks up itself (Options.ArrayLookup); other handles (r1 not
 	// the map) reach the helper.
 	e.handle = e.as.NewArrayHandle("map", 3, 16, []uint64{e.mapBase})
+	// A hash map of 4-byte keys 1, 2, 3 (3 deleted) and 0x100 in one
+	// bucket, whose values are the same slots, which compiled code looks
+	// up itself too (NewHashHandle).
+	e.hash = newTestHash(4, 2, 0x2, [][]byte{{1, 0, 0, 0}, {2, 0, 0, 0}, {3, 0, 0, 0}, {0, 1, 0, 0}}, []bool{false, false, true, false}, true)
+	e.hash.l.Bases, e.hash.l.Stride = []uint64{e.mapBase}, 16
+	var err error
+	if e.hashH, err = e.as.NewHashHandle("hash", e.hash.l); err != nil {
+		panic(err)
+	}
+	hashLookup := e.hash.helper(e.hashH, new(int))
 	pol := vm.NewCtxPolicy(32)
 	pol.AllowField(0, 4, false, false)
 	pol.AllowField(4, 4, false, false)
@@ -49,6 +61,9 @@ func newFuzzEnv() *fuzzEnv {
 		k, err := m.Mem(key, 4, false)
 		if err != nil {
 			return 0, err
+		}
+		if h == e.hashH {
+			return hashLookup(m, h, key, 0, 0, 0)
 		}
 		if i := binary.LittleEndian.Uint32(k); h == e.handle {
 			if i >= 3 {
@@ -90,6 +105,9 @@ func newFuzzEnv() *fuzzEnv {
 		AllowCallx:   true,
 		ArrayLookup:  int32(asm.FnMapLookupElem),
 		Maps: func(ref vm.MapRef) (uint64, error) {
+			if !ref.Value() && ref.ID == 1 {
+				return e.hashH, nil
+			}
 			if !ref.Value() {
 				return e.handle, nil
 			}
@@ -112,6 +130,7 @@ type fuzzOutcome struct {
 	r0, executed, faults uint64
 	err, kind            string
 	pkt, ctx, mapVals    []byte
+	hashRef              []uint32 // the hash map's reference flags
 }
 
 // checkOn is check on engine eng (the interpreter: the package's test
@@ -204,6 +223,7 @@ func (e *fuzzEnv) checkOn(t *testing.T, code, data []byte, eng vm.Engine) *fuzzO
 	}
 	out.faults = p.Faults()
 	out.pkt, out.ctx, out.mapVals = slices.Clone(e.pkt), slices.Clone(e.ctx), slices.Clone(e.mapVals)
+	out.hashRef = slices.Clone(e.hash.l.Ref)
 	return out
 }
 
@@ -375,6 +395,19 @@ func fuzzSeeds() []asm.Instructions {
 			asm.Mov.Imm(asm.R1, 1), asm.FetchAdd.Mem(asm.R0, asm.R1, asm.DWord, 0),
 			asm.CmpXchg.Mem(asm.R0, asm.R1, asm.Word, 8),
 			asm.LoadMapValue(asm.R3, 0, 20), asm.StoreImm(asm.R3, 0, 7, asm.Word),
+			asm.Return(),
+		),
+		insns(
+			// The hash map: a key from the packet's first byte, then key 2.
+			asm.Mov.Reg(asm.R6, asm.R1),
+			asm.LoadAbs(0, asm.Byte), asm.StoreMem(asm.RFP, -4, asm.R0, asm.Word),
+			asm.LoadMapPtr(asm.R1, 1), asm.Mov.Reg(asm.R2, asm.RFP), asm.Add.Imm(asm.R2, -4),
+			asm.FnMapLookupElem.Call(),
+			asm.JEq.Imm(asm.R0, 0, "miss"),
+			asm.Mov.Imm(asm.R1, 1), asm.AddAtomic.Mem(asm.R0, asm.R1, asm.DWord, 0),
+			asm.StoreImm(asm.RFP, -4, 2, asm.Word).WithSymbol("miss"),
+			asm.LoadMapPtr(asm.R1, 1), asm.Mov.Reg(asm.R2, asm.RFP), asm.Add.Imm(asm.R2, -4),
+			asm.FnMapLookupElem.Call(),
 			asm.Return(),
 		),
 		insns(

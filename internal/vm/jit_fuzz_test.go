@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/cilium/ebpf/asm"
@@ -59,6 +60,8 @@ func (a *fuzzOutcome) diff(b *fuzzOutcome) string {
 		return fmt.Sprintf("context: interpreter % x, jit % x", a.ctx, b.ctx)
 	case !bytes.Equal(a.mapVals, b.mapVals):
 		return fmt.Sprintf("map values: interpreter % x, jit % x", a.mapVals, b.mapVals)
+	case !slices.Equal(a.hashRef, b.hashRef):
+		return fmt.Sprintf("hash reference flags: interpreter %v, jit %v", a.hashRef, b.hashRef)
 	}
 	return ""
 }
@@ -273,7 +276,8 @@ func genProgram(b []byte) asm.Instructions {
 			switch c[2] % 4 {
 			case 0:
 				insns = append(insns, asm.Mov.Reg(asm.R2, asm.R9).WithSymbol(sym(i)))
-				insns = append(insns, asm.LoadMapPtr(asm.R1, 0), asm.FnMapLookupElem.Call())
+				// The array (map 0) or the hash map (map 1).
+				insns = append(insns, asm.LoadMapPtr(asm.R1, int(c[3]&1)), asm.FnMapLookupElem.Call())
 				continue
 			case 1:
 				ins = asm.BuiltinFunc(5).Call()
