@@ -303,17 +303,15 @@ func (c *Collection) newHandle(e *mapEntry) uint64 {
 	return c.as.NewHandle(e)
 }
 
-// hashHandle describes hash map m to compiled code (see newHandle); maps
-// with BPF_F_ZERO_SEED, whose buckets the kernel's jhash picks, are
-// looked up in Go.
+// hashHandle describes hash map m to compiled code (see newHandle).
 func hashHandle(as *vm.AddressSpace, e *mapEntry, m *maps.Hash, bases []uint64) (uint64, bool) {
-	l, ok := m.Layout()
-	if !ok || l.NextWord != vm.HashNodeNext || l.HashWord != vm.HashNodeHash || l.KeyWord != vm.HashNodeKey {
+	l := m.Layout()
+	if l.NextWord != vm.HashNodeNext || l.HashWord != vm.HashNodeHash || l.KeyWord != vm.HashNodeKey {
 		return 0, false
 	}
 	h, err := as.NewHashHandle(e, vm.HashLayout{
 		Heads: l.Heads, Nodes: l.Nodes, NodeWords: l.NodeWords, KeySize: l.KeySize,
-		Seed: l.Seed, HashMask: l.HashMask, Ref: l.Ref, Bases: bases, Stride: uint32(e.stride),
+		Seed: l.Seed, HashMask: l.HashMask, JHash: l.JHash, Ref: l.Ref, Bases: bases, Stride: uint32(e.stride),
 	})
 	return h, err == nil
 }

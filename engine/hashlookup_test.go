@@ -59,8 +59,8 @@ var hashTypes = []ebpf.MapType{ebpf.Hash, ebpf.PerCPUHash, ebpf.LRUHash, ebpf.LR
 // bpf_map_lookup_elem on hash maps itself (vm.NewHashHandle); the
 // answers, the values reached through them and the faults must be the
 // interpreter's, for the four hash map types on two CPUs, key sizes with
-// and without a partial last word, missing keys, zero-seed maps (looked
-// up in Go), and keys the helper may not read.
+// and without a partial last word, missing keys, zero-seed maps (the
+// kernel's jhash, compiled too), and keys the helper may not read.
 func TestMapLookup_HashOnBothEngines(t *testing.T) {
 	marks := []uint32{1, 3, 9, 3, 1, 0, 6, 0x10001, 6, 2, 0xffffffff, 5, 4, 3}
 	present := func(mark uint32) bool { return mark >= 1 && mark <= 6 && mark != 4 }
@@ -172,12 +172,13 @@ func TestMapLookup_LRUReference(t *testing.T) {
 }
 
 // TestMapLookup_HashWhileChurned (-race): compiled lookups while a writer
-// deletes, reinserts and rewrites keys. A key never deleted is always
+// deletes, reinserts and rewrites keys, with either hash. A key never deleted is always
 // found, and a value found is always its key's (the writer reinserts a
 // key into the slot it just freed, so no slot changes keys).
 func TestMapLookup_HashWhileChurned(t *testing.T) {
-	for _, typ := range hashTypes {
-		m := &ebpf.MapSpec{Name: "m", Type: typ, KeySize: 12, ValueSize: 8, MaxEntries: 64}
+	for i := range 2 * len(hashTypes) {
+		typ, flags := hashTypes[i/2], uint32(i%2)*maps.FlagZeroSeed // the kernel's jhash with the zero seed
+		m := &ebpf.MapSpec{Name: "m", Type: typ, KeySize: 12, ValueSize: 8, MaxEntries: 64, Flags: flags}
 		// The program returns the high word of the value found, 0x7fff
 		// for NULL.
 		insns := hashCounter(12, nil)

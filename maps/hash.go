@@ -408,27 +408,25 @@ type HashLayout struct {
 	KeySize                     int
 	Seed                        [2]uint64 // keyHash's
 	HashMask                    uint64    // the hash is keyHash(Seed, key) & HashMask
+	// JHash: the hash is htabHash(key, 0) & HashMask instead (BPF_F_ZERO_SEED).
+	JHash bool
 	// Ref, for LRU maps, is the reference flag of each slot, which a
 	// lookup finding the slot sets if clear.
 	Ref []uint32
 }
 
-// Layout returns h's layout, false for a map with BPF_F_ZERO_SEED (the
-// kernel's jhash picks its buckets).
-func (h *Hash) Layout() (HashLayout, bool) {
+// Layout returns h's layout.
+func (h *Hash) Layout() HashLayout {
 	ix := h.ix
-	if ix.ordered {
-		return HashLayout{}, false
-	}
 	l := HashLayout{
 		Heads: ix.heads, Nodes: ix.nodes, NodeWords: ix.nw,
 		NextWord: nodeNext, HashWord: nodeHash, KeyWord: nodeKey,
-		KeySize: ix.keySize, Seed: ix.seed, HashMask: ix.hmask,
+		KeySize: ix.keySize, Seed: ix.seed, HashMask: ix.hmask, JHash: ix.ordered,
 	}
 	if h.lru {
 		// atomic.Uint32 is a uint32: the layout's readers use plain
 		// 32-bit loads and stores, atomic on every CPU this runs on.
 		l.Ref = unsafe.Slice((*uint32)(unsafe.Pointer(&h.ref[0])), len(h.ref))
 	}
-	return l, true
+	return l
 }

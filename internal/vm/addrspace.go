@@ -170,6 +170,10 @@ type HashLayout struct {
 	// of the 128-bit product a*b xored; then h & HashMask.
 	Seed     [2]uint64
 	HashMask uint64
+	// JHash: the hash is instead the kernel's htab_map_hash with seed 0
+	// (jhash over the key's bytes, which for whole 32-bit words is
+	// jhash2's value), & HashMask: BPF_F_ZERO_SEED maps.
+	JHash bool
 	// Ref, if not nil, holds a flag per slot that a lookup finding the
 	// slot sets if it is clear (LRU maps' reference bits).
 	Ref    []uint32
@@ -193,6 +197,7 @@ type hashDesc struct {
 	bases     unsafe.Pointer
 	ncpu      uint64
 	stride    uint64
+	jhash     uint64 // HashLayout.JHash
 }
 
 // NewHashHandle is NewHandle for a hash map that l describes, which lets
@@ -216,6 +221,9 @@ func (as *AddressSpace) NewHashHandle(obj any, l HashLayout) (uint64, error) {
 		keySize: uint64(l.KeySize), full: uint64(l.KeySize) &^ 7, tail: uint64(l.KeySize) & 7,
 		seed: l.Seed, hmask: l.HashMask, bases: unsafe.Pointer(&bases[0]), ncpu: uint64(len(bases)),
 		stride: uint64(l.Stride),
+	}
+	if l.JHash {
+		d.jhash = 1
 	}
 	if l.Ref != nil {
 		d.ref = unsafe.Pointer(&l.Ref[0])

@@ -88,8 +88,8 @@ type jitState struct {
 	ctxLo  uint64
 	ctxMax [4]uint64
 
-	save [2]uint64 // rax and rdx while the slot check multiplies
-	hash [8]uint64 // the hash lookup's spills (jit_hash)
+	save [2]uint64  // rax and rdx while the slot check multiplies
+	hash [10]uint64 // the hash lookup's spills (jit_hash)
 
 	// memo is the slot of a slotted region (a map value) that compiled
 	// code last translated, [0] for loads, [1] for stores (see

@@ -29,6 +29,7 @@ var (
 	offHDBases  = int32(unsafe.Offsetof(hashDesc{}.bases))
 	offHDNCPU   = int32(unsafe.Offsetof(hashDesc{}.ncpu))
 	offHDStride = int32(unsafe.Offsetof(hashDesc{}.stride))
+	offHDJHash  = int32(unsafe.Offsetof(hashDesc{}.jhash))
 )
 
 // The routine's spill slots (jitState.hash).
@@ -36,6 +37,7 @@ const (
 	hsRegs  = 0 // rax, rdi, rsi, rdx, r8, r9: r0-r5 survive a helper call
 	hsTail  = 6 // the key's last, zero-padded word
 	hsTries = 7 // walks started: a list changing under every one goes to Go
+	hsJTail = 8 // jhash's last 1-12 bytes, zero-padded (two words)
 )
 
 // hashSpilled are the registers the routine uses besides r10, r11 and rcx.
@@ -191,6 +193,7 @@ func (c *jitc) hashBody() {
 	a.MovRR(true, x.RAX, jT1)
 	c.mum()
 	a.Bind(hdone)
+	c.jhash()
 	a.ALURM(true, x.AND, h, x.M(d, offHDHMask))
 
 	// The walk: index.lookup with plain loads (x86 loads are acquire).
@@ -310,4 +313,74 @@ func (c *jitc) mum() {
 	a.Load(8, x.RDX, x.M(x.RSI, offHDSeed+8))
 	a.MulRDX()
 	a.ALURR(true, x.XOR, x.RDX, x.RAX)
+}
+
+// jhash replaces the hash in rdx, for a HashLayout.JHash map, with the
+// kernel's jhash of the key at r11 with seed 0 (maps' htabHash: for a key
+// of whole 32-bit words jhash2's value is jhash's). a, b and c are r8, r9
+// and rdi, 32-bit; rcx counts the bytes left, r10 is their offset.
+func (c *jitc) jhash() {
+	a := &c.a
+	skip, loop, tail, bytes, copied := a.NewLabel(), a.NewLabel(), a.NewLabel(), a.NewLabel(), a.NewLabel()
+	ja, jb, jc, t := x.R8, x.R9, x.RDI, x.RAX
+	d := x.RSI
+	a.ALUMI(true, x.CMP, x.M(d, offHDJHash), 0)
+	a.Jcc(x.CondE, skip)
+	a.Load(4, ja, x.M(d, offHDKey))
+	a.ALURI(false, x.ADD, ja, -0x21524111) // 0xdeadbeef + len
+	a.MovRR(false, jb, ja)
+	a.MovRR(false, jc, ja)
+	a.Load(8, jCX, x.M(d, offHDKey))
+	a.ALURR(false, x.XOR, jT1, jT1)
+	rot := func(op x.ALU, dst, src x.Reg, k uint8) { // dst op= rol(src, k)
+		a.MovRR(false, t, src)
+		a.ShiftRI(false, x.ROL, t, k)
+		a.ALURR(false, op, dst, t)
+	}
+	a.Bind(loop)
+	a.ALURI(true, x.CMP, jCX, 12)
+	a.Jcc(x.CondBE, tail)
+	for i, r := range []x.Reg{ja, jb, jc} {
+		a.ALURM(false, x.ADD, r, x.MI(jT0, jT1, int32(4*i)))
+	}
+	// __jhash_mix
+	for _, s := range []struct {
+		x, y, z x.Reg
+		k       uint8
+	}{{ja, jc, jb, 4}, {jb, ja, jc, 6}, {jc, jb, ja, 8}, {ja, jc, jb, 16}, {jb, ja, jc, 19}, {jc, jb, ja, 4}} {
+		a.ALURR(false, x.SUB, s.x, s.y) // x -= y; x ^= rol(y, k); y += z
+		rot(x.XOR, s.x, s.y, s.k)
+		a.ALURR(false, x.ADD, s.y, s.z)
+	}
+	a.ALURI(true, x.ADD, jT1, 12)
+	a.ALURI(true, x.SUB, jCX, 12)
+	a.Jmp(loop)
+
+	// The last 1-12 bytes, copied into zeroed spill words.
+	a.Bind(tail)
+	a.StoreImm(8, spill(hsJTail), 0)
+	a.StoreImm(8, spill(hsJTail+1), 0)
+	a.ALURR(true, x.ADD, jT1, jT0)
+	a.ALURR(false, x.XOR, t, t)
+	a.Bind(bytes)
+	a.ALURR(true, x.CMP, t, jCX)
+	a.Jcc(x.CondAE, copied)
+	a.Load(1, x.RDX, x.MI(jT1, t, 0))
+	a.Store(1, x.MI(jState, t, offHSpill+8*hsJTail), x.RDX)
+	a.ALURI(true, x.ADD, t, 1)
+	a.Jmp(bytes)
+	a.Bind(copied)
+	for i, r := range []x.Reg{ja, jb, jc} {
+		a.ALURM(false, x.ADD, r, x.M(jState, offHSpill+8*hsJTail+int32(4*i)))
+	}
+	// __jhash_final
+	for _, s := range []struct {
+		x, y x.Reg
+		k    uint8
+	}{{jc, jb, 14}, {ja, jc, 11}, {jb, ja, 25}, {jc, jb, 16}, {ja, jc, 4}, {jb, ja, 14}, {jc, jb, 24}} {
+		a.ALURR(false, x.XOR, s.x, s.y) // x ^= y; x -= rol(y, k)
+		rot(x.SUB, s.x, s.y, s.k)
+	}
+	a.MovRR(false, x.RDX, jc)
+	a.Bind(skip)
 }
