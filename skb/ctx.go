@@ -201,35 +201,40 @@ func CtxPlainStore(off, size int) bool {
 // on the size bytes at src, keeping their low width bytes (a load as wide
 // as a 16-bit or 8-bit sk_buff field reads the whole field from where it
 // starts; a tc_index or tc_classid store keeps 16 bits), so that the
-// result is what CtxLoad returns or StoreCtx leaves in the image. ok is
-// false for accesses that need CtxLoad or StoreCtx themselves.
-func CtxImageAccess(off, size int, write bool) (src, width int, ok bool) {
+// result is what CtxLoad returns or StoreCtx leaves in the image. A store
+// with below != 0 changes nothing when the whole source value is below or
+// more: queue_mapping's, which the kernel drops from NO_QUEUE_MAPPING up
+// (ReadCtx then reads back what StoreCtx would have left). ok is false
+// for accesses that need CtxLoad or StoreCtx themselves.
+func CtxImageAccess(off, size int, write bool) (src, width int, below uint64, ok bool) {
 	if write {
 		switch {
 		case CtxPlainStore(off, size):
-			return off, size, true
+			return off, size, 0, true
 		case (off == CtxTCIndex || off == CtxTCClassid) && size == 4:
-			return off, 2, true
+			return off, 2, 0, true
+		case off == CtxQueueMapping && size == 4:
+			return off, 4, noQueueMapping, true
 		}
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	switch {
 	case !CtxAccess(off, size, false):
-		return 0, 0, false
+		return 0, 0, 0, false
 	case CtxPlainLoad(off, size):
-		return off, size, true
+		return off, size, 0, true
 	case in(off, CtxCB, cbSize):
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	start := off &^ 3
 	switch target := narrowTarget(start); {
 	case target == 4:
 	case size >= target:
-		return start, target, true
+		return start, target, 0, true
 	case off-start+size <= target: // inside the field: its bytes as they are
-		return off, size, true
+		return off, size, 0, true
 	}
-	return 0, 0, false
+	return 0, 0, 0, false
 }
 
 func loadLE(b []byte, size int) uint64 {

@@ -220,7 +220,7 @@ func TestCtxImageAccess(t *testing.T) {
 				if off+size > skb.CtxSize {
 					continue
 				}
-				if src, width, ok := skb.CtxImageAccess(off, size, false); ok {
+				if src, width, _, ok := skb.CtxImageAccess(off, size, false); ok {
 					if !skb.CtxAccess(off, size, false) {
 						t.Fatalf("load (%d, %d): an image access the verifier refuses", off, size)
 					}
@@ -231,8 +231,8 @@ func TestCtxImageAccess(t *testing.T) {
 						covered["load"] = true
 					}
 				}
-				if src, width, ok := skb.CtxImageAccess(off, size, true); ok {
-					v := r.Uint64()
+				if src, width, below, ok := skb.CtxImageAccess(off, size, true); ok {
+					v := r.Uint64() >> r.UintN(64) // small values too
 					want, got := img, img
 					q := *p
 					if !q.StoreCtx(want[:], off, size, v) {
@@ -240,36 +240,42 @@ func TestCtxImageAccess(t *testing.T) {
 					}
 					var w [8]byte
 					le.PutUint64(w[:], v&(1<<(8*uint(width))-1|-uint64(width>>3)))
-					copy(got[src:src+size], w[:size])
+					if below == 0 || v < below {
+						copy(got[src:src+size], w[:size])
+					} else {
+						covered["dropped"] = true
+					}
 					if got != want {
 						t.Fatalf("store (%d, %d) of %#x on the image at %d width %d differs from StoreCtx", off, size, v, src, width)
 					}
 					if src != off || width != size {
 						covered["store"] = true
 					}
+					if below != 0 && v < below {
+						covered["below"] = true
+					}
 				}
 			}
 		}
 	}
-	if !covered["load"] || !covered["store"] {
-		t.Fatalf("no aliased load or store among the rules: %v", covered)
+	if !covered["load"] || !covered["store"] || !covered["below"] || !covered["dropped"] {
+		t.Fatalf("no aliased load, store or conditional store both ways among the rules: %v", covered)
 	}
 	for _, c := range []struct {
 		off, size, src, width int
 		write                 bool
+		below                 uint64
 	}{
-		{skb.CtxProtocol + 2, 2, skb.CtxProtocol, 2, false},
-		{skb.CtxPktType + 1, 1, skb.CtxPktType, 1, false},
-		{skb.CtxPktType + 2, 2, skb.CtxPktType, 1, false},
-		{skb.CtxGSOSegs + 2, 2, skb.CtxGSOSegs, 2, false},
-		{skb.CtxTCIndex, 4, skb.CtxTCIndex, 2, true},
-		{skb.CtxTCClassid, 4, skb.CtxTCClassid, 2, true},
+		{skb.CtxProtocol + 2, 2, skb.CtxProtocol, 2, false, 0},
+		{skb.CtxPktType + 1, 1, skb.CtxPktType, 1, false, 0},
+		{skb.CtxPktType + 2, 2, skb.CtxPktType, 1, false, 0},
+		{skb.CtxGSOSegs + 2, 2, skb.CtxGSOSegs, 2, false, 0},
+		{skb.CtxTCIndex, 4, skb.CtxTCIndex, 2, true, 0},
+		{skb.CtxTCClassid, 4, skb.CtxTCClassid, 2, true, 0},
+		{skb.CtxQueueMapping, 4, skb.CtxQueueMapping, 4, true, 0xffff}, // NO_QUEUE_MAPPING up dropped
 	} {
-		if src, width, ok := skb.CtxImageAccess(c.off, c.size, c.write); !ok || src != c.src || width != c.width {
-			t.Errorf("CtxImageAccess(%d, %d, %v) = %d, %d, %v; want %d, %d", c.off, c.size, c.write, src, width, ok, c.src, c.width)
+		if src, width, below, ok := skb.CtxImageAccess(c.off, c.size, c.write); !ok || src != c.src || width != c.width || below != c.below {
+			t.Errorf("CtxImageAccess(%d, %d, %v) = %d, %d, %#x, %v; want %d, %d, %#x", c.off, c.size, c.write, src, width, below, ok, c.src, c.width, c.below)
 		}
-	}
-	if _, _, ok := skb.CtxImageAccess(skb.CtxQueueMapping, 4, true); ok {
-		t.Error("a queue_mapping store is conditional; it must not be an image store")
 	}
 }

@@ -63,3 +63,43 @@ func TestContextImage_Alias(t *testing.T) {
 		t.Errorf("not fresh: store left %#x dirty %v, want StoreCtx's 0x56789abc", got, dirty)
 	}
 }
+
+// TestContextImage_StoreBelow runs the conditional image store
+// CtxPolicy.AllowStoreBelow describes (the kernel's queue_mapping store),
+// on both engines: a register or sign-extended immediate below the bound
+// is written, anything from the bound up (the upper register half
+// included) leaves the image as it was; both mark it dirty.
+func TestContextImage_StoreBelow(t *testing.T) {
+	plain := vm.CtxImageFunc(32, func(off, size int, write bool) (int, int, uint64, bool) {
+		if write && off == 20 && size == 4 {
+			return 20, 4, 0xffff, true
+		}
+		return 0, 0, 0, false
+	})
+	for _, c := range []struct {
+		name string
+		ins  []asm.Instruction
+		want uint32
+	}{
+		{"reg below", []asm.Instruction{asm.Mov.Imm(asm.R2, 0xfffe), asm.StoreMem(asm.R1, 20, asm.R2, asm.Word)}, 0xfffe},
+		{"reg at bound", []asm.Instruction{asm.Mov.Imm(asm.R2, 0xffff), asm.StoreMem(asm.R1, 20, asm.R2, asm.Word)}, 0x5555},
+		{"upper half", []asm.Instruction{imm64(asm.R2, 1<<32|7), asm.StoreMem(asm.R1, 20, asm.R2, asm.Word)}, 0x5555},
+		{"imm below", []asm.Instruction{asm.StoreImm(asm.R1, 20, 3, asm.Word)}, 3},
+		{"imm negative", []asm.Instruction{asm.StoreImm(asm.R1, 20, -1, asm.Word)}, 0x5555},
+		{"through a copy", []asm.Instruction{asm.Mov.Reg(asm.R3, asm.R1), asm.Mov.Imm(asm.R2, 9), asm.StoreMem(asm.R3, 20, asm.R2, asm.Word)}, 9},
+	} {
+		img := make(imgCtx, 32)
+		binary.LittleEndian.PutUint32(img[20:], 0x5555)
+		fresh, dirty := true, false
+		acc := &imgCtxImage{imgCtx: img, fresh: &fresh, dirty: &dirty, plain: plain}
+		p := load(t, append(append(asm.Instructions{}, c.ins...), asm.Mov.Imm(asm.R0, 0), asm.Return()), vm.Options{})
+		m := vm.NewMachine()
+		m.SetContextAccessor(acc, 32)
+		if _, err := m.Run(p); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if got := binary.LittleEndian.Uint32(img[20:]); got != c.want || !dirty {
+			t.Errorf("%s: image %#x dirty %v, want %#x and dirty", c.name, got, dirty, c.want)
+		}
+	}
+}

@@ -16,9 +16,10 @@ type CtxPolicy struct {
 	read  []uint8 // bit k set: a load of 1<<k bytes may start here
 	write []uint8
 	// A context image's table of plain accesses (ContextImage) may also
-	// hold aliased ones (AllowAlias): bit k<<4 of read or write at off,
-	// and alias[dir][4*off+log2(size)] = src | (64-8*width)<<24.
-	alias [2][]uint32
+	// hold aliased ones (AllowAlias, AllowStoreBelow): bit k<<4 of read
+	// or write at off, and alias[dir][4*off+log2(size)] = src |
+	// (64-8*width)<<24 | below<<32, below 0 for an unconditional access.
+	alias [2][]uint64
 }
 
 // NewCtxPolicy returns a policy for a context of size bytes that allows nothing.
@@ -68,12 +69,29 @@ func (p *CtxPolicy) AllowField(off, fieldSize int, write, narrow bool) {
 // range (src+size past the end, width not 1, 2, 4, 8 or wider than size)
 // is ignored.
 func (p *CtxPolicy) AllowAlias(off, size int, write bool, src, width int) {
+	p.allowAlias(off, size, write, src, width, 0)
+}
+
+// AllowStoreBelow permits a store of size bytes at off that, in a context
+// image, does what AllowAlias(off, size, true, src, width) describes when
+// the whole source value (register, or sign-extended immediate) is below
+// below, and changes nothing otherwise: the kernel's queue_mapping store,
+// dropped from NO_QUEUE_MAPPING up. below must be 1 to 1<<32-1; anything
+// out of range is ignored as AllowAlias ignores it.
+func (p *CtxPolicy) AllowStoreBelow(off, size, src, width int, below uint64) {
+	if below == 0 || below > math.MaxUint32 {
+		return
+	}
+	p.allowAlias(off, size, true, src, width, below)
+}
+
+func (p *CtxPolicy) allowAlias(off, size int, write bool, src, width int, below uint64) {
 	k, wk := sizeBit(size), sizeBit(width)
 	if k == 0 || wk == 0 || width > size || off < 0 || src < 0 || off+size > len(p.read) ||
 		src+size > len(p.read) || src >= 1<<24 {
 		return
 	}
-	if src == off && width == size {
+	if src == off && width == size && below == 0 {
 		p.Allow(off, size, write)
 		return
 	}
@@ -82,18 +100,19 @@ func (p *CtxPolicy) AllowAlias(off, size int, write bool, src, width int) {
 		dir, t = 1, p.write
 	}
 	if p.alias[dir] == nil {
-		p.alias[dir] = make([]uint32, 4*len(p.read))
+		p.alias[dir] = make([]uint64, 4*len(p.read))
 	}
-	p.alias[dir][4*off+bits.TrailingZeros8(k)] = uint32(src) | uint32(64-8*width)<<24
+	p.alias[dir][4*off+bits.TrailingZeros8(k)] = uint64(src) | uint64(64-8*width)<<24 | below<<32
 	t[off] |= k << 4
 }
 
 // image reports how a context image performs an access the table allows:
-// on size bytes at src, keeping the bits of mask.
-func (p *CtxPolicy) image(off, size int, write bool) (src int, mask uint64, ok bool) {
+// on size bytes at src, keeping the bits of mask; a store of a value of
+// below or more (below != 0) changes nothing.
+func (p *CtxPolicy) image(off, size int, write bool) (src int, mask, below uint64, ok bool) {
 	k := sizeBit(size)
 	if k == 0 || off < 0 || off+size > len(p.read) {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	dir, t := 0, p.read
 	if write {
@@ -101,12 +120,12 @@ func (p *CtxPolicy) image(off, size int, write bool) (src int, mask uint64, ok b
 	}
 	switch {
 	case t[off]&k != 0:
-		return off, math.MaxUint64, true
+		return off, math.MaxUint64, 0, true
 	case t[off]&(k<<4) != 0:
 		a := p.alias[dir][4*off+bits.TrailingZeros8(k)]
-		return int(a & (1<<24 - 1)), math.MaxUint64 >> (a >> 24), true
+		return int(a & (1<<24 - 1)), math.MaxUint64 >> (a >> 24 & 0xff), a >> 32, true
 	}
-	return 0, 0, false
+	return 0, 0, 0, false
 }
 
 // Allows reports whether the policy permits the access.
@@ -126,7 +145,7 @@ func (p *CtxPolicy) clone() *CtxPolicy {
 		return nil
 	}
 	return &CtxPolicy{read: slices.Clone(p.read), write: slices.Clone(p.write),
-		alias: [2][]uint32{slices.Clone(p.alias[0]), slices.Clone(p.alias[1])}}
+		alias: [2][]uint64{slices.Clone(p.alias[0]), slices.Clone(p.alias[1])}}
 }
 
 // sizeBit maps 1, 2, 4, 8 to the bits 1, 2, 4, 8 and anything else to 0.
@@ -155,9 +174,9 @@ func CtxPolicyFunc(size int, allow func(off, size int, write bool) bool) *CtxPol
 
 // CtxImageFunc builds the table a ContextImage hands the VM: for every
 // offset, size and direction, rule says whether the access is done on the
-// image and how (see AllowAlias; src == off and width == size is a plain
-// access).
-func CtxImageFunc(size int, rule func(off, size int, write bool) (src, width int, ok bool)) *CtxPolicy {
+// image and how (see AllowAlias and, for a store with below != 0,
+// AllowStoreBelow; src == off and width == size is a plain access).
+func CtxImageFunc(size int, rule func(off, size int, write bool) (src, width int, below uint64, ok bool)) *CtxPolicy {
 	p := NewCtxPolicy(size)
 	for off := range size {
 		for _, n := range []int{1, 2, 4, 8} {
@@ -165,7 +184,11 @@ func CtxImageFunc(size int, rule func(off, size int, write bool) (src, width int
 				if off+n > size {
 					continue
 				}
-				if src, width, ok := rule(off, n, write); ok {
+				switch src, width, below, ok := rule(off, n, write); {
+				case !ok:
+				case below != 0 && write:
+					p.AllowStoreBelow(off, n, src, width, below)
+				case below == 0:
 					p.AllowAlias(off, n, write, src, width)
 				}
 			}

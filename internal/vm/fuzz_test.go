@@ -242,25 +242,28 @@ func (c *imgCtxImage) CtxImage() ([]byte, *bool, *bool, *vm.CtxPolicy) {
 // fuzzPlain: loads at 0-15 and stores at 8-11 are plain image accesses;
 // 16-19 reads like a 16-bit field (a load of 2 or 4 bytes reads the field
 // from 16, bytes 16 and 17 are plain), a 4-byte store at 12 keeps 16
-// bits, an 8-byte store at 8 keeps 32 (CtxPolicy.AllowAlias).
+// bits, an 8-byte store at 8 keeps 32 (CtxPolicy.AllowAlias), a 2-byte
+// store at 14 is dropped from 0x1000 up (CtxPolicy.AllowStoreBelow).
 func fuzzPlain() *vm.CtxPolicy {
-	return vm.CtxImageFunc(32, func(off, size int, write bool) (int, int, bool) {
+	return vm.CtxImageFunc(32, func(off, size int, write bool) (int, int, uint64, bool) {
 		switch {
 		case write && off >= 8 && off+size <= 12:
-			return off, size, true
+			return off, size, 0, true
 		case write && off == 12 && size == 4:
-			return 12, 2, true
+			return 12, 2, 0, true
 		case write && off == 8 && size == 8:
-			return 8, 4, true
+			return 8, 4, 0, true
+		case write && off == 14 && size == 2:
+			return 14, 2, 0x1000, true
 		case write:
 		case off < 16:
-			return off, size, true
+			return off, size, 0, true
 		case off >= 16 && off < 20 && size >= 2:
-			return 16, 2, true
+			return 16, 2, 0, true
 		case off == 16 || off == 17:
-			return off, size, true
+			return off, size, 0, true
 		}
-		return 0, 0, false
+		return 0, 0, 0, false
 	})
 }
 

@@ -102,12 +102,17 @@ type jitState struct {
 	// published says the packet and context windows above match the
 	// regions; everything that changes those regions clears it.
 	published bool
+
+	// memExits counts the memory ops Go served for compiled code, so
+	// tests can tell an access done in line from one that left.
+	memExits uint64
 }
 
 // jitMem performs the memory op o at op index pc exactly as the interpreter
 // does, for compiled code whose fast path declined it. ok is false when an
 // LD_ABS/LD_IND went out of bounds, which ends the program with r0 = 0.
 func (m *Machine) jitMem(o *op, pc int) (ok bool, err error) {
+	m.jit.memExits++
 	regs := &m.regs
 	switch o.kind {
 	case kLdxB, kLdxH, kLdxW, kLdxDW, kLdxSB, kLdxSH, kLdxSW:

@@ -608,26 +608,36 @@ func (c *jitc) ctxImage(o *op, done, after, miss x.Label) {
 	a.ALURM(true, x.ADD, jT0, x.M(jState, offCtxImg))
 	a.Jmp(done)
 
-	// Aliased: alias[dir][4*off+k] = src | shift<<24; the access is on
-	// image+src, its value kept to the low 64-shift bits.
+	// Aliased: alias[dir][4*off+k] = src | shift<<24 | below<<32; the
+	// access is on image+src, its value kept to the low 64-shift bits,
+	// and a store of below or more (below != 0) is dropped.
 	a.Bind(alias)
 	a.TestM8(x.MI(jT1, jCX, 0), bit<<4)
 	a.Jcc(x.CondE, miss)
 	c.ctxPolicy(table, bit, write, miss)
 	a.MovRR(true, jT1, jCX)
-	a.ShiftRI(true, x.SHL, jT1, 4)
+	a.ShiftRI(true, x.SHL, jT1, 5)
 	a.ALURM(true, x.ADD, jT1, x.M(jState, offCtxAl+table))
-	a.Load(4, jT1, x.M(jT1, int32(4*sizeLog(n))))
-	a.MovRR(false, jCX, jT1)
-	a.ShiftRI(false, x.SHR, jCX, 24)
-	a.ALURI(false, x.AND, jT1, 1<<24-1)
-	a.ALURM(true, x.ADD, jT1, x.M(jState, offCtxImg))
+	a.Load(8, jT1, x.M(jT1, int32(8*sizeLog(n))))
 	if write {
 		if o.kind >= kStxB {
 			a.MovRR(true, jT0, jitReg[o.src])
 		} else {
 			a.MovRI64(jT0, o.imm)
 		}
+		unbounded := a.NewLabel()
+		a.MovRR(true, jCX, jT1)
+		a.ShiftRI(true, x.SHR, jCX, 32) // below; ZF if there is none
+		a.Jcc(x.CondE, unbounded)
+		a.ALURR(true, x.CMP, jT0, jCX)
+		a.Jcc(x.CondAE, after) // dropped, as storeSlow drops it
+		a.Bind(unbounded)
+	}
+	a.MovRR(false, jCX, jT1)
+	a.ShiftRI(false, x.SHR, jCX, 24)
+	a.ALURI(false, x.AND, jT1, 1<<24-1)
+	a.ALURM(true, x.ADD, jT1, x.M(jState, offCtxImg))
+	if write {
 		a.ShiftRCL(true, x.SHL, jT0)
 		a.ShiftRCL(true, x.SHR, jT0)
 		a.Store(n, x.M(jT1, 0), jT0)

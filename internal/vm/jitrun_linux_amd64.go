@@ -308,4 +308,4 @@ func (m *Machine) jitContext() {
 
 func bytesAddr(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
 
-func aliasAddr(a []uint32) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(a))) }
+func aliasAddr(a []uint64) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(a))) }

@@ -58,7 +58,7 @@ func (r *region) slotRem(i uint32) uint64 {
 func (m *Machine) loadSlow(addr uint64, n uint32, pc int) (uint64, error) {
 	if o, ok := m.ctxHook(addr, n, false); ok {
 		if ci := &m.ctxImg; ci.fresh != nil && *ci.fresh {
-			if src, mask, ok := ci.plain.image(o, int(n), false); ok {
+			if src, mask, _, ok := ci.plain.image(o, int(n), false); ok {
 				var w [8]byte
 				copy(w[:], ci.img[src:src+int(n)])
 				return binary.LittleEndian.Uint64(w[:]) & mask, nil
@@ -76,11 +76,14 @@ func (m *Machine) loadSlow(addr uint64, n uint32, pc int) (uint64, error) {
 func (m *Machine) storeSlow(addr uint64, n uint32, v uint64, pc int) error {
 	if o, ok := m.ctxHook(addr, n, true); ok {
 		if ci := &m.ctxImg; ci.fresh != nil && *ci.fresh {
-			if src, mask, ok := ci.plain.image(o, int(n), true); ok {
+			if src, mask, below, ok := ci.plain.image(o, int(n), true); ok {
+				*ci.dirty = true
+				if below != 0 && v >= below {
+					return nil // dropped, as StoreCtx drops it
+				}
 				var w [8]byte
 				binary.LittleEndian.PutUint64(w[:], v&mask)
 				copy(ci.img[src:src+int(n)], w[:n])
-				*ci.dirty = true
 				return nil
 			}
 		}
