@@ -229,7 +229,7 @@ func (m *Machine) AddressSpace() *AddressSpace { return m.as }
 // *HelperError and r0 = 0; a Go panic inside the interpreter or a helper
 // is recovered here and reported as a *Fault of kind FaultPanic.
 func (m *Machine) Run(p *Program, args ...uint64) (r0 uint64, err error) {
-	if len(args) == 0 {
+	if len(args) == 0 && p != nil && p.native != nil {
 		return m.RunCtx(p)
 	}
 	return m.run(p, 0, args)
