@@ -115,7 +115,7 @@ func (x *Executor) Run(prog *Program, pkt *skb.Packet) (res Result, err error) {
 		x.ctx.sync()
 		x.ctx.cache.Lay(x.ctx.img[:], pkt, pktBase)
 	}
-	x.ctx.fresh, x.ctx.laid = eager, eager
+	x.ctx.fresh, x.ctx.laid = eager, false // laid: by the run itself (ctxView.laid)
 	r0, err := x.m.RunCtx(prog.vm)
 	// res is the result itself (named), filled in place: building it
 	// aside and copying it out would read its fields back right after
