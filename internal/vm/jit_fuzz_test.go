@@ -96,7 +96,8 @@ func FuzzJITDifferential(f *testing.F) {
 // FuzzJITProgram compares the engines on programs built from the fuzz
 // input, 8 bytes per instruction, that load and validate far more often
 // than random bytecode: ALU, jumps both ways, loads and stores into every
-// region (and beside them), atomics, helpers, bpf-to-bpf calls, LD_ABS.
+// region (and beside them), load-acquire and store-release, atomics,
+// helpers, bpf-to-bpf calls, LD_ABS.
 func FuzzJITProgram(f *testing.F) {
 	f.Add([]byte("\x00\x12\x34\x56\x78\x9a\xbc\xde\x01\x60\x04\x00\x01\x02\x03\x04\x02\x81\xf8\xff\x11\x22\x33\x44"), []byte("0123456789abcdef"))
 	f.Add([]byte("\x05\x80\x08\x00\x01\x00\x00\x00\x06\x01\x00\x00\x00\x00\x00\x00\x03\x13\x02\x00\x05\x00\x00\x00\x04\x02\x01\x00\x02\x00\x00\x00"), []byte("\x01abcdefghijklmnop"))
@@ -236,16 +237,22 @@ func genProgram(b []byte) asm.Instructions {
 			default:
 				ins = []asm.ALUOp{asm.MovSX8, asm.MovSX16}[c[3]%2].Reg32(dst, src)
 			}
-		case 3: // load
-			if c[3]&1 == 1 && size != asm.DWord {
+		case 3: // load, load-acquire
+			switch {
+			case c[3]&1 == 1 && size != asm.DWord:
 				ins = asm.LoadMemSX(dst, base, off, size)
-			} else {
+			case c[3]&2 == 2:
+				ins = asm.LoadAcquire(dst, base, size, off)
+			default:
 				ins = asm.LoadMem(dst, base, off, size)
 			}
-		case 4: // store
-			if c[3]&1 == 1 && size != asm.DWord {
+		case 4: // store, store-release
+			switch {
+			case c[3]&1 == 1 && size != asm.DWord:
 				ins = asm.StoreImm(base, off, int64(imm), size)
-			} else {
+			case c[3]&2 == 2:
+				ins = asm.StoreRelease(base, src, size, off)
+			default:
 				ins = asm.StoreMem(base, off, src, size)
 			}
 		case 5, 6: // jump, mostly forward

@@ -207,7 +207,8 @@ func (c *jitc) constAccess(o *op, k uint64, need uint8, generic x.Label) {
 
 // atomic emits the read-modify-write atomics as locked instructions on
 // the translated address, the fetch-and/or/xor forms as a
-// compare-and-swap loop; load-acquire, store-release, misaligned
+// compare-and-swap loop (load-acquire and store-release are lowered to
+// plain loads and stores and never come here); misaligned
 // addresses and everything translate refuses go to Go.
 func (c *jitc) atomic(pc int, o *op) {
 	a := &c.a
