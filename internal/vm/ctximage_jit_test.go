@@ -9,11 +9,15 @@ import (
 // TestJIT_CtxStoreBelowInline checks that compiled code performs the
 // conditional image store (CtxPolicy.AllowStoreBelow, queue_mapping's)
 // itself, written or dropped, without leaving to Go, through a register
-// and through the context hint's constant offset alike.
+// and through the context hint's constant offset alike, and an aliased
+// load (AllowAlias) through the hint too.
 func TestJIT_CtxStoreBelowInline(t *testing.T) {
 	plain := CtxImageFunc(32, func(off, size int, write bool) (int, int, uint64, bool) {
-		if write && off == 20 && size == 4 {
+		switch {
+		case write && off == 20 && size == 4:
 			return 20, 4, 0xffff, true
+		case !write && off == 24 && size == 4:
+			return 24, 2, 0, true
 		}
 		return 0, 0, 0, false
 	})
@@ -29,7 +33,7 @@ func TestJIT_CtxStoreBelowInline(t *testing.T) {
 			asm.StoreMem(asm.RFP, -8, asm.R1, asm.DWord),
 			asm.LoadMem(asm.R3, asm.RFP, -8, asm.DWord),
 			asm.StoreMem(asm.R3, 20, asm.R2, asm.Word),
-			asm.Mov.Imm(asm.R0, 0),
+			asm.LoadMem(asm.R0, asm.R1, 24, asm.Word), // aliased: 16 bits
 			asm.Return(),
 		}
 		p, err := Load(insns, Options{Engine: EngineJIT})
@@ -41,11 +45,12 @@ func TestJIT_CtxStoreBelowInline(t *testing.T) {
 		}
 		img := make(ctxBytes, 32)
 		img[20], img[21] = 0x55, 0x55
+		img[24], img[25], img[26] = 0x34, 0x12, 0xee
 		fresh, dirty := true, false
 		m := NewMachine()
 		m.SetContextAccessor(&ctxBytesImage{ctxBytes: img, fresh: &fresh, dirty: &dirty, plain: plain}, 32)
-		if _, err := m.Run(p); err != nil {
-			t.Fatal(err)
+		if r0, err := m.Run(p); err != nil || r0 != 0x1234 {
+			t.Fatalf("r0 = %#x, %v; want the aliased load's 0x1234", r0, err)
 		}
 		if got := uint32(img[20]) | uint32(img[21])<<8 | uint32(img[22])<<16 | uint32(img[23])<<24; got != c.want || !dirty {
 			t.Errorf("store of %#x: image %#x dirty %v, want %#x", c.v, got, dirty, c.want)

@@ -40,18 +40,19 @@ func (c *jitc) mem(pc int, o *op) {
 			f = c.facts[pc][breg]
 		}
 		k := f.val + uint64(int64(o.off)) // the address, if f holds a constant
-		generic, notPkt, done := a.NewLabel(), a.NewLabel(), a.NewLabel()
+		generic, notPkt, done, after := a.NewLabel(), a.NewLabel(), a.NewLabel(), a.NewLabel()
+		defer a.Bind(after)
 		switch {
 		case f.cnst && constAccessOK(k):
 			a.MovRI64(jT0, k)
-			c.constAccess(o, k, need, generic)
+			c.constAccess(o, k, need, generic, after)
 		case f.hint == hintAddr && constAccessOK(k):
 			// A guess: check it, then go on as for a constant.
 			a.Lea(true, jT0, x.M(base, o.off))
 			a.MovRI64(jT1, k)
 			a.ALURR(true, x.CMP, jT0, jT1)
 			a.Jcc(x.CondNE, generic)
-			c.constAccess(o, k, need, generic)
+			c.constAccess(o, k, need, generic, after)
 		case f.hint == hintSlot:
 			a.Lea(true, jT0, x.M(base, o.off))
 			c.slotMemoInline(n, !load, notPkt)
@@ -61,8 +62,6 @@ func (c *jitc) mem(pc int, o *op) {
 		}
 		a.Bind(done)
 		target = x.M(jT0, 0)
-		after := a.NewLabel()
-		defer a.Bind(after)
 		c.late = append(c.late, func() {
 			// The generic path: the address from the register again
 			// (a constant access that declined had put k in r11).
@@ -138,8 +137,9 @@ func constAccessOK(k uint64) bool {
 // which translates in full. The region and offset are immediates, so a
 // shared region (a map value or global, always slotted) needs no
 // division: an offset below the stride is its own remainder. The context
-// takes the image path of ctxImage at that offset.
-func (c *jitc) constAccess(o *op, k uint64, need uint8, generic x.Label) {
+// takes the image path of ctxImage at that offset; an access the image
+// table aliases is done out of line (ctxAlias), which goes on at after.
+func (c *jitc) constAccess(o *op, k uint64, need uint8, generic, after x.Label) {
 	a := &c.a
 	n := int(memSize(o.kind))
 	off := int32(k & math.MaxUint32)
@@ -163,7 +163,13 @@ func (c *jitc) constAccess(o *op, k uint64, need uint8, generic x.Label) {
 		a.Jcc(x.CondE, generic)
 		a.Load(8, jT1, x.M(jState, offCtxPl+table))
 		a.TestM8(x.M(jT1, off), bit)
-		a.Jcc(x.CondE, generic) // not plain (or aliased): the full path
+		aliased := a.NewLabel()
+		a.Jcc(x.CondE, aliased) // not plain: aliased, or the full path
+		c.late = append(c.late, func() {
+			a.Bind(aliased)
+			a.MovRI64(jCX, uint64(off))
+			c.ctxAlias(o, table, bit, generic, after)
+		})
 		noPolicy := a.NewLabel()
 		a.Load(8, jT1, x.M(jState, offCtxPol+table))
 		a.TestRR(true, jT1, jT1)
@@ -236,7 +242,7 @@ func (c *jitc) atomic(pc int, o *op) {
 		// A proven constant address (a global's counter): its region's
 		// rules with immediates; the generic path takes the register.
 		a.MovRI64(jT0, k)
-		c.constAccess(o, k, permRead|permWrite|permAtomic, memo)
+		c.constAccess(o, k, permRead|permWrite|permAtomic, memo, memo) // no aliases: atomics
 		a.Jmp(translated)
 	}
 	a.Bind(memo)
@@ -608,11 +614,21 @@ func (c *jitc) ctxImage(o *op, done, after, miss x.Label) {
 	a.MovRR(true, jT0, jCX)
 	a.ALURM(true, x.ADD, jT0, x.M(jState, offCtxImg))
 	a.Jmp(done)
-
-	// Aliased: alias[dir][4*off+k] = src | shift<<24 | below<<32; the
-	// access is on image+src, its value kept to the low 64-shift bits,
-	// and a store of below or more (below != 0) is dropped.
 	a.Bind(alias)
+	c.ctxAlias(o, table, bit, miss, after)
+}
+
+// ctxAlias does the context access o the image table aliases
+// (CtxPolicy.AllowAlias, AllowStoreBelow) at the offset in rcx, with r10
+// holding the plain table of o's direction (table), and goes on at after;
+// an access the table does not alias or the policy refuses goes to miss.
+// alias[dir][4*off+k] = src | shift<<24 | below<<32: the access is on
+// image+src, its value kept to the low 64-shift bits, and a store of
+// below or more (below != 0) is dropped.
+func (c *jitc) ctxAlias(o *op, table int32, bit uint8, miss, after x.Label) {
+	a := &c.a
+	n := int(memSize(o.kind))
+	write := o.kind >= kStB
 	a.TestM8(x.MI(jT1, jCX, 0), bit<<4)
 	a.Jcc(x.CondE, miss)
 	c.ctxPolicy(table, bit, write, miss)
