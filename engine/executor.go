@@ -310,6 +310,14 @@ func (v *ctxView) StoreCtx(off, size int, v64 uint64) bool {
 	return v.cache.StoreCtx(v.pkt, v.img[:], off, size, v64)
 }
 
+func (v *ctxView) StoreCtxImm(off, size int, imm int32) bool {
+	if !v.fresh {
+		v.refresh()
+	}
+	v.sync()
+	return v.cache.StoreCtxImm(v.pkt, v.img[:], off, size, imm)
+}
+
 // executor returns the executor a helper runs on.
 func executor(m *vm.Machine) *Executor { return m.User().(*Executor) }
 

@@ -214,7 +214,7 @@ func CtxImageAccess(off, size int, write bool) (src, width int, below uint64, ok
 		case (off == CtxTCIndex || off == CtxTCClassid) && size == 4:
 			return off, 2, 0, true
 		case off == CtxQueueMapping && size == 4:
-			return off, 4, noQueueMapping, true
+			return off, 2, noQueueMapping, true
 		}
 		return 0, 0, 0, false
 	}
@@ -343,20 +343,33 @@ func (p *Packet) StoreCtx(img []byte, off, size int, v uint64) bool {
 	return true
 }
 
+// StoreCtxImm is StoreCtx for an immediate store (BPF_ST) of imm: the
+// kernel's conversion drops a queue_mapping immediate of NO_QUEUE_MAPPING
+// or more as a signed number and stores the low 16 bits of any other (-1
+// is 0xffff), where a register store is dropped from 0xffff up unsigned.
+func (p *Packet) StoreCtxImm(img []byte, off, size int, imm int32) bool {
+	if off == CtxQueueMapping && CtxAccess(off, size, true) {
+		if imm < noQueueMapping {
+			p.QueueMapping = uint16(imm)
+			binary.LittleEndian.PutUint32(img[off:], uint32(p.QueueMapping))
+		}
+		return true
+	}
+	return p.StoreCtx(img, off, size, uint64(int64(imm)))
+}
+
 // ReadCtx pulls the fields a program may write back from an image it stored
 // to directly (mark, priority, tc_index, tc_classid, queue_mapping, cb,
-// tstamp), with the kernel's store widths. Only the image's 32 bits of a
-// queue_mapping store survive, so a store whose upper register half was set
-// is not dropped as the kernel would drop it; StoreCtx is exact.
+// tstamp), with the kernel's store widths. A queue_mapping store the kernel
+// drops must not have reached the image (CtxImageAccess's bound), so the
+// image's queue_mapping is the field's.
 func (p *Packet) ReadCtx(img []byte) {
 	le := binary.LittleEndian
 	p.Mark = le.Uint32(img[CtxMark:])
 	p.Priority = le.Uint32(img[CtxPriority:])
 	p.TCIndex = uint16(le.Uint32(img[CtxTCIndex:]))
 	p.TCClassid = uint16(le.Uint32(img[CtxTCClassid:]))
-	if q := le.Uint32(img[CtxQueueMapping:]); q < noQueueMapping {
-		p.QueueMapping = uint16(q)
-	}
+	p.QueueMapping = uint16(le.Uint32(img[CtxQueueMapping:]))
 	// cb word by word: a program stores it in 4- (or 8-) byte pieces, and a
 	// wider load of bytes just stored narrowly stalls.
 	for i := 0; i < cbSize; i += 4 {
@@ -463,6 +476,18 @@ func (c *CtxCache) StoreCtx(p *Packet, img []byte, off, size int, v uint64) bool
 	if c.ok {
 		var scratch [CtxSize]byte
 		c.snap.StoreCtx(scratch[:], off, size, v)
+	}
+	return true
+}
+
+// StoreCtxImm is StoreCtx for an immediate store (Packet.StoreCtxImm).
+func (c *CtxCache) StoreCtxImm(p *Packet, img []byte, off, size int, imm int32) bool {
+	if !p.StoreCtxImm(img, off, size, imm) {
+		return false
+	}
+	if c.ok {
+		var scratch [CtxSize]byte
+		c.snap.StoreCtxImm(scratch[:], off, size, imm)
 	}
 	return true
 }

@@ -272,10 +272,40 @@ func TestCtxImageAccess(t *testing.T) {
 		{skb.CtxGSOSegs + 2, 2, skb.CtxGSOSegs, 2, false, 0},
 		{skb.CtxTCIndex, 4, skb.CtxTCIndex, 2, true, 0},
 		{skb.CtxTCClassid, 4, skb.CtxTCClassid, 2, true, 0},
-		{skb.CtxQueueMapping, 4, skb.CtxQueueMapping, 4, true, 0xffff}, // NO_QUEUE_MAPPING up dropped
+		{skb.CtxQueueMapping, 4, skb.CtxQueueMapping, 2, true, 0xffff}, // NO_QUEUE_MAPPING up dropped, 16 bits kept
 	} {
 		if src, width, below, ok := skb.CtxImageAccess(c.off, c.size, c.write); !ok || src != c.src || width != c.width || below != c.below {
 			t.Errorf("CtxImageAccess(%d, %d, %v) = %d, %d, %#x, %v; want %d, %d, %#x", c.off, c.size, c.write, src, width, below, ok, c.src, c.width, c.below)
 		}
+	}
+}
+
+// TestPacket_StoreCtxImm: an immediate store to queue_mapping keeps its
+// low 16 bits unless it is NO_QUEUE_MAPPING or more as a signed number
+// (the kernel's BPF_ST conversion); other fields store the sign-extended
+// immediate as StoreCtx does.
+func TestPacket_StoreCtxImm(t *testing.T) {
+	for _, c := range []struct {
+		imm  int32
+		want uint16
+	}{{5, 5}, {0xfffe, 0xfffe}, {0xffff, 7}, {0x10000, 7}, {-1, 0xffff}, {-2, 0xfffe}, {-0x8000, 0x8000}, {-0x80000000, 0}} {
+		var p skb.Packet
+		var img [skb.CtxSize]byte
+		p.QueueMapping = 7
+		p.WriteCtx(img[:], 0)
+		if !p.StoreCtxImm(img[:], skb.CtxQueueMapping, 4, c.imm) {
+			t.Fatalf("imm %d: refused", c.imm)
+		}
+		if p.QueueMapping != c.want || skb.CtxLoad(img[:], skb.CtxQueueMapping, 4) != uint64(c.want) {
+			t.Errorf("imm %d: queue_mapping %#x, image %#x; want %#x", c.imm, p.QueueMapping, skb.CtxLoad(img[:], skb.CtxQueueMapping, 4), c.want)
+		}
+	}
+	var p skb.Packet
+	var img [skb.CtxSize]byte
+	if !p.StoreCtxImm(img[:], skb.CtxMark, 4, -1) || p.Mark != 0xffffffff {
+		t.Errorf("mark after imm -1: %#x", p.Mark)
+	}
+	if p.StoreCtxImm(img[:], skb.CtxLen, 4, 1) {
+		t.Error("a store to len was accepted")
 	}
 }

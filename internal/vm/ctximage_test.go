@@ -66,9 +66,9 @@ func TestContextImage_Alias(t *testing.T) {
 
 // TestContextImage_StoreBelow runs the conditional image store
 // CtxPolicy.AllowStoreBelow describes (the kernel's queue_mapping store),
-// on both engines: a register or sign-extended immediate below the bound
-// is written, anything from the bound up (the upper register half
-// included) leaves the image as it was; both mark it dirty.
+// on both engines: a register below the bound (unsigned) or an immediate
+// below it (signed) is written, anything from the bound up (the upper
+// register half included) leaves the image as it was; both mark it dirty.
 func TestContextImage_StoreBelow(t *testing.T) {
 	plain := vm.CtxImageFunc(32, func(off, size int, write bool) (int, int, uint64, bool) {
 		if write && off == 20 && size == 4 {
@@ -85,7 +85,10 @@ func TestContextImage_StoreBelow(t *testing.T) {
 		{"reg at bound", []asm.Instruction{asm.Mov.Imm(asm.R2, 0xffff), asm.StoreMem(asm.R1, 20, asm.R2, asm.Word)}, 0x5555},
 		{"upper half", []asm.Instruction{imm64(asm.R2, 1<<32|7), asm.StoreMem(asm.R1, 20, asm.R2, asm.Word)}, 0x5555},
 		{"imm below", []asm.Instruction{asm.StoreImm(asm.R1, 20, 3, asm.Word)}, 3},
-		{"imm negative", []asm.Instruction{asm.StoreImm(asm.R1, 20, -1, asm.Word)}, 0x5555},
+		{"imm at bound", []asm.Instruction{asm.StoreImm(asm.R1, 20, 0xffff, asm.Word)}, 0x5555},
+		// An immediate is compared as the signed number it is (BPF_ST):
+		// -1 is below the bound and stored.
+		{"imm negative", []asm.Instruction{asm.StoreImm(asm.R1, 20, -1, asm.Word)}, 0xffffffff},
 		{"through a copy", []asm.Instruction{asm.Mov.Reg(asm.R3, asm.R1), asm.Mov.Imm(asm.R2, 9), asm.StoreMem(asm.R3, 20, asm.R2, asm.Word)}, 9},
 	} {
 		img := make(imgCtx, 32)

@@ -647,7 +647,11 @@ func (c *jitc) ctxAlias(o *op, table int32, bit uint8, miss, after x.Label) {
 		a.ShiftRI(true, x.SHR, jCX, 32) // below; ZF if there is none
 		a.Jcc(x.CondE, unbounded)
 		a.ALURR(true, x.CMP, jT0, jCX)
-		a.Jcc(x.CondAE, after) // dropped, as storeSlow drops it
+		if o.kind >= kStxB {
+			a.Jcc(x.CondAE, after) // dropped, as storeSlow drops it
+		} else {
+			a.Jcc(x.CondGE, after) // an immediate: compared signed
+		}
 		a.Bind(unbounded)
 	}
 	a.MovRR(false, jCX, jT1)

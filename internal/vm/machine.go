@@ -138,6 +138,15 @@ type ContextAccessor interface {
 	StoreCtx(off, size int, v uint64) bool
 }
 
+// ContextImmStorer is an optional interface of a ContextAccessor whose
+// conversions treat an immediate store (BPF_ST) apart from a register
+// store, as the kernel's queue_mapping conversion does. Stores of
+// immediates go to StoreCtxImm, with the instruction's immediate, instead
+// of StoreCtx.
+type ContextImmStorer interface {
+	StoreCtxImm(off, size int, imm int32) bool
+}
+
 // SetContextAccessor makes the context a region of size bytes whose every
 // access goes to acc; r1 starts at CtxAddr. It replaces SetContext.
 func (m *Machine) SetContextAccessor(acc ContextAccessor, size int) {

@@ -71,14 +71,19 @@ func (m *Machine) loadSlow(addr uint64, n uint32, pc int) (uint64, error) {
 	return 0, m.memFault(m.prog, pc, addr, n, permRead)
 }
 
-// storeSlow is loadSlow for stores; v is the whole source (register or
-// sign-extended immediate), as the kernel's conversions see it.
+// storeSlow is loadSlow for stores by op pc; v is the whole source
+// (register or sign-extended immediate), as the kernel's conversions see
+// it. The conversions tell the two apart: an immediate is compared with a
+// conditional store's bound as a signed 32-bit number, a register as an
+// unsigned 64-bit one (queue_mapping: -1 stored as BPF_ST is 0xffff,
+// from a register it is dropped).
 func (m *Machine) storeSlow(addr uint64, n uint32, v uint64, pc int) error {
 	if o, ok := m.ctxHook(addr, n, true); ok {
+		imm := m.prog.code[pc].kind < kStxB
 		if ci := &m.ctxImg; ci.fresh != nil && *ci.fresh {
 			if src, mask, below, ok := ci.plain.image(o, int(n), true); ok {
 				*ci.dirty = true
-				if below != 0 && v >= below {
+				if below != 0 && (v >= below && !imm || int64(v) >= int64(below) && imm) {
 					return nil // dropped, as StoreCtx drops it
 				}
 				var w [8]byte
@@ -87,7 +92,11 @@ func (m *Machine) storeSlow(addr uint64, n uint32, v uint64, pc int) error {
 				return nil
 			}
 		}
-		if m.ctxAcc.StoreCtx(o, int(n), v) {
+		if s, ok := m.ctxAcc.(ContextImmStorer); ok && imm {
+			if s.StoreCtxImm(o, int(n), int32(v)) {
+				return nil
+			}
+		} else if m.ctxAcc.StoreCtx(o, int(n), v) {
 			return nil
 		}
 	}
