@@ -60,6 +60,10 @@ const (
 	exitLimit                    // a taken jump to jitPC went over the instruction limit
 )
 
+// maxCtxSites bounds the context sites a program gets short paths for
+// (jitc.ctxShort); the rest take the full path, which decides the same way.
+const maxCtxSites = 64
+
 // jitState is the part of a Machine compiled code reads and writes.
 type jitState struct {
 	resume uintptr // where the entry stub jumps
@@ -87,6 +91,12 @@ type jitState struct {
 	// store, which then applies the rules above.
 	ctxLo  uint64
 	ctxMax [4]uint64
+	// ctxLive is ctxImg while the image is fresh, else 0, as the entry
+	// stubs found it; ctxSites[i] says that site i of sitesFor's compiled
+	// code is a plain access inside the window (jitc.ctxShort).
+	ctxLive  uintptr
+	ctxSites [maxCtxSites]uint8
+	sitesFor *Program
 
 	save [2]uint64  // rax and rdx while the slot check multiplies
 	hash [10]uint64 // the hash lookup's spills (jit_hash)

@@ -19,6 +19,9 @@ type native struct {
 	// subprogram's r10-relative stores reach (0: none); see Machine.dirtyLo.
 	dirty []int32
 	calls bool // the program has bpf-to-bpf calls
+	// ctxSites are the context accesses at constant offsets that have a
+	// short path (jitc.ctxShort), by index.
+	ctxSites []ctxSite
 }
 
 // BPF r0-r10 live in machine registers for the whole run; r12 holds the
@@ -104,6 +107,8 @@ type jitc struct {
 	dirtyAt []int32
 	// facts are the stack proofs before every op (stackProofs).
 	facts []fpFacts
+	// ctxSites is native.ctxSites.
+	ctxSites []ctxSite
 }
 
 // stub is an out-of-line exit to Go at op pc.
@@ -181,7 +186,7 @@ func compileAmd64(p *Program) (*native, error) {
 		return nil, err
 	}
 	n := &native{code: code, base: code.Addr(), start: code.Addr() + uintptr(a.Bound(start)),
-		off: make([]int32, len(p.code)), dirty: c.dirtyAt,
+		off: make([]int32, len(p.code)), dirty: c.dirtyAt, ctxSites: c.ctxSites,
 		calls: slices.ContainsFunc(p.code, func(o op) bool { return o.kind == kCall })}
 	for i, l := range c.ops {
 		n.off[i] = int32(a.Bound(l))
@@ -197,6 +202,7 @@ func (c *jitc) entry() {
 	}
 	c.a.StoreImm(8, x.M(jState, offMemo+offMemoLo), -1)
 	c.a.StoreImm(8, x.M(jState, offMemo+memoSize+offMemoLo), -1)
+	c.ctxLiveEntry()
 }
 
 // dirty computes, for each subprogram entry, the lowest r10 offset its

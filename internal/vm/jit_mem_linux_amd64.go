@@ -45,14 +45,14 @@ func (c *jitc) mem(pc int, o *op) {
 		switch {
 		case f.cnst && constAccessOK(k):
 			a.MovRI64(jT0, k)
-			c.constAccess(o, k, need, generic, after)
+			c.constAccess(o, k, need, generic, done, after)
 		case f.hint == hintAddr && constAccessOK(k):
 			// A guess: check it, then go on as for a constant.
 			a.Lea(true, jT0, x.M(base, o.off))
 			a.MovRI64(jT1, k)
 			a.ALURR(true, x.CMP, jT0, jT1)
 			a.Jcc(x.CondNE, generic)
-			c.constAccess(o, k, need, generic, after)
+			c.constAccess(o, k, need, generic, done, after)
 		case f.hint == hintSlot:
 			a.Lea(true, jT0, x.M(base, o.off))
 			c.slotMemoInline(n, !load, notPkt)
@@ -139,7 +139,7 @@ func constAccessOK(k uint64) bool {
 // division: an offset below the stride is its own remainder. The context
 // takes the image path of ctxImage at that offset; an access the image
 // table aliases is done out of line (ctxAlias), which goes on at after.
-func (c *jitc) constAccess(o *op, k uint64, need uint8, generic, after x.Label) {
+func (c *jitc) constAccess(o *op, k uint64, need uint8, generic, done, after x.Label) {
 	a := &c.a
 	n := int(memSize(o.kind))
 	off := int32(k & math.MaxUint32)
@@ -149,40 +149,18 @@ func (c *jitc) constAccess(o *op, k uint64, need uint8, generic, after x.Label) 
 			return
 		}
 		write := need&permWrite != 0
-		table := int32(0)
-		if write {
-			table = 8
+		full := a.NewLabel()
+		if c.ctxShort(uint32(off), n, write, full) {
+			c.late = append(c.late, func() {
+				a.Bind(full)
+				a.MovRI64(jT0, k)
+				c.ctxFull(o, k, need, generic, after)
+				a.Jmp(done)
+			})
+			return
 		}
-		bit := sizeBit(n)
-		a.ALURM(true, x.CMP, jT0, x.M(jState, offCtxLo))
-		a.Jcc(x.CondB, generic)
-		a.ALURM(true, x.CMP, jT0, x.M(jState, offCtxMax+8*int32(sizeLog(n))))
-		a.Jcc(x.CondA, generic)
-		a.Load(8, jT1, x.M(jState, offCtxFr))
-		a.CmpM8(x.M(jT1, 0), 0)
-		a.Jcc(x.CondE, generic)
-		a.Load(8, jT1, x.M(jState, offCtxPl+table))
-		a.TestM8(x.M(jT1, off), bit)
-		aliased := a.NewLabel()
-		a.Jcc(x.CondE, aliased) // not plain: aliased, or the full path
-		c.late = append(c.late, func() {
-			a.Bind(aliased)
-			a.MovRI64(jCX, uint64(off))
-			c.ctxAlias(o, table, bit, generic, after)
-		})
-		noPolicy := a.NewLabel()
-		a.Load(8, jT1, x.M(jState, offCtxPol+table))
-		a.TestRR(true, jT1, jT1)
-		a.Jcc(x.CondE, noPolicy)
-		a.TestM8(x.M(jT1, off), bit)
-		a.Jcc(x.CondE, generic)
-		a.Bind(noPolicy)
-		if write {
-			a.Load(8, jT1, x.M(jState, offCtxDirt))
-			a.StoreImm(1, x.M(jT1, 0), 1)
-		}
-		a.Load(8, jT0, x.M(jState, offCtxImg))
-		a.Lea(true, jT0, x.M(jT0, off))
+		a.Bind(full)
+		c.ctxFull(o, k, need, generic, after)
 		return
 	}
 	r := int32(k >> 32)
@@ -208,6 +186,49 @@ func (c *jitc) constAccess(o *op, k uint64, need uint8, generic, after x.Label) 
 	a.ALUMI(false, x.CMP, reg(offRSlot), end)
 	a.Jcc(x.CondB, generic)
 	a.Load(8, jT0, reg(offRBuf))
+	a.Lea(true, jT0, x.M(jT0, off))
+}
+
+// ctxFull is constAccess's full path for a context access at the constant
+// address k (in r11): the window, freshness, both tables and the policy
+// checked at run time, an aliased field done out of line.
+func (c *jitc) ctxFull(o *op, k uint64, need uint8, generic, after x.Label) {
+	a := &c.a
+	n := int(memSize(o.kind))
+	off := int32(k & math.MaxUint32)
+	write := need&permWrite != 0
+	table := int32(0)
+	if write {
+		table = 8
+	}
+	bit := sizeBit(n)
+	a.ALURM(true, x.CMP, jT0, x.M(jState, offCtxLo))
+	a.Jcc(x.CondB, generic)
+	a.ALURM(true, x.CMP, jT0, x.M(jState, offCtxMax+8*int32(sizeLog(n))))
+	a.Jcc(x.CondA, generic)
+	a.Load(8, jT1, x.M(jState, offCtxFr))
+	a.CmpM8(x.M(jT1, 0), 0)
+	a.Jcc(x.CondE, generic)
+	a.Load(8, jT1, x.M(jState, offCtxPl+table))
+	a.TestM8(x.M(jT1, off), bit)
+	aliased := a.NewLabel()
+	a.Jcc(x.CondE, aliased) // not plain: aliased, or the full path
+	c.late = append(c.late, func() {
+		a.Bind(aliased)
+		a.MovRI64(jCX, uint64(off))
+		c.ctxAlias(o, table, bit, generic, after)
+	})
+	noPolicy := a.NewLabel()
+	a.Load(8, jT1, x.M(jState, offCtxPol+table))
+	a.TestRR(true, jT1, jT1)
+	a.Jcc(x.CondE, noPolicy)
+	a.TestM8(x.M(jT1, off), bit)
+	a.Jcc(x.CondE, generic)
+	a.Bind(noPolicy)
+	if write {
+		c.ctxMarkDirty()
+	}
+	a.Load(8, jT0, x.M(jState, offCtxImg))
 	a.Lea(true, jT0, x.M(jT0, off))
 }
 
@@ -242,7 +263,7 @@ func (c *jitc) atomic(pc int, o *op) {
 		// A proven constant address (a global's counter): its region's
 		// rules with immediates; the generic path takes the register.
 		a.MovRI64(jT0, k)
-		c.constAccess(o, k, permRead|permWrite|permAtomic, memo, memo) // no aliases: atomics
+		c.constAccess(o, k, permRead|permWrite|permAtomic, memo, translated, memo) // no aliases: atomics
 		a.Jmp(translated)
 	}
 	a.Bind(memo)
@@ -687,8 +708,7 @@ func (c *jitc) ctxPolicy(table int32, bit uint8, write bool, miss x.Label) {
 	a.Jcc(x.CondE, miss)
 	a.Bind(noPolicy)
 	if write {
-		a.Load(8, jT1, x.M(jState, offCtxDirt))
-		a.StoreImm(1, x.M(jT1, 0), 1)
+		c.ctxMarkDirty()
 	}
 }
 

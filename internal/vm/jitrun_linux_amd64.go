@@ -278,6 +278,7 @@ func (m *Machine) jitPacket() {
 func (m *Machine) jitContext() {
 	j, ci, r := &m.jit, &m.ctxImg, &m.regions[RegionCtx]
 	j.ctxFresh, j.ctxLo = 0, math.MaxUint64
+	defer m.jitCtxSites(m.prog)
 	hi := int(r.hi)
 	if ci.fresh == nil || r.perm&permHook == 0 || len(ci.img) < hi || len(ci.plain.read) < hi ||
 		(r.policy != nil && len(r.policy.read) < hi) || hi == 0 {

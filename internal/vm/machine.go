@@ -389,6 +389,9 @@ func (m *Machine) setPolicy(p *Program) {
 		m.jit.published = false // compiled code's context window follows the region
 		r.policy, r.perm = policy, perm
 	}
+	if m.jit.published && m.jit.sitesFor != p {
+		m.jitCtxSites(p)
+	}
 }
 
 // cur is the program a helper was called from.

@@ -1,0 +1,129 @@
+package vm
+
+import (
+	"unsafe"
+
+	x "github.com/tcxgo/tcx/internal/vm/amd64"
+)
+
+// This file holds compiled code's short path for context accesses at
+// addresses the analysis proves or guesses (a load of skb->data through
+// r1): whether the image tables, the policy and the window allow such an
+// access does not change while the program and the context accessor stay
+// the same, so Go decides it once per site when it publishes the context
+// (jitCtxSites) instead of compiled code deciding it at every access with
+// four dependent loads; what can change between two exits, whether the
+// image is fresh, the entry stubs read once (ctxLiveEntry).
+
+// ctxSite is a context access at a constant offset: n bytes at off, a
+// store if write.
+type ctxSite struct {
+	off   uint32
+	n     uint8
+	write bool
+}
+
+var (
+	offCtxLive  = offJIT + int32(unsafe.Offsetof(jitState{}.ctxLive))
+	offCtxSites = offJIT + int32(unsafe.Offsetof(jitState{}.ctxSites))
+)
+
+// ctxSite returns the index of the site (off, n, write), adding it, or
+// false once maxCtxSites are taken.
+func (c *jitc) ctxSite(off uint32, n int, write bool) (int, bool) {
+	s := ctxSite{off: off, n: uint8(n), write: write}
+	for i, t := range c.ctxSites {
+		if t == s {
+			return i, true
+		}
+	}
+	if len(c.ctxSites) == maxCtxSites {
+		return 0, false
+	}
+	c.ctxSites = append(c.ctxSites, s)
+	return len(c.ctxSites) - 1, true
+}
+
+// ctxShort emits the short path of the context access at the constant
+// offset off (n bytes, a store if write): with the image live and the
+// site allowed, r11 becomes the image address (a store marks the image
+// dirty) and the code falls through; otherwise it jumps to full. It
+// reports false, emitting nothing, when the program has no site left.
+func (c *jitc) ctxShort(off uint32, n int, write bool, full x.Label) bool {
+	i, ok := c.ctxSite(off, n, write)
+	if !ok {
+		return false
+	}
+	a := &c.a
+	a.Load(8, jT0, x.M(jState, offCtxLive))
+	a.TestRR(true, jT0, jT0)
+	a.Jcc(x.CondE, full)
+	a.CmpM8(x.M(jState, offCtxSites+int32(i)), 0)
+	a.Jcc(x.CondE, full)
+	if write {
+		c.ctxMarkDirty()
+	}
+	a.Lea(true, jT0, x.M(jT0, int32(off)))
+	return true
+}
+
+// ctxMarkDirty records a store into the context image.
+func (c *jitc) ctxMarkDirty() {
+	a := &c.a
+	a.Load(8, jT1, x.M(jState, offCtxDirt))
+	a.StoreImm(1, x.M(jT1, 0), 1)
+}
+
+// ctxLiveEntry sets jitState.ctxLive on entry from Go: the image's
+// address while it is fresh, else 0. Only Go changes freshness (a helper
+// that changed the packet, the accessor laying the image out), and only
+// while compiled code has left, so it holds until the next exit.
+func (c *jitc) ctxLiveEntry() {
+	a := &c.a
+	stale, done := a.NewLabel(), a.NewLabel()
+	a.Load(8, jT0, x.M(jState, offCtxFr))
+	a.TestRR(true, jT0, jT0)
+	a.Jcc(x.CondE, stale)
+	a.CmpM8(x.M(jT0, 0), 0)
+	a.Jcc(x.CondE, stale)
+	a.Load(8, jT0, x.M(jState, offCtxImg))
+	a.Jmp(done)
+	a.Bind(stale)
+	a.ALURR(false, x.XOR, jT0, jT0)
+	a.Bind(done)
+	a.Store(8, x.M(jState, offCtxLive), jT0)
+}
+
+// jitCtxSites publishes which of p's context sites take the short path: those inside the published context window that
+// the plain table and the program's policy allow as plain accesses (an
+// aliased field keeps the full path, which masks it).
+func (m *Machine) jitCtxSites(p *Program) {
+	j := &m.jit
+	j.ctxSites = [maxCtxSites]uint8{}
+	j.sitesFor = p
+	if p == nil || p.native == nil || j.ctxFresh == 0 {
+		return
+	}
+	r, ci := &m.regions[RegionCtx], &m.ctxImg
+	for i, s := range p.native.ctxSites {
+		plain, policy := ci.plain.read, []uint8(nil)
+		if r.policy != nil {
+			policy = r.policy.read
+		}
+		if s.write {
+			plain = ci.plain.write
+			if r.policy != nil {
+				policy = r.policy.write
+			}
+		}
+		bit := sizeBit(int(s.n))
+		end := uint64(s.off) + uint64(s.n)
+		if r.base != 0 || s.off < r.lo || end > uint64(r.hi) || bit == 0 {
+			continue
+		}
+		if plain[s.off]&bit == 0 || (policy != nil && policy[s.off]&bit == 0) {
+			continue
+		}
+		j.ctxSites[i] = 1
+	}
+}

@@ -1,0 +1,122 @@
+package vm
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/cilium/ebpf/asm"
+)
+
+// countingImage is a context image whose accessor calls are counted and
+// answer what the image does not hold, so a test can tell a load served
+// from the image from one that went to the accessor.
+type countingImage struct {
+	ctxBytesImage
+	loads int
+}
+
+func (c *countingImage) LoadCtx(off, size int) (uint64, bool) {
+	c.loads++
+	*c.fresh = true // the accessor lays the image out again
+	return 0xacce55, true
+}
+
+// TestJIT_CtxShortPath checks compiled code's short path for context
+// accesses at constant offsets (jitc.ctxShort): taken with no exit when
+// the image is fresh and the site allowed; decided per program, so that
+// a program whose policy forbids the same site faults on the Machine the
+// other ran on, in either order, and a program whose site of the same
+// index the image does not hold goes to the accessor; and never taken once Go has made the
+// image stale, before the run or during it (a helper).
+func TestJIT_CtxShortPath(t *testing.T) {
+	allow := func(off int) *CtxPolicy {
+		p := NewCtxPolicy(32)
+		p.Allow(off, 4, false)
+		return p
+	}
+	const helper = 5
+	var img *countingImage
+	helpers := make([]HelperFunc, helper+1)
+	helpers[helper] = func(m *Machine, _, _, _, _, _ uint64) (uint64, error) {
+		*img.fresh = false // as a helper that changed the packet does
+		return 0, nil
+	}
+	load := asm.Instructions{
+		asm.LoadMem(asm.R0, asm.R1, 8, asm.Word),
+		asm.Return(),
+	}
+	aroundCall := asm.Instructions{
+		asm.Mov.Reg(asm.R6, asm.R1),
+		asm.LoadMem(asm.R7, asm.R6, 8, asm.Word), // the image's value
+		asm.BuiltinFunc(helper).Call(),
+		asm.LoadMem(asm.R0, asm.R6, 8, asm.Word), // stale: the accessor's
+		asm.ALUOp(asm.Add).Reg(asm.R0, asm.R7),
+		asm.Return(),
+	}
+	as := NewAddressSpace() // shared, as a collection's programs share one
+	mustLoad := func(insns asm.Instructions, pol *CtxPolicy) *Program {
+		t.Helper()
+		p, err := Load(insns, Options{Engine: EngineJIT, Ctx: pol, Helpers: helpers, AddressSpace: as})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, why := p.Compiled(); !ok {
+			t.Skipf("not compiled: %s", why)
+		}
+		return p
+	}
+	allowed, forbidden := mustLoad(load, allow(8)), mustLoad(load, allow(12))
+	// Without a policy, at offset 8 and at an offset the image does not
+	// hold: the same site index, whose verdict other must not inherit.
+	open := mustLoad(load, nil)
+	other := mustLoad(asm.Instructions{
+		asm.LoadMem(asm.R0, asm.R1, 12, asm.Word),
+		asm.Return(),
+	}, nil)
+	calling := mustLoad(aroundCall, allow(8))
+
+	fresh, dirty := true, false
+	bytes := make(ctxBytes, 32)
+	bytes[8], bytes[9] = 0x34, 0x12
+	img = &countingImage{ctxBytesImage: ctxBytesImage{ctxBytes: bytes, fresh: &fresh, dirty: &dirty,
+		plain: CtxImageFunc(32, func(off, size int, write bool) (int, int, uint64, bool) {
+			return off, size, 0, !write && off == 8
+		})}}
+	m := NewMachine()
+	m.SetContextAccessor(img, 32)
+
+	for i, p := range []*Program{allowed, forbidden, allowed, forbidden, open, other, open, other, forbidden, other, allowed} {
+		img.loads, m.jit.memExits = 0, 0
+		r0, err := m.Run(p)
+		switch p {
+		case other:
+			if err != nil || r0 != 0xacce55 || img.loads != 1 {
+				t.Fatalf("run %d: a site the image does not hold: r0 = %#x, %v, %d accessor loads; want the accessor's 0xacce55 once", i, r0, err, img.loads)
+			}
+			continue
+		case forbidden:
+			var f *Fault
+			if !errors.As(err, &f) || f.Kind != FaultCtxAccess {
+				t.Fatalf("run %d: the program whose policy forbids offset 8 got r0 %#x, %v; want a context access fault", i, r0, err)
+			}
+			continue
+		}
+		if err != nil || r0 != 0x1234 {
+			t.Fatalf("run %d: r0 = %#x, %v; want the image's 0x1234", i, r0, err)
+		}
+		if img.loads != 0 || m.jit.memExits != 0 {
+			t.Errorf("run %d: %d accessor loads, %d memory exits; want the short path's none", i, img.loads, m.jit.memExits)
+		}
+	}
+
+	img.loads, fresh = 0, false
+	if r0, err := m.Run(allowed); err != nil || r0 != 0xacce55 || img.loads != 1 {
+		t.Errorf("stale image before the run: r0 = %#x, %v, %d accessor loads; want the accessor's 0xacce55 once", r0, err, img.loads)
+	}
+
+	img.loads = 0
+	fresh = true
+	if r0, err := m.Run(calling); err != nil || r0 != 0x1234+0xacce55 || img.loads != 1 {
+		t.Errorf("image made stale by a helper: r0 = %#x, %v, %d accessor loads; want 0x1234 + 0xacce55 and one", r0, err, img.loads)
+	}
+}
