@@ -403,6 +403,17 @@ func (c *jitc) translate(n int, need uint8, image bool, slow x.Label) {
 	// accessible part of the slot becomes the slot memo (see slotMemo).
 	a.Bind(slotted)
 	if need&permWrite == 0 {
+		// A slot read first and written next (a counter: v->packets++)
+		// would be translated twice: a slot of a region that would
+		// translate it for writing too fills the store memo as well.
+		loadOnly := a.NewLabel()
+		a.Load(1, jT1, x.M(jCX, offRPerm))
+		a.ALURI(false, x.AND, jT1, int32(permWrite|permAtomic))
+		a.ALURI(false, x.CMP, jT1, int32(permWrite|permAtomic))
+		a.Jcc(x.CondNE, loadOnly)
+		c.slotted(n, slow, []int32{offMemo + memoSize, offMemo})
+		a.Jmp(end)
+		a.Bind(loadOnly)
 		c.slotted(n, slow, []int32{offMemo})
 	} else {
 		// A slot translated for writing is readable; the store memo,

@@ -108,6 +108,36 @@ func TestSlots_RepeatedAccess(t *testing.T) {
 			asm.LSh.Imm(asm.R0, 8),
 			asm.Add.Reg(asm.R0, asm.R2),
 		}, 3<<16 | 17<<8 | 9, 0, 0},
+		// Through the stack, which the analysis does not follow: the
+		// translation's slot memos, filled by a read for the store too
+		// where the region would translate a store the same way.
+		{"a read-only slot read through an unknown pointer, then written", asm.Instructions{
+			imm64(asm.R1, roAddr),
+			asm.StoreMem(asm.RFP, -8, asm.R1, asm.DWord),
+			asm.LoadMem(asm.R3, asm.RFP, -8, asm.DWord),
+			asm.LoadMem(asm.R0, asm.R3, 0, asm.Word),
+			asm.StoreImm(asm.R3, 4, 1, asm.Word),
+		}, 0, vm.FaultReadOnly, 5},
+		{"a slot read through an unknown pointer, then written past it", asm.Instructions{
+			imm64(asm.R1, rwAddr+32),
+			asm.StoreMem(asm.RFP, -8, asm.R1, asm.DWord),
+			asm.LoadMem(asm.R3, asm.RFP, -8, asm.DWord),
+			asm.LoadMem(asm.R0, asm.R3, 0, asm.Word),
+			asm.StoreImm(asm.R3, 10, 1, asm.Word), // 10+4 > 12
+		}, 0, vm.FaultSlot, 5},
+		{"a slot read through an unknown pointer, then written", asm.Instructions{
+			imm64(asm.R1, rwAddr+32),
+			asm.StoreMem(asm.RFP, -8, asm.R1, asm.DWord),
+			asm.LoadMem(asm.R3, asm.RFP, -8, asm.DWord),
+			asm.LoadMem(asm.R0, asm.R3, 8, asm.Word),
+			asm.Add.Imm(asm.R0, 40),
+			asm.StoreMem(asm.R3, 8, asm.R0, asm.Word),
+			asm.Add.Imm(asm.R0, 2),
+			asm.StoreMem(asm.R3, 8, asm.R0, asm.Word),
+			asm.LoadMem(asm.R0, asm.R3, 8, asm.Word),
+			asm.LoadMem(asm.R2, asm.R1, 8, asm.Word), // the constant path sees it too
+			asm.Add.Reg(asm.R0, asm.R2),
+		}, 84, 0, 0},
 	} {
 		p := load(t, append(c.insns, asm.Return()), opts)
 		r0, err := vm.NewMachine().Run(p)
