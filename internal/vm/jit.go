@@ -103,7 +103,7 @@ type jitState struct {
 
 	// memo is the slot of a slotted region (a map value) that compiled
 	// code last translated, [0] for loads, [1] for stores (see
-	// jitc.slotMemo); the entry stub empties both.
+	// jitc.slotMemo); Machine.forgetSlots empties both.
 	memo [2]slotMemo
 
 	cpu   uint64 // SetCPU: the index into a region's arrBase

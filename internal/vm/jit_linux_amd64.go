@@ -142,8 +142,7 @@ func compileAmd64(p *Program) (*native, error) {
 	c.facts = stackProofs(p)
 	c.dirtyAt = c.dirty()
 
-	// Entry: load the registers, forget the slot memos (Go may have
-	// changed the regions), continue where Go says.
+	// Entry: load the registers, continue where Go says.
 	c.entry()
 	a.JmpM(x.M(jState, offResume))
 	// Entry at op 0, where a run starts: the same, then a direct jump, so
@@ -194,14 +193,12 @@ func compileAmd64(p *Program) (*native, error) {
 	return n, nil
 }
 
-// entry loads the registers from the Machine and forgets the slot memos
-// (Go may have changed the regions): what every entry from Go does first.
+// entry loads the registers from the Machine and notes whether the
+// context image is fresh: what every entry from Go does first.
 func (c *jitc) entry() {
 	for i, r := range jitReg {
 		c.a.Load(8, r, x.M(jState, offRegs+int32(8*i)))
 	}
-	c.a.StoreImm(8, x.M(jState, offMemo+offMemoLo), -1)
-	c.a.StoreImm(8, x.M(jState, offMemo+memoSize+offMemoLo), -1)
 	c.ctxLiveEntry()
 }
 

@@ -596,8 +596,9 @@ func (c *jitc) arrayLookup(pc int) {
 // map value), r11 becomes the host address and the code goes on at done.
 // A slot is the unit the slot rule confines accesses to, so an access
 // inside one that translated is allowed, to the same memory, until the
-// region table changes, which only Go does: the entry stub forgets the
-// memos. Stores use the memo of a slot translated for writing.
+// shared regions change, which only Machine.rebind does, and it forgets
+// the memos (Machine.forgetSlots); they outlive a run. Stores use the
+// memo of a slot translated for writing.
 func (c *jitc) slotMemo(n int, write bool, done x.Label) {
 	a := &c.a
 	m := offMemo

@@ -92,6 +92,7 @@ type Machine struct {
 func NewMachine() *Machine {
 	m := &Machine{regions: make([]region, firstShared, firstShared+16), dirtyLo: math.MaxUint32}
 	m.jit.limit = runLimit(0)
+	m.forgetSlots()
 	m.regions[RegionStack] = region{buf: m.stack[:], hi: uint32(len(m.stack)), perm: permRead | permWrite | permAtomic}
 	return m
 }
@@ -332,6 +333,18 @@ func (m *Machine) rebind(as *AddressSpace, gen uint64) {
 	shared := *as.snap.Load()
 	m.regions = append(m.regions[:firstShared], shared...)
 	m.as, m.asGen = as, gen
+	m.forgetSlots()
+}
+
+// forgetSlots empties compiled code's slot memos (jitState.memo). They
+// describe slots of shared regions, which change only here, in rebind:
+// a memo outlives the run that filled it, so that the next run's first
+// access to the same map value (the same flow's entry) needs no
+// translation.
+func (m *Machine) forgetSlots() {
+	for i := range m.jit.memo {
+		m.jit.memo[i] = slotMemo{lo: math.MaxUint64}
+	}
 }
 
 func (m *Machine) reset(p *Program) {

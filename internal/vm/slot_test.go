@@ -150,3 +150,55 @@ func TestSlots_RepeatedAccess(t *testing.T) {
 		}
 	}
 }
+
+// TestSlots_MemoAcrossRuns runs a program reading and writing a map value
+// through a pointer the analysis does not follow, on one Machine, before
+// and after the value's region is unmapped and another mapped in its
+// place (the same address: region ids are reused): compiled code keeps
+// the slot it translated from one run to the next, and must forget it
+// when the address space changes, or it would reach the old buffer.
+func TestSlots_MemoAcrossRuns(t *testing.T) {
+	as := vm.NewAddressSpace()
+	first := make([]byte, 16)
+	addr, err := as.Map(vm.Region{Data: first, Stride: 16, SlotSize: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := load(t, asm.Instructions{
+		imm64(asm.R1, addr),
+		asm.StoreMem(asm.RFP, -8, asm.R1, asm.DWord),
+		asm.LoadMem(asm.R3, asm.RFP, -8, asm.DWord),
+		asm.LoadMem(asm.R0, asm.R3, 0, asm.Word),
+		asm.Add.Imm(asm.R0, 1),
+		asm.StoreMem(asm.R3, 0, asm.R0, asm.Word),
+		asm.Return(),
+	}, vm.Options{AddressSpace: as})
+	m := vm.NewMachine()
+	for want := uint64(1); want <= 3; want++ {
+		if r0, err := m.Run(p); err != nil || r0 != want {
+			t.Fatalf("run %d: r0 = %d, %v; want %d", want, r0, err, want)
+		}
+	}
+	if err := as.Unmap(addr); err != nil {
+		t.Fatal(err)
+	}
+	second := make([]byte, 16)
+	second[0] = 40
+	again, err := as.Map(vm.Region{Data: second, Stride: 16, SlotSize: 8})
+	if err != nil || again != addr {
+		t.Fatalf("remap: %#x, %v; want the same address %#x", again, err, addr)
+	}
+	if r0, err := m.Run(p); err != nil || r0 != 41 || second[0] != 41 || first[0] != 3 {
+		t.Fatalf("after the remap: r0 = %d, %v, new buffer %d, old %d; want 41, 41 and 3", r0, err, second[0], first[0])
+	}
+	if err := as.Unmap(addr); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := as.Map(vm.Region{Data: make([]byte, 16), Stride: 16, SlotSize: 8, ReadOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	var f *vm.Fault
+	if _, err := m.Run(p); !errorsAs(err, &f) || f.Kind != vm.FaultReadOnly || f.PC != 6 {
+		t.Fatalf("after a read-only remap: %v; want read-only memory at insn 6", err)
+	}
+}
