@@ -97,14 +97,22 @@ func (c *jitc) ctxLiveEntry() {
 // jitCtxSites publishes which of p's context sites take the short path: those inside the published context window that
 // the plain table and the program's policy allow as plain accesses (an
 // aliased field keeps the full path, which masks it).
+//
+// A republication that changed only the packet window (a helper that
+// resized the packet, twice a run in some programs) finds the verdicts'
+// inputs as they were and keeps them.
 func (m *Machine) jitCtxSites(p *Program) {
 	j := &m.jit
+	r, ci := &m.regions[RegionCtx], &m.ctxImg
+	key := sitesKey{prog: p, plain: ci.plain, policy: r.policy, lo: r.lo, hi: r.hi, base: r.base, live: j.ctxFresh != 0}
+	if j.sitesKey == key {
+		return
+	}
+	j.sitesKey = key
 	j.ctxSites = [maxCtxSites]uint8{}
-	j.sitesFor = p
 	if p == nil || p.native == nil || j.ctxFresh == 0 {
 		return
 	}
-	r, ci := &m.regions[RegionCtx], &m.ctxImg
 	for i, s := range p.native.ctxSites {
 		plain, policy := ci.plain.read, []uint8(nil)
 		if r.policy != nil {

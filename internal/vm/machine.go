@@ -402,7 +402,7 @@ func (m *Machine) setPolicy(p *Program) {
 		m.jit.published = false // compiled code's context window follows the region
 		r.policy, r.perm = policy, perm
 	}
-	if m.jit.published && m.jit.sitesFor != p {
+	if m.jit.published && m.jit.sitesKey.prog != p {
 		m.jitCtxSites(p)
 	}
 }
