@@ -64,14 +64,6 @@ const (
 // (jitc.ctxShort); the rest take the full path, which decides the same way.
 const maxCtxSites = 64
 
-// sitesKey is what jitCtxSites's verdicts are a function of.
-type sitesKey struct {
-	prog          *Program
-	plain, policy *CtxPolicy
-	lo, hi, base  uint32
-	live          bool
-}
-
 // jitState is the part of a Machine compiled code reads and writes.
 type jitState struct {
 	resume uintptr // where the entry stub jumps
@@ -100,12 +92,12 @@ type jitState struct {
 	ctxLo  uint64
 	ctxMax [4]uint64
 	// ctxLive is ctxImg while the image is fresh, else 0, as the entry
-	// stubs found it; ctxSites[i] says that site i of sitesKey.prog's
-	// compiled code is a plain access inside the window (jitc.ctxShort),
-	// decided from sitesKey (jitCtxSites).
-	ctxLive  uintptr
-	ctxSites [maxCtxSites]uint8
-	sitesKey sitesKey
+	// stubs found it; ctxSites[i] says that site i of sitesProg's
+	// compiled code is a plain access inside the window (jitc.ctxShort,
+	// jitCtxSites).
+	ctxLive   uintptr
+	ctxSites  [maxCtxSites]uint8
+	sitesProg *Program
 
 	save [2]uint64  // rax and rdx while the slot check multiplies
 	hash [10]uint64 // the hash lookup's spills (jit_hash)

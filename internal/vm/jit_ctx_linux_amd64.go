@@ -94,34 +94,49 @@ func (c *jitc) ctxLiveEntry() {
 	a.Store(8, x.M(jState, offCtxLive), jT0)
 }
 
-// jitCtxSites publishes which of p's context sites take the short path: those inside the published context window that
-// the plain table and the program's policy allow as plain accesses (an
-// aliased field keeps the full path, which masks it).
-//
-// A republication that changed only the packet window (a helper that
-// resized the packet, twice a run in some programs) finds the verdicts'
-// inputs as they were and keeps them.
+// jitCtxSites publishes which of p's context sites take the short path:
+// those inside the published context window that the plain table and the
+// program's policy allow as plain accesses (an aliased field keeps the
+// full path, which masks it). The verdicts are a function of the
+// program, its policy, the owner's tables and the window, which a tail
+// call or a helper resizing the packet republishes without changing, so
+// the program keeps the last ones it was given (native.verdicts) and a
+// Machine copies them when they still apply.
 func (m *Machine) jitCtxSites(p *Program) {
 	j := &m.jit
-	r, ci := &m.regions[RegionCtx], &m.ctxImg
-	key := sitesKey{prog: p, plain: ci.plain, policy: r.policy, lo: r.lo, hi: r.hi, base: r.base, live: j.ctxFresh != 0}
-	if j.sitesKey == key {
-		return
-	}
-	j.sitesKey = key
-	j.ctxSites = [maxCtxSites]uint8{}
+	j.sitesProg = p
 	if p == nil || p.native == nil || j.ctxFresh == 0 {
+		j.ctxSites = [maxCtxSites]uint8{}
 		return
 	}
-	for i, s := range p.native.ctxSites {
-		plain, policy := ci.plain.read, []uint8(nil)
+	r, ci := &m.regions[RegionCtx], &m.ctxImg
+	v := p.native.verdicts.Load()
+	if v == nil || v.plain != ci.plain || v.policy != r.policy || v.lo != r.lo || v.hi != r.hi || v.base != r.base {
+		v = decideSites(p.native.ctxSites, r, ci.plain)
+		p.native.verdicts.Store(v)
+	}
+	j.ctxSites = v.ok
+}
+
+// siteVerdicts are the verdicts of jitCtxSites and what they were
+// decided from.
+type siteVerdicts struct {
+	plain, policy *CtxPolicy
+	lo, hi, base  uint32
+	ok            [maxCtxSites]uint8
+}
+
+func decideSites(sites []ctxSite, r *region, plain *CtxPolicy) *siteVerdicts {
+	v := &siteVerdicts{plain: plain, policy: r.policy, lo: r.lo, hi: r.hi, base: r.base}
+	for i, s := range sites {
+		t, pol := plain.read, []uint8(nil)
 		if r.policy != nil {
-			policy = r.policy.read
+			pol = r.policy.read
 		}
 		if s.write {
-			plain = ci.plain.write
+			t = plain.write
 			if r.policy != nil {
-				policy = r.policy.write
+				pol = r.policy.write
 			}
 		}
 		bit := sizeBit(int(s.n))
@@ -129,9 +144,10 @@ func (m *Machine) jitCtxSites(p *Program) {
 		if r.base != 0 || s.off < r.lo || end > uint64(r.hi) || bit == 0 {
 			continue
 		}
-		if plain[s.off]&bit == 0 || (policy != nil && policy[s.off]&bit == 0) {
+		if t[s.off]&bit == 0 || (pol != nil && pol[s.off]&bit == 0) {
 			continue
 		}
-		j.ctxSites[i] = 1
+		v.ok[i] = 1
 	}
+	return v
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync/atomic"
 	"unsafe"
 
 	x "github.com/tcxgo/tcx/internal/vm/amd64"
@@ -20,8 +21,10 @@ type native struct {
 	dirty []int32
 	calls bool // the program has bpf-to-bpf calls
 	// ctxSites are the context accesses at constant offsets that have a
-	// short path (jitc.ctxShort), by index.
+	// short path (jitc.ctxShort), by index; verdicts the last decision
+	// on them (Machine.jitCtxSites), shared by the Machines running it.
 	ctxSites []ctxSite
+	verdicts atomic.Pointer[siteVerdicts]
 }
 
 // BPF r0-r10 live in machine registers for the whole run; r12 holds the

@@ -402,7 +402,7 @@ func (m *Machine) setPolicy(p *Program) {
 		m.jit.published = false // compiled code's context window follows the region
 		r.policy, r.perm = policy, perm
 	}
-	if m.jit.published && m.jit.sitesKey.prog != p {
+	if m.jit.published && m.jit.sitesProg != p {
 		m.jitCtxSites(p)
 	}
 }
