@@ -138,7 +138,7 @@ func (x *Executor) Run(prog *Program, pkt *skb.Packet) (res Result, err error) {
 	}
 	x.ctx.pkt = nil
 	if pkt.Redirecting() { // without copying the redirect out to look at it
-		res.Redirect = pkt.PendingRedirect()
+		res.Redirect = redirectOf(pkt)
 	}
 	if err != nil {
 		prog.faults.Add(1)
@@ -147,6 +147,12 @@ func (x *Executor) Run(prog *Program, pkt *skb.Packet) (res Result, err error) {
 		return res, fmt.Errorf("run %s: %w", prog.name, err)
 	}
 	return res, nil
+}
+
+// redirectOf is pkt's pending redirect as Result reports it.
+func redirectOf(pkt *skb.Packet) Redirect {
+	r := pkt.PendingRedirect()
+	return Redirect{Kind: r.Kind, Ifindex: r.Ifindex, Ingress: r.Ingress}
 }
 
 // refuse is Run's answer to what it cannot run, out of Run's way.

@@ -494,7 +494,7 @@ func TestHelpers_Redirect(t *testing.T) {
 		asm.Mov.Imm(asm.R1, 42), asm.Mov.Imm(asm.R2, skb.FIngress), asm.FnRedirect.Call(), asm.Return(),
 	}), engine.Options{NumCPU: 1})
 	res, _, err := run(t, c, 0, etherFrame(0x88b5, 60))
-	if err != nil || res.Retval != skb.ActRedirect || res.Redirect != (skb.RedirectInfo{Kind: skb.RedirectDev, Ifindex: 42, Ingress: true}) {
+	if err != nil || res.Retval != skb.ActRedirect || res.Redirect != (engine.Redirect{Kind: skb.RedirectDev, Ifindex: 42, Ingress: true}) {
 		t.Errorf("%+v, %v", res, err)
 	}
 }

@@ -81,7 +81,10 @@ func (p *Program) Faults() uint64 { return p.faults.Load() }
 
 func (p *Program) String() string { return fmt.Sprintf("engine.Program(%s)", p.name) }
 
-// Result is the outcome of one run.
+// Result is the outcome of one run. It is small enough to be returned in
+// registers: a Result returned in memory cost its caller more than a
+// short program's whole run, the caller's wide loads of it waiting for
+// the narrow stores that had just filled it.
 type Result struct {
 	// Retval is the low 32 bits of r0, the tc verdict. A run that ended
 	// in an error reports TC_ACT_SHOT (2): the hook drops the packet.
@@ -90,9 +93,18 @@ type Result struct {
 	// bpf_redirect, bpf_redirect_peer or bpf_redirect_neigh), Kind
 	// skb.RedirectNone if none was asked for. The hook acts on it only
 	// when Retval is TC_ACT_REDIRECT.
-	Redirect skb.RedirectInfo
+	Redirect Redirect
 	// Executed is the number of instructions the run executed.
 	Executed uint64
+}
+
+// Redirect is where a run asked for its packet to go: the packet's
+// pending redirect (skb.Packet.PendingRedirect) but bpf_redirect_neigh's
+// next hop, which the packet holds.
+type Redirect struct {
+	Kind    skb.RedirectKind
+	Ifindex uint32
+	Ingress bool // BPF_F_INGRESS
 }
 
 // Run runs p on pkt on one of the collection's executors (see
