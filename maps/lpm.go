@@ -48,6 +48,16 @@ type lpmNode struct {
 	prefixlen uint32
 	slot      int32 // -1: intermediate node without a value
 	data      []byte
+	head      uint64 // data's first 8 bytes, big-endian, zero-padded (lpmHead)
+}
+
+// lpmHead is the first 8 bytes of data as a big-endian number, zero-padded:
+// a key of up to 8 bytes (IPv4, a MAC address) is matched against a node
+// in one exclusive-or (longest).
+func lpmHead(data []byte) uint64 {
+	var b [8]byte
+	copy(b[:], data)
+	return binary.BigEndian.Uint64(b[:])
 }
 
 const (
@@ -102,6 +112,15 @@ func prefixMatch(a, b []byte, limit uint32) uint32 {
 		}
 		n += 64
 	}
+	// An IPv4 address (or what is left of a longer key) in one step
+	// rather than byte by byte.
+	if i+4 <= len(a) && n < limit {
+		if x := binary.BigEndian.Uint32(a[i:]) ^ binary.BigEndian.Uint32(b[i:]); x != 0 {
+			return min(n+uint32(bits.LeadingZeros32(x)), limit)
+		}
+		n += 32
+		i += 4
+	}
 	for ; i < len(a) && n < limit; i++ {
 		if x := a[i] ^ b[i]; x != 0 {
 			return min(n+uint32(bits.LeadingZeros8(x)), limit)
@@ -126,6 +145,23 @@ func (t *LPMTrie) longest(plen uint32, data []byte) *lpmNode {
 		return nil
 	}
 	var found *lpmNode
+	if t.dataSize <= 8 {
+		key := lpmHead(data)
+		for n := t.root.Load(); n != nil; {
+			ml := min(uint32(bits.LeadingZeros64(n.head^key)), n.prefixlen, plen)
+			if ml == t.maxPrefix {
+				return n
+			}
+			if ml < n.prefixlen {
+				break
+			}
+			if n.slot >= 0 {
+				found = n
+			}
+			n = n.child[key>>(63-n.prefixlen)&1] // n.prefixlen < maxPrefix <= 64
+		}
+		return found
+	}
 	for n := t.root.Load(); n != nil; {
 		ml := prefixMatch(n.data, data, min(n.prefixlen, plen))
 		if ml == t.maxPrefix {
@@ -212,7 +248,7 @@ func (t *LPMTrie) update(key, value []byte, flags uint64) int64 {
 		if !bytes.Equal(n.data, data) {
 			// The kernel's new node carries the new key's bits beyond the
 			// prefix, which NextKey reports.
-			t.root.Store(t.insert(root, &lpmNode{prefixlen: plen, slot: n.slot, data: append([]byte(nil), data...)}))
+			t.root.Store(t.insert(root, &lpmNode{prefixlen: plen, slot: n.slot, data: append([]byte(nil), data...), head: lpmHead(data)}))
 		}
 		return 0
 	}
@@ -227,7 +263,7 @@ func (t *LPMTrie) update(key, value []byte, flags uint64) int64 {
 	t.freeLen--
 	t.entries++
 	storeWords(t.valueWords(s), value)
-	nn := &lpmNode{prefixlen: plen, slot: s, data: append([]byte(nil), data...)}
+	nn := &lpmNode{prefixlen: plen, slot: s, data: append([]byte(nil), data...), head: lpmHead(data)}
 	t.root.Store(t.insert(root, nn))
 	return 0
 }
@@ -253,7 +289,7 @@ func (t *LPMTrie) insert(n, nn *lpmNode) *lpmNode {
 		nn.child[extractBit(n.data, ml)] = n
 		return nn
 	}
-	im := &lpmNode{prefixlen: ml, slot: -1, data: n.data}
+	im := &lpmNode{prefixlen: ml, slot: -1, data: n.data, head: n.head}
 	if extractBit(nn.data, ml) == 1 {
 		im.child = [2]*lpmNode{n, nn}
 	} else {

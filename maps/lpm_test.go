@@ -42,7 +42,7 @@ func (n naiveLPM) longest(plen uint32, data []byte) (lpmEntry, bool) {
 }
 
 func TestLPMTrie_Model(t *testing.T) {
-	for _, dataSize := range []int{1, 2, 4, 9} {
+	for _, dataSize := range []int{1, 2, 4, 8, 9, 16} { // 8: the longest key matched in one word (lpmHead)
 		t.Run(fmt.Sprintf("data%d", dataSize), func(t *testing.T) {
 			const max = 48
 			m := mustNew(t, &ebpf.MapSpec{Name: "l", Type: ebpf.LPMTrie, KeySize: uint32(4 + dataSize), ValueSize: 4, MaxEntries: max, Flags: FlagNoPrealloc}).(*LPMTrie)
