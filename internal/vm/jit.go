@@ -60,6 +60,10 @@ const (
 	exitLimit                    // a taken jump to jitPC went over the instruction limit
 )
 
+// memoWays is how many slot memos besides jitState.memo each direction
+// keeps.
+const memoWays = 3
+
 // maxCtxSites bounds the context sites a program gets short paths for
 // (jitc.ctxShort); the rest take the full path, which decides the same way.
 const maxCtxSites = 64
@@ -106,6 +110,14 @@ type jitState struct {
 	// code last translated, [0] for loads, [1] for stores (see
 	// jitc.slotMemo); Machine.forgetSlots empties both.
 	memo [2]slotMemo
+	// ways are more memos, [0] for loads, [1] for stores: a slot
+	// translated pushes the memo it replaces into way wayNext (round
+	// robin), and an access that misses the memo but hits a way swaps
+	// the two (jitc.slotWays), so a run going through a few map values (a
+	// counter per map) translates none of them once they have been
+	// translated.
+	ways    [2][memoWays]slotMemo
+	wayNext [2]uint64
 
 	cpu   uint64 // SetCPU: the index into a region's arrBase
 	limit int64  // runNative's limit: steps = limit - budget + pc

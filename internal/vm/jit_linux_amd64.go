@@ -71,6 +71,8 @@ var (
 	offMemoLo    = int32(unsafe.Offsetof(slotMemo{}.lo))
 	offMemoMax   = int32(unsafe.Offsetof(slotMemo{}.max))
 	offMemoDelta = int32(unsafe.Offsetof(slotMemo{}.delta))
+	offWays      = offJIT + int32(unsafe.Offsetof(jitState{}.ways))
+	offWayNext   = offJIT + int32(unsafe.Offsetof(jitState{}.wayNext))
 	offSteps     = int32(unsafe.Offsetof(Machine{}.steps))
 	offMPC       = int32(unsafe.Offsetof(Machine{}.pc))
 

@@ -495,6 +495,9 @@ func (c *jitc) translate(n int, need uint8, image bool, slow x.Label) {
 func (c *jitc) slotted(n int, slow x.Label, memos []int32) {
 	a := &c.a
 	c.window(n, slow)
+	for _, m := range memos {
+		c.slotEvict(m)
+	}
 	a.Store(8, x.M(jState, offSave), x.RAX)
 	a.Store(8, x.M(jState, offSave+8), x.RDX)
 	a.MovRR(false, x.RDX, jT0)
@@ -613,6 +616,62 @@ func (c *jitc) slotMemo(n int, write bool, done x.Label) {
 	a.ALURM(true, x.ADD, jT0, x.M(jState, m+offMemoDelta))
 	a.Jmp(done)
 	a.Bind(miss)
+	c.slotWays(n, write, done)
+}
+
+// slotWays checks the other ways of the slot memo (jitState.ways) for the
+// access of n bytes at the address in r11: on a hit the way and the memo
+// swap, r11 becomes the host address, and the code goes on at done; a miss
+// falls through. It clobbers r10 and rcx.
+func (c *jitc) slotWays(n int, write bool, done x.Label) {
+	a := &c.a
+	dir := int32(0)
+	if write {
+		dir = 1
+	}
+	m := offMemo + dir*memoSize
+	for w := range int32(memoWays) {
+		way := offWays + (dir*memoWays+w)*memoSize
+		next := a.NewLabel()
+		a.ALURM(true, x.CMP, jT0, x.M(jState, way+offMemoLo))
+		a.Jcc(x.CondB, next)
+		a.ALURM(true, x.CMP, jT0, x.M(jState, way+offMemoMax+8*int32(sizeLog(n))))
+		a.Jcc(x.CondA, next)
+		for i := int32(0); i < memoSize; i += 8 {
+			a.Load(8, jT1, x.M(jState, m+i))
+			a.Load(8, jCX, x.M(jState, way+i))
+			a.Store(8, x.M(jState, m+i), jCX)
+			a.Store(8, x.M(jState, way+i), jT1)
+		}
+		a.ALURM(true, x.ADD, jT0, x.M(jState, m+offMemoDelta))
+		a.Jmp(done)
+		a.Bind(next)
+	}
+}
+
+// slotEvict pushes the memo at offset m (of jitState.memo) into the way
+// wayNext names, before a translation replaces it. It keeps every
+// register but r10.
+func (c *jitc) slotEvict(m int32) {
+	a := &c.a
+	dir := (m - offMemo) / memoSize
+	next := offWayNext + 8*dir
+	wrap := a.NewLabel()
+	a.Store(8, x.M(jState, offSave), x.RAX)
+	a.Load(8, x.RAX, x.M(jState, next))
+	a.ImulRRI(true, x.RAX, x.RAX, memoSize)
+	for i := int32(0); i < memoSize; i += 8 {
+		a.Load(8, jT1, x.M(jState, m+i))
+		a.Store(8, x.MI(jState, x.RAX, offWays+dir*memoWays*memoSize+i), jT1)
+	}
+	a.Load(8, x.RAX, x.M(jState, next))
+	a.ALURI(true, x.ADD, x.RAX, 1)
+	a.ALURI(true, x.CMP, x.RAX, memoWays)
+	a.Jcc(x.CondB, wrap)
+	a.ALURR(false, x.XOR, x.RAX, x.RAX)
+	a.Bind(wrap)
+	a.Store(8, x.M(jState, next), x.RAX)
+	a.Load(8, x.RAX, x.M(jState, offSave))
 }
 
 // ctxImage is the context image path of translate inline, for the load

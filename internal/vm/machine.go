@@ -344,6 +344,9 @@ func (m *Machine) rebind(as *AddressSpace, gen uint64) {
 func (m *Machine) forgetSlots() {
 	for i := range m.jit.memo {
 		m.jit.memo[i] = slotMemo{lo: math.MaxUint64}
+		for w := range m.jit.ways[i] {
+			m.jit.ways[i][w] = slotMemo{lo: math.MaxUint64}
+		}
 	}
 }
 

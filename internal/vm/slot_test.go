@@ -202,3 +202,57 @@ func TestSlots_MemoAcrossRuns(t *testing.T) {
 		t.Fatalf("after a read-only remap: %v; want read-only memory at insn 6", err)
 	}
 }
+
+// TestSlots_MemoWays runs a program that increments counters in four map
+// values, of two regions, through pointers the analysis does not follow,
+// run after run on one Machine (compiled code keeps the slots it
+// translated in a memo and its ways, jitState.ways), then remaps one of
+// the regions at the same address: every counter must count in its own
+// buffer throughout, and the remapped one in the new buffer.
+func TestSlots_MemoWays(t *testing.T) {
+	as := vm.NewAddressSpace()
+	a, b := make([]byte, 32), make([]byte, 32)
+	aAddr, err := as.Map(vm.Region{Data: a, Stride: 16, SlotSize: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bAddr, err := as.Map(vm.Region{Data: b, Stride: 16, SlotSize: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var insns asm.Instructions
+	for i, addr := range []uint64{aAddr, bAddr, aAddr + 16, bAddr + 16} {
+		insns = append(insns,
+			imm64(asm.R1, addr),
+			asm.StoreMem(asm.RFP, -8, asm.R1, asm.DWord),
+			asm.LoadMem(asm.R3, asm.RFP, -8, asm.DWord),
+			asm.LoadMem(asm.R2, asm.R3, 0, asm.Word),
+			asm.Add.Imm(asm.R2, int32(1+i)),
+			asm.StoreMem(asm.R3, 0, asm.R2, asm.Word),
+		)
+	}
+	p := load(t, append(insns, asm.Mov.Imm(asm.R0, 0), asm.Return()), vm.Options{AddressSpace: as})
+	m := vm.NewMachine()
+	counts := func(buf []byte) [2]byte { return [2]byte{buf[0], buf[16]} }
+	for run := 1; run <= 4; run++ {
+		if _, err := m.Run(p); err != nil {
+			t.Fatal(err)
+		}
+		if ga, gb := counts(a), counts(b); ga != [2]byte{byte(run), byte(3 * run)} || gb != [2]byte{byte(2 * run), byte(4 * run)} {
+			t.Fatalf("run %d: counters %v %v; want [%d %d] [%d %d]", run, ga, gb, run, 3*run, 2*run, 4*run)
+		}
+	}
+	if err := as.Unmap(aAddr); err != nil {
+		t.Fatal(err)
+	}
+	fresh := make([]byte, 32)
+	if again, err := as.Map(vm.Region{Data: fresh, Stride: 16, SlotSize: 8}); err != nil || again != aAddr {
+		t.Fatalf("remap: %#x, %v; want %#x", again, err, aAddr)
+	}
+	if _, err := m.Run(p); err != nil {
+		t.Fatal(err)
+	}
+	if got, old := counts(fresh), counts(a); got != [2]byte{1, 3} || old != [2]byte{4, 12} {
+		t.Fatalf("after the remap: new buffer %v, old %v; want [1 3] and [4 12] untouched", got, old)
+	}
+}
