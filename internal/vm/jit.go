@@ -71,7 +71,7 @@ const maxCtxSites = 64
 // jitState is the part of a Machine compiled code reads and writes.
 type jitState struct {
 	resume uintptr // where the entry stub jumps
-	budget int64   // limit - acc: a taken jump to t is allowed while budget >= t
+	budget int64   // limit - acc (in rbp while compiled code runs): a taken jump to t is allowed while budget >= t
 	code   uint32  // exit reason
 	pc     uint32  // op index of the exit
 

@@ -59,11 +59,12 @@ func (c *jitc) call(pc int, o *op) {
 	a.Store(8, x.M(jCX, offFRetAddr), jT1)
 
 	// setFrame(depth+1): r10's offset is the frame's end, (depth+2)*512.
-	fp := jitReg[regFP]
+	fp := jCX
 	a.ALURI(true, x.ADD, jT0, 1)
 	a.Store(8, x.M(jState, offDepth), jT0)
+	a.Load(8, fp, fpMem())
 	a.ALURI(true, x.ADD, fp, StackSize)
-	a.Store(8, x.M(jState, offRegs+8*regFP), fp)
+	a.Store(8, fpMem(), fp)
 	a.Load(8, jT1, x.M(jState, offRegions))
 	a.Store(4, x.M(jT1, int32(RegionStack)*regionSize+offRHi), fp)
 
@@ -72,7 +73,7 @@ func (c *jitc) call(pc int, o *op) {
 	// outside the dirty range are zero already).
 	skip, loop, lo, hi := a.NewLabel(), a.NewLabel(), a.NewLabel(), a.NewLabel()
 	a.Lea(false, jT1, x.M(fp, -StackSize))
-	a.MovRR(false, jCX, fp)
+	a.MovRR(false, jCX, fp) // the frame's end, zero-extended
 	a.ALUMR(false, x.CMP, x.M(jState, offDirtyLo), jT1)
 	a.Jcc(x.CondBE, lo)
 	a.Load(4, jT1, x.M(jState, offDirtyLo))
@@ -94,6 +95,8 @@ func (c *jitc) call(pc int, o *op) {
 	// The callee's r10 stores compiled without tracking (see dirty).
 	if d := c.dirtyAt[t]; d != 0 {
 		lower, higher := a.NewLabel(), a.NewLabel()
+		fp := jT0
+		a.Load(8, fp, fpMem())
 		a.Lea(false, jT1, x.M(fp, d))
 		a.ALUMR(false, x.CMP, x.M(jState, offDirtyLo), jT1)
 		a.Jcc(x.CondBE, lower)
@@ -128,12 +131,7 @@ func (c *jitc) ret(pc int) {
 	a.TestRR(true, jT1, jT1)
 	a.Jcc(x.CondE, slow)
 
-	fp := jitReg[regFP]
 	a.Store(8, x.M(jState, offDepth), jT0)
-	a.ALURI(true, x.SUB, fp, StackSize)
-	a.Store(8, x.M(jState, offRegs+8*regFP), fp)
-	a.Load(8, jT0, x.M(jState, offRegions))
-	a.Store(4, x.M(jT0, int32(RegionStack)*regionSize+offRHi), fp)
 	for i, r := range jitReg[6:10] {
 		a.Load(8, r, x.M(jCX, offFSaved+8*int32(i)))
 	}
@@ -141,7 +139,13 @@ func (c *jitc) ret(pc int) {
 	a.Store(8, x.M(jState, offProgBase), jT0)
 	// budget -= (pc+1) - ret
 	a.Load(4, jT0, x.M(jCX, offFRet))
-	a.ALUMR(true, x.ADD, x.M(jState, offBudget), jT0)
-	a.ALUMI(true, x.SUB, x.M(jState, offBudget), int32(pc+1))
+	a.ALURR(true, x.ADD, jBudget, jT0)
+	a.ALURI(true, x.SUB, jBudget, int32(pc+1))
+	fp := jT0
+	a.Load(8, fp, fpMem())
+	a.ALURI(true, x.SUB, fp, StackSize)
+	a.Store(8, fpMem(), fp)
+	a.Load(8, jCX, x.M(jState, offRegions))
+	a.Store(4, x.M(jCX, int32(RegionStack)*regionSize+offRHi), fp)
 	a.JmpR(jT1)
 }

@@ -190,7 +190,7 @@ func genProgram(b []byte) asm.Instructions {
 		c := b[8*i : 8*i+8]
 		dst, src := asm.Register(c[1]%nregs), asm.Register(c[1]>>4%nregs)
 		if c[1]&0x88 == 0x88 {
-			src = asm.Register(6 + c[2]%4)
+			src = asm.Register(6 + c[2]%5) // r6-r9 or r10
 		}
 		imm := int32(u32(c[4:]))
 		base := bases[c[2]%uint8(len(bases))]

@@ -78,7 +78,7 @@ func (c *jitc) mapLookup(pc int) {
 func (c *jitc) helperEntry(pc int) {
 	a := &c.a
 	a.Load(8, jT0, x.M(jState, offLimit))
-	a.ALURM(true, x.SUB, jT0, x.M(jState, offBudget))
+	a.ALURR(true, x.SUB, jT0, jBudget)
 	a.ALURI(true, x.ADD, jT0, int32(pc+1))
 	a.Store(8, x.M(jState, offSteps), jT0)
 	a.StoreImm(8, x.M(jState, offMPC), int32(pc))

@@ -27,17 +27,38 @@ type native struct {
 	verdicts atomic.Pointer[siteVerdicts]
 }
 
-// BPF r0-r10 live in machine registers for the whole run; r12 holds the
-// Machine, rcx, r10 and r11 are scratch. r14 and r15 are saved by the
-// trampoline (see amd64.Code.Enter).
-var jitReg = [11]x.Reg{x.RAX, x.RDI, x.RSI, x.RDX, x.R9, x.R8, x.RBX, x.R13, x.R14, x.R15, x.RBP}
+// BPF r0-r9 live in machine registers for the whole run; r12 holds the
+// Machine, rbp the instruction budget (jitState.budget), rcx, r10 and r11
+// are scratch. BPF r10, the frame pointer, stays in Machine.regs[10]
+// (fpMem): it only changes at bpf-to-bpf calls and returns and tail
+// calls, most accesses through it are proven stack offsets, and the
+// budget changes at every taken jump, where a read-modify-write of memory
+// chained store-forwarding latency through every branch.
+var jitReg = [regFP]x.Reg{x.RAX, x.RDI, x.RSI, x.RDX, x.R9, x.R8, x.RBX, x.R13, x.R14, x.R15}
 
 const (
-	jState = x.R12
-	jT0    = x.R11 // address, then host pointer
-	jT1    = x.R10
-	jCX    = x.RCX // region pointer, shift count
+	jState  = x.R12
+	jBudget = x.RBP // jitState.budget while compiled code runs
+	jT0     = x.R11 // address, then host pointer
+	jT1     = x.R10
+	jCX     = x.RCX // region pointer, shift count
 )
+
+// fpMem is where BPF r10 lives (Machine.regs[10], kept by Go's setFrame
+// and compiled calls and returns).
+func fpMem() x.Mem { return x.M(jState, offRegs+8*regFP) }
+
+// addrTo puts BPF register r plus off in dst (an address to translate).
+func (c *jitc) addrTo(dst x.Reg, r uint8, off int32) {
+	if r == regFP {
+		c.a.Load(8, dst, fpMem())
+		if off != 0 {
+			c.a.Lea(true, dst, x.M(dst, off))
+		}
+		return
+	}
+	c.a.Lea(true, dst, x.M(jitReg[r], off))
+}
 
 // Offsets into Machine and region the code uses.
 var (
@@ -173,11 +194,12 @@ func compileAmd64(p *Program) (*native, error) {
 		a.Bind(s.l)
 		c.exitHere(s.pc, s.code)
 	}
-	// Common exit: registers back to the Machine (r10 is Go's), return.
+	// Common exit: registers and budget back to the Machine, return.
 	a.Bind(c.common)
-	for i, r := range jitReg[:10] {
+	for i, r := range jitReg {
 		a.Store(8, x.M(jState, offRegs+int32(8*i)), r)
 	}
+	a.Store(8, x.M(jState, offBudget), jBudget)
 	a.Ret()
 	if !a.Finish() {
 		return nil, fmt.Errorf("internal error: unbound label")
@@ -198,12 +220,13 @@ func compileAmd64(p *Program) (*native, error) {
 	return n, nil
 }
 
-// entry loads the registers from the Machine and notes whether the
-// context image is fresh: what every entry from Go does first.
+// entry loads the registers and the budget from the Machine and notes
+// whether the context image is fresh: what every entry from Go does first.
 func (c *jitc) entry() {
 	for i, r := range jitReg {
 		c.a.Load(8, r, x.M(jState, offRegs+int32(8*i)))
 	}
+	c.a.Load(8, jBudget, x.M(jState, offBudget))
 	c.ctxLiveEntry()
 }
 
@@ -267,8 +290,10 @@ func (c *jitc) exitHere(pc int, code uint32) {
 // skipped (see exec), stop if the limit is reached, go.
 func (c *jitc) jump(pc int, t int32) {
 	a := &c.a
-	a.ALUMI(true, x.SUB, x.M(jState, offBudget), int32(pc+1)-t)
-	a.ALUMI(true, x.CMP, x.M(jState, offBudget), t)
+	if k := int32(pc+1) - t; k != 0 {
+		a.ALURI(true, x.SUB, jBudget, k)
+	}
+	a.ALURI(true, x.CMP, jBudget, t)
 	a.Jcc(x.CondL, c.stub(int(t), exitLimit))
 	a.Jmp(c.ops[t])
 }
@@ -296,7 +321,21 @@ var condOf = map[uint8]x.Cond{
 func (c *jitc) op(pc int) {
 	a := &c.a
 	o := &c.p.code[pc]
-	dst, src := jitReg[o.dst%11], jitReg[o.src%11]
+	// r10 is no machine register: an op reading it as a value has it
+	// loaded into r11 (fpIn) first. No op writing dst has dst r10 (the
+	// validator refuses writes to r10).
+	regOf := func(r uint8) x.Reg {
+		if r%11 >= regFP {
+			return jT0
+		}
+		return jitReg[r]
+	}
+	dst, src := regOf(o.dst), regOf(o.src)
+	fpIn := func(r uint8) {
+		if r == regFP {
+			a.Load(8, jT0, fpMem())
+		}
+	}
 	switch k := o.kind; k {
 	case kAdd64Imm, kSub64Imm, kOr64Imm, kAnd64Imm, kXor64Imm:
 		if imm32ok(o.imm) {
@@ -307,17 +346,27 @@ func (c *jitc) op(pc int) {
 		}
 	case kAdd32Imm, kSub32Imm, kOr32Imm, kAnd32Imm, kXor32Imm:
 		a.ALURI(false, aluOf[k], dst, int32(uint32(o.imm)))
-	case kAdd64Reg, kSub64Reg, kOr64Reg, kAnd64Reg, kXor64Reg:
-		a.ALURR(true, aluOf[k], dst, src)
-	case kAdd32Reg, kSub32Reg, kOr32Reg, kAnd32Reg, kXor32Reg:
-		a.ALURR(false, aluOf[k], dst, src)
+	case kAdd64Reg, kSub64Reg, kOr64Reg, kAnd64Reg, kXor64Reg, kAdd32Reg, kSub32Reg, kOr32Reg, kAnd32Reg, kXor32Reg:
+		w := k <= kXor64Reg
+		if o.src == regFP {
+			a.ALURM(w, aluOf[k], dst, fpMem())
+		} else {
+			a.ALURR(w, aluOf[k], dst, src)
+		}
 	case kMov64Imm, kMov32Imm:
 		a.MovRI64(dst, o.imm)
 	case kMov64Reg:
-		a.MovRR(true, dst, src)
+		if o.src == regFP {
+			a.Load(8, dst, fpMem())
+		} else {
+			a.MovRR(true, dst, src)
+		}
 	case kMov32Reg, kZext32:
 		if k == kZext32 {
 			src = dst
+		} else if o.src == regFP {
+			a.Load(4, dst, fpMem())
+			break
 		}
 		a.MovRR(false, dst, src)
 	case kMul64Imm:
@@ -330,8 +379,10 @@ func (c *jitc) op(pc int) {
 	case kMul32Imm:
 		a.ImulRRI(false, dst, dst, int32(uint32(o.imm)))
 	case kMul64Reg:
+		fpIn(o.src)
 		a.ImulRR(true, dst, src)
 	case kMul32Reg:
+		fpIn(o.src)
 		a.ImulRR(false, dst, src)
 	case kLsh64Imm, kRsh64Imm, kArsh64Imm:
 		a.ShiftRI(true, shiftOf[k], dst, uint8(o.imm))
@@ -339,9 +390,11 @@ func (c *jitc) op(pc int) {
 		a.ShiftRI(false, shiftOf[k], dst, uint8(o.imm))
 		a.MovRR(false, dst, dst) // a shift by 0 need not write the register
 	case kLsh64Reg, kRsh64Reg, kArsh64Reg:
+		fpIn(o.src)
 		a.MovRR(false, jCX, src)
 		a.ShiftRCL(true, shiftOf[k], dst)
 	case kLsh32Reg, kRsh32Reg, kArsh32Reg:
+		fpIn(o.src)
 		a.MovRR(false, jCX, src)
 		a.ShiftRCL(false, shiftOf[k], dst)
 		a.MovRR(false, dst, dst)
@@ -351,16 +404,24 @@ func (c *jitc) op(pc int) {
 		a.Neg(false, dst)
 	case kDiv64Imm, kSDiv64Imm, kMod64Imm, kSMod64Imm, kDiv32Imm, kSDiv32Imm, kMod32Imm, kSMod32Imm,
 		kDiv64Reg, kSDiv64Reg, kMod64Reg, kSMod64Reg, kDiv32Reg, kSDiv32Reg, kMod32Reg, kSMod32Reg:
+		if k >= kAdd64Reg && k <= kNeg64 || k >= kAdd32Reg {
+			fpIn(o.src) // div's first use of src is its copy into r11
+		}
 		c.div(o, dst, src)
 	case kMovSX8To64:
+		fpIn(o.src)
 		a.Movsx(true, 1, dst, src)
 	case kMovSX16To64:
+		fpIn(o.src)
 		a.Movsx(true, 2, dst, src)
 	case kMovSX32To64:
+		fpIn(o.src)
 		a.Movsx(true, 4, dst, src)
 	case kMovSX8To32:
+		fpIn(o.src)
 		a.Movsx(false, 1, dst, src)
 	case kMovSX16To32:
+		fpIn(o.src)
 		a.Movsx(false, 2, dst, src)
 	case kZext16:
 		a.Movzx16(dst, dst)
@@ -408,7 +469,11 @@ func (c *jitc) op(pc int) {
 			c.err = fmt.Errorf("op kind %d at instruction %d is not compiled", k, c.p.insn[pc])
 			return
 		}
+		fpIn(o.dst)
 		if reg {
+			if o.dst != regFP {
+				fpIn(o.src)
+			}
 			if base == kJsetImm {
 				a.TestRR(!w32, dst, src)
 			} else {

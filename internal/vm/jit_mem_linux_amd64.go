@@ -26,15 +26,19 @@ func (c *jitc) mem(pc int, o *op) {
 	load := o.kind <= kLdxSW
 	var target x.Mem
 	if off, ok := stackOff(o, &c.facts[pc]); ok {
-		a.MovRR(false, jT0, jitReg[regFP])
+		a.Load(4, jT0, fpMem())
 		target = x.MI(jState, jT0, offStack+off)
+	} else if o.kind >= kStxB && o.src == regFP {
+		// Storing r10 itself anywhere but the frame: rare enough for Go,
+		// which keeps the paths below free of a register for it.
+		c.exit(pc, exitMem)
+		return
 	} else {
 		breg := o.dst
 		need := permRead | permWrite
 		if load {
 			breg, need = o.src, permRead
 		}
-		base := jitReg[breg]
 		var f fpFact
 		if breg < regFP {
 			f = c.facts[pc][breg]
@@ -48,16 +52,16 @@ func (c *jitc) mem(pc int, o *op) {
 			c.constAccess(o, k, need, generic, done, after)
 		case f.hint == hintAddr && constAccessOK(k):
 			// A guess: check it, then go on as for a constant.
-			a.Lea(true, jT0, x.M(base, o.off))
+			c.addrTo(jT0, breg, o.off)
 			a.MovRI64(jT1, k)
 			a.ALURR(true, x.CMP, jT0, jT1)
 			a.Jcc(x.CondNE, generic)
 			c.constAccess(o, k, need, generic, done, after)
 		case f.hint == hintSlot:
-			a.Lea(true, jT0, x.M(base, o.off))
+			c.addrTo(jT0, breg, o.off)
 			c.slotMemoInline(n, !load, notPkt)
 		default:
-			a.Lea(true, jT0, x.M(base, o.off))
+			c.addrTo(jT0, breg, o.off)
 			c.pktWindow(n, notPkt)
 		}
 		a.Bind(done)
@@ -66,7 +70,7 @@ func (c *jitc) mem(pc int, o *op) {
 			// The generic path: the address from the register again
 			// (a constant access that declined had put k in r11).
 			a.Bind(generic)
-			a.Lea(true, jT0, x.M(base, o.off))
+			c.addrTo(jT0, breg, o.off)
 			c.pktWindow(n, notPkt)
 			a.Jmp(done)
 			a.Bind(notPkt)
@@ -86,7 +90,13 @@ func (c *jitc) mem(pc int, o *op) {
 	case kStB, kStH, kStW, kStDW:
 		a.StoreImm(n, target, int32(o.imm))
 	default:
-		a.Store(n, target, jitReg[o.src])
+		src := jT1
+		if o.src == regFP {
+			a.Load(8, src, fpMem()) // the frame's target is in r11
+		} else {
+			src = jitReg[o.src]
+		}
+		a.Store(n, target, src)
 	}
 }
 
@@ -252,6 +262,10 @@ func (c *jitc) atomic(pc int, o *op) {
 		c.exit(pc, exitMem)
 		return
 	}
+	if o.src == regFP {
+		c.exit(pc, exitMem) // r10 as an atomic's operand: rare, done by Go
+		return
+	}
 	slow := c.stub(pc, exitMem)
 	src := jitReg[o.src]
 	translated, memo := a.NewLabel(), a.NewLabel()
@@ -267,7 +281,7 @@ func (c *jitc) atomic(pc int, o *op) {
 		a.Jmp(translated)
 	}
 	a.Bind(memo)
-	a.Lea(true, jT0, x.M(jitReg[o.dst], o.off))
+	c.addrTo(jT0, o.dst, o.off)
 	a.TestRI(false, jT0, int32(n-1))
 	a.Jcc(x.CondNE, slow)
 	c.slotMemo(n, true, translated)
@@ -569,7 +583,7 @@ func (c *jitc) arrayLookup(pc int) {
 	// mapLookup has recorded the call (helperEntry).
 	if f := c.facts[pc][2]; f.known && f.off >= -StackSize && f.off+4 <= 0 {
 		// The key is in the frame (see stackProofs).
-		a.MovRR(false, jT0, jitReg[regFP])
+		a.Load(4, jT0, fpMem())
 		a.Load(4, jT0, x.MI(jState, jT0, offStack+int32(f.off)))
 	} else {
 		a.MovRR(true, jT0, jitReg[2])
@@ -803,7 +817,11 @@ func (c *jitc) ldAbs(pc int, o *op) {
 		a.MovRI64(jT0, uint64(o.off))
 	} else {
 		slow := c.stub(pc, exitMem)
-		a.MovRR(false, jT0, jitReg[o.src])
+		if o.src == regFP {
+			a.Load(4, jT0, fpMem())
+		} else {
+			a.MovRR(false, jT0, jitReg[o.src])
+		}
 		a.ALURI(false, x.ADD, jT0, o.off)
 		a.Movsx(true, 4, jT0, jT0)
 		a.TestRR(true, jT0, jT0)
