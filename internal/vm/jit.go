@@ -112,8 +112,8 @@ type jitState struct {
 	memo [2]slotMemo
 	// ways are more memos, [0] for loads, [1] for stores: a slot
 	// translated pushes the memo it replaces into way wayNext (round
-	// robin), and an access that misses the memo but hits a way swaps
-	// the two (jitc.slotWays), so a run going through a few map values (a
+	// robin), and an access that misses the memo but hits a way uses
+	// it where it is (jitc.slotWays), so a run going through a few map values (a
 	// counter per map) translates none of them once they have been
 	// translated.
 	ways    [2][memoWays]slotMemo

@@ -634,16 +634,17 @@ func (c *jitc) slotMemo(n int, write bool, done x.Label) {
 }
 
 // slotWays checks the other ways of the slot memo (jitState.ways) for the
-// access of n bytes at the address in r11: on a hit the way and the memo
-// swap, r11 becomes the host address, and the code goes on at done; a miss
-// falls through. It clobbers r10 and rcx.
+// access of n bytes at the address in r11: on a hit r11 becomes the host
+// address and the code goes on at done; a miss falls through. A hit does
+// not swap the way with the memo: two slots used in turn (a counter in
+// .bss and one in an array) then swapped 12 words on every access, and
+// the next access read them back through store forwarding.
 func (c *jitc) slotWays(n int, write bool, done x.Label) {
 	a := &c.a
 	dir := int32(0)
 	if write {
 		dir = 1
 	}
-	m := offMemo + dir*memoSize
 	for w := range int32(memoWays) {
 		way := offWays + (dir*memoWays+w)*memoSize
 		next := a.NewLabel()
@@ -651,13 +652,7 @@ func (c *jitc) slotWays(n int, write bool, done x.Label) {
 		a.Jcc(x.CondB, next)
 		a.ALURM(true, x.CMP, jT0, x.M(jState, way+offMemoMax+8*int32(sizeLog(n))))
 		a.Jcc(x.CondA, next)
-		for i := int32(0); i < memoSize; i += 8 {
-			a.Load(8, jT1, x.M(jState, m+i))
-			a.Load(8, jCX, x.M(jState, way+i))
-			a.Store(8, x.M(jState, m+i), jCX)
-			a.Store(8, x.M(jState, way+i), jT1)
-		}
-		a.ALURM(true, x.ADD, jT0, x.M(jState, m+offMemoDelta))
+		a.ALURM(true, x.ADD, jT0, x.M(jState, way+offMemoDelta))
 		a.Jmp(done)
 		a.Bind(next)
 	}
