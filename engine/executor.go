@@ -112,7 +112,7 @@ func (x *Executor) Run(prog *Program, pkt *skb.Packet) (res Result, err error) {
 	// (refresh, in line: the floor of a run is a few calls.)
 	eager := prog.ctxEager.Load()
 	if eager {
-		x.ctx.sync()
+		x.ctx.sync() // nothing to do but after a panic: every run ends synced
 		x.ctx.cache.Lay(x.ctx.img[:], pkt, pktBase)
 	}
 	x.ctx.fresh, x.ctx.laid = eager, false // laid: by the run itself (ctxView.laid)
@@ -124,8 +124,10 @@ func (x *Executor) Run(prog *Program, pkt *skb.Packet) (res Result, err error) {
 	if x.ctx.laid && !eager {
 		prog.ctxEager.Store(true)
 	}
-	if x.ctx.dirty {
-		x.ctx.sync()
+	// (sync, in line: one call, to convert only what was stored.)
+	if d := x.ctx.dirty; d != 0 {
+		x.ctx.cache.ReadCtxWords(pkt, x.ctx.img[:], d)
+		x.ctx.dirty = 0
 	}
 	if x.nresv != 0 || x.lock != nil || x.nsocks != 0 {
 		x.finish()
@@ -268,9 +270,10 @@ type ctxView struct {
 	// store of the program), which makes later runs of the program lay it
 	// out before they start (Program.ctxEager).
 	laid bool
-	// dirty says the VM stored into img directly (plain stores): the
-	// packet's fields catch up in sync, before anything reads them.
-	dirty bool
+	// dirty is the words of img the VM stored into directly (plain
+	// stores, vm.CtxDirtyWords): the packet's fields behind them catch
+	// up in sync, before anything reads them.
+	dirty uint64
 	img   [skb.CtxSize]byte
 	// cache says what img was laid out from: laying out the image of a
 	// packet that shows the same is a comparison.
@@ -284,21 +287,32 @@ func (v *ctxView) refresh() {
 	v.fresh, v.laid = true, true
 }
 
+// ctxView must stay a vm.ContextImage: the VM finds out by a type
+// assertion, which would fail silently and leave every access to Go.
+var _ vm.ContextImage = (*ctxView)(nil)
+
 // CtxImage lets the VM (interpreter and compiled code) do the plain
 // loads and stores straight on the image while it is fresh, without a
 // call.
-func (v *ctxView) CtxImage() ([]byte, *bool, *bool, *vm.CtxPolicy) {
+func (v *ctxView) CtxImage() ([]byte, *bool, *uint64, *vm.CtxPolicy) {
 	return v.img[:], &v.fresh, &v.dirty, v.plain
 }
 
 // sync brings the packet's fields up to the plain stores made into the
-// image: after a run, before a helper reads the packet, before the image
-// is rebuilt.
+// image, those whose words are dirty: after a run, before a helper reads
+// the packet, before the image is rebuilt.
 func (v *ctxView) sync() {
-	if v.dirty {
-		v.cache.ReadCtx(v.pkt, v.img[:])
-		v.dirty = false
+	if v.dirty != 0 {
+		v.flush()
 	}
+}
+
+// flush is sync's work, out of line so that sync is a comparison where
+// it is called (before every run of a program that reads its context,
+// in every skb helper).
+func (v *ctxView) flush() {
+	v.cache.ReadCtxWords(v.pkt, v.img[:], v.dirty)
+	v.dirty = 0
 }
 
 func (v *ctxView) LoadCtx(off, size int) (uint64, bool) {

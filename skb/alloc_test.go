@@ -56,6 +56,7 @@ func TestPacket_ZeroAllocs(t *testing.T) {
 		{"CtxLoad", func() { skb.CtxLoad(img[:], skb.CtxProtocol+2, 2) }},
 		{"StoreCtx", func() { p.StoreCtx(img[:], skb.CtxMark, 4, 9) }},
 		{"ReadCtx", func() { p.ReadCtx(img[:]) }},
+		{"ReadCtxWords", func() { p.ReadCtxWords(img[:], 1<<(skb.CtxMark/4)|1<<(skb.CtxCB/4)) }},
 		{"CtxOut", func() { p.CtxOut(img[:]) }},
 	} {
 		c.f() // warm up

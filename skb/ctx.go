@@ -363,19 +363,76 @@ func (p *Packet) StoreCtxImm(img []byte, off, size int, imm int32) bool {
 // tstamp), with the kernel's store widths. A queue_mapping store the kernel
 // drops must not have reached the image (CtxImageAccess's bound), so the
 // image's queue_mapping is the field's.
-func (p *Packet) ReadCtx(img []byte) {
+func (p *Packet) ReadCtx(img []byte) { p.ReadCtxWords(img, CtxAllWords) }
+
+// CtxAllWords is every word of the image as ReadCtxWords takes them.
+const CtxAllWords = ^uint64(0)
+
+// ReadCtxWords is ReadCtx for only the fields that hold a word whose bit
+// is set in words (bit i: the 4 bytes at 4*i, the dirty record of the
+// engine's context image): the stores of a program that wrote only
+// skb->mark cost the mark's conversion, not every field's. cb is read
+// whole when any of its words is set: its other words must hold the
+// packet's values, as every image Lay, WriteCtx and StoreCtx leave does.
+func (p *Packet) ReadCtxWords(img []byte, words uint64) { readCtxWords(img, words, p, p) }
+
+// Bits of the writable fields' words (CtxDirtyWords in the VM).
+const (
+	wordMark     = 1 << (CtxMark / 4)
+	wordQueue    = 1 << (CtxQueueMapping / 4)
+	wordPriority = 1 << (CtxPriority / 4)
+	wordTCIndex  = 1 << (CtxTCIndex / 4)
+	wordCB       = (1<<(cbSize/4) - 1) << (CtxCB / 4)
+	wordClassid  = 1 << (CtxTCClassid / 4)
+	wordTstamp   = 3 << (CtxTstamp / 4)
+)
+
+// readCtxWords sets the fields of p whose words are set, and the same in
+// q (the cache's packet, or p again): each field at the width it was
+// written with, since a wider load of bytes just stored narrowly stalls.
+// A queue_mapping the image holds from NO_QUEUE_MAPPING up is not what
+// the packet's field is known to be, so q does not take it.
+func readCtxWords(img []byte, words uint64, p, q *Packet) {
 	le := binary.LittleEndian
-	p.Mark = le.Uint32(img[CtxMark:])
-	p.Priority = le.Uint32(img[CtxPriority:])
-	p.TCIndex = uint16(le.Uint32(img[CtxTCIndex:]))
-	p.TCClassid = uint16(le.Uint32(img[CtxTCClassid:]))
-	p.QueueMapping = uint16(le.Uint32(img[CtxQueueMapping:]))
-	// cb word by word: a program stores it in 4- (or 8-) byte pieces, and a
-	// wider load of bytes just stored narrowly stalls.
-	for i := 0; i < cbSize; i += 4 {
-		le.PutUint32(p.CB[i:], le.Uint32(img[CtxCB+i:]))
+	if words&wordMark != 0 {
+		p.Mark = le.Uint32(img[CtxMark:])
+		q.Mark = p.Mark
 	}
-	p.Tstamp = le.Uint64(img[CtxTstamp:])
+	if words&wordPriority != 0 {
+		p.Priority = le.Uint32(img[CtxPriority:])
+		q.Priority = p.Priority
+	}
+	if words&(wordQueue|wordTCIndex|wordClassid|wordTstamp) != 0 {
+		if words&wordQueue != 0 {
+			v := le.Uint32(img[CtxQueueMapping:])
+			p.QueueMapping = uint16(v)
+			if v < noQueueMapping {
+				q.QueueMapping = p.QueueMapping
+			}
+		}
+		if words&wordTCIndex != 0 {
+			p.TCIndex = uint16(le.Uint32(img[CtxTCIndex:]))
+			q.TCIndex = p.TCIndex
+		}
+		if words&wordClassid != 0 {
+			p.TCClassid = uint16(le.Uint32(img[CtxTCClassid:]))
+			q.TCClassid = p.TCClassid
+		}
+		if words&wordTstamp != 0 {
+			p.Tstamp = le.Uint64(img[CtxTstamp:])
+			q.Tstamp = p.Tstamp
+		}
+	}
+	if words&wordCB != 0 {
+		// All of cb, word by word (a program stores it in 4- or 8-byte
+		// pieces): five moves cost less than choosing among them, and a
+		// word not stored holds the packet's value, as after Lay.
+		for i := 0; i < cbSize; i += 4 {
+			v := le.Uint32(img[CtxCB+i:])
+			le.PutUint32(p.CB[i:], v)
+			le.PutUint32(q.CB[i:], v)
+		}
+	}
 }
 
 // CtxCache remembers what a struct __sk_buff image was laid out from, so
@@ -446,25 +503,19 @@ func (c *CtxCache) lay(img []byte, p *Packet, base uint32) {
 
 // ReadCtx is p.ReadCtx(img) for an image Lay laid out, whose plain stores
 // (CtxPlainStore) the cache then knows: they change p and the image
-// alike. The cache's packet takes the fields ReadCtx set one by one, at
-// the widths they were written with: a block copy would read them back
-// wider than they were just stored, which stalls.
-func (c *CtxCache) ReadCtx(p *Packet, img []byte) {
-	p.ReadCtx(img)
-	if !c.ok {
-		return
-	}
-	// What ReadCtx just set in p, field by field at the widths it was
-	// written with (queue_mapping as ReadCtx decides it).
+// alike.
+func (c *CtxCache) ReadCtx(p *Packet, img []byte) { c.ReadCtxWords(p, img, CtxAllWords) }
+
+// ReadCtxWords is p.ReadCtxWords(img, words) for an image Lay laid out:
+// the cache's packet takes the same fields, one by one at the widths
+// they were written with (a block copy would read them back wider than
+// they were just stored, which stalls).
+func (c *CtxCache) ReadCtxWords(p *Packet, img []byte, words uint64) {
 	q := &c.snap
-	q.Mark, q.Priority, q.TCIndex, q.TCClassid, q.Tstamp = p.Mark, p.Priority, p.TCIndex, p.TCClassid, p.Tstamp
-	if binary.LittleEndian.Uint32(img[CtxQueueMapping:]) < noQueueMapping {
-		q.QueueMapping = p.QueueMapping
+	if !c.ok {
+		q = p
 	}
-	le := binary.LittleEndian
-	for i := 0; i < cbSize; i += 4 {
-		le.PutUint32(q.CB[i:], le.Uint32(p.CB[i:]))
-	}
+	readCtxWords(img, words, p, q)
 }
 
 // StoreCtx is p.StoreCtx(img, off, size, v) for an image Lay laid out,

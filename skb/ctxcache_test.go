@@ -1,9 +1,12 @@
 package skb
 
 import (
+	"encoding/binary"
 	"math/rand/v2"
 	"reflect"
 	"testing"
+
+	"github.com/tcxgo/tcx/internal/vm"
 )
 
 // TestCtxCache_Lay checks that Lay skips WriteCtx only when the image
@@ -90,4 +93,93 @@ func TestCtxCache_Lay(t *testing.T) {
 	c.Forget()
 	img[CtxMark] ^= 0xff
 	check("Forget", 0x20000)
+}
+
+// writable is the fields a program may store into, as values, with the
+// bits of the image words whose store converts each (vm.CtxDirtyWords
+// numbering; any word of cb converts all of it).
+func writable(p *Packet) (vals [11]uint64, words [11]uint64) {
+	vals = [11]uint64{uint64(p.Mark), uint64(p.Priority), uint64(p.QueueMapping), uint64(p.TCIndex), uint64(p.TCClassid), p.Tstamp}
+	words = [11]uint64{
+		vm.CtxDirtyWords(CtxMark, 4), vm.CtxDirtyWords(CtxPriority, 4), vm.CtxDirtyWords(CtxQueueMapping, 4),
+		vm.CtxDirtyWords(CtxTCIndex, 4), vm.CtxDirtyWords(CtxTCClassid, 4), vm.CtxDirtyWords(CtxTstamp, 8),
+	}
+	for i := range 5 {
+		vals[6+i] = uint64(binary.LittleEndian.Uint32(p.CB[4*i:]))
+		words[6+i] = vm.CtxDirtyWords(CtxCB, cbSize) // cb is read whole
+	}
+	return vals, words
+}
+
+// TestReadCtxWords checks that ReadCtxWords, given the dirty words of
+// one image store (the VM's numbering), converts exactly the fields
+// behind those words, as ReadCtx converts them, and leaves every other
+// field as it was though the image differs there too; CtxCache's keeps
+// the cache's packet in step (Lay then skips the image).
+func TestReadCtxWords(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	n := 0
+	for off := range CtxSize {
+		for _, size := range []int{1, 2, 4, 8} {
+			if _, _, _, ok := CtxImageAccess(off, size, true); !ok {
+				continue
+			}
+			n++
+			seed := rng.Uint64()
+			fresh := func() (*Packet, [CtxSize]byte) {
+				p, err := New(make([]byte, 80), Loopback())
+				if err != nil {
+					t.Fatal(err)
+				}
+				randomFields(rand.New(rand.NewPCG(seed, 1)), p)
+				var img [CtxSize]byte
+				p.WriteCtx(img[:], 0x1000)
+				// Every writable field of the image differs from p's
+				// (stores as the VM makes them, on a scratch packet).
+				q, _ := New(make([]byte, 80), Loopback())
+				r := rand.New(rand.NewPCG(seed, 2))
+				for _, f := range []struct{ off, size int }{{CtxMark, 4}, {CtxPriority, 4}, {CtxQueueMapping, 4},
+					{CtxTCIndex, 4}, {CtxTCClassid, 4}, {CtxTstamp, 8}, {CtxCB, 8}, {CtxCB + 8, 8}, {CtxCB + 16, 4}} {
+					q.StoreCtx(img[:], f.off, f.size, r.Uint64()&0xfffe)
+				}
+				return p, img
+			}
+			full, img := fresh()
+			full.ReadCtx(img[:])
+			want, _ := writable(full)
+			p, img := fresh()
+			before, words := writable(p)
+			dirty := vm.CtxDirtyWords(off, size)
+			p.ReadCtxWords(img[:], dirty)
+			got, _ := writable(p)
+			for i := range got {
+				w := before[i]
+				if words[i]&dirty != 0 {
+					w = want[i]
+				}
+				if got[i] != w {
+					t.Errorf("store of %d at %d: field %d = %#x, want %#x", size, off, i, got[i], w)
+				}
+			}
+			// The cache: the same fields, and it still knows the image.
+			var c CtxCache
+			p, img = fresh()
+			c.Lay(img[:], p, 0x1000)
+			var st [8]byte
+			binary.LittleEndian.PutUint64(st[:], rng.Uint64()&0x7fff)
+			copy(img[off:off+size], st[:size]) // a plain store the VM made
+			c.ReadCtxWords(p, img[:], dirty)
+			if *c.snap.ctxFields() != *p.ctxFields() {
+				t.Errorf("store of %d at %d: the cache's packet is not the packet's", size, off)
+			}
+			var want2 [CtxSize]byte
+			p.WriteCtx(want2[:], 0x1000)
+			if c.Lay(img[:], p, 0x1000); img != want2 {
+				t.Errorf("store of %d at %d: the image is not the packet's after ReadCtxWords", size, off)
+			}
+		}
+	}
+	if n < 20 {
+		t.Fatalf("%d image stores; want every one CtxImageAccess allows", n)
+	}
 }

@@ -46,14 +46,14 @@ func TestJIT_CtxStoreBelowInline(t *testing.T) {
 		img := make(ctxBytes, 32)
 		img[20], img[21] = 0x55, 0x55
 		img[24], img[25], img[26] = 0x34, 0x12, 0xee
-		fresh, dirty := true, false
+		fresh, dirty := true, uint64(0)
 		m := NewMachine()
 		m.SetContextAccessor(&ctxBytesImage{ctxBytes: img, fresh: &fresh, dirty: &dirty, plain: plain}, 32)
 		if r0, err := m.Run(p); err != nil || r0 != 0x1234 {
 			t.Fatalf("r0 = %#x, %v; want the aliased load's 0x1234", r0, err)
 		}
-		if got := uint32(img[20]) | uint32(img[21])<<8 | uint32(img[22])<<16 | uint32(img[23])<<24; got != c.want || !dirty {
-			t.Errorf("store of %#x: image %#x dirty %v, want %#x", c.v, got, dirty, c.want)
+		if got := uint32(img[20]) | uint32(img[21])<<8 | uint32(img[22])<<16 | uint32(img[23])<<24; got != c.want || dirty != 1<<5 {
+			t.Errorf("store of %#x: image %#x dirty %#x, want %#x and word 5 dirty", c.v, got, dirty, c.want)
 		}
 		if m.jit.memExits != 0 {
 			t.Errorf("store of %#x: %d memory exits to Go, want none", c.v, m.jit.memExits)
@@ -68,10 +68,13 @@ func (c ctxBytes) StoreCtx(off, size int, v uint64) bool { return false }
 
 type ctxBytesImage struct {
 	ctxBytes
-	fresh, dirty *bool
-	plain        *CtxPolicy
+	fresh *bool
+	dirty *uint64
+	plain *CtxPolicy
 }
 
-func (c *ctxBytesImage) CtxImage() ([]byte, *bool, *bool, *CtxPolicy) {
+var _ ContextImage = (*ctxBytesImage)(nil)
+
+func (c *ctxBytesImage) CtxImage() ([]byte, *bool, *uint64, *CtxPolicy) {
 	return c.ctxBytes, c.fresh, c.dirty, c.plain
 }

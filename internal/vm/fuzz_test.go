@@ -128,6 +128,7 @@ func (e *fuzzEnv) check(t *testing.T, code, data []byte) { e.checkOn(t, code, da
 // agree on.
 type fuzzOutcome struct {
 	r0, executed, faults uint64
+	dirty                uint64 // the image's dirty words (ContextImage)
 	err, kind            string
 	pkt, ctx, mapVals    []byte
 	hashRef              []uint32 // the hash map's reference flags
@@ -161,6 +162,7 @@ func (e *fuzzEnv) checkOn(t *testing.T, code, data []byte, eng vm.Engine) *fuzzO
 	ctxBefore := append([]byte(nil), e.ctx...)
 
 	m := vm.NewMachine()
+	var dirty uint64
 	m.SetLimit(fuzzLimit)
 	if err := m.SetPacket(e.pkt, fuzzMeta, fuzzData, end); err != nil {
 		t.Fatal(err)
@@ -168,7 +170,7 @@ func (e *fuzzEnv) checkOn(t *testing.T, code, data []byte, eng vm.Engine) *fuzzO
 	switch {
 	case len(data) > 0 && data[0]&3 == 3:
 		// An accessor with an image: plain loads read it while fresh.
-		fresh, dirty := data[0]&4 != 0, false
+		fresh := data[0]&4 != 0
 		m.SetContextAccessor(&imgCtxImage{imgCtx: imgCtx(e.ctx[:32]), fresh: &fresh, dirty: &dirty, plain: fuzzPlain()}, 32)
 	case len(data) > 0 && data[0]&1 == 1:
 		m.SetContextAccessor(imgCtx(e.ctx[:32]), 32)
@@ -176,7 +178,7 @@ func (e *fuzzEnv) checkOn(t *testing.T, code, data []byte, eng vm.Engine) *fuzzO
 		m.SetContext(e.ctx[:32])
 	}
 	r0, err := m.Run(p)
-	out := &fuzzOutcome{r0: r0, executed: m.Executed()}
+	out := &fuzzOutcome{r0: r0, executed: m.Executed(), dirty: dirty}
 	if err != nil {
 		out.err = err.Error()
 	}
@@ -231,11 +233,14 @@ func (e *fuzzEnv) checkOn(t *testing.T, code, data []byte, eng vm.Engine) *fuzzO
 // the image directly while fresh, stores at 8-11 write it.
 type imgCtxImage struct {
 	imgCtx
-	fresh, dirty *bool
-	plain        *vm.CtxPolicy
+	fresh *bool
+	dirty *uint64
+	plain *vm.CtxPolicy
 }
 
-func (c *imgCtxImage) CtxImage() ([]byte, *bool, *bool, *vm.CtxPolicy) {
+var _ vm.ContextImage = (*imgCtxImage)(nil)
+
+func (c *imgCtxImage) CtxImage() ([]byte, *bool, *uint64, *vm.CtxPolicy) {
 	return c.imgCtx, c.fresh, c.dirty, c.plain
 }
 

@@ -86,7 +86,8 @@ type jitState struct {
 	// The context image of a ContextImage accessor: a load (store) the
 	// plain read (write) table and the program's policy table, if any,
 	// allow reads (writes) ctxImg + offset while *ctxFresh, and a store
-	// sets *ctxDirty; ctxFresh 0 means never.
+	// sets the bits of its words in the uint64 at ctxDirty
+	// (CtxDirtyWords); ctxFresh 0 means never.
 	ctxFresh, ctxDirty, ctxImg uintptr
 	ctxPlain, ctxPol           [2]uintptr // [load, store] tables
 	ctxAlias                   [2]uintptr // the plain tables' aliases (CtxPolicy.alias)

@@ -46,7 +46,7 @@ func (c *jitc) ctxSite(off uint32, n int, write bool) (int, bool) {
 
 // ctxShort emits the short path of the context access at the constant
 // offset off (n bytes, a store if write): with the image live and the
-// site allowed, r11 becomes the image address (a store marks the image
+// site allowed, r11 becomes the image address (a store marks its words
 // dirty) and the code falls through; otherwise it jumps to full. It
 // reports false, emitting nothing, when the program has no site left.
 func (c *jitc) ctxShort(off uint32, n int, write bool, full x.Label) bool {
@@ -61,17 +61,10 @@ func (c *jitc) ctxShort(off uint32, n int, write bool, full x.Label) bool {
 	a.CmpM8(x.M(jState, offCtxSites+int32(i)), 0)
 	a.Jcc(x.CondE, full)
 	if write {
-		c.ctxMarkDirty()
+		c.ctxMarkConst(int32(off), n, jCX)
 	}
 	a.Lea(true, jT0, x.M(jT0, int32(off)))
 	return true
-}
-
-// ctxMarkDirty records a store into the context image.
-func (c *jitc) ctxMarkDirty() {
-	a := &c.a
-	a.Load(8, jT1, x.M(jState, offCtxDirt))
-	a.StoreImm(1, x.M(jT1, 0), 1)
 }
 
 // ctxLiveEntry sets jitState.ctxLive on entry from Go: the image's

@@ -75,7 +75,7 @@ func TestJIT_CtxShortPath(t *testing.T) {
 	}, nil)
 	calling := mustLoad(aroundCall, allow(8))
 
-	fresh, dirty := true, false
+	fresh, dirty := true, uint64(0)
 	bytes := make(ctxBytes, 32)
 	bytes[8], bytes[9] = 0x34, 0x12
 	img = &countingImage{ctxBytesImage: ctxBytesImage{ctxBytes: bytes, fresh: &fresh, dirty: &dirty,

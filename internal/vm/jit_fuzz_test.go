@@ -58,6 +58,8 @@ func (a *fuzzOutcome) diff(b *fuzzOutcome) string {
 		return fmt.Sprintf("packet: interpreter % x, jit % x", a.pkt, b.pkt)
 	case !bytes.Equal(a.ctx, b.ctx):
 		return fmt.Sprintf("context: interpreter % x, jit % x", a.ctx, b.ctx)
+	case a.dirty != b.dirty:
+		return fmt.Sprintf("context image dirty words: interpreter %#x, jit %#x", a.dirty, b.dirty)
 	case !bytes.Equal(a.mapVals, b.mapVals):
 		return fmt.Sprintf("map values: interpreter % x, jit % x", a.mapVals, b.mapVals)
 	case !slices.Equal(a.hashRef, b.hashRef):

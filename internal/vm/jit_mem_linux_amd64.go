@@ -226,7 +226,7 @@ func (c *jitc) ctxFull(o *op, k uint64, need uint8, generic, after x.Label) {
 	c.late = append(c.late, func() {
 		a.Bind(aliased)
 		a.MovRI64(jCX, uint64(off))
-		c.ctxAlias(o, table, bit, generic, after)
+		c.ctxAlias(o, table, bit, generic, after, off)
 	})
 	noPolicy := a.NewLabel()
 	a.Load(8, jT1, x.M(jState, offCtxPol+table))
@@ -236,7 +236,7 @@ func (c *jitc) ctxFull(o *op, k uint64, need uint8, generic, after x.Label) {
 	a.Jcc(x.CondE, generic)
 	a.Bind(noPolicy)
 	if write {
-		c.ctxMarkDirty()
+		c.ctxMarkConst(off, n, jT0)
 	}
 	a.Load(8, jT0, x.M(jState, offCtxImg))
 	a.Lea(true, jT0, x.M(jT0, off))
@@ -496,8 +496,7 @@ func (c *jitc) translate(n int, need uint8, image bool, slow x.Label) {
 	a.Jcc(x.CondE, slow)
 	a.Bind(noPolicy)
 	if need&permWrite != 0 {
-		a.Load(8, jT1, x.M(jState, offCtxDirt))
-		a.StoreImm(1, x.M(jT1, 0), 1)
+		c.ctxMarkReg(jT0, n)
 	}
 	a.ALURM(true, x.ADD, jT0, x.M(jState, offCtxImg))
 	a.Bind(end)
@@ -711,12 +710,12 @@ func (c *jitc) ctxImage(o *op, done, after, miss x.Label) {
 	alias := a.NewLabel()
 	a.TestM8(x.MI(jT1, jCX, 0), bit)
 	a.Jcc(x.CondE, alias)
-	c.ctxPolicy(table, bit, write, miss)
+	c.ctxPolicy(table, bit, n, write, miss, -1)
 	a.MovRR(true, jT0, jCX)
 	a.ALURM(true, x.ADD, jT0, x.M(jState, offCtxImg))
 	a.Jmp(done)
 	a.Bind(alias)
-	c.ctxAlias(o, table, bit, miss, after)
+	c.ctxAlias(o, table, bit, miss, after, -1)
 }
 
 // ctxAlias does the context access o the image table aliases
@@ -725,14 +724,15 @@ func (c *jitc) ctxImage(o *op, done, after, miss x.Label) {
 // an access the table does not alias or the policy refuses goes to miss.
 // alias[dir][4*off+k] = src | shift<<24 | below<<32: the access is on
 // image+src, its value kept to the low 64-shift bits, and a store of
-// below or more (below != 0) is dropped.
-func (c *jitc) ctxAlias(o *op, table int32, bit uint8, miss, after x.Label) {
+// below or more (below != 0) is dropped. off >= 0 is rcx's offset as a
+// constant, which marks the store's words with one OR (ctxMarkConst).
+func (c *jitc) ctxAlias(o *op, table int32, bit uint8, miss, after x.Label, off int32) {
 	a := &c.a
 	n := int(memSize(o.kind))
 	write := o.kind >= kStB
 	a.TestM8(x.MI(jT1, jCX, 0), bit<<4)
 	a.Jcc(x.CondE, miss)
-	c.ctxPolicy(table, bit, write, miss)
+	c.ctxPolicy(table, bit, n, write, miss, off)
 	a.MovRR(true, jT1, jCX)
 	a.ShiftRI(true, x.SHL, jT1, 5)
 	a.ALURM(true, x.ADD, jT1, x.M(jState, offCtxAl+table))
@@ -777,8 +777,9 @@ func (c *jitc) ctxAlias(o *op, table int32, bit uint8, miss, after x.Label) {
 
 // ctxPolicy checks the program's policy table for the access of bit at
 // the context offset in rcx (jumping to miss if it refuses) and, for a
-// store, sets the image's dirty flag.
-func (c *jitc) ctxPolicy(table int32, bit uint8, write bool, miss x.Label) {
+// store of n bytes, marks its words dirty (r11 is free here): at the
+// constant offset off, or at rcx's if off < 0.
+func (c *jitc) ctxPolicy(table int32, bit uint8, n int, write bool, miss x.Label, off int32) {
 	a := &c.a
 	noPolicy := a.NewLabel()
 	a.Load(8, jT1, x.M(jState, offCtxPol+table))
@@ -787,8 +788,11 @@ func (c *jitc) ctxPolicy(table int32, bit uint8, write bool, miss x.Label) {
 	a.TestM8(x.MI(jT1, jCX, 0), bit)
 	a.Jcc(x.CondE, miss)
 	a.Bind(noPolicy)
-	if write {
-		c.ctxMarkDirty()
+	switch {
+	case write && off >= 0:
+		c.ctxMarkConst(off, n, jT0)
+	case write:
+		c.ctxMarkReg(jCX, n)
 	}
 }
 

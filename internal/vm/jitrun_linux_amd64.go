@@ -280,8 +280,10 @@ func (m *Machine) jitContext() {
 	j.ctxFresh, j.ctxLo = 0, math.MaxUint64
 	defer m.jitCtxSites(m.prog)
 	hi := int(r.hi)
+	// Past 64 words the dirty bits share bit 63, which ctxMarkReg's
+	// shifts do not do: such a context's image is the interpreter's.
 	if ci.fresh == nil || r.perm&permHook == 0 || len(ci.img) < hi || len(ci.plain.read) < hi ||
-		(r.policy != nil && len(r.policy.read) < hi) || hi == 0 {
+		(r.policy != nil && len(r.policy.read) < hi) || hi == 0 || hi > 256 {
 		return
 	}
 	if len(ci.plain.write) < hi || (r.policy != nil && len(r.policy.write) < hi) {

@@ -171,22 +171,37 @@ func (m *Machine) SetContextAccessor(acc ContextAccessor, size int) {
 // the context as bytes: while *fresh is true, a load that plain allows
 // at (off, size) returns the little-endian value of img[off:off+size],
 // and a store plain allows writes the value's low size bytes there and
-// sets *dirty, so the VM does them itself instead of calling LoadCtx or
-// StoreCtx (the program's CtxPolicy still applies). Accesses plain allows
-// through CtxPolicy.AllowAlias act on the bytes and with the mask it
-// names instead. The owner catches up
-// with the stores when it sees *dirty. img, fresh, dirty and plain must
-// stay valid, and img as large as the context, while the accessor is set.
+// sets in *dirty the bits of the 4-byte words it addressed (CtxDirtyWords),
+// so the VM does them itself instead of calling LoadCtx or StoreCtx (the
+// program's CtxPolicy still applies). Accesses plain allows through
+// CtxPolicy.AllowAlias act on the bytes and with the mask it names
+// instead; their dirty bits are still those of (off, size), so an owner
+// whose aliases write elsewhere than where they start maps them itself.
+// The owner catches up with the stores when it sees *dirty != 0, only in
+// the fields whose words are set (after a run that stored only skb->mark
+// the engine converts the mark, not every writable field), and clears it.
+// A store the image drops (AllowStoreBelow) may still set its bits. img,
+// fresh, dirty and plain must stay valid, and img as large as the context,
+// while the accessor is set.
 type ContextImage interface {
 	ContextAccessor
-	CtxImage() (img []byte, fresh, dirty *bool, plain *CtxPolicy)
+	CtxImage() (img []byte, fresh *bool, dirty *uint64, plain *CtxPolicy)
+}
+
+// CtxDirtyWords is the set of 4-byte words of the context a store of
+// size bytes at off addresses, as ContextImage's dirty records it: bit i
+// for the word at 4*i, every word from 63 on sharing bit 63.
+func CtxDirtyWords(off, size int) uint64 {
+	lo, hi := min(max(off, 0)>>2, 63), min(max(off+size-1, 0)>>2, 63)
+	return 2<<hi - 1<<lo // bits lo..hi (2<<63 wraps to 0, as it must)
 }
 
 // ctxImage is what a ContextImage gave SetContextAccessor.
 type ctxImage struct {
-	img          []byte
-	fresh, dirty *bool
-	plain        *CtxPolicy
+	img   []byte
+	fresh *bool
+	dirty *uint64
+	plain *CtxPolicy
 }
 
 // clamp32 fits a length into a region's 32-bit offsets.

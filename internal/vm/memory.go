@@ -82,7 +82,7 @@ func (m *Machine) storeSlow(addr uint64, n uint32, v uint64, pc int) error {
 		imm := m.prog.code[pc].kind < kStxB
 		if ci := &m.ctxImg; ci.fresh != nil && *ci.fresh {
 			if src, mask, below, ok := ci.plain.image(o, int(n), true); ok {
-				*ci.dirty = true
+				*ci.dirty |= CtxDirtyWords(o, int(n))
 				if below != 0 && (v >= below && !imm || int64(v) >= int64(below) && imm) {
 					return nil // dropped, as StoreCtx drops it
 				}
