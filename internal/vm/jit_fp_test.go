@@ -149,3 +149,39 @@ func TestJIT_FramePointerOperands(t *testing.T) {
 		t.Logf("%s: %s", c.name, want)
 	}
 }
+
+// TestJIT_FreshRegisters checks that a run starts with r0 and r2-r9 zero
+// and r1 the context (0 without one) however the last run on the Machine
+// left them: compiled code's fresh entry zeroes them itself, and Go no
+// longer clears Machine.regs before it.
+func TestJIT_FreshRegisters(t *testing.T) {
+	dirty := asm.Instructions{asm.Mov.Imm(asm.R0, 7)}
+	for r := asm.R1; r <= asm.R9; r++ {
+		dirty = append(dirty, asm.Mov.Imm(r, int32(r)*0x1111))
+	}
+	read := asm.Instructions{asm.Mov.Reg(asm.R6, asm.R0)}
+	for r := asm.R2; r <= asm.R9; r++ {
+		read = append(read, asm.Or.Reg(asm.R6, r))
+	}
+	read = append(read, asm.LSh.Imm(asm.R6, 32), asm.Mov.Reg(asm.R0, asm.R1), asm.Or.Reg(asm.R0, asm.R6))
+	for _, eng := range []Engine{EngineInterp, EngineJIT} {
+		pd, err := Load(append(dirty, asm.Return()), Options{Engine: eng})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pr, err := Load(append(read, asm.Return()), Options{Engine: eng})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := NewMachine()
+		for i := 0; i < 3; i++ {
+			if _, err := m.RunCtx(pd); err != nil {
+				t.Fatal(err)
+			}
+			r0, err := m.RunCtx(pr)
+			if err != nil || r0 != 0 {
+				t.Errorf("%v, run %d: r0 = %#x, %v; want r0-r9 zero", eng, i, r0, err)
+			}
+		}
+	}
+}

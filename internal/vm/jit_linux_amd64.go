@@ -15,6 +15,7 @@ type native struct {
 	code  *x.Code
 	base  uintptr // the entry that resumes at jitState.resume
 	start uintptr // the entry that starts at op 0
+	fresh uintptr // the entry that starts a run at op 0 (RunCtx)
 	off   []int32 // op index -> code offset of its first instruction
 	// dirty[i] is, for a subprogram entry i, how far below r10 the
 	// subprogram's r10-relative stores reach (0: none); see Machine.dirtyLo.
@@ -179,6 +180,22 @@ func compileAmd64(p *Program) (*native, error) {
 	a.Bind(start)
 	c.entry()
 	a.Jmp(c.ops[0])
+	// Entry of a fresh run (RunCtx): r0 and r2-r9 zeroed here, r1 loaded,
+	// the budget the whole limit, so that Go neither clears the registers
+	// in memory nor stores the budget for this code to load back at once;
+	// the common exit writes both before Go reads them.
+	fresh := a.NewLabel()
+	a.Bind(fresh)
+	for i, r := range jitReg {
+		if i == 1 {
+			a.Load(8, r, x.M(jState, offRegs+8))
+		} else {
+			a.ALURR(false, x.XOR, r, r)
+		}
+	}
+	a.Load(8, jBudget, x.M(jState, offLimit))
+	c.ctxLiveEntry()
+	a.Jmp(c.ops[0])
 
 	for pc := range p.code {
 		a.Bind(c.ops[pc])
@@ -212,7 +229,8 @@ func compileAmd64(p *Program) (*native, error) {
 		return nil, err
 	}
 	n := &native{code: code, base: code.Addr(), start: code.Addr() + uintptr(a.Bound(start)),
-		off: make([]int32, len(p.code)), dirty: c.dirtyAt, ctxSites: c.ctxSites,
+		fresh: code.Addr() + uintptr(a.Bound(fresh)),
+		off:   make([]int32, len(p.code)), dirty: c.dirtyAt, ctxSites: c.ctxSites,
 		calls: slices.ContainsFunc(p.code, func(o op) bool { return o.kind == kCall })}
 	for i, l := range c.ops {
 		n.off[i] = int32(a.Bound(l))

@@ -51,7 +51,7 @@ func (m *Machine) RunCtx(p *Program) (uint64, error) {
 	}
 	m.setPolicy(p)
 	regs := &m.regs
-	clear(regs[:10])
+	regs[1] = 0 // the fresh entry zeroes the others itself
 	if m.ctxSet {
 		regs[1] = CtxAddr
 	}
@@ -62,9 +62,8 @@ func (m *Machine) RunCtx(p *Program) (uint64, error) {
 	if !m.jit.published {
 		m.publish()
 	}
-	limit := m.jit.limit
-	m.jit.budget = limit
-	nat.code.Enter(nat.start, uintptr(unsafe.Pointer(m)))
+	limit := m.jit.limit // the fresh entry's budget
+	nat.code.Enter(nat.fresh, uintptr(unsafe.Pointer(m)))
 	if m.jit.code == exitExit && m.depth == 0 {
 		steps := limit - m.jit.budget + int64(m.jit.pc) + 1
 		m.steps, m.executed = int(steps), uint64(steps)
