@@ -120,3 +120,66 @@ func TestJIT_CtxShortPath(t *testing.T) {
 		t.Errorf("image made stale by a helper: r0 = %#x, %v, %d accessor loads; want 0x1234 + 0xacce55 and one", r0, err, img.loads)
 	}
 }
+
+// TestMachine_ContextChangeBetweenRuns runs one program on one Machine
+// while its context changes between runs, from an accessor to plain
+// bytes and back: every run follows the context it was given, with the
+// program's policy (setPolicy skips a run of the program that ran last,
+// which must not keep the permissions of the context before).
+func TestMachine_ContextChangeBetweenRuns(t *testing.T) {
+	pol := NewCtxPolicy(32)
+	pol.Allow(8, 4, false)
+	load := func(off int16) *Program {
+		p, err := Load(asm.Instructions{asm.LoadMem(asm.R0, asm.R1, off, asm.Word), asm.Return()}, Options{Ctx: pol})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	allowed, forbidden := load(8), load(12)
+	fresh, dirty := false, uint64(0)
+	acc := &countingImage{ctxBytesImage: ctxBytesImage{ctxBytes: make(ctxBytes, 32), fresh: &fresh, dirty: &dirty,
+		plain: CtxImageFunc(32, func(off, size int, write bool) (int, int, uint64, bool) { return 0, 0, 0, false })}}
+	plain := make([]byte, 32)
+	plain[8] = 0x22
+	m := NewMachine()
+	for i, step := range []struct {
+		accessor bool
+		want     uint64
+	}{{true, 0xacce55}, {false, 0x22}, {false, 0x22}, {true, 0xacce55}, {false, 0x22}} {
+		if step.accessor {
+			m.SetContextAccessor(acc, 32)
+		} else {
+			m.SetContext(plain)
+		}
+		if r0, err := m.Run(allowed); err != nil || r0 != step.want {
+			t.Fatalf("step %d: r0 = %#x, %v; want %#x", i, r0, err, step.want)
+		}
+		var f *Fault
+		if _, err := m.Run(forbidden); !errors.As(err, &f) || f.Kind != FaultCtxAccess {
+			t.Fatalf("step %d: a load the policy forbids: %v; want a context access fault", i, err)
+		}
+	}
+
+	// During a run: a helper gives the Machine plain bytes.
+	helpers := make([]HelperFunc, 2)
+	helpers[1] = func(m *Machine, _, _, _, _, _ uint64) (uint64, error) {
+		m.SetContext(plain)
+		return 0, nil
+	}
+	p, err := Load(asm.Instructions{
+		asm.Mov.Reg(asm.R6, asm.R1),
+		asm.BuiltinFunc(1).Call(),
+		asm.LoadMem(asm.R0, asm.R6, 8, asm.Word),
+		asm.Return(),
+	}, Options{Ctx: pol, Helpers: helpers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		m.SetContextAccessor(acc, 32)
+		if r0, err := m.Run(p); err != nil || r0 != 0x22 {
+			t.Fatalf("run %d: context replaced by a helper: r0 = %#x, %v; want the new context's 0x22", i, r0, err)
+		}
+	}
+}

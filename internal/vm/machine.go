@@ -66,9 +66,12 @@ type Machine struct {
 	as       *AddressSpace
 	asGen    uint64
 	ctxSet   bool
-	ctxAcc   ContextAccessor
-	ctxImg   ctxImage
-	user     any
+	// policyFor is the program the context's permissions were last set
+	// for (setPolicy).
+	policyFor *Program
+	ctxAcc    ContextAccessor
+	ctxImg    ctxImage
+	user      any
 
 	pktData, pktEnd uint32 // packet offsets of data and data_end, for LD_ABS
 
@@ -123,6 +126,7 @@ func (m *Machine) SetContext(ctx []byte) {
 	m.jit.published = false
 	m.ctxSet, m.ctxAcc, m.ctxImg = ctx != nil, nil, ctxImage{}
 	m.regions[RegionCtx] = region{buf: ctx, hi: clamp32(len(ctx))}
+	m.policyFor = nil
 	m.setPolicy(m.prog)
 }
 
@@ -164,6 +168,7 @@ func (m *Machine) SetContextAccessor(acc ContextAccessor, size int) {
 	if acc != nil {
 		m.regions[RegionCtx].hi = clamp32(size)
 	}
+	m.policyFor = nil
 	m.setPolicy(m.prog)
 }
 
@@ -400,8 +405,20 @@ func (m *Machine) ownFrames(p *Program) {
 }
 
 // setPolicy sets the context region's permissions for program p (nil
-// between runs).
+// between runs). Every run sets them; a run of the program the Machine
+// ran last finds them set (policyFor), in a call short enough to inline.
 func (m *Machine) setPolicy(p *Program) {
+	if p == m.policyFor && p != nil {
+		return
+	}
+	m.setPolicyFor(p)
+}
+
+// setPolicyFor is setPolicy's work. The context's permissions follow the
+// program's policy and the accessor: whatever changes the accessor sets
+// policyFor to nil before it calls setPolicy.
+func (m *Machine) setPolicyFor(p *Program) {
+	m.policyFor = p
 	r := &m.regions[RegionCtx]
 	var policy *CtxPolicy
 	if p != nil {
