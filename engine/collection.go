@@ -398,12 +398,13 @@ func (c *Collection) loadPrograms(spec *ebpf.CollectionSpec, mapIndex map[string
 			return fmt.Errorf("new collection: %w", err)
 		}
 		vp, err := vm.Load(insns, vm.Options{
-			Helpers:      c.helpers,
-			Maps:         c.resolveMap,
-			Ctx:          policy,
-			AddressSpace: c.as,
-			Engine:       c.opts.Engine.vm(),
-			ArrayLookup:  int32(asm.FnMapLookupElem),
+			Helpers:       c.helpers,
+			Maps:          c.resolveMap,
+			Ctx:           policy,
+			AddressSpace:  c.as,
+			Engine:        c.opts.Engine.vm(),
+			ArrayLookup:   int32(asm.FnMapLookupElem),
+			PacketHelpers: packetHelpers,
 		})
 		if err != nil {
 			return fmt.Errorf("new collection: program %q: %w%s", name, err, sourceOf(insns, err))

@@ -27,6 +27,9 @@ type Executor struct {
 	m    *vm.Machine
 	ctx  ctxView
 	rng  rand.PCG
+	// statePkt is the packet whose helper state the machine holds
+	// (bindPacket).
+	statePkt *skb.Packet
 
 	// Per-run helper state, cleaned up by finish.
 	resv  [vm.MaxDynamicRegions]reservation
@@ -102,6 +105,9 @@ func (x *Executor) Run(prog *Program, pkt *skb.Packet) (res Result, err error) {
 		return x.refuse(prog, pkt)
 	}
 	x.ctx.pkt = pkt
+	if pkt != x.statePkt {
+		x.bindPacket(pkt)
+	}
 	if d := pkt.Data(); len(d) != len(x.mapped) || len(d) == 0 || &d[0] != &x.mapped[0] {
 		x.remap(d)
 	}

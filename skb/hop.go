@@ -61,7 +61,7 @@ func (p *Packet) Xmit(ifindex uint32) {
 	p.mac = p.data
 	p.WireLen = uint32(p.Len())
 	p.AtIngress = false
-	p.redirect = RedirectInfo{}
+	p.redir = 0
 }
 
 // RedirectXmit is what __bpf_tx_skb does before dev_queue_xmit when a
@@ -165,7 +165,7 @@ func (p *Packet) ReceiveRound() bool {
 	}
 	p.WireLen = uint32(p.Len() - p.macLen)
 	p.AtIngress = true
-	p.redirect = RedirectInfo{}
+	p.redir = 0
 	return true
 }
 

@@ -33,16 +33,57 @@ type RedirectInfo struct {
 	HasNexthop bool
 }
 
+// The pending redirect is kept as one word (redirectWord) and the nexthop
+// beside it, so that compiled code that performs bpf_redirect and
+// bpf_redirect_peer itself (HelperState) records one with a single store
+// of a word without Go pointers.
+const (
+	redirectIngressBit = 1 << 8 // BPF_F_INGRESS
+	redirectNexthopBit = 1 << 9 // HasNexthop: nexthop holds the parameters
+)
+
+// RedirectWord is the encoding of a pending redirect in the word
+// HelperState returns: kind in bits 0-7, BPF_F_INGRESS in bit 8, whether
+// bpf_redirect_neigh's parameters were given in bit 9, the ifindex in bits
+// 32-63. A word of 0 is no redirect.
+func RedirectWord(kind RedirectKind, ifindex uint32, ingress bool) uint64 {
+	w := uint64(kind) | uint64(ifindex)<<32
+	if ingress {
+		w |= redirectIngressBit
+	}
+	return w
+}
+
+// RedirectIngressShift is where RedirectWord keeps BPF_F_INGRESS: the flag
+// (bit 0 of bpf_redirect's flags) shifted left by it.
+const RedirectIngressShift = 8
+
+// HelperState returns the addresses of the packet state that compiled code
+// reads and writes when it performs skb helpers itself
+// (vm.Machine.SetPacketState): ip_summed as a byte (CsumState) and the
+// pending redirect word (RedirectWord). They are fields of p, valid as
+// long as p is; Reset keeps them.
+func (p *Packet) HelperState() (ipSummed *uint8, redirect *uint64) {
+	return (*uint8)(&p.IPSummed), &p.redir
+}
+
 // PendingRedirect returns the redirect the program asked for last.
-func (p *Packet) PendingRedirect() RedirectInfo { return p.redirect }
+func (p *Packet) PendingRedirect() RedirectInfo {
+	w := p.redir
+	r := RedirectInfo{Kind: RedirectKind(w), Ifindex: uint32(w >> 32), Ingress: w&redirectIngressBit != 0}
+	if w&redirectNexthopBit != 0 {
+		r.HasNexthop, r.Nexthop = true, p.nexthop
+	}
+	return r
+}
 
 // Redirecting reports whether a redirect is pending (PendingRedirect's
 // Kind is not RedirectNone) without copying it.
-func (p *Packet) Redirecting() bool { return p.redirect.Kind != RedirectNone }
+func (p *Packet) Redirecting() bool { return p.redir != 0 }
 
 // ClearRedirect forgets the pending redirect, as skb_do_redirect does once it
 // has acted on it.
-func (p *Packet) ClearRedirect() { p.redirect = RedirectInfo{} }
+func (p *Packet) ClearRedirect() { p.redir = 0 }
 
 // Redirect mirrors bpf_redirect: it records ifindex and BPF_F_INGRESS and
 // returns TC_ACT_REDIRECT, or TC_ACT_SHOT without recording anything if any
@@ -51,7 +92,7 @@ func (p *Packet) Redirect(ifindex uint32, flags uint64) int64 {
 	if flags&^FIngress != 0 {
 		return ActShot
 	}
-	p.redirect = RedirectInfo{Kind: RedirectDev, Ifindex: ifindex, Ingress: flags&FIngress != 0}
+	p.redir = RedirectWord(RedirectDev, ifindex, flags&FIngress != 0)
 	return ActRedirect
 }
 
@@ -60,7 +101,7 @@ func (p *Packet) RedirectPeer(ifindex uint32, flags uint64) int64 {
 	if flags != 0 {
 		return ActShot
 	}
-	p.redirect = RedirectInfo{Kind: RedirectPeer, Ifindex: ifindex}
+	p.redir = RedirectWord(RedirectPeer, ifindex, false)
 	return ActRedirect
 }
 
@@ -71,10 +112,10 @@ func (p *Packet) RedirectNeigh(ifindex uint32, params []byte, flags uint64) int6
 	if (len(params) != 0 && len(params) < 20) || flags != 0 {
 		return ActShot
 	}
-	p.redirect = RedirectInfo{Kind: RedirectNeigh, Ifindex: ifindex}
+	p.redir = RedirectWord(RedirectNeigh, ifindex, false)
 	if len(params) != 0 {
-		p.redirect.HasNexthop = true
-		copy(p.redirect.Nexthop[:], params)
+		p.redir |= redirectNexthopBit
+		copy(p.nexthop[:], params)
 	}
 	return ActRedirect
 }

@@ -175,7 +175,8 @@ type Packet struct {
 
 	tun        tunnelState // the metadata dst's tunnel info (skb_tunnel_info)
 	ctxGSOSize uint32      // test_run echoes ctx_in's gso_size in ctx_out
-	redirect   RedirectInfo
+	redir      uint64      // the pending redirect (RedirectWord)
+	nexthop    [20]byte    // its bpf_redir_neigh, with redirectNexthopBit
 	clones     [maxClones]CloneEvent
 	nclones    int
 	dropped    int

@@ -25,6 +25,11 @@ type fuzzEnv struct {
 	opts     vm.Options
 	self     *vm.Program
 	pkt, ctx []byte
+	// The packet helpers' data end, state byte and record word
+	// (pkthelp_fuzz_test.go).
+	end    int
+	state  uint8
+	record uint64
 }
 
 const (
@@ -98,12 +103,14 @@ func newFuzzEnv() *fuzzEnv {
 		}
 		return n & 3, nil
 	}
+	e.addPacketHelpers(tbl)
 	e.opts = vm.Options{
-		AddressSpace: e.as,
-		Ctx:          pol,
-		Helpers:      tbl,
-		AllowCallx:   true,
-		ArrayLookup:  int32(asm.FnMapLookupElem),
+		PacketHelpers: fuzzPacketHelpers,
+		AddressSpace:  e.as,
+		Ctx:           pol,
+		Helpers:       tbl,
+		AllowCallx:    true,
+		ArrayLookup:   int32(asm.FnMapLookupElem),
 		Maps: func(ref vm.MapRef) (uint64, error) {
 			if !ref.Value() && ref.ID == 1 {
 				return e.hashH, nil
@@ -132,6 +139,7 @@ type fuzzOutcome struct {
 	err, kind            string
 	pkt, ctx, mapVals    []byte
 	hashRef              []uint32 // the hash map's reference flags
+	record               uint64   // the packet helpers' record word
 }
 
 // checkOn is check on engine eng (the interpreter: the package's test
@@ -155,6 +163,7 @@ func (e *fuzzEnv) checkOn(t *testing.T, code, data []byte, eng vm.Engine) *fuzzO
 	e.pkt = bytes.Repeat([]byte{fuzzGuard}, fuzzData+len(data)+8)
 	copy(e.pkt[fuzzData:], data)
 	end := fuzzData + len(data)
+	e.end = end
 	e.ctx = make([]byte, 32+8)
 	binary.LittleEndian.PutUint32(e.ctx[0:], uint32(vm.PacketAddr(fuzzData)))
 	binary.LittleEndian.PutUint32(e.ctx[4:], uint32(vm.PacketAddr(end)))
@@ -164,6 +173,10 @@ func (e *fuzzEnv) checkOn(t *testing.T, code, data []byte, eng vm.Engine) *fuzzO
 	m := vm.NewMachine()
 	var dirty uint64
 	m.SetLimit(fuzzLimit)
+	if len(data) > 1 {
+		e.state = data[1] % 4
+	}
+	m.SetPacketState(&e.state, &e.record)
 	if err := m.SetPacket(e.pkt, fuzzMeta, fuzzData, end); err != nil {
 		t.Fatal(err)
 	}
@@ -226,6 +239,7 @@ func (e *fuzzEnv) checkOn(t *testing.T, code, data []byte, eng vm.Engine) *fuzzO
 	out.faults = p.Faults()
 	out.pkt, out.ctx, out.mapVals = slices.Clone(e.pkt), slices.Clone(e.ctx), slices.Clone(e.mapVals)
 	out.hashRef = slices.Clone(e.hash.l.Ref)
+	out.record = e.record
 	return out
 }
 

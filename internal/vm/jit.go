@@ -104,8 +104,9 @@ type jitState struct {
 	ctxSites  [maxCtxSites]uint8
 	sitesProg *Program
 
-	save [2]uint64  // rax and rdx while the slot check multiplies
-	hash [10]uint64 // the hash lookup's spills (jit_hash)
+	save [2]uint64    // rax and rdx while the slot check multiplies
+	hash [10]uint64   // the hash lookup's spills (jit_hash)
+	ph   pktHelpState // compiled packet helpers (pkthelp.go)
 
 	// memo is the slot of a slotted region (a map value) that compiled
 	// code last translated, [0] for loads, [1] for stores (see

@@ -64,6 +64,8 @@ func (a *fuzzOutcome) diff(b *fuzzOutcome) string {
 		return fmt.Sprintf("map values: interpreter % x, jit % x", a.mapVals, b.mapVals)
 	case !slices.Equal(a.hashRef, b.hashRef):
 		return fmt.Sprintf("hash reference flags: interpreter %v, jit %v", a.hashRef, b.hashRef)
+	case a.record != b.record:
+		return fmt.Sprintf("packet helper record: interpreter %#x, jit %#x", a.record, b.record)
 	}
 	return ""
 }
@@ -282,7 +284,12 @@ func genProgram(b []byte) asm.Instructions {
 		case 8:
 			ins = asm.LoadImm(dst, int64(binary.LittleEndian.Uint64(c)), asm.DWord)
 		case 9: // helpers
-			switch c[2] % 4 {
+			switch c[2] % 8 {
+			case 4, 5, 6:
+				call := packetHelperCall(c) // pkthelp_fuzz_test.go
+				call[0] = call[0].WithSymbol(sym(i))
+				insns = append(insns, call...)
+				continue
 			case 0:
 				insns = append(insns, asm.Mov.Reg(asm.R2, asm.R9).WithSymbol(sym(i)))
 				// The array (map 0) or the hash map (map 1).

@@ -470,6 +470,9 @@ func (c *jitc) op(pc int) {
 			c.mapLookup(pc)
 			break
 		}
+		if h, ok := c.p.pktHelpers[o.off]; ok && k == kCallHelper && c.pktHelper(pc, h) {
+			break
+		}
 		c.exit(pc, exitHelper)
 	case kExit:
 		c.ret(pc)

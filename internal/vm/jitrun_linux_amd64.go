@@ -122,6 +122,7 @@ func (m *Machine) prepare(nat *native, pc int) {
 // publish publishes the packet and context windows to compiled code.
 func (m *Machine) publish() {
 	m.jitPacket()
+	m.pktHelpData()
 	m.jitContext()
 	m.jit.published = true
 }

@@ -1,6 +1,7 @@
 package vm
 
 import (
+	"maps"
 	"slices"
 	"syscall"
 )
@@ -122,6 +123,7 @@ func (b *builder) compact() *Program {
 		raw:     len(b.raw),
 
 		arrayLookup: b.opts.ArrayLookup,
+		pktHelpers:  maps.Clone(b.opts.PacketHelpers),
 	}
 	for i, o := range b.ops {
 		if b.second[i] {

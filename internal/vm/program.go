@@ -1,6 +1,7 @@
 package vm
 
 import (
+	"fmt"
 	"sync/atomic"
 
 	"github.com/cilium/ebpf/asm"
@@ -61,6 +62,10 @@ type Options struct {
 	// Compiled code answers such calls itself and calls the helper for
 	// every other handle and whenever the key is not plainly readable.
 	ArrayLookup int32
+	// PacketHelpers names, by helper ID, the helpers compiled code performs
+	// itself in their common case (PacketHelper; the state they read is
+	// Machine.SetPacketState's); every other case calls the helper.
+	PacketHelpers map[int32]PacketHelper
 }
 
 // Program is a validated, lowered program. It is immutable and safe to run
@@ -75,7 +80,8 @@ type Program struct {
 	raw     int // raw instruction count
 	faults  atomic.Uint64
 
-	arrayLookup int32   // Options.ArrayLookup
+	arrayLookup int32 // Options.ArrayLookup
+	pktHelpers  map[int32]PacketHelper
 	native      *native // machine code, if compiled
 	nativeWhy   string  // why not
 }
@@ -87,6 +93,11 @@ func Load(insns asm.Instructions, opts Options) (*Program, error) {
 	raw, err := fromAsm(insns)
 	if err != nil {
 		return nil, err
+	}
+	for id, h := range opts.PacketHelpers {
+		if err := h.check(); err != nil {
+			return nil, fmt.Errorf("load: packet helper %d: %w", id, err)
+		}
 	}
 	p, err := build(raw, opts)
 	if err != nil {
