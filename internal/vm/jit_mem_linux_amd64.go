@@ -212,13 +212,7 @@ func (c *jitc) ctxFull(o *op, k uint64, need uint8, generic, after x.Label) {
 		table = 8
 	}
 	bit := sizeBit(n)
-	a.ALURM(true, x.CMP, jT0, x.M(jState, offCtxLo))
-	a.Jcc(x.CondB, generic)
-	a.ALURM(true, x.CMP, jT0, x.M(jState, offCtxMax+8*int32(sizeLog(n))))
-	a.Jcc(x.CondA, generic)
-	a.Load(8, jT1, x.M(jState, offCtxFr))
-	a.CmpM8(x.M(jT1, 0), 0)
-	a.Jcc(x.CondE, generic)
+	c.ctxWindowFresh(n, generic)
 	a.Load(8, jT1, x.M(jState, offCtxPl+table))
 	a.TestM8(x.M(jT1, off), bit)
 	aliased := a.NewLabel()
@@ -682,6 +676,20 @@ func (c *jitc) slotEvict(m int32) {
 	a.Load(8, x.RAX, x.M(jState, offSave))
 }
 
+// ctxWindowFresh jumps to miss unless the address in r11 starts an
+// access of n bytes inside the published context window and the image is
+// fresh: the first checks of both context image paths.
+func (c *jitc) ctxWindowFresh(n int, miss x.Label) {
+	a := &c.a
+	a.ALURM(true, x.CMP, jT0, x.M(jState, offCtxLo))
+	a.Jcc(x.CondB, miss)
+	a.ALURM(true, x.CMP, jT0, x.M(jState, offCtxMax+8*int32(sizeLog(n))))
+	a.Jcc(x.CondA, miss)
+	a.Load(8, jT1, x.M(jState, offCtxFr))
+	a.CmpM8(x.M(jT1, 0), 0)
+	a.Jcc(x.CondE, miss)
+}
+
 // ctxImage is the context image path of translate inline, for the load
 // or store o at the address in r11: inside the published context window,
 // with the image fresh and both tables allowing the access, r11 becomes
@@ -698,13 +706,7 @@ func (c *jitc) ctxImage(o *op, done, after, miss x.Label) {
 		table = 8
 	}
 	bit := sizeBit(n)
-	a.ALURM(true, x.CMP, jT0, x.M(jState, offCtxLo))
-	a.Jcc(x.CondB, miss)
-	a.ALURM(true, x.CMP, jT0, x.M(jState, offCtxMax+8*int32(sizeLog(n))))
-	a.Jcc(x.CondA, miss)
-	a.Load(8, jT1, x.M(jState, offCtxFr))
-	a.CmpM8(x.M(jT1, 0), 0)
-	a.Jcc(x.CondE, miss)
+	c.ctxWindowFresh(n, miss)
 	a.MovRR(false, jCX, jT0) // the offset (the context's base is 0)
 	a.Load(8, jT1, x.M(jState, offCtxPl+table))
 	alias := a.NewLabel()
