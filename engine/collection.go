@@ -409,7 +409,7 @@ func (c *Collection) loadPrograms(spec *ebpf.CollectionSpec, mapIndex map[string
 		if err != nil {
 			return fmt.Errorf("new collection: program %q: %w%s", name, err, sourceOf(insns, err))
 		}
-		c.Programs[name] = &Program{name: name, section: ps.SectionName, coll: c, vm: vp, lines: sourceLines(insns)}
+		c.Programs[name] = newProgram(c, name, ps.SectionName, vp, insns)
 	}
 	if len(c.Programs) == 0 && len(c.Syscalls) == 0 && len(skipped) > 0 {
 		return fmt.Errorf("new collection: no SCHED_CLS program (not SCHED_CLS: %s): %w", strings.Join(skipped, ", "), syscall.EINVAL)

@@ -116,19 +116,27 @@ func (x *Executor) Run(prog *Program, pkt *skb.Packet) (res Result, err error) {
 	// compiled code would have to leave for (see ctxView); laying it out
 	// costs a comparison when the packet shows the same (ctx.cache).
 	// (refresh, in line: the floor of a run is a few calls.)
+	// A program whose context sites are all compiled needs only their
+	// fields shown (ctxPartial), which is mostly the length and base.
 	eager := prog.ctxEager.Load()
+	x.ctx.fresh = 0
 	if eager {
 		x.ctx.sync() // nothing to do but after a panic: every run ends synced
-		x.ctx.cache.Lay(x.ctx.img[:], pkt, pktBase)
+		if f := &prog.ctxFields; prog.ctxPartial.Load() && x.ctx.cache.Shows(pkt, pktBase, f) {
+			x.ctx.fresh = f.Words()
+		} else {
+			x.ctx.cache.Lay(x.ctx.img[:], pkt, pktBase)
+			x.ctx.fresh = vm.CtxAllWords
+		}
 	}
-	x.ctx.fresh, x.ctx.laid = eager, false // laid: by the run itself (ctxView.laid)
+	x.ctx.laid, x.ctx.missed = false, false // by the run itself (ctxView)
 	r0, err := x.m.RunCtx(prog.vm)
 	// res is the result itself (named), filled in place: building it
 	// aside and copying it out would read its fields back right after
 	// writing them, which stalls.
 	res.Retval, res.Executed = uint32(r0), x.m.Executed()
-	if x.ctx.laid && !eager {
-		prog.ctxEager.Store(true)
+	if x.ctx.laid {
+		x.ctx.learn(prog, eager)
 	}
 	// (sync, in line: one call, to convert only what was stored.)
 	if d := x.ctx.dirty; d != 0 {
@@ -223,7 +231,7 @@ func (c *Collection) regionMap(id uint64) string {
 // invalidates the program's packet pointers.
 func (x *Executor) publish() {
 	x.mapPacket()
-	if x.ctx.fresh {
+	if x.ctx.fresh != 0 {
 		x.ctx.refresh()
 	}
 }
@@ -270,12 +278,16 @@ func (x *Executor) finish() {
 // out on the first access after the packet may have changed (not fresh), so a
 // run or helper that never touches the context does not pay for it.
 type ctxView struct {
-	pkt   *skb.Packet
-	fresh bool
+	pkt *skb.Packet
+	// fresh is the words of img that show pkt (vm.ContextImage): all of
+	// them, those of the program's sites (Program.ctxPartial) or none.
+	fresh uint64
 	// laid says the image was laid out during the run (by a load or
 	// store of the program), which makes later runs of the program lay it
-	// out before they start (Program.ctxEager).
-	laid bool
+	// out before they start (Program.ctxEager); missed that it was laid
+	// out because the program reached past the words it had fresh, which
+	// makes them lay all of it out.
+	laid, missed bool
 	// dirty is the words of img the VM stored into directly (plain
 	// stores, vm.CtxDirtyWords): the packet's fields behind them catch
 	// up in sync, before anything reads them.
@@ -290,7 +302,28 @@ type ctxView struct {
 func (v *ctxView) refresh() {
 	v.sync()
 	v.cache.Lay(v.img[:], v.pkt, pktBase)
-	v.fresh, v.laid = true, true
+	v.fresh, v.laid = vm.CtxAllWords, true
+}
+
+// need lays the whole image out for an access of the program, unless it
+// is fresh; a program that had some words fresh reached past them.
+func (v *ctxView) need() {
+	if v.fresh != vm.CtxAllWords {
+		v.missed = v.missed || v.fresh != 0
+		v.refresh()
+	}
+}
+
+// learn is what a run that laid the image out teaches about prog: to lay
+// it out before its runs (eager), and all of it if the run reached past
+// the words it had fresh.
+func (v *ctxView) learn(prog *Program, eager bool) {
+	if !eager {
+		prog.ctxEager.Store(true)
+	}
+	if v.missed {
+		prog.ctxPartial.Store(false)
+	}
 }
 
 // ctxView must stay a vm.ContextImage: the VM finds out by a type
@@ -300,7 +333,7 @@ var _ vm.ContextImage = (*ctxView)(nil)
 // CtxImage lets the VM (interpreter and compiled code) do the plain
 // loads and stores straight on the image while it is fresh, without a
 // call.
-func (v *ctxView) CtxImage() ([]byte, *bool, *uint64, *vm.CtxPolicy) {
+func (v *ctxView) CtxImage() ([]byte, *uint64, *uint64, *vm.CtxPolicy) {
 	return v.img[:], &v.fresh, &v.dirty, v.plain
 }
 
@@ -322,24 +355,18 @@ func (v *ctxView) flush() {
 }
 
 func (v *ctxView) LoadCtx(off, size int) (uint64, bool) {
-	if !v.fresh {
-		v.refresh()
-	}
+	v.need()
 	return skb.CtxLoad(v.img[:], off, size), true
 }
 
 func (v *ctxView) StoreCtx(off, size int, v64 uint64) bool {
-	if !v.fresh {
-		v.refresh()
-	}
+	v.need()
 	v.sync()
 	return v.cache.StoreCtx(v.pkt, v.img[:], off, size, v64)
 }
 
 func (v *ctxView) StoreCtxImm(off, size int, imm int32) bool {
-	if !v.fresh {
-		v.refresh()
-	}
+	v.need()
 	v.sync()
 	return v.cache.StoreCtxImm(v.pkt, v.img[:], off, size, imm)
 }

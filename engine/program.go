@@ -26,7 +26,31 @@ type Program struct {
 	// later runs lay it out before they start (Executor.Run). Only a
 	// matter of speed: the image is the same either way.
 	ctxEager atomic.Bool
-	lines    []sourceLine // BTF line info by raw instruction offset, ascending
+	// ctxFields is the fields of the image the program's compiled
+	// context sites access (vm.Program.CtxSiteWords); while ctxPartial,
+	// a run compares only those with what the image shows before it
+	// starts, instead of the whole image (Executor.Run). A run that then
+	// reaches for another word (an offset in a register, a tail call, the
+	// interpreter) lays the whole image out and clears ctxPartial.
+	ctxFields  skb.CtxFields
+	ctxPartial atomic.Bool
+	lines      []sourceLine // BTF line info by raw instruction offset, ascending
+}
+
+// maxPartialCompares is the most Packet words a partial comparison of
+// the context image may take (skb.CtxFields.Compares).
+const maxPartialCompares = 3
+
+// newProgram is the engine's Program for vp.
+func newProgram(c *Collection, name, section string, vp *vm.Program, insns asm.Instructions) *Program {
+	p := &Program{name: name, section: section, coll: c, vm: vp, lines: sourceLines(insns)}
+	// Beyond a few words, Shows's loop costs more than Lay's unrolled
+	// comparison of all of them (vlan_pop: cb, mark, protocol, vlan).
+	if w := vp.CtxSiteWords(); w != 0 {
+		p.ctxFields = skb.CtxFieldsOf(w)
+		p.ctxPartial.Store(p.ctxFields.Compares() <= maxPartialCompares)
+	}
+	return p
 }
 
 // sourceLine is where a stretch of instructions starting at insn came from.

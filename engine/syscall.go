@@ -73,7 +73,7 @@ func (c *Collection) loadSyscall(name string, env *linkEnv) error {
 		return fmt.Errorf("new collection: program %q: %w%s", name, err, sourceOf(insns, err))
 	}
 	ps := env.progs[name]
-	c.Syscalls[name] = &Program{name: name, section: ps.SectionName, coll: c, vm: vp, lines: sourceLines(insns)}
+	c.Syscalls[name] = newProgram(c, name, ps.SectionName, vp, insns)
 	return nil
 }
 

@@ -46,7 +46,7 @@ func TestJIT_CtxStoreBelowInline(t *testing.T) {
 		img := make(ctxBytes, 32)
 		img[20], img[21] = 0x55, 0x55
 		img[24], img[25], img[26] = 0x34, 0x12, 0xee
-		fresh, dirty := true, uint64(0)
+		fresh, dirty := CtxAllWords, uint64(0)
 		m := NewMachine()
 		m.SetContextAccessor(&ctxBytesImage{ctxBytes: img, fresh: &fresh, dirty: &dirty, plain: plain}, 32)
 		if r0, err := m.Run(p); err != nil || r0 != 0x1234 {
@@ -68,13 +68,13 @@ func (c ctxBytes) StoreCtx(off, size int, v uint64) bool { return false }
 
 type ctxBytesImage struct {
 	ctxBytes
-	fresh *bool
+	fresh *uint64
 	dirty *uint64
 	plain *CtxPolicy
 }
 
 var _ ContextImage = (*ctxBytesImage)(nil)
 
-func (c *ctxBytesImage) CtxImage() ([]byte, *bool, *uint64, *CtxPolicy) {
+func (c *ctxBytesImage) CtxImage() ([]byte, *uint64, *uint64, *CtxPolicy) {
 	return c.ctxBytes, c.fresh, c.dirty, c.plain
 }

@@ -18,7 +18,7 @@ func TestContextImage_Alias(t *testing.T) {
 	// A 16-bit field at 16 whose upper bytes are not its own.
 	binary.LittleEndian.PutUint32(img[16:], 0xeeee1234)
 	binary.LittleEndian.PutUint32(img[12:], 0xffffffff)
-	fresh, dirty := true, uint64(0)
+	fresh, dirty := vm.CtxAllWords, uint64(0)
 	acc := &imgCtxImage{imgCtx: img, fresh: &fresh, dirty: &dirty, plain: fuzzPlain()}
 	p := load(t, asm.Instructions{
 		asm.LoadMem(asm.R2, asm.R1, 16, asm.Word), // 0x1234
@@ -50,7 +50,7 @@ func TestContextImage_Alias(t *testing.T) {
 		t.Errorf("store: image %#x dirty %#x, want 0x9abc and word 3 dirty", got, dirty)
 	}
 	// Not fresh: the accessor (raw bytes here) answers, unmasked.
-	fresh, dirty = false, 0
+	fresh, dirty = 0, 0
 	r0, err = m.Run(p)
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +93,7 @@ func TestContextImage_StoreBelow(t *testing.T) {
 	} {
 		img := make(imgCtx, 32)
 		binary.LittleEndian.PutUint32(img[20:], 0x5555)
-		fresh, dirty := true, uint64(0)
+		fresh, dirty := vm.CtxAllWords, uint64(0)
 		acc := &imgCtxImage{imgCtx: img, fresh: &fresh, dirty: &dirty, plain: plain}
 		p := load(t, append(append(asm.Instructions{}, c.ins...), asm.Mov.Imm(asm.R0, 0), asm.Return()), vm.Options{})
 		m := vm.NewMachine()
@@ -147,7 +147,7 @@ func TestContextImage_DirtyWords(t *testing.T) {
 			}},
 		} {
 			img := make(imgCtx, c.size)
-			fresh, dirty := true, uint64(0)
+			fresh, dirty := vm.CtxAllWords, uint64(0)
 			acc := &imgCtxImage{imgCtx: img, fresh: &fresh, dirty: &dirty, plain: plain}
 			p := load(t, append(path.ins, asm.Mov.Imm(asm.R0, 0), asm.Return()), vm.Options{})
 			m := vm.NewMachine()

@@ -183,7 +183,10 @@ func (e *fuzzEnv) checkOn(t *testing.T, code, data []byte, eng vm.Engine) *fuzzO
 	switch {
 	case len(data) > 0 && data[0]&3 == 3:
 		// An accessor with an image: plain loads read it while fresh.
-		fresh := data[0]&4 != 0
+		fresh := uint64(0)
+		if data[0]&4 != 0 {
+			fresh = vm.CtxAllWords
+		}
 		m.SetContextAccessor(&imgCtxImage{imgCtx: imgCtx(e.ctx[:32]), fresh: &fresh, dirty: &dirty, plain: fuzzPlain()}, 32)
 	case len(data) > 0 && data[0]&1 == 1:
 		m.SetContextAccessor(imgCtx(e.ctx[:32]), 32)
@@ -247,14 +250,14 @@ func (e *fuzzEnv) checkOn(t *testing.T, code, data []byte, eng vm.Engine) *fuzzO
 // the image directly while fresh, stores at 8-11 write it.
 type imgCtxImage struct {
 	imgCtx
-	fresh *bool
+	fresh *uint64
 	dirty *uint64
 	plain *vm.CtxPolicy
 }
 
 var _ vm.ContextImage = (*imgCtxImage)(nil)
 
-func (c *imgCtxImage) CtxImage() ([]byte, *bool, *uint64, *vm.CtxPolicy) {
+func (c *imgCtxImage) CtxImage() ([]byte, *uint64, *uint64, *vm.CtxPolicy) {
 	return c.imgCtx, c.fresh, c.dirty, c.plain
 }
 

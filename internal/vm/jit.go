@@ -103,6 +103,10 @@ type jitState struct {
 	ctxLive   uintptr
 	ctxSites  [maxCtxSites]uint8
 	sitesProg *Program
+	// ctxNeed is the words of the image sitesProg's sites access
+	// (native.siteWords): the entry stubs find the image live when all of
+	// them are fresh, which is all an owner may vouch for (ContextImage).
+	ctxNeed uint64
 
 	save [2]uint64    // rax and rdx while the slot check multiplies
 	hash [10]uint64   // the hash lookup's spills (jit_hash)

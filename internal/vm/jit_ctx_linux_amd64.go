@@ -26,7 +26,30 @@ type ctxSite struct {
 var (
 	offCtxLive  = offJIT + int32(unsafe.Offsetof(jitState{}.ctxLive))
 	offCtxSites = offJIT + int32(unsafe.Offsetof(jitState{}.ctxSites))
+	offCtxNeed  = offJIT + int32(unsafe.Offsetof(jitState{}.ctxNeed))
 )
+
+// siteWords is the words of the context image the sites access, as
+// CtxDirtyWords counts them.
+func siteWords(sites []ctxSite) uint64 {
+	var w uint64
+	for _, s := range sites {
+		w |= CtxDirtyWords(int(s.off), int(s.n))
+	}
+	return w
+}
+
+// CtxSiteWords is the set of 4-byte words of the context (bit i for the
+// word at 4*i, as CtxDirtyWords) that p's compiled code accesses at
+// constant offsets on its short path, 0 when p is not compiled. A run
+// finds those sites live when an owner's ContextImage vouches for these
+// words, even if not for the whole image.
+func (p *Program) CtxSiteWords() uint64 {
+	if p == nil || p.native == nil {
+		return 0
+	}
+	return p.native.siteWords
+}
 
 // ctxSite returns the index of the site (off, n, write), adding it, or
 // false once maxCtxSites are taken.
@@ -68,17 +91,20 @@ func (c *jitc) ctxShort(off uint32, n int, write bool, full x.Label) bool {
 }
 
 // ctxLiveEntry sets jitState.ctxLive on entry from Go: the image's
-// address while it is fresh, else 0. Only Go changes freshness (a helper
-// that changed the packet, the accessor laying the image out), and only
-// while compiled code has left, so it holds until the next exit.
+// address while the words the program's sites access are fresh, else 0.
+// Only Go changes freshness (a helper that changed the packet, the
+// accessor laying the image out), and only while compiled code has left,
+// so it holds until the next exit.
 func (c *jitc) ctxLiveEntry() {
 	a := &c.a
 	stale, done := a.NewLabel(), a.NewLabel()
 	a.Load(8, jT0, x.M(jState, offCtxFr))
 	a.TestRR(true, jT0, jT0)
 	a.Jcc(x.CondE, stale)
-	a.CmpM8(x.M(jT0, 0), 0)
-	a.Jcc(x.CondE, stale)
+	a.Load(8, jT0, x.M(jT0, 0))
+	a.ALURI(true, x.XOR, jT0, -1) // the stale words
+	a.ALURM(true, x.AND, jT0, x.M(jState, offCtxNeed))
+	a.Jcc(x.CondNE, stale)
 	a.Load(8, jT0, x.M(jState, offCtxImg))
 	a.Jmp(done)
 	a.Bind(stale)
@@ -99,9 +125,10 @@ func (m *Machine) jitCtxSites(p *Program) {
 	j := &m.jit
 	j.sitesProg = p
 	if p == nil || p.native == nil || j.ctxFresh == 0 {
-		j.ctxSites = [maxCtxSites]uint8{}
+		j.ctxSites, j.ctxNeed = [maxCtxSites]uint8{}, CtxAllWords
 		return
 	}
+	j.ctxNeed = p.native.siteWords
 	r, ci := &m.regions[RegionCtx], &m.ctxImg
 	v := p.native.verdicts.Load()
 	if v == nil || v.plain != ci.plain || v.policy != r.policy || v.lo != r.lo || v.hi != r.hi || v.base != r.base {

@@ -17,7 +17,7 @@ type countingImage struct {
 
 func (c *countingImage) LoadCtx(off, size int) (uint64, bool) {
 	c.loads++
-	*c.fresh = true // the accessor lays the image out again
+	*c.fresh = CtxAllWords // the accessor lays the image out again
 	return 0xacce55, true
 }
 
@@ -38,7 +38,7 @@ func TestJIT_CtxShortPath(t *testing.T) {
 	var img *countingImage
 	helpers := make([]HelperFunc, helper+1)
 	helpers[helper] = func(m *Machine, _, _, _, _, _ uint64) (uint64, error) {
-		*img.fresh = false // as a helper that changed the packet does
+		*img.fresh = 0 // as a helper that changed the packet does
 		return 0, nil
 	}
 	load := asm.Instructions{
@@ -75,7 +75,7 @@ func TestJIT_CtxShortPath(t *testing.T) {
 	}, nil)
 	calling := mustLoad(aroundCall, allow(8))
 
-	fresh, dirty := true, uint64(0)
+	fresh, dirty := CtxAllWords, uint64(0)
 	bytes := make(ctxBytes, 32)
 	bytes[8], bytes[9] = 0x34, 0x12
 	img = &countingImage{ctxBytesImage: ctxBytesImage{ctxBytes: bytes, fresh: &fresh, dirty: &dirty,
@@ -109,13 +109,13 @@ func TestJIT_CtxShortPath(t *testing.T) {
 		}
 	}
 
-	img.loads, fresh = 0, false
+	img.loads, fresh = 0, 0
 	if r0, err := m.Run(allowed); err != nil || r0 != 0xacce55 || img.loads != 1 {
 		t.Errorf("stale image before the run: r0 = %#x, %v, %d accessor loads; want the accessor's 0xacce55 once", r0, err, img.loads)
 	}
 
 	img.loads = 0
-	fresh = true
+	fresh = CtxAllWords
 	if r0, err := m.Run(calling); err != nil || r0 != 0x1234+0xacce55 || img.loads != 1 {
 		t.Errorf("image made stale by a helper: r0 = %#x, %v, %d accessor loads; want 0x1234 + 0xacce55 and one", r0, err, img.loads)
 	}
@@ -137,7 +137,7 @@ func TestMachine_ContextChangeBetweenRuns(t *testing.T) {
 		return p
 	}
 	allowed, forbidden := load(8), load(12)
-	fresh, dirty := false, uint64(0)
+	fresh, dirty := uint64(0), uint64(0)
 	acc := &countingImage{ctxBytesImage: ctxBytesImage{ctxBytes: make(ctxBytes, 32), fresh: &fresh, dirty: &dirty,
 		plain: CtxImageFunc(32, func(off, size int, write bool) (int, int, uint64, bool) { return 0, 0, 0, false })}}
 	plain := make([]byte, 32)
@@ -180,6 +180,77 @@ func TestMachine_ContextChangeBetweenRuns(t *testing.T) {
 		m.SetContextAccessor(acc, 32)
 		if r0, err := m.Run(p); err != nil || r0 != 0x22 {
 			t.Fatalf("run %d: context replaced by a helper: r0 = %#x, %v; want the new context's 0x22", i, r0, err)
+		}
+	}
+}
+
+// TestJIT_CtxPartialFresh checks that an owner may vouch for only the
+// words a compiled program's context sites access (ContextImage,
+// CtxSiteWords): with those words fresh the sites read the image with no
+// exit; with one of them stale they go to the accessor, as does every
+// access that is not a site (an offset in a register) unless the whole
+// image is fresh.
+func TestJIT_CtxPartialFresh(t *testing.T) {
+	load := func(insns asm.Instructions) *Program {
+		t.Helper()
+		p, err := Load(insns, Options{Engine: EngineJIT})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, why := p.Compiled(); !ok {
+			t.Skipf("not compiled: %s", why)
+		}
+		return p
+	}
+	sites := load(asm.Instructions{
+		asm.LoadMem(asm.R0, asm.R1, 4, asm.Word),
+		asm.LoadMem(asm.R2, asm.R1, 8, asm.Word),
+		asm.ALUOp(asm.Add).Reg(asm.R0, asm.R2),
+		asm.Return(),
+	})
+	// The second load's address is r1 plus a loaded value: no site.
+	indirect := load(asm.Instructions{
+		asm.LoadMem(asm.R2, asm.R1, 8, asm.Word),
+		asm.And.Imm(asm.R2, 4),
+		asm.Mov.Reg(asm.R3, asm.R1),
+		asm.Add.Reg(asm.R3, asm.R2),
+		asm.LoadMem(asm.R0, asm.R3, 8, asm.Word),
+		asm.Return(),
+	})
+	const w1, w2 = 1 << 1, 1 << 2 // the words at 4 and 8
+	if got := sites.CtxSiteWords(); got != w1|w2 {
+		t.Fatalf("CtxSiteWords = %#x, want %#x", got, w1|w2)
+	}
+	if got := indirect.CtxSiteWords(); got&w2 == 0 || got&(1<<3) != 0 {
+		t.Fatalf("CtxSiteWords of the indirect program = %#x, want the word at 8 and not the one at 12", got)
+	}
+	bytes := make(ctxBytes, 32)
+	bytes[4], bytes[8], bytes[12] = 0x10, 0x04, 0x77
+	var fresh, dirty uint64
+	img := &countingImage{ctxBytesImage: ctxBytesImage{ctxBytes: bytes, fresh: &fresh, dirty: &dirty,
+		plain: CtxImageFunc(32, func(off, size int, write bool) (int, int, uint64, bool) {
+			return off, size, 0, !write
+		})}}
+	m := NewMachine()
+	m.SetContextAccessor(img, 32)
+	for _, c := range []struct {
+		name  string
+		p     *Program
+		fresh uint64
+		r0    uint64
+		loads int
+	}{
+		{"sites, their words fresh", sites, w1 | w2, 0x14, 0},
+		{"sites, all fresh", sites, CtxAllWords, 0x14, 0},
+		{"sites, one word stale", sites, w2, 0xacce55 + 0x04, 1},
+		{"sites, none fresh", sites, 0, 0xacce55 + 0x04, 1},
+		{"indirect, its site's word fresh", indirect, w2, 0xacce55, 1},
+		{"indirect, all fresh", indirect, CtxAllWords, 0x77, 0},
+	} {
+		fresh, img.loads = c.fresh, 0
+		r0, err := m.Run(c.p)
+		if err != nil || r0 != c.r0 || img.loads != c.loads {
+			t.Errorf("%s: r0 = %#x, %v, %d accessor loads; want %#x and %d", c.name, r0, err, img.loads, c.r0, c.loads)
 		}
 	}
 }

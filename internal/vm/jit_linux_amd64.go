@@ -26,6 +26,8 @@ type native struct {
 	// on them (Machine.jitCtxSites), shared by the Machines running it.
 	ctxSites []ctxSite
 	verdicts atomic.Pointer[siteVerdicts]
+	// siteWords is the image words ctxSites access (CtxSiteWords).
+	siteWords uint64
 }
 
 // BPF r0-r9 live in machine registers for the whole run; r12 holds the
@@ -230,7 +232,7 @@ func compileAmd64(p *Program) (*native, error) {
 	}
 	n := &native{code: code, base: code.Addr(), start: code.Addr() + uintptr(a.Bound(start)),
 		fresh: code.Addr() + uintptr(a.Bound(fresh)),
-		off:   make([]int32, len(p.code)), dirty: c.dirtyAt, ctxSites: c.ctxSites,
+		off:   make([]int32, len(p.code)), dirty: c.dirtyAt, ctxSites: c.ctxSites, siteWords: siteWords(c.ctxSites),
 		calls: slices.ContainsFunc(p.code, func(o op) bool { return o.kind == kCall })}
 	for i, l := range c.ops {
 		n.off[i] = int32(a.Bound(l))

@@ -464,8 +464,8 @@ func (c *jitc) translate(n int, need uint8, image bool, slow x.Label) {
 	a.Jmp(end)
 
 	// A context access through an accessor with an image: use the image
-	// while it is fresh and both tables allow the access (the rule of
-	// loadSlow and storeSlow).
+	// while all of it is fresh and both tables allow the access (the
+	// rule of loadSlow and storeSlow).
 	a.Bind(hook)
 	table := int32(0)
 	if need&permWrite != 0 {
@@ -476,8 +476,8 @@ func (c *jitc) translate(n int, need uint8, image bool, slow x.Label) {
 	a.Load(8, jT1, x.M(jState, offCtxFr))
 	a.TestRR(true, jT1, jT1)
 	a.Jcc(x.CondE, slow)
-	a.CmpM8(x.M(jT1, 0), 0)
-	a.Jcc(x.CondE, slow)
+	a.ALUMI(true, x.CMP, x.M(jT1, 0), -1) // CtxAllWords
+	a.Jcc(x.CondNE, slow)
 	a.MovRR(false, jT0, jT0) // the offset (the context's base is 0)
 	a.Load(8, jT1, x.M(jState, offCtxPl+table))
 	a.TestM8(x.MI(jT1, jT0, 0), bit)
@@ -677,8 +677,8 @@ func (c *jitc) slotEvict(m int32) {
 }
 
 // ctxWindowFresh jumps to miss unless the address in r11 starts an
-// access of n bytes inside the published context window and the image is
-// fresh: the first checks of both context image paths.
+// access of n bytes inside the published context window and the whole
+// image is fresh: the first checks of both context image paths.
 func (c *jitc) ctxWindowFresh(n int, miss x.Label) {
 	a := &c.a
 	a.ALURM(true, x.CMP, jT0, x.M(jState, offCtxLo))
@@ -686,8 +686,8 @@ func (c *jitc) ctxWindowFresh(n int, miss x.Label) {
 	a.ALURM(true, x.CMP, jT0, x.M(jState, offCtxMax+8*int32(sizeLog(n))))
 	a.Jcc(x.CondA, miss)
 	a.Load(8, jT1, x.M(jState, offCtxFr))
-	a.CmpM8(x.M(jT1, 0), 0)
-	a.Jcc(x.CondE, miss)
+	a.ALUMI(true, x.CMP, x.M(jT1, 0), -1) // CtxAllWords
+	a.Jcc(x.CondNE, miss)
 }
 
 // ctxImage is the context image path of translate inline, for the load

@@ -173,7 +173,9 @@ func (m *Machine) SetContextAccessor(acc ContextAccessor, size int) {
 }
 
 // ContextImage is an optional interface of a ContextAccessor that keeps
-// the context as bytes: while *fresh is true, a load that plain allows
+// the context as bytes. *fresh is the set of 4-byte words of img that
+// show the context now (bit i for the word at 4*i, as CtxDirtyWords;
+// CtxAllWords: all of it). While it is CtxAllWords, a load that plain allows
 // at (off, size) returns the little-endian value of img[off:off+size],
 // and a store plain allows writes the value's low size bytes there and
 // sets in *dirty the bits of the 4-byte words it addressed (CtxDirtyWords),
@@ -188,10 +190,19 @@ func (m *Machine) SetContextAccessor(acc ContextAccessor, size int) {
 // A store the image drops (AllowStoreBelow) may still set its bits. img,
 // fresh, dirty and plain must stay valid, and img as large as the context,
 // while the accessor is set.
+//
+// An owner may vouch for fewer words than all: a run of a compiled
+// program whose context sites (Program.CtxSiteWords) are all fresh takes
+// them straight from the image; every other access, in compiled code or
+// the interpreter, needs all words fresh and otherwise calls LoadCtx or
+// StoreCtx, which must then bring the whole image up to date.
 type ContextImage interface {
 	ContextAccessor
-	CtxImage() (img []byte, fresh *bool, dirty *uint64, plain *CtxPolicy)
+	CtxImage() (img []byte, fresh *uint64, dirty *uint64, plain *CtxPolicy)
 }
+
+// CtxAllWords is every word of a context image, fresh or dirty.
+const CtxAllWords = ^uint64(0)
 
 // CtxDirtyWords is the set of 4-byte words of the context a store of
 // size bytes at off addresses, as ContextImage's dirty records it: bit i
@@ -204,7 +215,7 @@ func CtxDirtyWords(off, size int) uint64 {
 // ctxImage is what a ContextImage gave SetContextAccessor.
 type ctxImage struct {
 	img   []byte
-	fresh *bool
+	fresh *uint64
 	dirty *uint64
 	plain *CtxPolicy
 }

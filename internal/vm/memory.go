@@ -57,7 +57,7 @@ func (r *region) slotRem(i uint32) uint64 {
 // accessor, or as a fault.
 func (m *Machine) loadSlow(addr uint64, n uint32, pc int) (uint64, error) {
 	if o, ok := m.ctxHook(addr, n, false); ok {
-		if ci := &m.ctxImg; ci.fresh != nil && *ci.fresh {
+		if ci := &m.ctxImg; ci.fresh != nil && *ci.fresh == CtxAllWords {
 			if src, mask, _, ok := ci.plain.image(o, int(n), false); ok {
 				var w [8]byte
 				copy(w[:], ci.img[src:src+int(n)])
@@ -80,7 +80,7 @@ func (m *Machine) loadSlow(addr uint64, n uint32, pc int) (uint64, error) {
 func (m *Machine) storeSlow(addr uint64, n uint32, v uint64, pc int) error {
 	if o, ok := m.ctxHook(addr, n, true); ok {
 		imm := m.prog.code[pc].kind < kStxB
-		if ci := &m.ctxImg; ci.fresh != nil && *ci.fresh {
+		if ci := &m.ctxImg; ci.fresh != nil && *ci.fresh == CtxAllWords {
 			if src, mask, below, ok := ci.plain.image(o, int(n), true); ok {
 				*ci.dirty |= CtxDirtyWords(o, int(n))
 				if below != 0 && (v >= below && !imm || int64(v) >= int64(below) && imm) {
