@@ -167,8 +167,8 @@ func (x *Executor) Run(prog *Program, pkt *skb.Packet) (res Result, err error) {
 
 // redirectOf is pkt's pending redirect as Result reports it.
 func redirectOf(pkt *skb.Packet) Redirect {
-	r := pkt.PendingRedirect()
-	return Redirect{Kind: r.Kind, Ifindex: r.Ifindex, Ingress: r.Ingress}
+	kind, ifindex, ingress := pkt.RedirectTarget()
+	return Redirect{Kind: kind, Ifindex: ifindex, Ingress: ingress}
 }
 
 // refuse is Run's answer to what it cannot run, out of Run's way.

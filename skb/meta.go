@@ -77,6 +77,17 @@ func (p *Packet) PendingRedirect() RedirectInfo {
 	return r
 }
 
+// RedirectTarget is PendingRedirect's kind, ifindex and BPF_F_INGRESS,
+// decoded from the redirect word into three results: the packet path
+// reads them after every run that redirects, where building the
+// RedirectInfo and copying it out read its fields back wide right after
+// narrow stores wrote them, which stalled on store forwarding (a quarter
+// of BenchmarkCorpusProgram/l3_forward/jit's run).
+func (p *Packet) RedirectTarget() (kind RedirectKind, ifindex uint32, ingress bool) {
+	w := p.redir
+	return RedirectKind(w), uint32(w >> 32), w&redirectIngressBit != 0
+}
+
 // Redirecting reports whether a redirect is pending (PendingRedirect's
 // Kind is not RedirectNone) without copying it.
 func (p *Packet) Redirecting() bool { return p.redir != 0 }
