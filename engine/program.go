@@ -39,13 +39,13 @@ type Program struct {
 
 // maxPartialCompares is the most Packet words a partial comparison of
 // the context image may take (skb.CtxFields.Compares).
-const maxPartialCompares = 3
+const maxPartialCompares = 6
 
 // newProgram is the engine's Program for vp.
 func newProgram(c *Collection, name, section string, vp *vm.Program, insns asm.Instructions) *Program {
 	p := &Program{name: name, section: section, coll: c, vm: vp, lines: sourceLines(insns)}
-	// Beyond a few words, Shows's loop costs more than Lay's unrolled
-	// comparison of all of them (vlan_pop: cb, mark, protocol, vlan).
+	// Beyond a few words Lay's unrolled comparison of all of them is as
+	// cheap (ctx_fields) and Shows cannot be used.
 	if w := vp.CtxSiteWords(); w != 0 {
 		p.ctxFields = skb.CtxFieldsOf(w)
 		p.ctxPartial.Store(p.ctxFields.Compares() <= maxPartialCompares)

@@ -14,21 +14,29 @@ type CtxFields struct {
 	words uint64 // the image words of every field in the set
 	pkt   uint16 // ctxWords of the Packet that feed them, bit i for word i
 	tail  bool   // and the bytes past the last whole word
+	// idx is pkt as indexes, the last one repeated into the unused ones,
+	// so that Shows compares a fixed number of words without a loop; n
+	// is how many differ, beyond len(idx) Shows cannot be used.
+	idx [maxShowsCompares]uint8
+	n   int
 }
+
+// maxShowsCompares is how many Packet words Shows compares at most.
+const maxShowsCompares = 6
 
 // Words is the set of 4-byte image words f vouches for (bit i for the
 // word at 4*i): the words asked for, widened to whole fields.
 func (f *CtxFields) Words() uint64 { return f.words }
 
 // Compares is how many 8-byte words of the Packet Shows compares for f
-// besides the length and base; Lay compares 13. A set that needs more
-// than a few is cheaper to compare whole, unrolled, as Lay does.
+// besides the length and base; Lay compares 13. Shows takes at most
+// maxShowsCompares (a set of more reports false: compare whole, as Lay
+// does).
 func (f *CtxFields) Compares() int {
-	n := bits.OnesCount16(f.pkt)
 	if f.tail {
-		n++
+		return f.n + 1
 	}
-	return n
+	return f.n
 }
 
 // CtxFields.pkt has a bit for every whole word of ctxFields.
@@ -112,6 +120,15 @@ func CtxFieldsOf(words uint64) CtxFields {
 			f.pkt |= 1 << i
 		}
 	}
+	for m := f.pkt; m != 0; m &= m - 1 {
+		if f.n < len(f.idx) {
+			f.idx[f.n] = uint8(bits.TrailingZeros16(m))
+		}
+		f.n++
+	}
+	for i := min(f.n, len(f.idx)); i > 0 && i < len(f.idx); i++ {
+		f.idx[i] = f.idx[i-1]
+	}
 	return f
 }
 
@@ -121,14 +138,19 @@ func CtxFieldsOf(words uint64) CtxFields {
 // is every Packet word behind f's fields. The image's other words may be
 // stale; Lay brings them up to date.
 func (c *CtxCache) Shows(p *Packet, base uint32, f *CtxFields) bool {
-	if !c.ok || c.base != base || c.len != p.Len() {
+	if !c.ok || c.base != base || c.len != p.Len() || f.n > len(f.idx) {
 		return false
 	}
-	x := (*ctxWords)(unsafe.Add(unsafe.Pointer(&c.snap), ctxFieldsStart))
-	y := (*ctxWords)(unsafe.Add(unsafe.Pointer(p), ctxFieldsStart))
-	for m := f.pkt; m != 0; m &= m - 1 {
-		i := bits.TrailingZeros16(m)
-		if x[i] != y[i] {
+	if f.n != 0 {
+		// A fixed number of words, unrolled and without a branch each:
+		// a loop over the set's bits cost more than Lay's whole
+		// comparison for six words (vlan_pop).
+		x := (*ctxWords)(unsafe.Add(unsafe.Pointer(&c.snap), ctxFieldsStart))
+		y := (*ctxWords)(unsafe.Add(unsafe.Pointer(p), ctxFieldsStart))
+		i := &f.idx
+		d := (x[i[0]] ^ y[i[0]]) | (x[i[1]] ^ y[i[1]]) | (x[i[2]] ^ y[i[2]]) |
+			(x[i[3]] ^ y[i[3]]) | (x[i[4]] ^ y[i[4]]) | (x[i[5]] ^ y[i[5]])
+		if d != 0 {
 			return false
 		}
 	}

@@ -138,6 +138,24 @@ func TestCtxFields_Shows(t *testing.T) {
 	if c.Shows(p, base+64, &data) {
 		t.Error("data is shown at another base")
 	}
+	// Every field: more Packet words than Shows compares, so it never
+	// vouches; the six words of cb, vlan and hash it does, to the last.
+	all := skb.CtxFieldsOf(skb.CtxAllWords)
+	if all.Compares() <= 6 || c.Shows(p, base, &all) {
+		t.Errorf("all fields: %d compares, shown %v; want more than 6 and never shown", all.Compares(), c.Shows(p, base, &all))
+	}
+	six := skb.CtxFieldsOf(1<<(skb.CtxCB/4) | 1<<(skb.CtxVlanTCI/4) | 1<<(skb.CtxHash/4) | 1<<(skb.CtxHWTstamp/4))
+	if n := six.Compares(); n < 5 || n > 6 {
+		t.Fatalf("cb, vlan_tci, hash and hwtstamp: %d compares, want 5 or 6", n)
+	}
+	c.Lay(img, p, base)
+	if !c.Shows(p, base, &six) {
+		t.Errorf("%d compares: the packet just laid out is not shown", six.Compares())
+	}
+	p.HWTstamp++
+	if c.Shows(p, base, &six) {
+		t.Errorf("%d compares: a changed hwtstamp is shown", six.Compares())
+	}
 	if c.Shows(newCtxPacket(t, 65), base, &data) {
 		t.Error("data_end is shown for a packet of another length")
 	}
