@@ -21,6 +21,13 @@ package vm
 // memo before the packet window. A hint only orders the fast paths: a
 // guard or window that fails falls back to the full translation.
 //
+// The context hint also survives a spill: clang keeps the context in a
+// stack slot when registers run short and reloads it for each access
+// (nat44 stores skb->mark through such a reload), so an 8-byte store of
+// a hinted register to a proven stack offset is remembered (spillSet)
+// until a store to the frame overlaps it or paths disagree, and an
+// 8-byte load from that offset gets the hint back.
+//
 // The analysis must be sound, not complete: a register it cannot follow
 // is unknown, every join of differing facts is unknown, every op writes
 // unknown into every register it may write (calls: r0-r5, atomics: their
@@ -48,6 +55,97 @@ const (
 // fpFacts is the state before one op: facts about r0-r9.
 type fpFacts [regFP]fpFact
 
+// spillSet is the frame's stack slots known to hold a hinted address
+// (hintAddr): 8 bytes at r10+off hold val, probably.
+type spillSet [maxSpills]spilled
+
+type spilled struct {
+	ok  bool
+	off int32
+	val uint64
+}
+
+// maxSpills is how many spilled hints the analysis follows at once.
+const maxSpills = 4
+
+// join keeps the slots s and t agree on; it reports whether s changed.
+func (s *spillSet) join(t *spillSet) bool {
+	changed := false
+	for i := range s {
+		if s[i].ok && !spillsHold(t, s[i]) {
+			s[i] = spilled{}
+			changed = true
+		}
+	}
+	return changed
+}
+
+// spillsHold reports whether t holds e.
+func spillsHold(t *spillSet, e spilled) bool {
+	for _, x := range t {
+		if x == e {
+			return true
+		}
+	}
+	return false
+}
+
+// step is the spill set after o, given the facts f before it; out is the
+// facts after it, which a reload of a spilled hint completes.
+func (s spillSet) step(o *op, f *fpFacts, out *fpFacts) spillSet {
+	k := o.kind
+	switch {
+	case isStore(k) || k == kAtomic32 || k == kAtomic64:
+		so, ok := stackOff(o, f)
+		if k == kAtomic32 || k == kAtomic64 {
+			so, ok = atomicStackOff(o, f)
+		}
+		if !ok {
+			return s // not proven in the frame: only a hint is lost if it lands there
+		}
+		n := int32(memSize(k))
+		for i := range s {
+			if s[i].ok && s[i].off < so+n && so < s[i].off+8 {
+				s[i] = spilled{}
+			}
+		}
+		if k == kStxDW && o.src < regFP && f[o.src].hint == hintAddr {
+			for i := range s {
+				if !s[i].ok {
+					s[i] = spilled{ok: true, off: so, val: f[o.src].val}
+					break
+				}
+			}
+		}
+	case k == kLdxDW:
+		if so, ok := stackOff(o, f); ok && o.dst < regFP {
+			for _, e := range s {
+				if e.ok && e.off == so {
+					out[o.dst] = fpFact{hint: hintAddr, val: e.val}
+				}
+			}
+		}
+	}
+	return s
+}
+
+// atomicStackOff is stackOff for an atomic op: its address is dst+off.
+func atomicStackOff(o *op, f *fpFacts) (int32, bool) {
+	var off int64
+	switch {
+	case o.dst == regFP:
+	case o.dst < regFP && f[o.dst].known:
+		off = f[o.dst].off
+	default:
+		return 0, false
+	}
+	off += int64(o.off)
+	if off < -StackSize || off+int64(memSize(o.kind)) > 0 {
+		return 0, false
+	}
+	return int32(off), true
+}
+
 // maxFPOff bounds the offsets followed, far beyond any frame, so that
 // sums never overflow.
 const maxFPOff = 1 << 32
@@ -57,6 +155,7 @@ const maxFPOff = 1 << 32
 func stackProofs(p *Program) []fpFacts {
 	n := len(p.code)
 	in := make([]fpFacts, n)
+	spills := make([]spillSet, n)
 	seen := make([]bool, n)
 	var work []int
 	// Entries start with nothing known; they are also where Go starts
@@ -82,7 +181,7 @@ func stackProofs(p *Program) []fpFacts {
 	for _, t := range p.funcs {
 		mark(int(t))
 	}
-	flow := func(pc int, f fpFacts) {
+	flow := func(pc int, f fpFacts, s *spillSet) {
 		if pc < 0 || pc >= n {
 			return
 		}
@@ -90,11 +189,11 @@ func stackProofs(p *Program) []fpFacts {
 			return // nothing known, whatever flows in
 		}
 		if !seen[pc] {
-			seen[pc], in[pc] = true, f
+			seen[pc], in[pc], spills[pc] = true, f, *s
 			work = append(work, pc)
 			return
 		}
-		changed := false
+		changed := spills[pc].join(s)
 		for r := range f {
 			if in[pc][r] != (fpFact{}) && in[pc][r] != f[r] {
 				in[pc][r] = fpFact{}
@@ -110,15 +209,16 @@ func stackProofs(p *Program) []fpFacts {
 		work = work[:len(work)-1]
 		o := &p.code[pc]
 		out := fpStep(o, in[pc])
+		s := spills[pc].step(o, &in[pc], &out)
 		switch _, _, _, cond := jumpKind(o.kind); {
 		case o.kind == kExit:
 		case o.kind == kJa:
-			flow(int(o.off), out)
+			flow(int(o.off), out, &s)
 		case cond || o.kind == kMayGoto:
-			flow(int(o.off), out)
-			flow(pc+1, out)
+			flow(int(o.off), out, &s)
+			flow(pc+1, out, &s)
 		default:
-			flow(pc+1, out)
+			flow(pc+1, out, &s)
 		}
 	}
 	return in

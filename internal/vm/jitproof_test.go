@@ -211,3 +211,88 @@ func TestConstProofs(t *testing.T) {
 		}
 	}
 }
+
+// TestStackProofs_SpilledHint checks the context hint through a stack
+// slot: kept across a helper call and restored by an 8-byte reload of
+// the same slot; lost when a store overlaps the slot, when paths
+// disagree, or for another slot.
+func TestStackProofs_SpilledHint(t *testing.T) {
+	helpers := make([]HelperFunc, 8)
+	helpers[asm.FnMapLookupElem] = func(*Machine, uint64, uint64, uint64, uint64, uint64) (uint64, error) { return 0, nil }
+	spill := asm.StoreMem(asm.RFP, -16, asm.R1, asm.DWord)
+	reload := asm.LoadMem(asm.R1, asm.RFP, -16, asm.DWord)
+	for _, c := range []struct {
+		name  string
+		insns asm.Instructions
+		hint  bool
+	}{
+		{"across a helper call", asm.Instructions{spill, asm.FnMapLookupElem.Call(), reload}, true},
+		{"through a copy of r10", asm.Instructions{
+			asm.Mov.Reg(asm.R6, asm.RFP), asm.Add.Imm(asm.R6, -16), asm.StoreMem(asm.R6, 0, asm.R1, asm.DWord),
+			asm.Mov.Imm(asm.R1, 0), reload,
+		}, true},
+		{"a store over half the slot", asm.Instructions{spill, asm.StoreImm(asm.RFP, -12, 0, asm.Word), reload}, false},
+		{"an atomic on the slot", asm.Instructions{spill, asm.Mov.Imm(asm.R2, 1), asm.Mov.Reg(asm.R3, asm.RFP), asm.Add.Imm(asm.R3, -16), asm.StoreXAdd(asm.R3, asm.R2, asm.DWord), reload}, false},
+		{"another slot", asm.Instructions{spill, asm.LoadMem(asm.R1, asm.RFP, -8, asm.DWord)}, false},
+		{"a narrow reload", asm.Instructions{spill, asm.LoadMem(asm.R1, asm.RFP, -16, asm.Word)}, false},
+		{"paths that disagree", asm.Instructions{
+			asm.JEq.Imm(asm.R2, 0, "other"),
+			spill, asm.Ja.Label("join"),
+			asm.StoreMem(asm.RFP, -16, asm.R2, asm.DWord).WithSymbol("other"),
+			reload.WithSymbol("join"),
+		}, false},
+		{"paths that agree", asm.Instructions{
+			asm.JEq.Imm(asm.R2, 0, "other"),
+			spill, asm.Ja.Label("join"),
+			asm.Mov.Reg(asm.R3, asm.R1).WithSymbol("other"), asm.StoreMem(asm.RFP, -16, asm.R3, asm.DWord),
+			reload.WithSymbol("join"),
+		}, true},
+	} {
+		insns := append(c.insns, asm.Mov.Imm(asm.R0, 0).WithSymbol("at"), asm.Return())
+		p, err := Load(insns, Options{Helpers: helpers})
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		facts := stackProofs(p)
+		got := facts[len(p.code)-2][1]
+		if (got.hint == hintAddr && got.val == CtxAddr) != c.hint {
+			t.Errorf("%s: r1 after the reload: %+v; want the context hint %v", c.name, got, c.hint)
+		}
+	}
+}
+
+// TestJIT_SpilledHintOverwritten: a spilled context pointer whose slot
+// a store the analysis cannot place overwrites (through a pointer built
+// from a loaded offset) is not the context when reloaded; the access
+// through it must fault as in the interpreter, not read the image.
+func TestJIT_SpilledHintOverwritten(t *testing.T) {
+	insns := asm.Instructions{
+		asm.StoreMem(asm.RFP, -16, asm.R1, asm.DWord),
+		asm.Mov.Imm(asm.R2, -16),
+		asm.StoreMem(asm.RFP, -8, asm.R2, asm.DWord),
+		asm.LoadMem(asm.R2, asm.RFP, -8, asm.DWord), // -16, unknown to the analysis
+		asm.Add.Reg(asm.R2, asm.RFP),
+		asm.Mov.Imm(asm.R3, 64),
+		asm.StoreMem(asm.R2, 0, asm.R3, asm.DWord), // the slot now holds 64
+		asm.LoadMem(asm.R1, asm.RFP, -16, asm.DWord),
+		asm.LoadMem(asm.R0, asm.R1, 8, asm.Word),
+		asm.Return(),
+	}
+	var faults [2]string
+	for i, e := range []Engine{EngineInterp, EngineJIT} {
+		p, err := Load(insns, Options{Engine: e})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := NewMachine()
+		m.SetContext(make([]byte, 32))
+		_, err = m.Run(p)
+		if err == nil {
+			t.Fatalf("%v: the load through 64 did not fault", e)
+		}
+		faults[i] = err.Error()
+	}
+	if faults[0] != faults[1] {
+		t.Errorf("interpreter: %s\njit: %s", faults[0], faults[1])
+	}
+}
