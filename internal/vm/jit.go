@@ -64,6 +64,13 @@ const (
 // keeps.
 const memoWays = 3
 
+// constMemos is how many verdicts on constant accesses each row of
+// jitState.ways keeps after its memoWays slot memos (constMemoAt):
+// they live there because Machine.forgetSlots, which every rebind calls,
+// empties every way of both rows, and a verdict on a shared region must
+// be forgotten exactly when a slot memo is.
+const constMemos = 16
+
 // maxCtxSites bounds the context sites a program gets short paths for
 // (jitc.ctxShort); the rest take the full path, which decides the same way.
 const maxCtxSites = 64
@@ -122,7 +129,9 @@ type jitState struct {
 	// it where it is (jitc.slotWays), so a run going through a few map values (a
 	// counter per map) translates none of them once they have been
 	// translated.
-	ways    [2][memoWays]slotMemo
+	// The constMemos entries after them in each row are not slot memos
+	// but verdicts on constant accesses (constMemoAt).
+	ways    [2][memoWays + constMemos]slotMemo
 	wayNext [2]uint64
 
 	cpu   uint64 // SetCPU: the index into a region's arrBase

@@ -142,11 +142,12 @@ func constAccessOK(k uint64) bool {
 }
 
 // constAccess emits the access o at the constant address k (in r11), with
-// the rules Machine.access applies to it checked against the live region
-// table: r11 becomes the host address, or the code jumps to generic,
-// which translates in full. The region and offset are immediates, so a
-// shared region (a map value or global, always slotted) needs no
-// division: an offset below the stride is its own remainder. The context
+// the rules Machine.access applies to it: r11 becomes the host address,
+// or the code jumps to generic, which translates in full. A shared
+// region's access takes the verdict this Machine memoized for it
+// (constMemoAt), else checks the live region table (constCheck) and
+// memoizes what it found, so that a global read every run (a .rodata
+// constant) is one compare instead of nine once translated. The context
 // takes the image path of ctxImage at that offset; an access the image
 // table aliases is done out of line (ctxAlias), which goes on at after.
 func (c *jitc) constAccess(o *op, k uint64, need uint8, generic, done, after x.Label) {
@@ -173,6 +174,61 @@ func (c *jitc) constAccess(o *op, k uint64, need uint8, generic, done, after x.L
 		c.ctxFull(o, k, need, generic, after)
 		return
 	}
+	// A verdict this Machine reached on the same access since its shared
+	// regions last changed (constMemo): the host address, one compare.
+	key := constKey(k, n, need)
+	e := constMemoAt(key)
+	miss := a.NewLabel()
+	a.MovRI64(jT0, key)
+	a.ALURM(true, x.CMP, jT0, x.M(jState, e+offMemoLo))
+	a.Jcc(x.CondNE, miss)
+	a.Load(8, jT0, x.M(jState, e+offMemoDelta))
+	c.late = append(c.late, func() {
+		a.Bind(miss)
+		c.constCheck(k, n, need, generic)
+		a.MovRI64(jT1, key)
+		a.Store(8, x.M(jState, e+offMemoLo), jT1)
+		a.Store(8, x.M(jState, e+offMemoDelta), jT0)
+		a.Jmp(done)
+	})
+}
+
+// waysRow is the length of a row of jitState.ways.
+var waysRow = int32(len(jitState{}.ways[0]))
+
+// constKey names a constant access to a shared region for its verdict
+// (constMemo): the address (region below 1<<20, offset below 1<<30, see
+// constAccessOK), log2 of the size and the permissions it needs, in bits
+// the address leaves free. No key is MaxUint64, which forgetSlots writes.
+func constKey(k uint64, n int, need uint8) uint64 {
+	return k | uint64(sizeLog(n))<<52 | uint64(need&(permRead|permWrite|permAtomic))<<54
+}
+
+// constMemoAt is the offset in the Machine of the verdict entry for key:
+// one of the 2*constMemos entries after the slot memos in jitState.ways,
+// chosen by a hash of the address, so that programs sharing a Machine
+// spread over them. An entry whose lo is key holds in delta the host
+// address constCheck found for the access key names; forgetSlots
+// empties them with the slot memos, whenever the shared regions change
+// (rebind), which is what makes the verdict valid until then: the
+// checks depend only on the region's entry in the table, never on the
+// program (a shared region has no policy and no accessor, and the
+// checks refuse one that does).
+func constMemoAt(key uint64) int32 {
+	h := int32(((key & (1<<52 - 1)) * 0x9e3779b97f4a7c15) >> 59) // 0..31: the address's hash
+	row, j := h/constMemos, h%constMemos
+	return offWays + (row*waysRow+memoWays+j)*memoSize
+}
+
+// constCheck applies Machine.access's rules to the access of n bytes
+// needing need at the constant address k in a shared region, against the
+// live region table: r11 becomes the host address, or the code jumps to
+// generic, which translates in full. The region and offset are
+// immediates, so the region (a map value or global, always slotted)
+// needs no division: an offset below the stride is its own remainder.
+func (c *jitc) constCheck(k uint64, n int, need uint8, generic x.Label) {
+	a := &c.a
+	off := int32(k & math.MaxUint32)
 	r := int32(k >> 32)
 	reg := func(field int32) x.Mem { return x.M(jCX, r*regionSize+field) }
 	end := off + int32(n)
@@ -639,7 +695,7 @@ func (c *jitc) slotWays(n int, write bool, done x.Label) {
 		dir = 1
 	}
 	for w := range int32(memoWays) {
-		way := offWays + (dir*memoWays+w)*memoSize
+		way := offWays + (dir*waysRow+w)*memoSize
 		next := a.NewLabel()
 		a.ALURM(true, x.CMP, jT0, x.M(jState, way+offMemoLo))
 		a.Jcc(x.CondB, next)
@@ -664,7 +720,7 @@ func (c *jitc) slotEvict(m int32) {
 	a.ImulRRI(true, x.RAX, x.RAX, memoSize)
 	for i := int32(0); i < memoSize; i += 8 {
 		a.Load(8, jT1, x.M(jState, m+i))
-		a.Store(8, x.MI(jState, x.RAX, offWays+dir*memoWays*memoSize+i), jT1)
+		a.Store(8, x.MI(jState, x.RAX, offWays+dir*waysRow*memoSize+i), jT1)
 	}
 	a.Load(8, x.RAX, x.M(jState, next))
 	a.ALURI(true, x.ADD, x.RAX, 1)
