@@ -405,6 +405,9 @@ func (c *Collection) loadPrograms(spec *ebpf.CollectionSpec, mapIndex map[string
 			Engine:        c.opts.Engine.vm(),
 			ArrayLookup:   int32(asm.FnMapLookupElem),
 			PacketHelpers: packetHelpers,
+			// skb->data and data_end: what tc programs bound their packet
+			// accesses with (the image holds the packet window's ends).
+			PacketPointers: vm.PacketPointers{Data: skb.CtxData, End: skb.CtxDataEnd},
 		})
 		if err != nil {
 			return fmt.Errorf("new collection: program %q: %w%s", name, err, sourceOf(insns, err))

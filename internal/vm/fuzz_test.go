@@ -111,6 +111,8 @@ func newFuzzEnv() *fuzzEnv {
 		Helpers:       tbl,
 		AllowCallx:    true,
 		ArrayLookup:   int32(asm.FnMapLookupElem),
+		// The context holds data at 0 and data_end at 4 (fuzzEnv.run).
+		PacketPointers: vm.PacketPointers{Data: 0, End: 4},
 		Maps: func(ref vm.MapRef) (uint64, error) {
 			if !ref.Value() && ref.ID == 1 {
 				return e.hashH, nil

@@ -58,6 +58,7 @@ const (
 	exitCall                     // a bpf-to-bpf call
 	exitExit                     // exit
 	exitLimit                    // a taken jump to jitPC went over the instruction limit
+	exitDeopt                    // a packet pointer failed its check: the interpreter runs the frame on (jitpkt.go)
 )
 
 // memoWays is how many slot memos besides jitState.memo each direction

@@ -39,7 +39,7 @@ func diffEngines(t *testing.T, code, data []byte) *fuzzOutcome {
 		return nil
 	}
 	if d := want.diff(got); d != "" {
-		t.Fatalf("jit differs from the interpreter: %s\n%v", d, disasm(code))
+		t.Fatalf("jit differs from the interpreter: %s\ncode %x\ndata %x\n%v", d, code, data, disasm(code))
 	}
 	return want
 }
@@ -309,7 +309,29 @@ func genProgram(b []byte) asm.Instructions {
 				ins = asm.LoadInd(asm.R0, src, int32(c[3]%32)-8, []asm.Size{asm.Byte, asm.Half, asm.Word}[c[4]%3])
 			}
 		default:
-			ins = asm.Mov.Reg(dst, src)
+			if c[2]&1 == 0 {
+				ins = asm.Mov.Reg(dst, src)
+				break
+			}
+			// A bounds check of the packet as tc programs write it,
+			// which the compiler proves accesses through r6 with
+			// (jitpkt.go): dst = data + k, then dst against data_end,
+			// in one of the four ways the edges can prove room.
+			k := int32(c[3]%48) - 4
+			t := sym(i + 1 + int(c[4]%5))
+			insns = append(insns, asm.Mov.Reg(dst, asm.R6).WithSymbol(sym(i)), asm.Add.Imm(dst, k))
+			switch c[2] >> 1 % 4 {
+			case 0:
+				ins = asm.JGT.Reg(dst, asm.R7, t)
+			case 1:
+				ins = asm.JGE.Reg(dst, asm.R7, t)
+			case 2:
+				ins = asm.JLT.Reg(asm.R7, dst, t)
+			default:
+				ins = asm.JLE.Reg(dst, asm.R7, t)
+			}
+			insns = append(insns, ins)
+			continue
 		}
 		insns = append(insns, ins.WithSymbol(sym(i)))
 	}

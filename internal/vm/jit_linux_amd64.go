@@ -136,6 +136,10 @@ type jitc struct {
 	dirtyAt []int32
 	// facts are the stack proofs before every op (stackProofs).
 	facts []fpFacts
+	// pkt are the packet range proofs before every op and guard the
+	// loads of packet pointers they rest on (pktProofs); nil without.
+	pkt   []pktFacts
+	guard []uint8
 	// ctxSites is native.ctxSites.
 	ctxSites []ctxSite
 }
@@ -169,6 +173,7 @@ func compileAmd64(p *Program) (*native, error) {
 	}
 	c.common = a.NewLabel()
 	c.facts = stackProofs(p)
+	c.pkt, c.guard = pktProofs(p, c.facts, p.pktPtrs)
 	c.dirtyAt = c.dirty()
 
 	// Entry: load the registers, continue where Go says.
@@ -201,6 +206,9 @@ func compileAmd64(p *Program) (*native, error) {
 
 	for pc := range p.code {
 		a.Bind(c.ops[pc])
+		if pc > 0 && c.guard != nil && c.guard[pc-1] != 0 {
+			c.pktPtrGuard(pc)
+		}
 		c.op(pc)
 		if c.err != nil {
 			return nil, c.err

@@ -44,6 +44,14 @@ func (c *jitc) mem(pc int, o *op) {
 			f = c.facts[pc][breg]
 		}
 		k := f.val + uint64(int64(o.off)) // the address, if f holds a constant
+		if c.pkt != nil && pktProven(&c.pkt[pc], breg, o.off, n) {
+			// Inside the room the program's own bounds check proved
+			// against checked packet pointers (jitpkt.go): no window.
+			c.addrTo(jT0, breg, o.off)
+			a.ALURM(true, x.ADD, jT0, x.M(jState, offPktDel))
+			c.access(o, n, x.M(jT0, 0))
+			return
+		}
 		generic, notPkt, done, after := a.NewLabel(), a.NewLabel(), a.NewLabel(), a.NewLabel()
 		defer a.Bind(after)
 		switch {
@@ -82,6 +90,12 @@ func (c *jitc) mem(pc int, o *op) {
 			a.Jmp(done)
 		})
 	}
+	c.access(o, n, target)
+}
+
+// access emits the load or store o of n bytes at target, checked.
+func (c *jitc) access(o *op, n int, target x.Mem) {
+	a := &c.a
 	switch o.kind {
 	case kLdxB, kLdxH, kLdxW, kLdxDW:
 		a.Load(n, jitReg[o.dst], target)
@@ -98,6 +112,25 @@ func (c *jitc) mem(pc int, o *op) {
 		}
 		a.Store(n, target, src)
 	}
+}
+
+// pktPtrGuard checks, at the start of op pc, the packet pointer the load at
+// pc-1 put in its register (pktProofs): data no lower than the window's
+// start, data_end no higher than its end; otherwise the interpreter runs
+// the rest of the frame (exitDeopt), since what follows is compiled on
+// the proof that they hold.
+func (c *jitc) pktPtrGuard(pc int) {
+	a := &c.a
+	r := jitReg[c.p.code[pc-1].dst]
+	deopt := c.stub(pc, exitDeopt)
+	if c.guard[pc-1] == pktData {
+		a.ALURM(true, x.CMP, r, x.M(jState, offPktLo))
+		a.Jcc(x.CondB, deopt)
+		return
+	}
+	a.Lea(true, jT0, x.M(r, -1)) // end-1 <= the last byte; 0 wraps, and fails
+	a.ALURM(true, x.CMP, jT0, x.M(jState, offPktMax))
+	a.Jcc(x.CondA, deopt)
 }
 
 // pktWindow checks the address in r11 against the packet window for an

@@ -207,6 +207,28 @@ func (m *Machine) serveNative(base, limit int) (r0 uint64, err error) {
 				return 0, &LimitError{PC: int(p.insn[pc]), Limit: m.limit, Executed: uint64(acc + pc)}
 			}
 
+		case exitDeopt:
+			// A packet pointer failed its check (jitpkt.go): the
+			// frame goes on in the interpreter, from op pc. The
+			// interpreter counts from m.steps, which a fault leaves
+			// as the last helper call set it: so it is put back if
+			// the interpreter faults before it syncs.
+			synced := m.steps
+			m.steps = acc + pc
+			r0, err := m.exec(p, pc, m.depth)
+			if err != nil {
+				if m.steps == acc+pc {
+					m.steps = synced
+				}
+				return 0, err
+			}
+			regs[0] = r0
+			if m.depth == base {
+				return r0, nil
+			}
+			pc = m.ret()
+			acc = m.steps - pc
+
 		case exitExit:
 			pc++
 			if m.depth == base {

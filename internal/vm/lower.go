@@ -124,6 +124,7 @@ func (b *builder) compact() *Program {
 
 		arrayLookup: b.opts.ArrayLookup,
 		pktHelpers:  maps.Clone(b.opts.PacketHelpers),
+		pktPtrs:     b.opts.PacketPointers,
 	}
 	for i, o := range b.ops {
 		if b.second[i] {

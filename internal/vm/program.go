@@ -66,6 +66,10 @@ type Options struct {
 	// itself in their common case (PacketHelper; the state they read is
 	// Machine.SetPacketState's); every other case calls the helper.
 	PacketHelpers map[int32]PacketHelper
+	// PacketPointers names where the context holds the packet's data and
+	// data_end pointers, so that compiled code can prove packet accesses
+	// against the program's own bounds checks (jitpkt.go).
+	PacketPointers PacketPointers
 }
 
 // Program is a validated, lowered program. It is immutable and safe to run
@@ -82,8 +86,9 @@ type Program struct {
 
 	arrayLookup int32 // Options.ArrayLookup
 	pktHelpers  map[int32]PacketHelper
-	native      *native // machine code, if compiled
-	nativeWhy   string  // why not
+	pktPtrs     PacketPointers // Options.PacketPointers
+	native      *native        // machine code, if compiled
+	nativeWhy   string         // why not
 }
 
 // Load validates insns (references already resolved by the loader, or
