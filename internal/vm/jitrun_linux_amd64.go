@@ -142,6 +142,7 @@ func (m *Machine) serveNative(base, limit int) (r0 uint64, err error) {
 		pc := int(m.jit.pc)
 		acc := limit - int(m.jit.budget)
 		o := &p.code[pc]
+		interp := false
 		switch m.jit.code {
 		case exitLimit:
 			m.steps = acc + pc
@@ -209,25 +210,8 @@ func (m *Machine) serveNative(base, limit int) (r0 uint64, err error) {
 
 		case exitDeopt:
 			// A packet pointer failed its check (jitpkt.go): the
-			// frame goes on in the interpreter, from op pc. The
-			// interpreter counts from m.steps, which a fault leaves
-			// as the last helper call set it: so it is put back if
-			// the interpreter faults before it syncs.
-			synced := m.steps
-			m.steps = acc + pc
-			r0, err := m.exec(p, pc, m.depth)
-			if err != nil {
-				if m.steps == acc+pc {
-					m.steps = synced
-				}
-				return 0, err
-			}
-			regs[0] = r0
-			if m.depth == base {
-				return r0, nil
-			}
-			pc = m.ret()
-			acc = m.steps - pc
+			// frame goes on in the interpreter, from op pc (below).
+			interp = true
 
 		case exitExit:
 			pc++
@@ -239,12 +223,20 @@ func (m *Machine) serveNative(base, limit int) (r0 uint64, err error) {
 			pc = m.ret()
 			acc = steps - pc
 		}
-		// A tail call reached an interpreted program: the interpreter
-		// runs its frames to their exits.
-		for m.prog.native == nil {
+		// The interpreter runs frames to their exits: a tail call
+		// reached an interpreted program, or compiled code gave its
+		// frame up. It counts from m.steps, which a fault leaves as the
+		// last sync (a helper call) set it: so that is put back if it
+		// faults before it syncs.
+		for interp || m.prog.native == nil {
+			interp = false
+			synced := m.steps
 			m.steps = acc + pc
 			r0, err := m.exec(m.prog, pc, m.depth)
 			if err != nil {
+				if m.steps == acc+pc {
+					m.steps = synced
+				}
 				return 0, err
 			}
 			regs[0] = r0
