@@ -14,10 +14,11 @@ type CtxFields struct {
 	words uint64 // the image words of every field in the set
 	pkt   uint16 // ctxWords of the Packet that feed them, bit i for word i
 	tail  bool   // and the bytes past the last whole word
-	// idx is pkt as indexes, the last one repeated into the unused ones,
-	// so that Shows compares a fixed number of words without a loop; n
-	// is how many differ, beyond len(idx) Shows cannot be used.
-	idx [maxShowsCompares]uint8
+	// off is pkt as byte offsets into the Packet, the last one repeated
+	// into the unused ones, so that Shows compares its words without a
+	// loop or bounds checks; n is how many there are, beyond len(off)
+	// Shows cannot be used.
+	off [maxShowsCompares]uintptr
 	n   int
 }
 
@@ -121,13 +122,13 @@ func CtxFieldsOf(words uint64) CtxFields {
 		}
 	}
 	for m := f.pkt; m != 0; m &= m - 1 {
-		if f.n < len(f.idx) {
-			f.idx[f.n] = uint8(bits.TrailingZeros16(m))
+		if f.n < len(f.off) {
+			f.off[f.n] = ctxFieldsStart + 8*uintptr(bits.TrailingZeros16(m))
 		}
 		f.n++
 	}
-	for i := min(f.n, len(f.idx)); i > 0 && i < len(f.idx); i++ {
-		f.idx[i] = f.idx[i-1]
+	for i := min(f.n, len(f.off)); i > 0 && i < len(f.off); i++ {
+		f.off[i] = f.off[i-1]
 	}
 	return f
 }
@@ -138,21 +139,30 @@ func CtxFieldsOf(words uint64) CtxFields {
 // is every Packet word behind f's fields. The image's other words may be
 // stale; Lay brings them up to date.
 func (c *CtxCache) Shows(p *Packet, base uint32, f *CtxFields) bool {
-	if !c.ok || c.base != base || c.len != p.Len() || f.n > len(f.idx) {
+	if !c.ok || c.base != base || c.len != p.Len() {
 		return false
 	}
-	if f.n != 0 {
-		// A fixed number of words, unrolled and without a branch each:
-		// a loop over the set's bits cost more than Lay's whole
-		// comparison for six words (vlan_pop).
-		x := (*ctxWords)(unsafe.Add(unsafe.Pointer(&c.snap), ctxFieldsStart))
-		y := (*ctxWords)(unsafe.Add(unsafe.Pointer(p), ctxFieldsStart))
-		i := &f.idx
-		d := (x[i[0]] ^ y[i[0]]) | (x[i[1]] ^ y[i[1]]) | (x[i[2]] ^ y[i[2]]) |
-			(x[i[3]] ^ y[i[3]]) | (x[i[4]] ^ y[i[4]]) | (x[i[5]] ^ y[i[5]])
-		if d != 0 {
-			return false
-		}
+	// Words at offsets CtxFieldsOf computed inside ctxFields, unrolled:
+	// a loop over the set's bits cost more than Lay's whole comparison
+	// for six words (vlan_pop), bounds checks as much as the compares.
+	x, y := unsafe.Pointer(&c.snap), unsafe.Pointer(p)
+	w := func(off uintptr) uint64 { return *(*uint64)(unsafe.Add(x, off)) ^ *(*uint64)(unsafe.Add(y, off)) }
+	o := &f.off
+	var d uint64
+	switch f.n {
+	case 0:
+	case 1:
+		d = w(o[0])
+	case 2:
+		d = w(o[0]) | w(o[1])
+	case 3:
+		d = w(o[0]) | w(o[1]) | w(o[2])
+	case 4:
+		d = w(o[0]) | w(o[1]) | w(o[2]) | w(o[3])
+	case 5, 6:
+		d = w(o[0]) | w(o[1]) | w(o[2]) | w(o[3]) | w(o[4]) | w(o[5])
+	default:
+		return false
 	}
-	return !f.tail || *c.snap.ctxTail() == *p.ctxTail()
+	return d == 0 && (!f.tail || *c.snap.ctxTail() == *p.ctxTail())
 }
