@@ -267,7 +267,7 @@ func (c *Collection) createMaps(spec *ebpf.CollectionSpec) (map[string]int, erro
 		info := m.Info()
 		e := &mapEntry{name: name, m: m, keySize: info.KeySize, valueSize: info.ValueSize}
 		if sm, ok := m.(maps.SlotMap); ok {
-			if err := c.mapSlots(e, sm, ms.Flags&maps.FlagRdonlyProg != 0); err != nil {
+			if err := c.mapSlots(e, sm, ms.Flags&maps.FlagRdonlyProg != 0, info.Frozen); err != nil {
 				return nil, fmt.Errorf("new collection: map %q: %w", name, err)
 			}
 		}
@@ -340,10 +340,14 @@ func (c *Collection) newMap(name string, ms *ebpf.MapSpec, mopts maps.Options) (
 
 // mapSlots maps every CPU's value memory of sm into the address space,
 // confining each access to one value (Stride, SlotSize).
-func (c *Collection) mapSlots(e *mapEntry, sm maps.SlotMap, readOnly bool) error {
+// A map programs cannot write and userspace no longer can (frozen:
+// .rodata) is constant: compiled code folds its loads (vm.Region.Constant);
+// the collection unmaps it only when it closes, after which nothing runs.
+func (c *Collection) mapSlots(e *mapEntry, sm maps.SlotMap, readOnly, frozen bool) error {
 	e.slots, e.percpu, e.stride = sm, sm.NumCPU() > 1, uint64(sm.Stride())
 	for cpu := range sm.NumCPU() {
-		addr, err := c.as.Map(vm.Region{Data: sm.Slots(cpu), Stride: sm.Stride(), SlotSize: sm.ValueSize(), ReadOnly: readOnly})
+		addr, err := c.as.Map(vm.Region{Data: sm.Slots(cpu), Stride: sm.Stride(), SlotSize: sm.ValueSize(),
+			ReadOnly: readOnly, Constant: readOnly && frozen})
 		if err != nil {
 			return err
 		}

@@ -74,6 +74,13 @@ type Region struct {
 	SlotSize int
 	// ReadOnly rejects writes and atomics (frozen maps, .rodata).
 	ReadOnly bool
+	// Constant promises that Data never changes while the region is
+	// mapped, and that it stays mapped while a program loaded into the
+	// address space may run (a frozen map programs cannot write:
+	// .rodata). Compiled code then reads what a load at a proven
+	// constant address finds there when it is compiled, as the kernel's
+	// verifier does for frozen read-only maps. It requires ReadOnly.
+	Constant bool
 }
 
 // perm bits of a region.
@@ -98,6 +105,8 @@ type region struct {
 	magic  uint64     // ceil(2^64/stride), for a division-free remainder
 	policy *CtxPolicy // context region: per-access rules
 	obj    any        // handle regions: the object the handle stands for
+	// constant: Region.Constant.
+	constant bool
 	// Handles of NewArrayHandle: arrBase[cpu] + i*arrStride for i < arrN.
 	arrBase   []uint64
 	arrN      uint32
@@ -309,6 +318,10 @@ func newRegion(r Region) (region, error) {
 	if r.ReadOnly {
 		reg.perm = permRead
 	}
+	if r.Constant && !r.ReadOnly {
+		return region{}, fmt.Errorf("map region: constant but writable: %w", syscall.EINVAL)
+	}
+	reg.constant = r.Constant
 	if r.Stride < 0 || r.SlotSize < 0 || r.SlotSize > r.Stride || (r.Stride == 0 && r.SlotSize != 0) {
 		return region{}, fmt.Errorf("map region: stride %d slot %d: %w", r.Stride, r.SlotSize, syscall.EINVAL)
 	}

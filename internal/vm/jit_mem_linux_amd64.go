@@ -44,6 +44,13 @@ func (c *jitc) mem(pc int, o *op) {
 			f = c.facts[pc][breg]
 		}
 		k := f.val + uint64(int64(o.off)) // the address, if f holds a constant
+		if f.cnst && load {
+			if v, ok := constLoad(c.p, o, k); ok {
+				// A constant region (.rodata): the value it holds for good.
+				a.MovRI64(jitReg[o.dst], v)
+				return
+			}
+		}
 		if c.pkt != nil && pktProven(&c.pkt[pc], breg, o.off, n) {
 			// Inside the room the program's own bounds check proved
 			// against checked packet pointers (jitpkt.go): no window.

@@ -1,5 +1,7 @@
 package vm
 
+import "encoding/binary"
+
 // The compiler's proofs: a forward analysis over the lowered program that
 // finds which of r0-r9 hold r10 plus a constant, or a constant, on every
 // path to an op. An access through such a register whose whole extent
@@ -351,3 +353,42 @@ func jumpKind(k uint8) (base uint8, reg, w32 bool, ok bool) {
 }
 
 func isStore(kind uint8) bool { return kind >= kStB && kind <= kStxDW }
+
+// constLoad reports the value a load o (of n bytes) at the proven
+// constant address k reads, when k lies in a constant region
+// (Region.Constant) of p's address space and the access passes every
+// rule Machine.access applies (read permission, bounds, the slot), so
+// that compiled code may use the value instead of loading it. The region
+// cannot change or go while p may run, so the interpreter reads the
+// same.
+func constLoad(p *Program, o *op, k uint64) (uint64, bool) {
+	if p.as == nil || o.kind < kLdxB || o.kind > kLdxSW {
+		return 0, false
+	}
+	regs := p.as.snap.Load()
+	id, off := k>>32, uint32(k)
+	if regs == nil || id < firstShared || id-firstShared >= uint64(len(*regs)) {
+		return 0, false
+	}
+	r := &(*regs)[id-firstShared]
+	n := memSize(o.kind)
+	end := uint64(off) + uint64(n)
+	if !r.constant || r.perm&permRead == 0 || r.policy != nil || off < r.lo || end > uint64(r.hi) || off < r.base {
+		return 0, false
+	}
+	if r.stride != 0 && uint64(off%r.stride)+uint64(n) > uint64(r.slot) {
+		return 0, false
+	}
+	var w [8]byte
+	copy(w[:], r.buf[off-r.base:end-uint64(r.base)])
+	v := binary.LittleEndian.Uint64(w[:])
+	switch o.kind {
+	case kLdxSB:
+		v = uint64(int64(int8(v)))
+	case kLdxSH:
+		v = uint64(int64(int16(v)))
+	case kLdxSW:
+		v = uint64(int64(int32(v)))
+	}
+	return v, true
+}
