@@ -45,8 +45,8 @@ func TestJIT_ConstantRegion(t *testing.T) {
 	cases := []access{
 		{0, asm.Byte, false}, {0, asm.Byte, true}, {1, asm.Half, false}, {1, asm.Half, true},
 		{2, asm.Word, false}, {2, asm.Word, true}, {8, asm.Word, true}, {9, asm.Half, true},
-		{4, asm.Word, false}, // past the slot's 6 bytes
-		{0, asm.DWord, false}, // likewise
+		{4, asm.Word, false},                         // past the slot's 6 bytes
+		{0, asm.DWord, false},                        // likewise
 		{14, asm.Half, false}, {16, asm.Byte, false}, // padding, past the end
 	}
 	run := func(insns asm.Instructions, e Engine) (uint64, string) {

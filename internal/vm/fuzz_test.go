@@ -169,6 +169,12 @@ func (e *fuzzEnv) checkOn(t *testing.T, code, data []byte, eng vm.Engine) *fuzzO
 	e.ctx = make([]byte, 32+8)
 	binary.LittleEndian.PutUint32(e.ctx[0:], uint32(vm.PacketAddr(fuzzData)))
 	binary.LittleEndian.PutUint32(e.ctx[4:], uint32(vm.PacketAddr(end)))
+	if len(data) > 2 && data[0]&0x40 != 0 {
+		// Forged packet pointers, which compiled code must not trust
+		// (jitpkt.go): data_end small or past the packet, data before it.
+		forged := []uint32{1, uint32(data[2]), uint32(vm.PacketAddr(end)) + uint32(data[2]), uint32(vm.PacketAddr(0))}
+		binary.LittleEndian.PutUint32(e.ctx[4*(data[2]&1):], forged[data[2]>>1%4])
+	}
 	copy(e.ctx[32:], bytes.Repeat([]byte{fuzzGuard}, 8))
 	ctxBefore := append([]byte(nil), e.ctx...)
 

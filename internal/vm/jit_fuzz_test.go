@@ -320,6 +320,9 @@ func genProgram(b []byte) asm.Instructions {
 			k := int32(c[3]%48) - 4
 			t := sym(i + 1 + int(c[4]%5))
 			insns = append(insns, asm.Mov.Reg(dst, asm.R6).WithSymbol(sym(i)), asm.Add.Imm(dst, k))
+			if c[4]&0x80 != 0 { // against data_end less a constant
+				insns = append(insns, asm.Add.Imm(asm.R7, -int32(c[4]&0x7f)))
+			}
 			switch c[2] >> 1 % 4 {
 			case 0:
 				ins = asm.JGT.Reg(dst, asm.R7, t)

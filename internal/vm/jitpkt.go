@@ -271,6 +271,12 @@ func pktCompare(o *op, f *pktFacts) (room int64, onTaken, ok bool) {
 	default:
 		return 0, false, false
 	}
+	// Neither side may wrap, or the unsigned compare would prove nothing
+	// about the numbers: data and data_end are below 2^32 once checked
+	// (data_end may be as low as 1), so N and M must not be negative.
+	if a.off < 0 || b.off < 0 {
+		return 0, false, false
+	}
 	room = a.off - b.off // data + N <= end + M: room N - M
 	if strict {
 		room++

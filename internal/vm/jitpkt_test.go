@@ -30,6 +30,12 @@ func parseProgram(check asm.Instruction, n int32, off int16, between ...asm.Inst
 	)
 }
 
+// endMinus is parseProgram's check against data_end - m.
+func endMinus(m int32, n int32, off int16) asm.Instructions {
+	insns := parseProgram(asm.JGT.Reg(asm.R4, asm.R3, "out"), n, off)
+	return append(insns[:2], append(asm.Instructions{asm.Add.Imm(asm.R3, -m)}, insns[2:]...)...)
+}
+
 // TestPktProofs checks which accesses the analysis proves inside the
 // packet: the edge of each compare form that proves room, the room's
 // exact end, and what forgets it (calls, joins with an unchecked path).
@@ -55,6 +61,7 @@ func TestPktProofs(t *testing.T) {
 		{"data moved after the check", parseProgram(asm.JGT.Reg(asm.R4, asm.R3, "out"), 14, 0, asm.Add.Imm(asm.R2, 13)), false},
 		{"data moved within the room", parseProgram(asm.JGT.Reg(asm.R4, asm.R3, "out"), 14, 0, asm.Add.Imm(asm.R2, 12)), true},
 		{"a path that skips the check", parseProgram(asm.JGT.Reg(asm.R4, asm.R3, "out"), 14, 12, asm.JEq.Imm(asm.R5, 0, "at")), true},
+		{"against data_end minus a constant, which could wrap", endMinus(100, 14, 12), false},
 		{"a jump over the check", append(asm.Instructions{asm.JEq.Imm(asm.R5, 0, "at")}, parseProgram(asm.JGT.Reg(asm.R4, asm.R3, "out"), 14, 12)...), false},
 	} {
 		p, err := Load(c.insns, Options{Helpers: helpers, PacketPointers: testPktPtrs})
@@ -98,15 +105,21 @@ func TestJIT_PacketPointersForged(t *testing.T) {
 	for _, c := range []struct {
 		name      string
 		off       int16
+		endMinus  int32
 		data, end uint32
 		want      uint64
 		fault     bool
 	}{
-		{"true pointers, a packet too short", 40, uint32(PacketAddr(0)), uint32(PacketAddr(48)), 7, false},
-		{"data_end forged past the packet", 50, uint32(PacketAddr(0)), uint32(PacketAddr(48)) + 64, 0, true},
-		{"data forged before the packet", 40, uint32(PacketAddr(0)) - 64, uint32(PacketAddr(48)), 0, true},
+		{"true pointers, a packet too short", 40, 0, uint32(PacketAddr(0)), uint32(PacketAddr(48)), 7, false},
+		{"data_end forged past the packet", 50, 0, uint32(PacketAddr(0)), uint32(PacketAddr(48)) + 64, 0, true},
+		{"data forged before the packet", 40, 0, uint32(PacketAddr(0)) - 64, uint32(PacketAddr(48)), 0, true},
+		// data_end - 100 wraps: the compare falls through for any data.
+		{"data_end forged as 1, compared less 100", 50, 100, uint32(PacketAddr(0)), 1, 0, true},
 	} {
 		insns := parseProgram(asm.JGT.Reg(asm.R4, asm.R3, "out"), 64, c.off)
+		if c.endMinus != 0 {
+			insns = endMinus(c.endMinus, 64, c.off)
+		}
 		var results [2]string
 		for i, e := range []Engine{EngineInterp, EngineJIT} {
 			p, err := Load(insns, Options{Engine: e, PacketPointers: testPktPtrs})
