@@ -56,6 +56,9 @@ type pktFacts struct {
 // a proof never reaches past a packet of 4 GiB.
 const maxPktOff = 1 << 31
 
+// Every register known as data+c holds the same value of data on any one
+// path, and the room is relative to it: a load of data forgets the others.
+//
 // pktProofs computes the packet facts before every op of p; guard[pc] is
 // pktData or pktEnd for a load whose result compiled code must check
 // against the window. nil when the program has no context hint to start
@@ -200,6 +203,17 @@ func pktStep(o *op, f pktFacts, g uint8) pktFacts {
 		set(r, v)
 	}
 	switch k := o.kind; {
+	case g == pktData:
+		// The room is relative to one value of data: another load of it
+		// may read another (a context the program stored into), so
+		// every register holding the old one, and the room, go.
+		for r := range f.r {
+			if f.r[r].kind == pktData {
+				f.r[r] = pktFact{}
+			}
+		}
+		f.room = 0
+		set(o.dst, pktFact{kind: g}) // checked after the load (jitc.pktPtrGuard)
 	case g != 0:
 		set(o.dst, pktFact{kind: g}) // checked after the load (jitc.pktPtrGuard)
 	case k == kMov64Reg:

@@ -62,6 +62,8 @@ func TestPktProofs(t *testing.T) {
 		{"data moved within the room", parseProgram(asm.JGT.Reg(asm.R4, asm.R3, "out"), 14, 0, asm.Add.Imm(asm.R2, 12)), true},
 		{"a path that skips the check", parseProgram(asm.JGT.Reg(asm.R4, asm.R3, "out"), 14, 12, asm.JEq.Imm(asm.R5, 0, "at")), true},
 		{"against data_end minus a constant, which could wrap", endMinus(100, 14, 12), false},
+		{"data loaded again after the check", parseProgram(asm.JGT.Reg(asm.R4, asm.R3, "out"), 14, 12,
+			asm.LoadMem(asm.R5, asm.R1, 0, asm.Word), asm.Mov.Imm(asm.R0, 0)), false},
 		{"a jump over the check", append(asm.Instructions{asm.JEq.Imm(asm.R5, 0, "at")}, parseProgram(asm.JGT.Reg(asm.R4, asm.R3, "out"), 14, 12)...), false},
 	} {
 		p, err := Load(c.insns, Options{Helpers: helpers, PacketPointers: testPktPtrs})
@@ -176,4 +178,50 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// TestJIT_PacketPointerReloaded: data is loaded again after a check, from
+// a context the program moved it in; the room proven for the first value
+// must not serve the second, or compiled code would read past the packet.
+func TestJIT_PacketPointerReloaded(t *testing.T) {
+	insns := asm.Instructions{
+		asm.LoadMem(asm.R2, asm.R1, 0, asm.Word),
+		asm.LoadMem(asm.R3, asm.R1, 4, asm.Word),
+		asm.Mov.Reg(asm.R4, asm.R2),
+		asm.Add.Imm(asm.R4, 64),
+		asm.JGT.Reg(asm.R4, asm.R3, "out"),
+		asm.Mov.Reg(asm.R6, asm.R2),
+		asm.Add.Imm(asm.R6, 32),
+		asm.StoreMem(asm.R1, 0, asm.R6, asm.Word), // data += 32
+		asm.LoadMem(asm.R5, asm.R1, 0, asm.Word),
+		asm.Mov.Imm(asm.R0, 0),
+		asm.LoadMem(asm.R0, asm.R5, 40, asm.Half), // packet offset 72 of 70
+		asm.Return(),
+		asm.Mov.Imm(asm.R0, 7).WithSymbol("out"),
+		asm.Return(),
+	}
+	var results [2]string
+	for i, e := range []Engine{EngineInterp, EngineJIT} {
+		p, err := Load(insns, Options{Engine: e, PacketPointers: testPktPtrs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := make([]byte, 8)
+		binary.LittleEndian.PutUint32(ctx[0:], uint32(PacketAddr(0)))
+		binary.LittleEndian.PutUint32(ctx[4:], uint32(PacketAddr(70)))
+		m := NewMachine()
+		if err := m.SetPacket(make([]byte, 70), 0, 0, 70); err != nil {
+			t.Fatal(err)
+		}
+		m.SetContext(ctx)
+		_, err = m.Run(p)
+		var f *Fault
+		if !errors.As(err, &f) {
+			t.Errorf("%v: %v, want an out-of-bounds fault", e, err)
+		}
+		results[i] = errString(err)
+	}
+	if results[0] != results[1] {
+		t.Errorf("interpreter %q, jit %q", results[0], results[1])
+	}
 }
