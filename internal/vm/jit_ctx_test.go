@@ -254,3 +254,42 @@ func TestJIT_CtxPartialFresh(t *testing.T) {
 		}
 	}
 }
+
+// TestJIT_CtxSiteInSubprogram: a subprogram's r1 is probably the context
+// too, so its constant-offset context loads are sites (CtxSiteWords), and
+// they still read whatever r1 holds when it is not the context.
+func TestJIT_CtxSiteInSubprogram(t *testing.T) {
+	insns := asm.Instructions{
+		asm.Call.Label("f"),
+		asm.Return(),
+		asm.LoadMem(asm.R0, asm.R1, 8, asm.Word).WithSymbol("f"),
+		asm.Return(),
+	}
+	p, err := Load(insns, Options{Engine: EngineJIT})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, why := p.Compiled(); !ok {
+		t.Skipf("not compiled: %s", why)
+	}
+	if got := p.CtxSiteWords(); got != 1<<2 {
+		t.Errorf("CtxSiteWords = %#x, want the word at 8", got)
+	}
+	m := NewMachine()
+	ctx := make([]byte, 16)
+	ctx[8] = 0x42
+	m.SetContext(ctx)
+	if r0, err := m.Run(p); err != nil || r0 != 0x42 {
+		t.Errorf("r0 = %#x, %v; want 0x42", r0, err)
+	}
+	// r1 is not the context: the guess fails and the load faults as the
+	// interpreter's does.
+	q, err := Load(append(asm.Instructions{asm.Mov.Imm(asm.R1, 64)}, insns...), Options{Engine: EngineJIT})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f *Fault
+	if _, err := m.Run(q); !errors.As(err, &f) {
+		t.Errorf("a load through 64+8: %v, want a fault", err)
+	}
+}

@@ -178,6 +178,11 @@ func stackProofs(p *Program) []fpFacts {
 	for _, o := range p.code {
 		if o.kind == kCall {
 			mark(int(o.off))
+			// A subprogram's first argument is mostly the context too
+			// (a helper of the program's that takes the skb).
+			if t := int(o.off); t > 0 && t < n {
+				in[t][1] = fpFact{hint: hintAddr, val: CtxAddr}
+			}
 		}
 	}
 	for _, t := range p.funcs {
