@@ -53,10 +53,16 @@ const hashRoutineKey = -1
 const maxHashTries = 64
 
 // mapLookup emits the Options.ArrayLookup helper call at op pc: the hash
-// handles of NewHashHandle here, the array handles by arrayLookup, every
-// other case by the helper in Go.
+// handles of NewHashHandle here, the array handles by arrayLookup (by
+// arrayMemo when r1 is proven to hold one), every other case by the
+// helper in Go.
 func (c *jitc) mapLookup(pc int) {
 	a := &c.a
+	if h, ok := c.arrayHandle(pc); ok {
+		c.helperEntry(pc)
+		c.arrayMemo(pc, h)
+		return
+	}
 	slow := c.stub(pc, exitHelper)
 	array, done := a.NewLabel(), a.NewLabel()
 	c.helperEntry(pc)

@@ -255,7 +255,12 @@ func constKey(k uint64, n int, need uint8) uint64 {
 // program (a shared region has no policy and no accessor, and the
 // checks refuse one that does).
 func constMemoAt(key uint64) int32 {
-	h := int32(((key & (1<<52 - 1)) * 0x9e3779b97f4a7c15) >> 59) // 0..31: the address's hash
+	// The address's hash, 0..31. The region is folded into the low bits
+	// before the multiply: region<<32 alone leaves only the multiplier's
+	// low half to spread IDs, and dns_guard's .rodata word and both map
+	// handles then shared one entry, refilling it at every access.
+	k := key & (1<<52 - 1)
+	h := int32(((k ^ k>>29) * 0x9e3779b97f4a7c15) >> 59)
 	row, j := h/constMemos, h%constMemos
 	return offWays + (row*waysRow+memoWays+j)*memoSize
 }
@@ -657,44 +662,6 @@ func (c *jitc) window(n int, slow x.Label) {
 	a.ALURR(true, x.CMP, jT1, x.RAX)
 	a.Load(8, x.RAX, x.M(jState, offSave))
 	a.Jcc(x.CondA, slow)
-}
-
-// arrayLookup emits the Options.ArrayLookup helper call at op pc for the
-// handles of AddressSpace.NewArrayHandle: the 4-byte index read through
-// r2 as Machine.Mem reads a helper's argument, then r0 = arrBase[cpu] +
-// index*arrStride, or 0 past the end. Every other handle, a key the
-// translation refuses and a CPU without a base call the helper in Go,
-// which answers the same way and faults the same way.
-func (c *jitc) arrayLookup(pc int) {
-	a := &c.a
-	slow := c.stub(pc, exitHelper)
-	null, done := a.NewLabel(), a.NewLabel()
-	// mapLookup has recorded the call (helperEntry).
-	if f := c.facts[pc][2]; f.known && f.off >= -StackSize && f.off+4 <= 0 {
-		// The key is in the frame (see stackProofs).
-		a.Load(4, jT0, fpMem())
-		a.Load(4, jT0, x.MI(jState, jT0, offStack+int32(f.off)))
-	} else {
-		a.MovRR(true, jT0, jitReg[2])
-		c.translateCallAs(4, permRead, false, slow)
-		a.Load(4, jT0, x.M(jT0, 0)) // the index, zero-extended
-	}
-	c.handleRegion(slow)
-	a.Load(8, jT1, x.M(jState, offCPU))
-	a.ALURM(true, x.CMP, jT1, x.M(jCX, offRArrB+8)) // no bases: not an array
-	a.Jcc(x.CondAE, slow)
-	a.ALURM(false, x.CMP, jT0, x.M(jCX, offRArrN))
-	a.Jcc(x.CondAE, null)
-	a.ShiftRI(true, x.SHL, jT1, 3)
-	a.Load(8, x.RAX, x.M(jCX, offRArrB))
-	a.Load(8, x.RAX, x.MI(x.RAX, jT1, 0))
-	a.Load(4, jT1, x.M(jCX, offRArrS))
-	a.ImulRR(true, jT0, jT1)
-	a.ALURR(true, x.ADD, x.RAX, jT0)
-	a.Jmp(done)
-	a.Bind(null)
-	a.ALURR(false, x.XOR, x.RAX, x.RAX)
-	a.Bind(done)
 }
 
 // slotMemo emits the check of the slot memo for an access of n bytes at
