@@ -165,15 +165,7 @@ func (m *Machine) jitMem(o *op, pc int) (ok bool, err error) {
 		} else if v, err = m.loadSlow(a, n, pc); err != nil {
 			return false, err
 		}
-		switch o.kind {
-		case kLdxSB:
-			v = uint64(int64(int8(v)))
-		case kLdxSH:
-			v = uint64(int64(int16(v)))
-		case kLdxSW:
-			v = uint64(int64(int32(v)))
-		}
-		regs[o.dst] = v
+		regs[o.dst] = loadExtend(o.kind, v)
 	case kStB, kStH, kStW, kStDW, kStxB, kStxH, kStxW, kStxDW:
 		n := memSize(o.kind)
 		a := regs[o.dst] + uint64(int64(o.off))
@@ -239,4 +231,18 @@ func memSize(kind uint8) uint32 {
 		return 4
 	}
 	return 8
+}
+
+// loadExtend is what load kind leaves in its register of the n bytes v
+// holds (zero-extended): the sign-extending loads (MEMSX) extend them.
+func loadExtend(kind uint8, v uint64) uint64 {
+	switch kind {
+	case kLdxSB:
+		return uint64(int64(int8(v)))
+	case kLdxSH:
+		return uint64(int64(int16(v)))
+	case kLdxSW:
+		return uint64(int64(int32(v)))
+	}
+	return v
 }

@@ -376,24 +376,11 @@ func constLoad(p *Program, o *op, k uint64) (uint64, bool) {
 		return 0, false
 	}
 	r := &(*regs)[id-firstShared]
-	n := memSize(o.kind)
-	end := uint64(off) + uint64(n)
-	if !r.constant || r.perm&permRead == 0 || r.policy != nil || off < r.lo || end > uint64(r.hi) || off < r.base {
-		return 0, false
-	}
-	if r.stride != 0 && uint64(off%r.stride)+uint64(n) > uint64(r.slot) {
+	b := r.accessSlow(off, memSize(o.kind), permRead) // Machine.access's rules
+	if !r.constant || b == nil {
 		return 0, false
 	}
 	var w [8]byte
-	copy(w[:], r.buf[off-r.base:end-uint64(r.base)])
-	v := binary.LittleEndian.Uint64(w[:])
-	switch o.kind {
-	case kLdxSB:
-		v = uint64(int64(int8(v)))
-	case kLdxSH:
-		v = uint64(int64(int16(v)))
-	case kLdxSW:
-		v = uint64(int64(int32(v)))
-	}
-	return v, true
+	copy(w[:], b)
+	return loadExtend(o.kind, binary.LittleEndian.Uint64(w[:])), true
 }
