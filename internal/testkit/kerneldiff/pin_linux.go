@@ -1,8 +1,10 @@
 package kerneldiff
 
 import (
+	"fmt"
 	"runtime"
 	"testing"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -13,19 +15,46 @@ import (
 // ends, so that the kernel's test runs update CPU 0's per-CPU values, the
 // CPU the engine's executor simulates.
 func PinCPU0(t testing.TB) {
+	unpin, err := PinCPU(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(unpin)
+}
+
+// PinCPU runs the calling goroutine on its thread, and the thread on cpu,
+// until unpin restores both.
+func PinCPU(cpu int) (unpin func(), err error) {
 	runtime.LockOSThread()
 	var old, set unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &old); err != nil {
-		t.Fatalf("sched_getaffinity: %v", err)
+		runtime.UnlockOSThread()
+		return nil, fmt.Errorf("sched_getaffinity: %w", err)
 	}
-	set.Set(0)
+	set.Set(cpu)
 	if err := unix.SchedSetaffinity(0, &set); err != nil {
-		t.Fatalf("sched_setaffinity: %v", err)
+		runtime.UnlockOSThread()
+		return nil, fmt.Errorf("sched_setaffinity to CPU %d: %w", cpu, err)
 	}
-	t.Cleanup(func() {
+	return func() {
 		unix.SchedSetaffinity(0, &old) //nolint:errcheck // best effort; the thread is unlocked next
 		runtime.UnlockOSThread()
-	})
+	}, nil
+}
+
+// AllowedCPUs lists the CPUs the calling thread may run on.
+func AllowedCPUs() ([]int, error) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return nil, fmt.Errorf("sched_getaffinity: %w", err)
+	}
+	var cpus []int
+	for cpu := range 8 * int(unsafe.Sizeof(set)) {
+		if set.IsSet(cpu) {
+			cpus = append(cpus, cpu)
+		}
+	}
+	return cpus, nil
 }
 
 // PinNSCPU0 runs ns's thread, where Side runs the kernel's test runs when
