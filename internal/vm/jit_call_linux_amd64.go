@@ -120,7 +120,7 @@ func (c *jitc) ret(pc int) {
 	slow := c.stub(pc, exitExit)
 	a.Load(8, jT0, x.M(jState, offDepth))
 	a.TestRR(true, jT0, jT0)
-	a.Jcc(x.CondE, slow)
+	a.Jcc(x.CondE, c.finalStub(pc))
 	a.ALURI(true, x.SUB, jT0, 1)
 	a.ImulRRI(true, jCX, jT0, frameSize)
 	a.ALURR(true, x.ADD, jCX, jState)

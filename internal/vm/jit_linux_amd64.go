@@ -146,9 +146,10 @@ type jitc struct {
 
 // stub is an out-of-line exit to Go at op pc.
 type stub struct {
-	l    x.Label
-	pc   int
-	code uint32
+	l     x.Label
+	pc    int
+	code  uint32
+	final bool // the program's own exit: see finalStub
 }
 
 // compileNative translates p; on failure p runs in the interpreter and
@@ -219,6 +220,10 @@ func compileAmd64(p *Program) (*native, error) {
 	}
 	for _, s := range c.stubs {
 		a.Bind(s.l)
+		if s.final {
+			c.exitFinal(s.pc)
+			continue
+		}
 		c.exitHere(s.pc, s.code)
 	}
 	// Common exit: registers and budget back to the Machine, return.
@@ -293,6 +298,27 @@ func (c *jitc) stub(pc int, code uint32) x.Label {
 	l := c.a.NewLabel()
 	c.stubs = append(c.stubs, stub{l: l, pc: pc, code: code})
 	return l
+}
+
+// finalStub is the exit of the run itself, at op pc: BPF_EXIT at depth 0.
+func (c *jitc) finalStub(pc int) x.Label {
+	l := c.a.NewLabel()
+	c.stubs = append(c.stubs, stub{l: l, pc: pc, code: exitExit, final: true})
+	return l
+}
+
+// exitFinal leaves the run at op pc, its end: of the registers only r0
+// goes back to the Machine, as nothing reads r1-r9 after the run's exit
+// (RunCtx and serveNative return r0; a callback or a frame Go pushed
+// returns at a depth above 0, through the common exit). Nine stores
+// fewer on every run's way out.
+func (c *jitc) exitFinal(pc int) {
+	a := &c.a
+	a.MovRI64(jT0, uint64(exitExit)|uint64(pc)<<32)
+	a.Store(8, x.M(jState, offCode), jT0)
+	a.Store(8, x.M(jState, offRegs), jitReg[0])
+	a.Store(8, x.M(jState, offBudget), jBudget)
+	a.Ret()
 }
 
 // exitHere's single store needs jitState.pc right after jitState.code
