@@ -106,3 +106,52 @@ func TestJIT_CallsMatchInterpreter(t *testing.T) {
 		}
 	}
 }
+
+// TestRunCtx_AfterFaultInFrame runs a program that leaves its machine
+// code only at its exit (RunCtx then skips resetting the frame state the
+// run left as it found it) after runs that fault one frame deep, through
+// Run and through RunCtx: a Machine that kept the faulting run's depth
+// would return from the short program's exit into the other's caller.
+func TestRunCtx_AfterFaultInFrame(t *testing.T) {
+	short, err := vm.Load(asm.Instructions{
+		stdw(asm.RFP, -8, 7),
+		asm.LoadMem(asm.R0, asm.RFP, -8, asm.DWord),
+		asm.Return(),
+	}, vm.Options{Engine: vm.EngineJIT})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deep, err := vm.Load(asm.Instructions{
+		asm.Call.Label("f"),
+		asm.Mov.Imm(asm.R0, 99),
+		asm.Return(),
+		asm.Mov.Imm(asm.R1, 0).WithSymbol("f"),
+		asm.LoadMem(asm.R0, asm.R1, 0, asm.DWord),
+		asm.Return(),
+	}, vm.Options{Engine: vm.EngineJIT})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, why := short.Compiled(); !ok {
+		t.Skipf("not compiled: %s", why)
+	}
+	m := vm.NewMachine()
+	runShort := func(when string) {
+		t.Helper()
+		r0, err := m.RunCtx(short)
+		if err != nil || r0 != 7 || m.Executed() != 3 {
+			t.Errorf("%s: r0 = %d, %v, executed %d; want 7, nil, 3", when, r0, err, m.Executed())
+		}
+	}
+	runShort("first run")
+	runShort("second run")
+	if _, err := m.Run(deep, 1); err == nil { // an argument: Run's own path
+		t.Fatal("Run(deep, 1): no fault")
+	}
+	runShort("after a fault in a frame through Run")
+	runShort("again")
+	if _, err := m.RunCtx(deep); err == nil {
+		t.Fatal("RunCtx(deep): no fault")
+	}
+	runShort("after a fault in a frame through RunCtx")
+}
