@@ -72,6 +72,10 @@ const memoWays = 3
 // be forgotten exactly when a slot memo is.
 const constMemos = 16
 
+// siteMemos is how many site memos each direction keeps (a power of two,
+// see siteMemoAt).
+const siteMemos = 32
+
 // maxCtxSites bounds the context sites a program gets short paths for
 // (jitc.ctxShort); the rest take the full path, which decides the same way.
 const maxCtxSites = 64
@@ -134,6 +138,13 @@ type jitState struct {
 	// but verdicts on constant accesses (constMemoAt).
 	ways    [2][memoWays + constMemos]slotMemo
 	wayNext [2]uint64
+	// sites are slot memos of access sites through a probable map value
+	// (hintSlot), [0] for loads, [1] for stores, each site's chosen by a
+	// hash of its program and op (jitc.siteMemoAt): a copy of the memo
+	// or way its last access hit, so that a run going through several
+	// map values in turn finds each one's slot at the first compare
+	// instead of walking the ways. forgetSlots empties them too.
+	sites [2][siteMemos]slotMemo
 
 	cpu   uint64 // SetCPU: the index into a region's arrBase
 	limit int64  // runNative's limit: steps = limit - budget + pc

@@ -97,6 +97,7 @@ var (
 	offMemoDelta = int32(unsafe.Offsetof(slotMemo{}.delta))
 	offWays      = offJIT + int32(unsafe.Offsetof(jitState{}.ways))
 	offWayNext   = offJIT + int32(unsafe.Offsetof(jitState{}.wayNext))
+	offSites     = offJIT + int32(unsafe.Offsetof(jitState{}.sites))
 	offSteps     = int32(unsafe.Offsetof(Machine{}.steps))
 	offMPC       = int32(unsafe.Offsetof(Machine{}.pc))
 
@@ -142,6 +143,9 @@ type jitc struct {
 	guard []uint8
 	// ctxSites is native.ctxSites.
 	ctxSites []ctxSite
+	// salt tells this program's access sites from other programs' in
+	// siteMemoAt.
+	salt uint64
 }
 
 // stub is an out-of-line exit to Go at op pc.
@@ -176,6 +180,7 @@ func compileAmd64(p *Program) (*native, error) {
 	c.facts = stackProofs(p)
 	c.pkt, c.guard = pktProofs(p, c.facts, p.pktPtrs)
 	c.dirtyAt = c.dirty()
+	c.salt = codeSalt(p.code)
 
 	// Entry: load the registers, continue where Go says.
 	c.entry()

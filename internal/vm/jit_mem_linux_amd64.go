@@ -61,6 +61,7 @@ func (c *jitc) mem(pc int, o *op) {
 		}
 		generic, notPkt, done, after := a.NewLabel(), a.NewLabel(), a.NewLabel(), a.NewLabel()
 		defer a.Bind(after)
+		se := int32(-1) // the site's own slot memo (jit_sitememo), if it has one
 		switch {
 		case f.cnst && constAccessOK(k):
 			a.MovRI64(jT0, k)
@@ -74,7 +75,8 @@ func (c *jitc) mem(pc int, o *op) {
 			c.constAccess(o, k, need, generic, done, after)
 		case f.hint == hintSlot:
 			c.addrTo(jT0, breg, o.off)
-			c.slotMemoInline(n, !load, notPkt)
+			se = c.siteMemoAt(pc, !load)
+			c.memoCheck(se, n, notPkt)
 		default:
 			c.addrTo(jT0, breg, o.off)
 			c.pktWindow(n, notPkt)
@@ -89,11 +91,20 @@ func (c *jitc) mem(pc int, o *op) {
 			c.pktWindow(n, notPkt)
 			a.Jmp(done)
 			a.Bind(notPkt)
-			c.slotMemo(n, !load, done)
+			if se < 0 {
+				c.slotMemo(n, !load, done)
+			} else {
+				c.slotMemoFill(n, !load, se, done)
+			}
 			translate := a.NewLabel()
 			c.ctxImage(o, done, after, translate)
 			a.Bind(translate)
 			c.translateCall(n, need, c.stub(pc, exitMem))
+			if se >= 0 {
+				// What the translation memoized, or an older slot the
+				// memo still holds: valid either way.
+				c.memoCopy(sharedMemo(!load), se)
+			}
 			a.Jmp(done)
 		})
 	}
@@ -150,21 +161,6 @@ func (c *jitc) pktWindow(n int, miss x.Label) {
 	a.ALURM(true, x.CMP, jT0, x.M(jState, offPktMax+8*int32(sizeLog(n))))
 	a.Jcc(x.CondA, miss)
 	a.ALURM(true, x.ADD, jT0, x.M(jState, offPktDel))
-}
-
-// slotMemoInline is slotMemo falling through on a hit and jumping to miss
-// otherwise.
-func (c *jitc) slotMemoInline(n int, write bool, miss x.Label) {
-	a := &c.a
-	m := offMemo
-	if write {
-		m += memoSize
-	}
-	a.ALURM(true, x.CMP, jT0, x.M(jState, m+offMemoLo))
-	a.Jcc(x.CondB, miss)
-	a.ALURM(true, x.CMP, jT0, x.M(jState, m+offMemoMax+8*int32(sizeLog(n))))
-	a.Jcc(x.CondA, miss)
-	a.ALURM(true, x.ADD, jT0, x.M(jState, m+offMemoDelta))
 }
 
 // constAccessOK reports whether constAccess handles an access at the
@@ -637,16 +633,8 @@ func (c *jitc) window(n int, slow x.Label) {
 // memo of a slot translated for writing.
 func (c *jitc) slotMemo(n int, write bool, done x.Label) {
 	a := &c.a
-	m := offMemo
-	if write {
-		m += memoSize
-	}
 	miss := a.NewLabel()
-	a.ALURM(true, x.CMP, jT0, x.M(jState, m+offMemoLo))
-	a.Jcc(x.CondB, miss)
-	a.ALURM(true, x.CMP, jT0, x.M(jState, m+offMemoMax+8*int32(sizeLog(n))))
-	a.Jcc(x.CondA, miss)
-	a.ALURM(true, x.ADD, jT0, x.M(jState, m+offMemoDelta))
+	c.memoCheck(sharedMemo(write), n, miss)
 	a.Jmp(done)
 	a.Bind(miss)
 	c.slotWays(n, write, done)

@@ -202,8 +202,8 @@ func stackProofs(p *Program) []fpFacts {
 		}
 		changed := spills[pc].join(s)
 		for r := range f {
-			if in[pc][r] != (fpFact{}) && in[pc][r] != f[r] {
-				in[pc][r] = fpFact{}
+			if j := joinFact(in[pc][r], f[r]); j != in[pc][r] {
+				in[pc][r] = j
 				changed = true
 			}
 		}
@@ -229,6 +229,28 @@ func stackProofs(p *Program) []fpFacts {
 		}
 	}
 	return in
+}
+
+// joinFact is what is known of a register that holds a on one path and b
+// on another: the same fact, or a hint that it is a map value or global
+// (hintSlot) when each is one or a constant address in a shared region
+// (a pointer clang chose between two counters: config_filter's passed
+// or dropped), or nothing. Facts only lose precision at a join
+// (cnst, then hintSlot, then nothing), so the analysis ends.
+func joinFact(a, b fpFact) fpFact {
+	switch {
+	case a == b:
+		return a
+	case slotLike(a) && slotLike(b):
+		return fpFact{hint: hintSlot}
+	}
+	return fpFact{}
+}
+
+// slotLike reports whether f says its register is probably a map value
+// or global: hintSlot, or a constant address in a shared region.
+func slotLike(f fpFact) bool {
+	return f.hint == hintSlot || f.cnst && f.val>>32 >= firstShared && f.val>>32 < 1<<20
 }
 
 // fpStep is the facts after o given f before it.
@@ -284,6 +306,10 @@ func fpStep(o *op, f fpFacts) fpFacts {
 		d := get(o.dst).val
 		set(o.dst, get(o.src))
 		add(o.dst, d)
+	case k == kAdd64Reg && (slotLike(get(o.dst)) && get(o.src) == fpFact{} || slotLike(get(o.src)) && get(o.dst) == fpFact{}):
+		// A global or map value plus an index (config_filter's
+		// verdicts[i]): probably still one.
+		set(o.dst, fpFact{hint: hintSlot})
 	case k >= kAdd64Imm && k <= kSwap64:
 		set(o.dst, fpFact{}) // every other ALU op writes dst only
 	case k >= kLdxB && k <= kLdxSW:

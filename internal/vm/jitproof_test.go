@@ -152,8 +152,9 @@ func TestStackOff(t *testing.T) {
 }
 
 // TestConstProofs checks the constant facts and the hints: a constant
-// survives moves and constant adds, dies at a join of two values and
-// at every other write; r1 starts as the context's address (a hint) and
+// survives moves and constant adds, dies at a join of two values (two
+// addresses in shared regions leave a hint that it is one) and at every
+// other write; r1 starts as the context's address (a hint) and
 // r0 after a helper as a map value (a hint); a register plus a constant
 // held in another one is still a stack pointer.
 func TestConstProofs(t *testing.T) {
@@ -163,8 +164,10 @@ func TestConstProofs(t *testing.T) {
 		asm.LoadImm(asm.R2, 0x1500000000, asm.DWord), asm.Add.Imm(asm.R2, 8), asm.Sub.Imm(asm.R2, 2),
 		asm.Mov.Reg(asm.R3, asm.R2), asm.Mov.Imm(asm.R4, -16), asm.Mov.Reg(asm.R5, asm.RFP), asm.Add.Reg(asm.R5, asm.R4),
 		asm.Mov.Reg(asm.R6, asm.R1), asm.Add.Imm(asm.R6, 76),
+		asm.LoadImm(asm.R8, 0x1500000010, asm.DWord), asm.LoadImm(asm.R9, 0x1900000000, asm.DWord), asm.Add.Reg(asm.R9, asm.R0),
 		asm.Mov.Imm(asm.R7, 0).WithSymbol("a"),
 		asm.JEq.Imm(asm.R1, 0, "b"), asm.Mov.Imm(asm.R7, 1), asm.Mov.Imm(asm.R4, -16),
+		asm.LoadImm(asm.R8, 0x1500000008, asm.DWord),
 		asm.Mov.Imm(asm.R0, 0).WithSymbol("b"),
 		asm.FnMapLookupElem.Call(),
 		asm.Mov.Imm(asm.R1, 0).WithSymbol("c"), asm.Return(),
@@ -200,7 +203,9 @@ func TestConstProofs(t *testing.T) {
 		{"a", 4, fpFact{cnst: true, val: 1<<64 - 16}},
 		{"a", 5, fpFact{known: true, off: -16}},
 		{"a", 6, fpFact{hint: hintAddr, val: CtxAddr + 76}},
-		{"b", 7, fpFact{}}, // 0 or 1
+		{"a", 9, fpFact{hint: hintSlot}},                    // a global plus an index
+		{"b", 7, fpFact{}},                                  // 0 or 1
+		{"b", 8, fpFact{hint: hintSlot}},                    // one of two globals
 		{"b", 4, fpFact{cnst: true, val: 1<<64 - 16}},       // the same on both paths
 		{"c", 0, fpFact{hint: hintSlot}},                    // a helper's result
 		{"c", 2, fpFact{}},                                  // r1-r5 die at calls

@@ -212,14 +212,8 @@ func TestSlots_MemoAcrossRuns(t *testing.T) {
 func TestSlots_MemoWays(t *testing.T) {
 	as := vm.NewAddressSpace()
 	a, b := make([]byte, 32), make([]byte, 32)
-	aAddr, err := as.Map(vm.Region{Data: a, Stride: 16, SlotSize: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bAddr, err := as.Map(vm.Region{Data: b, Stride: 16, SlotSize: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
+	aAddr := mapRegion(t, as, vm.Region{Data: a, Stride: 16, SlotSize: 8})
+	bAddr := mapRegion(t, as, vm.Region{Data: b, Stride: 16, SlotSize: 8})
 	var insns asm.Instructions
 	for i, addr := range []uint64{aAddr, bAddr, aAddr + 16, bAddr + 16} {
 		insns = append(insns,
@@ -255,4 +249,81 @@ func TestSlots_MemoWays(t *testing.T) {
 	if got, old := counts(fresh), counts(a); got != [2]byte{1, 3} || old != [2]byte{4, 12} {
 		t.Fatalf("after the remap: new buffer %v, old %v; want [1 3] and [4 12] untouched", got, old)
 	}
+}
+
+// TestSlots_SiteMemo runs a program that increments a counter in one of
+// two map values through a pointer the analysis knows only as one of two
+// globals (a join: compiled code keeps a slot memo for each such access
+// site, jit_sitememo), alternating between them run after run on one
+// Machine, then with the same value on both sides of a remap of its
+// region at the same address, first writable, then read-only: each
+// counter counts in its own buffer, the remapped one in the new buffer,
+// and the store into the read-only one faults.
+func TestSlots_SiteMemo(t *testing.T) {
+	as := vm.NewAddressSpace()
+	sel, a, b := make([]byte, 8), make([]byte, 16), make([]byte, 16)
+	selAddr := mapRegion(t, as, vm.Region{Data: sel, Stride: 8, SlotSize: 8})
+	aAddr := mapRegion(t, as, vm.Region{Data: a, Stride: 16, SlotSize: 8})
+	bAddr := mapRegion(t, as, vm.Region{Data: b, Stride: 16, SlotSize: 8})
+	p := load(t, asm.Instructions{
+		imm64(asm.R1, selAddr),
+		asm.LoadMem(asm.R2, asm.R1, 0, asm.Word),
+		imm64(asm.R3, aAddr+4),
+		asm.JEq.Imm(asm.R2, 0, "l"),
+		imm64(asm.R3, bAddr+4),
+		asm.LoadMem(asm.R0, asm.R3, -4, asm.Word).WithSymbol("l"),
+		asm.Add.Imm(asm.R0, 1),
+		asm.StoreMem(asm.R3, -4, asm.R0, asm.Word), // insn 10
+		asm.Return(),
+	}, vm.Options{AddressSpace: as})
+	m := vm.NewMachine()
+	run := func(slots ...byte) {
+		t.Helper()
+		for _, s := range slots {
+			sel[0] = s
+			if _, err := m.Run(p); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	run(0, 1, 0, 1, 0, 1, 0)
+	if a[0] != 4 || b[0] != 3 {
+		t.Fatalf("counters %d %d; want 4 3", a[0], b[0])
+	}
+	remap := func(ro bool) []byte {
+		t.Helper()
+		if err := as.Unmap(aAddr); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 16)
+		if again, err := as.Map(vm.Region{Data: buf, Stride: 16, SlotSize: 8, ReadOnly: ro}); err != nil || again != aAddr {
+			t.Fatalf("remap: %#x, %v; want %#x", again, err, aAddr)
+		}
+		return buf
+	}
+	c := remap(false)
+	run(0, 1, 0) // a's was the last before the remap
+	if c[0] != 2 || a[0] != 4 || b[0] != 4 {
+		t.Fatalf("after the remap: new buffer %d, old %d, other %d; want 2, 4 and 4", c[0], a[0], b[0])
+	}
+	remap(true)
+	sel[0] = 0
+	var f *vm.Fault
+	if _, err := m.Run(p); !errorsAs(err, &f) || f.Kind != vm.FaultReadOnly || f.PC != 10 {
+		t.Fatalf("after a read-only remap: %v; want read-only memory at insn 10", err)
+	}
+	run(1)
+	if c[0] != 2 || b[0] != 5 {
+		t.Fatalf("after the read-only remap: writable buffer %d, other %d; want 2 and 5", c[0], b[0])
+	}
+}
+
+// mapRegion maps r into as.
+func mapRegion(t *testing.T, as *vm.AddressSpace, r vm.Region) uint64 {
+	t.Helper()
+	addr, err := as.Map(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addr
 }
