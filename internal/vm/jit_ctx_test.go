@@ -293,3 +293,43 @@ func TestJIT_CtxSiteInSubprogram(t *testing.T) {
 		t.Errorf("a load through 64+8: %v, want a fault", err)
 	}
 }
+
+// TestJIT_CtxGuessWrong: r1 at op 0 is only probably the context, and a
+// site through it checks the register against the address it should hold
+// before the image path (jitc.mem, hintAddr); a run whose r1 is a map
+// value while the image is live must load and store the map value, at
+// the sites' offsets, not the image.
+func TestJIT_CtxGuessWrong(t *testing.T) {
+	as := NewAddressSpace()
+	val := make([]byte, 16)
+	val[8] = 0x77
+	addr, err := as.Map(Region{Data: val, Stride: 16, SlotSize: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Load(asm.Instructions{
+		asm.LoadMem(asm.R0, asm.R1, 8, asm.Word),
+		asm.StoreMem(asm.R1, 12, asm.R0, asm.Word),
+		asm.Return(),
+	}, Options{Engine: EngineJIT, AddressSpace: as})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, why := p.Compiled(); !ok {
+		t.Skipf("not compiled: %s", why)
+	}
+	fresh, dirty := CtxAllWords, uint64(0)
+	img := make(ctxBytes, 32)
+	img[8] = 0x34
+	m := NewMachine()
+	m.SetContextAccessor(&ctxBytesImage{ctxBytes: img, fresh: &fresh, dirty: &dirty,
+		plain: CtxImageFunc(32, func(off, size int, write bool) (int, int, uint64, bool) { return off, size, 0, true })}, 32)
+	if r0, err := m.Run(p); err != nil || r0 != 0x34 || img[12] != 0x34 || dirty == 0 {
+		t.Fatalf("through the context: r0 = %#x, %v, image[12] %#x, dirty %#x; want 0x34 stored at 12", r0, err, img[12], dirty)
+	}
+	img[12], dirty = 0, 0
+	if r0, err := m.Run(p, addr); err != nil || r0 != 0x77 || val[12] != 0x77 || img[12] != 0 || dirty != 0 {
+		t.Fatalf("through a map value: r0 = %#x, %v, value[12] %#x, image[12] %#x, dirty %#x; want 0x77 stored in the value only",
+			r0, err, val[12], img[12], dirty)
+	}
+}

@@ -64,13 +64,13 @@ func (c *jitc) mem(pc int, o *op) {
 		se := int32(-1) // the site's own slot memo (jit_sitememo), if it has one
 		switch {
 		case f.cnst && constAccessOK(k):
-			a.MovRI64(jT0, k)
 			c.constAccess(o, k, need, generic, done, after)
 		case f.hint == hintAddr && constAccessOK(k):
-			// A guess: check it, then go on as for a constant.
-			c.addrTo(jT0, breg, o.off)
-			a.MovRI64(jT1, k)
-			a.ALURR(true, x.CMP, jT0, jT1)
+			// A guess: check it (the register against the address
+			// less the offset: the same test without an add), then
+			// go on as for a constant.
+			a.MovRI64(jT1, k-uint64(int64(o.off)))
+			a.ALURR(true, x.CMP, jitReg[breg], jT1)
 			a.Jcc(x.CondNE, generic)
 			c.constAccess(o, k, need, generic, done, after)
 		case f.hint == hintSlot:
@@ -84,8 +84,8 @@ func (c *jitc) mem(pc int, o *op) {
 		a.Bind(done)
 		target = x.M(jT0, 0)
 		c.late = append(c.late, func() {
-			// The generic path: the address from the register again
-			// (a constant access that declined had put k in r11).
+			// The generic path: the address from the register (a
+			// constant access that declined used r11 for itself).
 			a.Bind(generic)
 			c.addrTo(jT0, breg, o.off)
 			c.pktWindow(n, notPkt)
@@ -177,9 +177,9 @@ func constAccessOK(k uint64) bool {
 	return false
 }
 
-// constAccess emits the access o at the constant address k (in r11), with
-// the rules Machine.access applies to it: r11 becomes the host address,
-// or the code jumps to generic, which translates in full. A shared
+// constAccess emits the access o at the constant address k, with the
+// rules Machine.access applies to it: r11 becomes the host address, or
+// the code jumps to generic, which translates in full from the register. A shared
 // region's access takes the verdict this Machine memoized for it
 // (constMemoAt), else checks the live region table (constCheck) and
 // memoizes what it found, so that a global read every run (a .rodata
@@ -207,6 +207,7 @@ func (c *jitc) constAccess(o *op, k uint64, need uint8, generic, done, after x.L
 			return
 		}
 		a.Bind(full)
+		a.MovRI64(jT0, k)
 		c.ctxFull(o, k, need, generic, after)
 		return
 	}
@@ -330,7 +331,6 @@ func (c *jitc) atomic(pc int, o *op) {
 	if k := f.val + uint64(int64(o.off)); f.cnst && constAccessOK(k) && k&uint64(n-1) == 0 {
 		// A proven constant address (a global's counter): its region's
 		// rules with immediates; the generic path takes the register.
-		a.MovRI64(jT0, k)
 		c.constAccess(o, k, permRead|permWrite|permAtomic, memo, translated, memo) // no aliases: atomics
 		a.Jmp(translated)
 	}
