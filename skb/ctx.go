@@ -360,9 +360,10 @@ func (p *Packet) StoreCtxImm(img []byte, off, size int, imm int32) bool {
 
 // ReadCtx pulls the fields a program may write back from an image it stored
 // to directly (mark, priority, tc_index, tc_classid, queue_mapping, cb,
-// tstamp), with the kernel's store widths. A queue_mapping store the kernel
-// drops must not have reached the image (CtxImageAccess's bound), so the
-// image's queue_mapping is the field's.
+// tstamp), with the kernel's store widths. img is a whole image, CtxSize
+// bytes. A queue_mapping store the kernel drops must not have reached the
+// image (CtxImageAccess's bound), so the image's queue_mapping is the
+// field's.
 func (p *Packet) ReadCtx(img []byte) { p.ReadCtxWords(img, CtxAllWords) }
 
 // CtxAllWords is every word of the image as ReadCtxWords takes them.
@@ -392,15 +393,16 @@ const (
 // written with, since a wider load of bytes just stored narrowly stalls.
 // A queue_mapping the image holds from NO_QUEUE_MAPPING up is not what
 // the packet's field is known to be, so q does not take it.
-func readCtxWords(img []byte, words uint64, p, q *Packet) {
+func readCtxWords(b []byte, words uint64, p, q *Packet) {
 	le := binary.LittleEndian
+	// One bounds check for every field (a whole image, as every caller
+	// has), instead of two per field.
+	img := (*[CtxSize]byte)(b)
 	if words&wordMark != 0 {
-		p.Mark = le.Uint32(img[CtxMark:])
-		q.Mark = p.Mark
+		setChanged(&p.Mark, &q.Mark, le.Uint32(img[CtxMark:]))
 	}
 	if words&wordPriority != 0 {
-		p.Priority = le.Uint32(img[CtxPriority:])
-		q.Priority = p.Priority
+		setChanged(&p.Priority, &q.Priority, le.Uint32(img[CtxPriority:]))
 	}
 	if words&(wordQueue|wordTCIndex|wordClassid|wordTstamp) != 0 {
 		if words&wordQueue != 0 {
@@ -430,9 +432,21 @@ func readCtxWords(img []byte, words uint64, p, q *Packet) {
 		// stored holds the packet's value, as after Lay. Unrolled over
 		// an array, without a bounds check each: the loop was a sixth
 		// of vlan_push's run.
-		cb := (*[cbSize]byte)(img[CtxCB : CtxCB+cbSize])
+		cb := (*[cbSize]byte)(img[CtxCB:])
 		v0, v1, v2 := le.Uint32(cb[0:]), le.Uint32(cb[4:]), le.Uint32(cb[8:])
 		v3, v4 := le.Uint32(cb[12:]), le.Uint32(cb[16:])
+		// A program mostly stores what the fields already held (the
+		// same flow's classification again): then nothing is written,
+		// and nothing that reads the packet next (the next run's
+		// CtxCache.Shows, 8-byte loads) waits on these 4-byte stores.
+		pc, qc := &p.CB, &q.CB
+		dp := (v0 ^ le.Uint32(pc[0:])) | (v1 ^ le.Uint32(pc[4:])) | (v2 ^ le.Uint32(pc[8:])) |
+			(v3 ^ le.Uint32(pc[12:])) | (v4 ^ le.Uint32(pc[16:]))
+		dq := (v0 ^ le.Uint32(qc[0:])) | (v1 ^ le.Uint32(qc[4:])) | (v2 ^ le.Uint32(qc[8:])) |
+			(v3 ^ le.Uint32(qc[12:])) | (v4 ^ le.Uint32(qc[16:]))
+		if dp|dq == 0 {
+			return
+		}
 		le.PutUint32(p.CB[0:], v0)
 		le.PutUint32(p.CB[4:], v1)
 		le.PutUint32(p.CB[8:], v2)
@@ -443,6 +457,17 @@ func readCtxWords(img []byte, words uint64, p, q *Packet) {
 		le.PutUint32(q.CB[8:], v2)
 		le.PutUint32(q.CB[12:], v3)
 		le.PutUint32(q.CB[16:], v4)
+	}
+}
+
+// setChanged sets *p and *q to v, writing only those that differ (see
+// readCtxWords' cb).
+func setChanged(p, q *uint32, v uint32) {
+	if *p != v {
+		*p = v
+	}
+	if *q != v {
+		*q = v
 	}
 }
 

@@ -183,3 +183,41 @@ func TestReadCtxWords(t *testing.T) {
 		t.Fatalf("%d image stores; want every one CtxImageAccess allows", n)
 	}
 }
+
+// TestReadCtxWords_Unchanged: ReadCtxWords writes only the fields whose
+// image words differ from the packet's or the cache's, and a field the
+// program stored again unchanged must still bring a cache's packet that
+// differs back to the image's value (cb, mark, priority).
+func TestReadCtxWords_Unchanged(t *testing.T) {
+	p, err := New(make([]byte, 80), Loopback())
+	if err != nil {
+		t.Fatal(err)
+	}
+	randomFields(rand.New(rand.NewPCG(3, 4)), p)
+	var img [CtxSize]byte
+	var c CtxCache
+	c.Lay(img[:], p, 0x1000)
+	before := *p
+	words := vm.CtxDirtyWords(CtxCB, cbSize) | vm.CtxDirtyWords(CtxMark, 4) | vm.CtxDirtyWords(CtxPriority, 4)
+	c.ReadCtxWords(p, img[:], words) // the same values stored again
+	if *p.ctxFields() != *before.ctxFields() || *c.snap.ctxFields() != *p.ctxFields() {
+		t.Fatal("storing the packet's own values changed the packet or the cache")
+	}
+	for name, spoil := range map[string]func(q *Packet){
+		"cb[0]":    func(q *Packet) { q.CB[0]++ },
+		"cb[4]":    func(q *Packet) { q.CB[19]++ },
+		"mark":     func(q *Packet) { q.Mark++ },
+		"priority": func(q *Packet) { q.Priority++ },
+	} {
+		spoil(&c.snap)
+		c.ReadCtxWords(p, img[:], words)
+		if *c.snap.ctxFields() != *p.ctxFields() {
+			t.Errorf("%s: the cache's packet still differs after an unchanged store", name)
+		}
+		spoil(p)
+		c.ReadCtxWords(p, img[:], words)
+		if *p.ctxFields() != *before.ctxFields() {
+			t.Errorf("%s: the packet still differs from the image after an unchanged store", name)
+		}
+	}
+}
