@@ -72,8 +72,8 @@ const memoWays = 3
 // be forgotten exactly when a slot memo is.
 const constMemos = 16
 
-// siteMemos is how many site memos each direction keeps (a power of two,
-// see siteMemoAt).
+// siteMemos is how many site entries each direction keeps (a power of
+// two, see siteMemoAt).
 const siteMemos = 32
 
 // maxCtxSites bounds the context sites a program gets short paths for
@@ -138,13 +138,17 @@ type jitState struct {
 	// but verdicts on constant accesses (constMemoAt).
 	ways    [2][memoWays + constMemos]slotMemo
 	wayNext [2]uint64
-	// sites are slot memos of access sites through a probable map value
-	// (hintSlot), [0] for loads, [1] for stores, each site's chosen by a
-	// hash of its program and op (jitc.siteMemoAt): a copy of the memo
-	// or way its last access hit, so that a run going through several
-	// map values in turn finds each one's slot at the first compare
-	// instead of walking the ways. forgetSlots empties them too.
-	sites [2][siteMemos]slotMemo
+	// siteWay names, for access sites through a probable map value
+	// (hintSlot), the memo that last served the site: [0] for loads, [1]
+	// for stores, each site's entry chosen by a hash of its program and op
+	// (jitc.siteMemoAt), as the byte offset of that memo from its row's
+	// shared memo (0, the zero value: the shared memo; else one of the
+	// row's ways). A run going through several map values in turn then
+	// finds each one's slot at the first check instead of walking the
+	// ways, and a site whose slot changed pays a check and a store, not a
+	// copy. Compiled code writes only offsets of its row's memos here, so
+	// the entry always names a memo, and an emptied memo only misses.
+	siteWay [2][siteMemos]int64
 
 	cpu   uint64 // SetCPU: the index into a region's arrBase
 	limit int64  // runNative's limit: steps = limit - budget + pc

@@ -97,7 +97,7 @@ var (
 	offMemoDelta = int32(unsafe.Offsetof(slotMemo{}.delta))
 	offWays      = offJIT + int32(unsafe.Offsetof(jitState{}.ways))
 	offWayNext   = offJIT + int32(unsafe.Offsetof(jitState{}.wayNext))
-	offSites     = offJIT + int32(unsafe.Offsetof(jitState{}.sites))
+	offSiteWay   = offJIT + int32(unsafe.Offsetof(jitState{}.siteWay))
 	offSteps     = int32(unsafe.Offsetof(Machine{}.steps))
 	offMPC       = int32(unsafe.Offsetof(Machine{}.pc))
 

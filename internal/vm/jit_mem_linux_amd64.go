@@ -76,7 +76,7 @@ func (c *jitc) mem(pc int, o *op) {
 		case f.hint == hintSlot:
 			c.addrTo(jT0, breg, o.off)
 			se = c.siteMemoAt(pc, !load)
-			c.memoCheck(se, n, notPkt)
+			c.siteCheck(se, !load, n, notPkt)
 		default:
 			c.addrTo(jT0, breg, o.off)
 			c.pktWindow(n, notPkt)
@@ -101,9 +101,9 @@ func (c *jitc) mem(pc int, o *op) {
 			a.Bind(translate)
 			c.translateCall(n, need, c.stub(pc, exitMem))
 			if se >= 0 {
-				// What the translation memoized, or an older slot the
-				// memo still holds: valid either way.
-				c.memoCopy(sharedMemo(!load), se)
+				// The shared memo: what the translation memoized, or
+				// an older slot it still holds, valid either way.
+				a.StoreImm(8, x.M(jState, se), 0)
 			}
 			a.Jmp(done)
 		})

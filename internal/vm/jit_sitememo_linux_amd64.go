@@ -2,18 +2,22 @@ package vm
 
 import x "github.com/tcxgo/tcx/internal/vm/amd64"
 
-// Site memos: an access through a probable map value (hintSlot) checks a
-// slot memo of its own before the shared memo and its ways. A run that
-// goes through several map values in turn (a counter in each of a few
-// array entries and a hash value: proto_counters) otherwise finds the
-// shared memo holding another slot at almost every access and walks the
-// ways, two compares and a jump each, in out-of-line code. The entry is
-// a copy of a memo that translated (the shared memo or a way, both valid
-// until Machine.rebind), so it is as valid as they are, and forgetSlots
-// empties it with them; entries for loads and for stores are apart,
-// since a slot translated for reading need not be writable. Sites of
-// different programs may share an entry (siteMemoAt), which costs only
-// misses: every entry is right for every program of the Machine.
+// Site entries: an access through a probable map value (hintSlot) first
+// checks the memo that served it last (jitState.siteWay), then the
+// shared memo and its ways. A run that goes through several map values
+// in turn (a counter in each of a few array entries and a hash value:
+// proto_counters) otherwise finds the shared memo holding another slot
+// at almost every access and walks the ways, two compares and a jump
+// each, in out-of-line code. The entry names a memo rather than holding
+// a copy of one: a site whose slot changes from run to run (a program
+// writing thirty fields of a per-flow value, ctx_fields) then pays a
+// check and a one-word store where a copy cost twelve moves at every
+// site, every run, which had doubled that program's run. Memos are valid
+// until Machine.rebind empties them, and an entry only ever names one of
+// its row's memos, so whatever it names is valid or misses; entries for
+// loads and for stores are apart, since a slot translated for reading
+// need not be writable. Sites of different programs may share an entry
+// (siteMemoAt), which costs only misses.
 
 // codeSalt is a hash of a program's ops, which siteMemoAt mixes with a
 // site's op index: programs sharing a Machine mostly spread their sites
@@ -29,15 +33,29 @@ func codeSalt(code []op) uint64 {
 	return h
 }
 
-// siteMemoAt is the offset in the Machine of the site memo of the access
-// at op pc, for a store if write.
+// siteMemoAt is the offset in the Machine of the site entry of the
+// access at op pc, for a store if write.
 func (c *jitc) siteMemoAt(pc int, write bool) int32 {
 	h := int32(((c.salt ^ uint64(pc)) * 0x9e3779b97f4a7c15) >> (64 - 5))
 	dir := int32(0)
 	if write {
 		dir = 1
 	}
-	return offSites + (dir*siteMemos+h)*memoSize
+	return offSiteWay + (dir*siteMemos+h)*8
+}
+
+// siteCheck is the check of the memo the site entry at offset se names,
+// for an access of n bytes at the address in r11: r11 becomes the host
+// address, or the code jumps to miss. It uses r10.
+func (c *jitc) siteCheck(se int32, write bool, n int, miss x.Label) {
+	a := &c.a
+	m := sharedMemo(write)
+	a.Load(8, jT1, x.M(jState, se))
+	a.ALURM(true, x.CMP, jT0, x.MI(jState, jT1, m+offMemoLo))
+	a.Jcc(x.CondB, miss)
+	a.ALURM(true, x.CMP, jT0, x.MI(jState, jT1, m+offMemoMax+8*int32(sizeLog(n))))
+	a.Jcc(x.CondA, miss)
+	a.ALURM(true, x.ADD, jT0, x.MI(jState, jT1, m+offMemoDelta))
 }
 
 // memoCheck is the check of the memo at offset m for an access of n bytes
@@ -53,10 +71,26 @@ func (c *jitc) memoCheck(m int32, n int, miss x.Label) {
 }
 
 // slotMemoFill is slotMemo (the shared memo, then its ways) for a site
-// whose memo is at se: the memo or way that holds the address is copied
-// there before the code goes on at done. A miss falls through.
+// whose entry is at se: the memo that holds the address is named there
+// before the code goes on at done. A miss falls through.
 func (c *jitc) slotMemoFill(n int, write bool, se int32, done x.Label) {
 	a := &c.a
+	for _, m := range rowMemos(write) {
+		next := a.NewLabel()
+		a.ALURM(true, x.CMP, jT0, x.M(jState, m+offMemoLo))
+		a.Jcc(x.CondB, next)
+		a.ALURM(true, x.CMP, jT0, x.M(jState, m+offMemoMax+8*int32(sizeLog(n))))
+		a.Jcc(x.CondA, next)
+		a.StoreImm(8, x.M(jState, se), m-sharedMemo(write))
+		a.ALURM(true, x.ADD, jT0, x.M(jState, m+offMemoDelta))
+		a.Jmp(done)
+		a.Bind(next)
+	}
+}
+
+// rowMemos are the offsets in the Machine of the memos of a direction:
+// its shared memo, then its ways.
+func rowMemos(write bool) []int32 {
 	dir := int32(0)
 	if write {
 		dir = 1
@@ -65,26 +99,7 @@ func (c *jitc) slotMemoFill(n int, write bool, se int32, done x.Label) {
 	for w := range int32(memoWays) {
 		memos = append(memos, offWays+(dir*waysRow+w)*memoSize)
 	}
-	for _, m := range memos {
-		next := a.NewLabel()
-		a.ALURM(true, x.CMP, jT0, x.M(jState, m+offMemoLo))
-		a.Jcc(x.CondB, next)
-		a.ALURM(true, x.CMP, jT0, x.M(jState, m+offMemoMax+8*int32(sizeLog(n))))
-		a.Jcc(x.CondA, next)
-		c.memoCopy(m, se)
-		a.ALURM(true, x.ADD, jT0, x.M(jState, se+offMemoDelta))
-		a.Jmp(done)
-		a.Bind(next)
-	}
-}
-
-// memoCopy copies the memo at offset from to the one at to, with r10.
-func (c *jitc) memoCopy(from, to int32) {
-	a := &c.a
-	for i := int32(0); i < memoSize; i += 8 {
-		a.Load(8, jT1, x.M(jState, from+i))
-		a.Store(8, x.M(jState, to+i), jT1)
-	}
+	return memos
 }
 
 // sharedMemo is the offset in the Machine of jitState.memo for loads, or

@@ -367,8 +367,8 @@ func (m *Machine) rebind(as *AddressSpace, gen uint64) {
 	m.forgetSlots()
 }
 
-// forgetSlots empties compiled code's slot memos (jitState.memo, ways,
-// sites). They
+// forgetSlots empties compiled code's slot memos (jitState.memo, ways;
+// the site entries name memos, so they miss with them). They
 // describe slots of shared regions, which change only here, in rebind:
 // a memo outlives the run that filled it, so that the next run's first
 // access to the same map value (the same flow's entry) needs no
@@ -378,9 +378,6 @@ func (m *Machine) forgetSlots() {
 		m.jit.memo[i] = slotMemo{lo: math.MaxUint64}
 		for w := range m.jit.ways[i] {
 			m.jit.ways[i][w] = slotMemo{lo: math.MaxUint64}
-		}
-		for w := range m.jit.sites[i] {
-			m.jit.sites[i][w] = slotMemo{lo: math.MaxUint64}
 		}
 	}
 }

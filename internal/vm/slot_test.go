@@ -327,3 +327,44 @@ func mapRegion(t *testing.T, as *vm.AddressSpace, r vm.Region) uint64 {
 	}
 	return addr
 }
+
+// TestSlots_SiteEntryKeepsDirection runs a load and a store through a
+// pointer hinted as a map value, once into a writable value and, after a
+// remap of the same address read-only, again: the store must fault
+// although the load just translated the read-only slot, so a store's
+// site entry may name only a memo of a slot translated for writing.
+func TestSlots_SiteEntryKeepsDirection(t *testing.T) {
+	as := vm.NewAddressSpace()
+	sel, a := make([]byte, 8), make([]byte, 16)
+	selAddr := mapRegion(t, as, vm.Region{Data: sel, Stride: 8, SlotSize: 8})
+	aAddr := mapRegion(t, as, vm.Region{Data: a, Stride: 16, SlotSize: 8})
+	p := load(t, asm.Instructions{
+		imm64(asm.R1, selAddr),
+		asm.LoadMem(asm.R2, asm.R1, 0, asm.Word),
+		imm64(asm.R3, aAddr),
+		asm.JEq.Imm(asm.R2, 0, "l"),
+		imm64(asm.R3, aAddr+8), // the other slot: the pointer is one of two
+		asm.LoadMem(asm.R0, asm.R3, 0, asm.Word).WithSymbol("l"),
+		asm.Add.Imm(asm.R0, 1),
+		asm.StoreMem(asm.R3, 0, asm.R0, asm.Word), // insn 10
+		asm.Return(),
+	}, vm.Options{AddressSpace: as})
+	m := vm.NewMachine()
+	if _, err := m.Run(p); err != nil || a[0] != 1 {
+		t.Fatalf("writable: %v, counter %d; want nil and 1", err, a[0])
+	}
+	if err := as.Unmap(aAddr); err != nil {
+		t.Fatal(err)
+	}
+	ro := make([]byte, 16)
+	if again, err := as.Map(vm.Region{Data: ro, Stride: 16, SlotSize: 8, ReadOnly: true}); err != nil || again != aAddr {
+		t.Fatalf("remap: %#x, %v; want %#x", again, err, aAddr)
+	}
+	var f *vm.Fault
+	if _, err := m.Run(p); !errorsAs(err, &f) || f.Kind != vm.FaultReadOnly || f.PC != 10 {
+		t.Fatalf("read-only: %v; want read-only memory at insn 10", err)
+	}
+	if ro[0] != 0 {
+		t.Fatalf("the read-only value changed to %d", ro[0])
+	}
+}
