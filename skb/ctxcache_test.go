@@ -221,3 +221,25 @@ func TestReadCtxWords_Unchanged(t *testing.T) {
 		}
 	}
 }
+
+// TestReadCtxWords_FreshIsIdentity: pulling back every word of an image
+// laid out from the packet changes nothing, in the packet or the cache's
+// copy; compiled code relies on it when it marks all of a program's store
+// sites' words dirty once per entry, stored or not (vm's ctxLiveEntry).
+func TestReadCtxWords_FreshIsIdentity(t *testing.T) {
+	for seed := range uint64(200) {
+		p, err := New(make([]byte, 80), Loopback())
+		if err != nil {
+			t.Fatal(err)
+		}
+		randomFields(rand.New(rand.NewPCG(seed, 9)), p)
+		var img [CtxSize]byte
+		var c CtxCache
+		c.Lay(img[:], p, 0x1000)
+		before := *p
+		c.ReadCtxWords(p, img[:], CtxAllWords)
+		if *p.ctxFields() != *before.ctxFields() || *c.snap.ctxFields() != *p.ctxFields() {
+			t.Fatalf("seed %d: pulling back a fresh image changed the packet or the cache", seed)
+		}
+	}
+}
