@@ -21,6 +21,10 @@ type native struct {
 	// subprogram's r10-relative stores reach (0: none); see Machine.dirtyLo.
 	dirty []int32
 	calls bool // the program has bpf-to-bpf calls
+	// unsettles says a run of the program may end with Machine state
+	// RunCtx would have to set again: its frames (calls) or its may_goto
+	// count (see Machine.settled).
+	unsettles bool
 	// ctxSites are the context accesses at constant offsets that have a
 	// short path (jitc.ctxShort), by index; verdicts the last decision
 	// on them (Machine.jitCtxSites), shared by the Machines running it.
@@ -252,6 +256,7 @@ func compileAmd64(p *Program) (*native, error) {
 		fresh: code.Addr() + uintptr(a.Bound(fresh)),
 		off:   make([]int32, len(p.code)), dirty: c.dirtyAt, ctxSites: c.ctxSites, siteWords: siteWords(c.ctxSites),
 		calls: slices.ContainsFunc(p.code, func(o op) bool { return o.kind == kCall })}
+	n.unsettles = n.calls || slices.ContainsFunc(p.code, func(o op) bool { return o.kind == kMayGoto })
 	for i, l := range c.ops {
 		n.off[i] = int32(a.Bound(l))
 	}

@@ -38,10 +38,9 @@ func (m *Machine) RunCtx(p *Program) (uint64, error) {
 		m.rebind(p.as, p.as.gen.Load())
 	}
 	m.prog = p
-	m.tail, m.steps, m.progBase = 0, 0, 0
-	m.mayGoto = 1 << 23 // BPF_MAX_LOOPS
-	if m.pending != 0 || m.ndyn != 0 || nat.calls {
-		m.resetRare(p)
+	m.steps = 0
+	if !m.settled || m.pending != 0 || m.ndyn != 0 || nat.unsettles {
+		m.settle(p)
 	}
 	// The stack the last run dirtied, cleared here rather than in a call:
 	// most programs store to their stack, so most runs need it.
@@ -55,7 +54,6 @@ func (m *Machine) RunCtx(p *Program) (uint64, error) {
 	if m.ctxSet {
 		regs[1] = CtxAddr
 	}
-	m.setFrame(0)
 	if d := nat.dirty[0]; d != 0 { // prepare's marking, on the clean stack
 		m.dirtyLo, m.dirtyHi = StackSize-uint32(-d), StackSize
 	}
@@ -68,13 +66,19 @@ func (m *Machine) RunCtx(p *Program) (uint64, error) {
 		steps := limit - m.jit.budget + int64(m.jit.pc) + 1
 		m.steps, m.executed = int(steps), uint64(steps)
 		m.prog = nil
+		m.settled = !nat.unsettles
 		return regs[0], nil
 	}
+	m.settled = false
 	return m.done(m.serveNative(0, int(limit)))
 }
 
-// resetRare is the part of reset that only some runs need.
-func (m *Machine) resetRare(p *Program) {
+// settle is the part of reset that a run after a settled one (see
+// Machine.settled) does not need.
+func (m *Machine) settle(p *Program) {
+	m.tail, m.progBase = 0, 0
+	m.mayGoto = 1 << 23 // BPF_MAX_LOOPS
+	m.setFrame(0)
 	if m.pending != 0 {
 		m.pending, m.next, m.abort, m.exitR0 = 0, nil, nil, 0
 	}

@@ -84,6 +84,11 @@ type Machine struct {
 
 	pc      int // op index of the helper call in progress
 	pending uint8
+	// settled says the last run ended at compiled code's own exit with no
+	// Go code run on its behalf, by a program that neither calls nor
+	// counts may_goto: the frame, tail-call and may_goto state are then
+	// as reset leaves them, and RunCtx need not set them again.
+	settled bool
 	next    *Program
 	exitR0  uint64
 	abort   error
@@ -383,6 +388,7 @@ func (m *Machine) forgetSlots() {
 }
 
 func (m *Machine) reset(p *Program) {
+	m.settled = false
 	m.tail, m.steps, m.progBase = 0, 0, 0
 	m.mayGoto = 1 << 23 // BPF_MAX_LOOPS
 	// Helper requests, their tail-call target, abort and result are set
