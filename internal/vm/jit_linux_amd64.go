@@ -212,7 +212,7 @@ func compileAmd64(p *Program) (*native, error) {
 	}
 	a.Load(8, jBudget, x.M(jState, offLimit))
 	c.ctxLiveEntry()
-	a.Jmp(c.ops[0])
+	// Op 0 comes next: the fresh entry, every run's, falls into it.
 
 	for pc := range p.code {
 		a.Bind(c.ops[pc])
