@@ -138,7 +138,6 @@ func (e *fuzzEnv) check(t *testing.T, code, data []byte) { e.checkOn(t, code, da
 type fuzzOutcome struct {
 	r0, executed, faults uint64
 	dirty                uint64 // the image's dirty words (ContextImage)
-	ctx0                 []byte // the image before the run
 	err, kind            string
 	pkt, ctx, mapVals    []byte
 	hashRef              []uint32 // the hash map's reference flags
@@ -203,7 +202,7 @@ func (e *fuzzEnv) checkOn(t *testing.T, code, data []byte, eng vm.Engine) *fuzzO
 		m.SetContext(e.ctx[:32])
 	}
 	r0, err := m.Run(p)
-	out := &fuzzOutcome{r0: r0, executed: m.Executed(), dirty: dirty, ctx0: ctxBefore[:32]}
+	out := &fuzzOutcome{r0: r0, executed: m.Executed(), dirty: dirty}
 	if err != nil {
 		out.err = err.Error()
 	}

@@ -119,11 +119,6 @@ type jitState struct {
 	// (native.siteWords): the entry stubs find the image live when all of
 	// them are fresh, which is all an owner may vouch for (ContextImage).
 	ctxNeed uint64
-	// ctxStores is the words of sitesProg's store sites that take the
-	// short path (siteVerdicts.stores), which the entry stubs mark dirty
-	// whenever they find the image live, so that the sites' short paths
-	// need not (ctxLiveEntry).
-	ctxStores uint64
 
 	save [2]uint64    // rax and rdx while the slot check multiplies
 	hash [10]uint64   // the hash lookup's spills (jit_hash)

@@ -31,7 +31,6 @@ var (
 	offCtxLive  = offJIT + int32(unsafe.Offsetof(jitState{}.ctxLive))
 	offCtxSites = offJIT + int32(unsafe.Offsetof(jitState{}.ctxSites))
 	offCtxNeed  = offJIT + int32(unsafe.Offsetof(jitState{}.ctxNeed))
-	offCtxStore = offJIT + int32(unsafe.Offsetof(jitState{}.ctxStores))
 )
 
 // siteWords is the words of the context image the sites access, as
@@ -88,8 +87,9 @@ func (c *jitc) ctxShort(off uint32, n int, write bool, full x.Label) bool {
 	a.Jcc(x.CondE, full)
 	a.CmpM8(x.M(jState, offCtxSites+int32(i)), 0)
 	a.Jcc(x.CondE, full)
-	// A store's words are dirty already: the entry marked every short
-	// store site's (ctxLiveEntry).
+	if write {
+		c.ctxMarkConst(int32(off), n, jCX)
+	}
 	a.Lea(true, jT0, x.M(jT0, int32(off)))
 	return true
 }
@@ -109,18 +109,6 @@ func (c *jitc) ctxLiveEntry() {
 	a.ALURI(true, x.XOR, jT0, -1) // the stale words
 	a.ALURM(true, x.AND, jT0, x.M(jState, offCtxNeed))
 	a.Jcc(x.CondNE, stale)
-	// Live: the words of every store site that takes the short path are
-	// marked dirty here, once, instead of at each store (a chain of
-	// read-modify-writes of one word, a tenth of l4_classify's compiled
-	// code). A word marked but not stored is pulled back as the fresh
-	// image holds it, which is the packet's own value.
-	noStores := a.NewLabel()
-	a.Load(8, jCX, x.M(jState, offCtxStore))
-	a.TestRR(true, jCX, jCX)
-	a.Jcc(x.CondE, noStores)
-	a.Load(8, jT1, x.M(jState, offCtxDirt))
-	a.ALUMR(true, x.OR, x.M(jT1, 0), jCX)
-	a.Bind(noStores)
 	a.Load(8, jT0, x.M(jState, offCtxImg))
 	a.Jmp(done)
 	a.Bind(stale)
@@ -141,7 +129,7 @@ func (m *Machine) jitCtxSites(p *Program) {
 	j := &m.jit
 	j.sitesProg = p
 	if p == nil || p.native == nil || j.ctxFresh == 0 {
-		j.ctxSites, j.ctxNeed, j.ctxStores = [maxCtxSites]uint8{}, CtxAllWords, 0
+		j.ctxSites, j.ctxNeed = [maxCtxSites]uint8{}, CtxAllWords
 		return
 	}
 	j.ctxNeed = p.native.siteWords
@@ -151,7 +139,7 @@ func (m *Machine) jitCtxSites(p *Program) {
 		v = decideSites(p.native.ctxSites, r, ci.plain)
 		p.native.verdicts.Store(v)
 	}
-	j.ctxSites, j.ctxStores = v.ok, v.stores
+	j.ctxSites = v.ok
 }
 
 // siteVerdicts are the verdicts of jitCtxSites and what they were
@@ -160,7 +148,6 @@ type siteVerdicts struct {
 	plain, policy *CtxPolicy
 	lo, hi, base  uint32
 	ok            [maxCtxSites]uint8
-	stores        uint64 // the words of the store sites ok allows
 }
 
 func decideSites(sites []ctxSite, r *region, plain *CtxPolicy) *siteVerdicts {
@@ -185,9 +172,6 @@ func decideSites(sites []ctxSite, r *region, plain *CtxPolicy) *siteVerdicts {
 			continue
 		}
 		v.ok[i] = 1
-		if s.write {
-			v.stores |= CtxDirtyWords(int(s.off), int(s.n))
-		}
 	}
 	return v
 }
