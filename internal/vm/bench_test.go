@@ -46,33 +46,23 @@ func benchALULoop(b *testing.B, e vm.Engine) {
 
 // BenchmarkMachine_Run_Floor is the per-run overhead: "r0 = 0; exit".
 func BenchmarkMachine_Run_Floor(b *testing.B) {
-	for _, e := range engines {
-		b.Run(e.String(), func(b *testing.B) {
-			p, err := vm.Load(benchprog.Spec().Programs[benchprog.Floor].Instructions, vm.Options{Engine: e})
-			if err != nil {
-				b.Fatal(err)
-			}
-			m := vm.NewMachine()
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := m.Run(p); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
+	benchRuns(b, benchprog.Spec().Programs[benchprog.Floor].Instructions)
 }
 
 // BenchmarkMachine_Run_FloorStack is the floor of a program that stores
 // to its stack, as most do: the run after it starts by clearing what it
 // dirtied (16 bytes).
 func BenchmarkMachine_Run_FloorStack(b *testing.B) {
-	insns := asm.Instructions{
+	benchRuns(b, asm.Instructions{
 		asm.StoreMem(asm.R10, -8, asm.R10, asm.DWord),
 		asm.StoreMem(asm.R10, -16, asm.R10, asm.DWord),
 		asm.LoadImm(asm.R0, 0, asm.DWord),
 		asm.Return(),
-	}
+	})
+}
+
+// benchRuns runs insns on one Machine per engine, b.N times each.
+func benchRuns(b *testing.B, insns asm.Instructions) {
 	for _, e := range engines {
 		b.Run(e.String(), func(b *testing.B) {
 			p, err := vm.Load(insns, vm.Options{Engine: e})

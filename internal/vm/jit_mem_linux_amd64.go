@@ -91,11 +91,7 @@ func (c *jitc) mem(pc int, o *op) {
 			c.pktWindow(n, notPkt)
 			a.Jmp(done)
 			a.Bind(notPkt)
-			if se < 0 {
-				c.slotMemo(n, !load, done)
-			} else {
-				c.slotMemoFill(n, !load, se, done)
-			}
+			c.slotMemo(n, !load, se, done)
 			translate := a.NewLabel()
 			c.ctxImage(o, done, after, translate)
 			a.Bind(translate)
@@ -338,7 +334,7 @@ func (c *jitc) atomic(pc int, o *op) {
 	c.addrTo(jT0, o.dst, o.off)
 	a.TestRI(false, jT0, int32(n-1))
 	a.Jcc(x.CondNE, slow)
-	c.slotMemo(n, true, translated)
+	c.slotMemo(n, true, -1, translated)
 	c.translateCall(n, permRead|permWrite|permAtomic, slow)
 	a.Bind(translated)
 	a.TestRI(false, jT0, int32(n-1))
@@ -623,43 +619,27 @@ func (c *jitc) window(n int, slow x.Label) {
 	a.Jcc(x.CondA, slow)
 }
 
-// slotMemo emits the check of the slot memo for an access of n bytes at
-// the address in r11: inside the slot compiled code translated last (a
-// map value), r11 becomes the host address and the code goes on at done.
-// A slot is the unit the slot rule confines accesses to, so an access
-// inside one that translated is allowed, to the same memory, until the
-// shared regions change, which only Machine.rebind does, and it forgets
-// the memos (Machine.forgetSlots); they outlive a run. Stores use the
-// memo of a slot translated for writing.
-func (c *jitc) slotMemo(n int, write bool, done x.Label) {
+// slotMemo emits the checks of the slot memo and then its other ways
+// (jitState.ways) for an access of n bytes at the address in r11: inside
+// a slot compiled code translated (a map value), r11 becomes the host
+// address and the code goes on at done; a miss falls through. A slot is
+// the unit the slot rule confines accesses to, so an access inside one
+// that translated is allowed, to the same memory, until the shared
+// regions change, which only Machine.rebind does, and it forgets the
+// memos (Machine.forgetSlots); they outlive a run. Stores use the memos
+// of slots translated for writing. A hit in a way is not swapped into
+// the memo: two slots used in turn (a counter in .bss and one in an
+// array) then swapped 12 words on every access, and the next access read
+// them back through store forwarding. With se >= 0, the site entry at se
+// (jit_sitememo) is set to name the memo that hit.
+func (c *jitc) slotMemo(n int, write bool, se int32, done x.Label) {
 	a := &c.a
-	miss := a.NewLabel()
-	c.memoCheck(sharedMemo(write), n, miss)
-	a.Jmp(done)
-	a.Bind(miss)
-	c.slotWays(n, write, done)
-}
-
-// slotWays checks the other ways of the slot memo (jitState.ways) for the
-// access of n bytes at the address in r11: on a hit r11 becomes the host
-// address and the code goes on at done; a miss falls through. A hit does
-// not swap the way with the memo: two slots used in turn (a counter in
-// .bss and one in an array) then swapped 12 words on every access, and
-// the next access read them back through store forwarding.
-func (c *jitc) slotWays(n int, write bool, done x.Label) {
-	a := &c.a
-	dir := int32(0)
-	if write {
-		dir = 1
-	}
-	for w := range int32(memoWays) {
-		way := offWays + (dir*waysRow+w)*memoSize
+	for _, m := range rowMemos(write) {
 		next := a.NewLabel()
-		a.ALURM(true, x.CMP, jT0, x.M(jState, way+offMemoLo))
-		a.Jcc(x.CondB, next)
-		a.ALURM(true, x.CMP, jT0, x.M(jState, way+offMemoMax+8*int32(sizeLog(n))))
-		a.Jcc(x.CondA, next)
-		a.ALURM(true, x.ADD, jT0, x.M(jState, way+offMemoDelta))
+		c.memoCheck(m, n, next)
+		if se >= 0 {
+			a.StoreImm(8, x.M(jState, se), m-sharedMemo(write))
+		}
 		a.Jmp(done)
 		a.Bind(next)
 	}

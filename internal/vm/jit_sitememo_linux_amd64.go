@@ -70,24 +70,6 @@ func (c *jitc) memoCheck(m int32, n int, miss x.Label) {
 	a.ALURM(true, x.ADD, jT0, x.M(jState, m+offMemoDelta))
 }
 
-// slotMemoFill is slotMemo (the shared memo, then its ways) for a site
-// whose entry is at se: the memo that holds the address is named there
-// before the code goes on at done. A miss falls through.
-func (c *jitc) slotMemoFill(n int, write bool, se int32, done x.Label) {
-	a := &c.a
-	for _, m := range rowMemos(write) {
-		next := a.NewLabel()
-		a.ALURM(true, x.CMP, jT0, x.M(jState, m+offMemoLo))
-		a.Jcc(x.CondB, next)
-		a.ALURM(true, x.CMP, jT0, x.M(jState, m+offMemoMax+8*int32(sizeLog(n))))
-		a.Jcc(x.CondA, next)
-		a.StoreImm(8, x.M(jState, se), m-sharedMemo(write))
-		a.ALURM(true, x.ADD, jT0, x.M(jState, m+offMemoDelta))
-		a.Jmp(done)
-		a.Bind(next)
-	}
-}
-
 // rowMemos are the offsets in the Machine of the memos of a direction:
 // its shared memo, then its ways.
 func rowMemos(write bool) []int32 {
