@@ -124,6 +124,9 @@ type AddressSpace struct {
 	free []uint32 // unmapped ids, reused LIFO
 	snap atomic.Pointer[[]region]
 	gen  atomic.Uint64
+	// policies are the context policies of the programs loaded into the
+	// space, one copy per content (ctxpolicy.go, sharedPolicy).
+	policies []*CtxPolicy
 }
 
 // NewAddressSpace returns an empty address space.

@@ -148,6 +148,39 @@ func (p *CtxPolicy) clone() *CtxPolicy {
 		alias: [2][]uint64{slices.Clone(p.alias[0]), slices.Clone(p.alias[1])}}
 }
 
+// maxSharedPolicies bounds AddressSpace.policies: past it, a program
+// gets its own copy, which costs only the republishing below.
+const maxSharedPolicies = 32
+
+// sharedPolicy returns a copy of p that programs of the space whose
+// policies have the same content share. A tail call between two programs
+// with the same policy pointer keeps the context window compiled code
+// was given (Machine.setPolicyFor republishes it when the pointer
+// changes). Programs never change their policy, so sharing is safe.
+func (as *AddressSpace) sharedPolicy(p *CtxPolicy) *CtxPolicy {
+	if p == nil {
+		return nil
+	}
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	for _, q := range as.policies {
+		if q.equal(p) {
+			return q
+		}
+	}
+	q := p.clone()
+	if len(as.policies) < maxSharedPolicies {
+		as.policies = append(as.policies, q)
+	}
+	return q
+}
+
+// equal reports whether p and q allow the same accesses the same way.
+func (p *CtxPolicy) equal(q *CtxPolicy) bool {
+	return slices.Equal(p.read, q.read) && slices.Equal(p.write, q.write) &&
+		slices.Equal(p.alias[0], q.alias[0]) && slices.Equal(p.alias[1], q.alias[1])
+}
+
 // sizeBit maps 1, 2, 4, 8 to the bits 1, 2, 4, 8 and anything else to 0.
 func sizeBit(size int) uint8 {
 	if size <= 0 || size > 8 || size&(size-1) != 0 {

@@ -118,7 +118,7 @@ func (b *builder) compact() *Program {
 		insn:    make([]int32, 0, n),
 		funcs:   make(map[int32]int32, len(b.funcs)),
 		helpers: slices.Clone(b.opts.Helpers),
-		ctx:     b.opts.Ctx.clone(),
+		ctx:     b.as.sharedPolicy(b.opts.Ctx),
 		as:      b.as,
 		raw:     len(b.raw),
 
