@@ -56,14 +56,7 @@ func TestJIT_CtxShortPath(t *testing.T) {
 	as := NewAddressSpace() // shared, as a collection's programs share one
 	mustLoad := func(insns asm.Instructions, pol *CtxPolicy) *Program {
 		t.Helper()
-		p, err := Load(insns, Options{Engine: EngineJIT, Ctx: pol, Helpers: helpers, AddressSpace: as})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ok, why := p.Compiled(); !ok {
-			t.Skipf("not compiled: %s", why)
-		}
-		return p
+		return loadOn(t, insns, Options{Engine: EngineJIT, Ctx: pol, Helpers: helpers, AddressSpace: as})
 	}
 	allowed, forbidden := mustLoad(load, allow(8)), mustLoad(load, allow(12))
 	// Without a policy, at offset 8 and at an offset the image does not

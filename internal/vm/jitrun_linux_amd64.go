@@ -127,7 +127,7 @@ func (m *Machine) prepare(nat *native, pc int) {
 func (m *Machine) publish() {
 	m.jitPacket()
 	m.pktHelpData()
-	m.jitContext()
+	m.jitContext(m.prog)
 	m.jit.published = true
 }
 
@@ -292,11 +292,18 @@ func (m *Machine) jitPacket() {
 }
 
 // jitContext publishes the context image (see ContextImage) to compiled
-// code, if the region and every table cover the whole context.
-func (m *Machine) jitContext() {
+// code, if the region and every table cover the whole context, and the
+// verdicts of p's context sites, which follow it.
+func (m *Machine) jitContext(p *Program) {
+	m.jitCtxWindow()
+	m.jitCtxSites(p)
+}
+
+// jitCtxWindow is jitContext's window, apart so that the sites need no
+// deferred call after its early returns.
+func (m *Machine) jitCtxWindow() {
 	j, ci, r := &m.jit, &m.ctxImg, &m.regions[RegionCtx]
 	j.ctxFresh, j.ctxLo = 0, math.MaxUint64
-	defer m.jitCtxSites(m.prog)
 	hi := int(r.hi)
 	// Past 64 words the dirty bits share bit 63, which ctxMarkReg's
 	// shifts do not do: such a context's image is the interpreter's.

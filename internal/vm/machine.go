@@ -452,8 +452,14 @@ func (m *Machine) setPolicyFor(p *Program) {
 		perm = permRead | permWrite
 	}
 	if r.policy != policy || r.perm != perm {
-		m.jit.published = false // compiled code's context window follows the region
 		r.policy, r.perm = policy, perm
+		// Compiled code's context window follows the region; the packet
+		// window does not, so a tail call between programs of different
+		// policies republishes only the context's.
+		if m.jit.published {
+			m.jitContext(p)
+		}
+		return
 	}
 	if m.jit.published && m.jit.sitesProg != p {
 		m.jitCtxSites(p)

@@ -39,14 +39,7 @@ func TestTailCall_PolicySwitch(t *testing.T) {
 		helpers := make([]HelperFunc, asm.FnTailCall+1)
 		helpers[asm.FnTailCall] = tail
 		load := func(pol *CtxPolicy, insns ...asm.Instruction) *Program {
-			p, err := Load(insns, Options{AddressSpace: as, Engine: engine, Helpers: helpers, Ctx: pol})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if ok, why := p.Compiled(); engine == EngineJIT && !ok {
-				t.Skipf("not compiled: %s", why)
-			}
-			return p
+			return loadOn(t, insns, Options{AddressSpace: as, Engine: engine, Helpers: helpers, Ctx: pol})
 		}
 		// callTo tail-calls prog idx, keeping r1 the context; 1000 if it fails.
 		callTo := func(idx int32) asm.Instructions {
@@ -94,4 +87,56 @@ func TestTailCall_PolicySwitch(t *testing.T) {
 			}
 		}
 	}
+}
+
+// BenchmarkTailCall_PolicySwitch is a tail call between compiled programs
+// whose context policies differ, with a packet and a context image: what
+// the switch republishes for compiled code.
+func BenchmarkTailCall_PolicySwitch(b *testing.B) {
+	as := NewAddressSpace()
+	var target *Program
+	helpers := make([]HelperFunc, asm.FnTailCall+1)
+	helpers[asm.FnTailCall] = func(m *Machine, _, _, _, _, _ uint64) (uint64, error) {
+		m.TailCall(target)
+		return 0, nil
+	}
+	load := func(word4 bool, insns ...asm.Instruction) *Program {
+		pol := NewCtxPolicy(32)
+		pol.Allow(0, 4, false)
+		if word4 {
+			pol.Allow(4, 4, false)
+		}
+		return loadOn(b, insns, Options{AddressSpace: as, Engine: EngineJIT, Helpers: helpers, Ctx: pol})
+	}
+	entry := load(false, asm.LoadMem(asm.R0, asm.R1, 0, asm.Word), asm.FnTailCall.Call(), asm.Return())
+	target = load(true, asm.LoadMem(asm.R0, asm.R1, 4, asm.Word), asm.Return())
+	plain := CtxImageFunc(32, func(off, size int, write bool) (int, int, uint64, bool) {
+		return off, size, 0, size == 4 && off%4 == 0
+	})
+	img := make(ctxBytes, 32)
+	fresh, dirty := CtxAllWords, uint64(0)
+	m := NewMachine()
+	m.SetContextAccessor(&ctxBytesImage{ctxBytes: img, fresh: &fresh, dirty: &dirty, plain: plain}, 32)
+	if err := m.SetPacket(make([]byte, 64), 0, 0, 64); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := m.RunCtx(entry); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// loadOn loads insns on opts.Engine, skipping the test where the JIT
+// cannot compile them.
+func loadOn(tb testing.TB, insns asm.Instructions, opts Options) *Program {
+	tb.Helper()
+	p, err := Load(insns, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if ok, why := p.Compiled(); opts.Engine == EngineJIT && !ok {
+		tb.Skipf("not compiled: %s", why)
+	}
+	return p
 }
