@@ -39,8 +39,7 @@ func (c *jitc) arrayIndex(pc int, slow x.Label) {
 	a := &c.a
 	if f := c.facts[pc][2]; f.known && f.off >= -StackSize && f.off+4 <= 0 {
 		// The key is in the frame (see stackProofs).
-		a.Load(4, jT0, fpMem())
-		a.Load(4, jT0, x.MI(jState, jT0, offStack+int32(f.off)))
+		a.Load(4, jT0, c.stackAt(int32(f.off)))
 		return
 	}
 	a.MovRR(true, jT0, jitReg[2])

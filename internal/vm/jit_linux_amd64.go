@@ -21,6 +21,9 @@ type native struct {
 	// subprogram's r10-relative stores reach (0: none); see Machine.dirtyLo.
 	dirty []int32
 	calls bool // the program has bpf-to-bpf calls
+	// fixed says the code addresses the stack as frame 0's (jitc.fixed):
+	// it must run at depth 0, and runs interpreted elsewhere.
+	fixed bool
 	// unsettles says a run of the program may end with Machine state
 	// RunCtx would have to set again: its frames (calls) or its may_goto
 	// count (see Machine.settled).
@@ -54,6 +57,16 @@ const (
 // fpMem is where BPF r10 lives (Machine.regs[10], kept by Go's setFrame
 // and compiled calls and returns).
 func fpMem() x.Mem { return x.M(jState, offRegs+8*regFP) }
+
+// stackAt is the operand of the stack byte at r10+off, which stackProofs
+// proved to lie in the frame; it may clobber r11.
+func (c *jitc) stackAt(off int32) x.Mem {
+	if c.fixed {
+		return x.M(jState, offStack+StackSize+off) // frame 0's r10
+	}
+	c.a.Load(4, jT0, fpMem())
+	return x.MI(jState, jT0, offStack+off)
+}
 
 // addrTo puts BPF register r plus off in dst (an address to translate).
 func (c *jitc) addrTo(dst x.Reg, r uint8, off int32) {
@@ -150,6 +163,13 @@ type jitc struct {
 	// salt tells this program's access sites from other programs' in
 	// siteMemoAt.
 	salt uint64
+	// fixed: the program makes no bpf-to-bpf call, so every frame it
+	// runs in is the one it was entered in, which is frame 0 but for a
+	// tail call made from a subprogram. Its stack accesses then take
+	// frame 0's address as an immediate instead of loading r10 for each
+	// (stackAt); Go runs the rare entry at another depth interpreted
+	// (native.fixed).
+	fixed bool
 }
 
 // stub is an out-of-line exit to Go at op pc.
@@ -185,6 +205,7 @@ func compileAmd64(p *Program) (*native, error) {
 	c.pkt, c.guard = pktProofs(p, c.facts, p.pktPtrs)
 	c.dirtyAt = c.dirty()
 	c.salt = codeSalt(p.code)
+	c.fixed = !slices.ContainsFunc(p.code, func(o op) bool { return o.kind == kCall })
 
 	// Entry: load the registers, continue where Go says.
 	c.entry()
@@ -255,7 +276,7 @@ func compileAmd64(p *Program) (*native, error) {
 	n := &native{code: code, base: code.Addr(), start: code.Addr() + uintptr(a.Bound(start)),
 		fresh: code.Addr() + uintptr(a.Bound(fresh)),
 		off:   make([]int32, len(p.code)), dirty: c.dirtyAt, ctxSites: c.ctxSites, siteWords: siteWords(c.ctxSites),
-		calls: slices.ContainsFunc(p.code, func(o op) bool { return o.kind == kCall })}
+		calls: !c.fixed, fixed: c.fixed}
 	n.unsettles = n.calls || slices.ContainsFunc(p.code, func(o op) bool { return o.kind == kMayGoto })
 	for i, l := range c.ops {
 		n.off[i] = int32(a.Bound(l))

@@ -26,8 +26,7 @@ func (c *jitc) mem(pc int, o *op) {
 	load := o.kind <= kLdxSW
 	var target x.Mem
 	if off, ok := stackOff(o, &c.facts[pc]); ok {
-		a.Load(4, jT0, fpMem())
-		target = x.MI(jState, jT0, offStack+off)
+		target = c.stackAt(off)
 	} else if o.kind >= kStxB && o.src == regFP {
 		// Storing r10 itself anywhere but the frame: rare enough for Go,
 		// which keeps the paths below free of a register for it.

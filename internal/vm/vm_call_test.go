@@ -157,6 +157,33 @@ func TestMachine_TailCall(t *testing.T) {
 	if v, err := m.Run(caller); err != nil || v != 42 {
 		t.Errorf("r0 = %d, %v; want 42", v, err)
 	}
+	// The target, a program without calls, runs in the subprogram's
+	// frame, not its caller's: compiled code that takes frame 0's address
+	// for its stack (as it may at depth 0) would overwrite the caller's.
+	env.progs[5] = load(t, asm.Instructions{
+		asm.Mov.Imm(asm.R1, 0xbbbb),
+		asm.StoreMem(asm.RFP, -8, asm.R1, asm.DWord),
+		asm.LoadMem(asm.R0, asm.RFP, -8, asm.DWord),
+		asm.Return(),
+	}, opts)
+	keeps := load(t, asm.Instructions{
+		asm.Mov.Imm(asm.R1, 0xaaaa),
+		asm.StoreMem(asm.RFP, -8, asm.R1, asm.DWord),
+		asm.Call.Label("sub"),
+		asm.LoadMem(asm.R1, asm.RFP, -8, asm.DWord),
+		asm.LSh.Imm(asm.R1, 32),
+		asm.Or.Reg(asm.R0, asm.R1),
+		asm.Return(),
+		asm.Mov.Imm(asm.R3, 5).WithSymbol("sub"),
+		asm.FnTailCall.Call(),
+		asm.Mov.Imm(asm.R0, 1000),
+		asm.Return(),
+	}, opts)
+	for range 2 { // the second run after one that ended in compiled code
+		if v, err := m.Run(keeps); err != nil || v != 0xaaaa_0000_bbbb {
+			t.Errorf("tail call from a subprogram into a program using its stack: r0 = %#x, %v; want 0xaaaa0000bbbb", v, err)
+		}
+	}
 	// The chain goes on from subprogram to subprogram: each tail call
 	// leaves its caller's frames in place and starts one frame deeper, so
 	// the chain outgrows MaxFrames and must still reach MaxTailCalls, as
