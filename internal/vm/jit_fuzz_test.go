@@ -319,7 +319,17 @@ func genProgram(b []byte) asm.Instructions {
 			// in one of the four ways the edges can prove room.
 			k := int32(c[3]%48) - 4
 			t := sym(i + 1 + int(c[4]%5))
-			insns = append(insns, asm.Mov.Reg(dst, asm.R6).WithSymbol(sym(i)), asm.Add.Imm(dst, k))
+			insns = append(insns, asm.Mov.Reg(dst, asm.R6).WithSymbol(sym(i)))
+			if c[2]&0x80 != 0 {
+				// A cursor moved by a length (jitpktvar.go): r6
+				// itself, by a small value or by anything at all.
+				src := asm.Register(c[1] >> 4 % nregs)
+				if c[2]&0x40 != 0 {
+					insns = append(insns, asm.And.Imm(src, 0x3f))
+				}
+				insns = append(insns, asm.Add.Reg(asm.R6, src), asm.Mov.Reg(dst, asm.R6))
+			}
+			insns = append(insns, asm.Add.Imm(dst, k))
 			if c[4]&0x80 != 0 { // against data_end less a constant
 				insns = append(insns, asm.Add.Imm(asm.R7, -int32(c[4]&0x7f)))
 			}

@@ -127,19 +127,25 @@ func (c *jitc) access(o *op, n int, target x.Mem) {
 	}
 }
 
-// pktPtrGuard checks, at the start of op pc, the packet pointer the load at
-// pc-1 put in its register (pktProofs): data no lower than the window's
-// start, data_end no higher than its end; otherwise the interpreter runs
+// pktPtrGuard checks, at the start of op pc, the packet pointer the load
+// or add at pc-1 put in its register (pktProofs): data no lower than the
+// window's start, data_end no higher than its end, a variable pointer
+// within both (jitpktvar.go); otherwise the interpreter runs
 // the rest of the frame (exitDeopt), since what follows is compiled on
 // the proof that they hold.
 func (c *jitc) pktPtrGuard(pc int) {
 	a := &c.a
 	r := jitReg[c.p.code[pc-1].dst]
 	deopt := c.stub(pc, exitDeopt)
-	if c.guard[pc-1] == pktData {
+	g := c.guard[pc-1]
+	if g == pktData || g == pktVar {
 		a.ALURM(true, x.CMP, r, x.M(jState, offPktLo))
 		a.Jcc(x.CondB, deopt)
-		return
+		if g == pktData {
+			return
+		}
+		// A variable pointer may also be at most the window's end, so
+		// that the sums compared with data_end do not wrap.
 	}
 	a.Lea(true, jT0, x.M(r, -1)) // end-1 <= the last byte; 0 wraps, and fails
 	a.ALURM(true, x.CMP, jT0, x.M(jState, offPktMax))

@@ -38,18 +38,23 @@ type PacketPointers struct {
 const (
 	pktData uint8 = iota + 1
 	pktEnd
+	pktVar // a pointer checked inside the window at guard site id (jitpktvar.go)
 )
 
 type pktFact struct {
 	kind uint8
+	id   int32 // pktVar: the guard site, its op's pc + 1
 	off  int64
 }
 
-// pktFacts is the state before one op: facts about r0-r9 and the bytes
-// the window is proven to hold past data.
+// pktFacts is the state before one op: facts about r0-r9, the bytes the
+// window is proven to hold past data, and past the pointer of guard site
+// vid (vroom; vid is 0 when vroom is).
 type pktFacts struct {
-	r    [regFP]pktFact
-	room int64
+	r     [regFP]pktFact
+	room  int64
+	vid   int32
+	vroom int64
 }
 
 // maxPktOff bounds the offsets followed, so that sums never overflow and
@@ -87,6 +92,7 @@ func pktProofs(p *Program, stack []fpFacts, pp PacketPointers) (in []pktFacts, g
 		}
 	}
 	guard = make([]uint8, n)
+	vsite := pktVarSites(p, joined)
 	any := false
 	for pc := range p.code {
 		o := &p.code[pc]
@@ -146,6 +152,13 @@ func pktProofs(p *Program, stack []fpFacts, pp PacketPointers) (in []pktFacts, g
 			in[pc].room = f.room
 			changed = true
 		}
+		if f.vid != in[pc].vid && in[pc].vid != 0 {
+			in[pc].vid, in[pc].vroom = 0, 0
+			changed = true
+		} else if f.vroom < in[pc].vroom {
+			in[pc].vroom = f.vroom
+			changed = true
+		}
 		if changed {
 			work = append(work, pc)
 		}
@@ -154,19 +167,23 @@ func pktProofs(p *Program, stack []fpFacts, pp PacketPointers) (in []pktFacts, g
 		pc := work[len(work)-1]
 		work = work[:len(work)-1]
 		o := &p.code[pc]
-		out := pktStep(o, in[pc], guard[pc])
+		g := guard[pc]
+		if vsite[pc] && pktVarGuarded(o, &in[pc]) {
+			g = pktVar
+		}
+		out := pktStep(o, in[pc], g, pc)
 		switch _, _, _, cond := jumpKind(o.kind); {
 		case o.kind == kExit:
 		case o.kind == kJa:
 			flow(int(o.off), out)
 		case cond:
 			taken, fall := out, out
-			if r, onTaken, ok := pktCompare(o, &in[pc]); ok {
+			if ptr, r, onTaken, ok := pktCompare(o, &in[pc]); ok {
+				e := &fall
 				if onTaken {
-					taken.room = max(taken.room, r)
-				} else {
-					fall.room = max(fall.room, r)
+					e = &taken
 				}
+				e.prove(ptr, r)
 			}
 			flow(int(o.off), taken)
 			flow(pc+1, fall)
@@ -177,11 +194,17 @@ func pktProofs(p *Program, stack []fpFacts, pp PacketPointers) (in []pktFacts, g
 			flow(pc+1, out)
 		}
 	}
+	for pc := range vsite {
+		if vsite[pc] && seen[pc] && pktVarGuarded(&p.code[pc], &in[pc]) {
+			guard[pc] = pktVar
+		}
+	}
 	return in, guard
 }
 
-// pktStep is the facts after o given f before it; g is the guard of o.
-func pktStep(o *op, f pktFacts, g uint8) pktFacts {
+// pktStep is the facts after o, at pc, given f before it; g is the guard
+// of o.
+func pktStep(o *op, f pktFacts, g uint8, pc int) pktFacts {
 	set := func(r uint8, v pktFact) {
 		if r < regFP {
 			f.r[r] = v
@@ -214,6 +237,8 @@ func pktStep(o *op, f pktFacts, g uint8) pktFacts {
 		}
 		f.room = 0
 		set(o.dst, pktFact{kind: g}) // checked after the load (jitc.pktPtrGuard)
+	case g == pktVar:
+		f.varGuard(o.dst, int32(pc+1))
 	case g != 0:
 		set(o.dst, pktFact{kind: g}) // checked after the load (jitc.pktPtrGuard)
 	case k == kMov64Reg:
@@ -247,14 +272,14 @@ func pktStep(o *op, f pktFacts, g uint8) pktFacts {
 // data_end+M: it reports the room it proves, and whether on the taken
 // edge (else on the fall-through). Addresses do not wrap: the packet
 // lies in the low 4 GiB of its region and offsets are bounded.
-func pktCompare(o *op, f *pktFacts) (room int64, onTaken, ok bool) {
+func pktCompare(o *op, f *pktFacts) (ptr pktFact, room int64, onTaken, ok bool) {
 	if o.dst >= regFP || o.src >= regFP {
-		return 0, false, false
+		return ptr, 0, false, false
 	}
 	var strict bool // the edge proves data+N < data_end+M
 	a, b := f.r[o.dst], f.r[o.src]
 	switch {
-	case a.kind == pktData && b.kind == pktEnd:
+	case (a.kind == pktData || a.kind == pktVar) && b.kind == pktEnd:
 		// dst is data+N, src is data_end+M.
 		switch o.kind {
 		case kJgtReg: // taken: a > b; fall: a <= b
@@ -266,9 +291,9 @@ func pktCompare(o *op, f *pktFacts) (room int64, onTaken, ok bool) {
 		case kJleReg: // taken: a <= b
 			onTaken = true
 		default:
-			return 0, false, false
+			return ptr, 0, false, false
 		}
-	case a.kind == pktEnd && b.kind == pktData:
+	case a.kind == pktEnd && (b.kind == pktData || b.kind == pktVar):
 		a, b = b, a // dst is data_end+M, src is data+N
 		switch o.kind {
 		case kJgtReg: // taken: end > data
@@ -280,30 +305,39 @@ func pktCompare(o *op, f *pktFacts) (room int64, onTaken, ok bool) {
 		case kJleReg: // fall: end > data
 			onTaken, strict = false, true
 		default:
-			return 0, false, false
+			return ptr, 0, false, false
 		}
 	default:
-		return 0, false, false
+		return ptr, 0, false, false
 	}
 	// Neither side may wrap, or the unsigned compare would prove nothing
 	// about the numbers: data and data_end are below 2^32 once checked
-	// (data_end may be as low as 1), so N and M must not be negative.
+	// (data_end may be as low as 1), and so is a checked variable
+	// pointer, so N and M must not be negative.
 	if a.off < 0 || b.off < 0 {
-		return 0, false, false
+		return ptr, 0, false, false
 	}
 	room = a.off - b.off // data + N <= end + M: room N - M
 	if strict {
 		room++
 	}
-	return room, onTaken, room > 0
+	return a, room, onTaken, room > 0
 }
 
 // pktProven reports whether the access of n bytes at off through
-// register r, which holds data+c before op pc, lies in the proven room.
+// register r, which holds data+c (or a checked variable pointer plus c)
+// before op pc, lies in the proven room.
 func pktProven(f *pktFacts, r uint8, off int32, n int) bool {
-	if f == nil || r >= regFP || f.r[r].kind != pktData {
+	if f == nil || r >= regFP {
+		return false
+	}
+	room := f.room
+	switch v := f.r[r]; {
+	case v.kind == pktVar && v.id == f.vid:
+		room = f.vroom
+	case v.kind != pktData:
 		return false
 	}
 	lo := f.r[r].off + int64(off)
-	return lo >= 0 && lo+int64(n) <= f.room
+	return lo >= 0 && lo+int64(n) <= room
 }

@@ -40,13 +40,7 @@ func endMinus(m int32, n int32, off int16) asm.Instructions {
 // packet: the edge of each compare form that proves room, the room's
 // exact end, and what forgets it (calls, joins with an unchecked path).
 func TestPktProofs(t *testing.T) {
-	helpers := make([]HelperFunc, 8)
-	helpers[5] = func(*Machine, uint64, uint64, uint64, uint64, uint64) (uint64, error) { return 0, nil }
-	for _, c := range []struct {
-		name  string
-		insns asm.Instructions
-		want  bool
-	}{
+	checkPktProofs(t, []pktCase{
 		{"data+14 > end goes out", parseProgram(asm.JGT.Reg(asm.R4, asm.R3, "out"), 14, 12), true},
 		{"the last two bytes of the room", parseProgram(asm.JGT.Reg(asm.R4, asm.R3, "out"), 14, 12), true},
 		{"one byte past the room", parseProgram(asm.JGT.Reg(asm.R4, asm.R3, "out"), 14, 13), false},
@@ -65,26 +59,28 @@ func TestPktProofs(t *testing.T) {
 		{"data loaded again after the check", parseProgram(asm.JGT.Reg(asm.R4, asm.R3, "out"), 14, 12,
 			asm.LoadMem(asm.R5, asm.R1, 0, asm.Word), asm.Mov.Imm(asm.R0, 0)), false},
 		{"a jump over the check", append(asm.Instructions{asm.JEq.Imm(asm.R5, 0, "at")}, parseProgram(asm.JGT.Reg(asm.R4, asm.R3, "out"), 14, 12)...), false},
-	} {
+	})
+}
+
+// pktCase is a program whose op labelled "at" loads 2 bytes through a
+// register, and whether the analysis should prove that load.
+type pktCase struct {
+	name  string
+	insns asm.Instructions
+	want  bool
+}
+
+func checkPktProofs(t *testing.T, cases []pktCase) {
+	t.Helper()
+	helpers := make([]HelperFunc, 8)
+	helpers[5] = func(*Machine, uint64, uint64, uint64, uint64, uint64) (uint64, error) { return 0, nil }
+	for _, c := range cases {
 		p, err := Load(c.insns, Options{Helpers: helpers, PacketPointers: testPktPtrs})
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
 		facts, _ := pktProofs(p, stackProofs(p), testPktPtrs)
-		at := -1
-		raw := 0
-		for _, ins := range c.insns {
-			if ins.Symbol() == "at" {
-				at = raw
-			}
-			raw += int(ins.Size() / asm.InstructionSize)
-		}
-		pc := -1
-		for i, r := range p.insn {
-			if int(r) == at {
-				pc = i
-			}
-		}
+		pc := symPC(t, p, c.insns, "at")
 		o := &p.code[pc]
 		var f *pktFacts
 		if facts != nil {
@@ -122,35 +118,10 @@ func TestJIT_PacketPointersForged(t *testing.T) {
 		if c.endMinus != 0 {
 			insns = endMinus(c.endMinus, 64, c.off)
 		}
-		var results [2]string
-		for i, e := range []Engine{EngineInterp, EngineJIT} {
-			p, err := Load(insns, Options{Engine: e, PacketPointers: testPktPtrs})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if e == EngineJIT {
-				if ok, why := p.Compiled(); !ok {
-					t.Skipf("not compiled: %s", why)
-				}
-			}
-			ctx := make([]byte, 8)
-			binary.LittleEndian.PutUint32(ctx[0:], c.data)
-			binary.LittleEndian.PutUint32(ctx[4:], c.end)
-			m := NewMachine()
-			if err := m.SetPacket(pkt, 0, 0, len(pkt)); err != nil {
-				t.Fatal(err)
-			}
-			m.SetContext(ctx)
-			r0, err := m.Run(p)
-			var f *Fault
-			if c.fault != errors.As(err, &f) || (!c.fault && (err != nil || r0 != c.want)) {
-				t.Errorf("%s, %v: r0 %#x, %v; want %#x, fault %v", c.name, e, r0, err, c.want, c.fault)
-			}
-			results[i] = errString(err)
-		}
-		if results[0] != results[1] {
-			t.Errorf("%s: interpreter %q, jit %q", c.name, results[0], results[1])
-		}
+		ctx := make([]byte, 8)
+		binary.LittleEndian.PutUint32(ctx[0:], c.data)
+		binary.LittleEndian.PutUint32(ctx[4:], c.end)
+		checkBothEngines(t, c.name, insns, pkt, ctx, c.want, c.fault)
 	}
 	insns := parseProgram(asm.JGT.Reg(asm.R4, asm.R3, "out"), 64, 40)
 	// With a long enough packet, the proven load reads it.
@@ -170,6 +141,39 @@ func TestJIT_PacketPointersForged(t *testing.T) {
 	m.SetContext(ctx)
 	if r0, err := m.Run(p); err != nil || r0 != 0x1234 {
 		t.Errorf("true pointers: r0 %#x, %v; want 0x1234", r0, err)
+	}
+}
+
+// checkBothEngines runs insns on both engines with pkt as the packet and
+// ctx as the context: each must return want, or fault if fault, and both
+// the same error.
+func checkBothEngines(t *testing.T, name string, insns asm.Instructions, pkt, ctx []byte, want uint64, fault bool) {
+	t.Helper()
+	var results [2]string
+	for i, e := range []Engine{EngineInterp, EngineJIT} {
+		p, err := Load(insns, Options{Engine: e, PacketPointers: testPktPtrs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e == EngineJIT {
+			if ok, why := p.Compiled(); !ok {
+				t.Skipf("not compiled: %s", why)
+			}
+		}
+		m := NewMachine()
+		if err := m.SetPacket(pkt, 0, 0, len(pkt)); err != nil {
+			t.Fatal(err)
+		}
+		m.SetContext(ctx)
+		r0, err := m.Run(p)
+		var f *Fault
+		if fault != errors.As(err, &f) || (!fault && (err != nil || r0 != want)) {
+			t.Errorf("%s, %v: r0 %#x, %v; want %#x, fault %v", name, e, r0, err, want, fault)
+		}
+		results[i] = errString(err)
+	}
+	if results[0] != results[1] {
+		t.Errorf("%s: interpreter %q, jit %q", name, results[0], results[1])
 	}
 }
 
