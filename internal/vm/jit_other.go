@@ -17,5 +17,8 @@ func (m *Machine) RunCtx(p *Program) (uint64, error) { return m.run(p, 0, nil) }
 // jitCtxSites has no compiled code to publish to.
 func (m *Machine) jitCtxSites(*Program) {}
 
+// jitContext has no compiled code to publish to.
+func (m *Machine) jitContext(*Program) {}
+
 // CtxSiteWords is 0: there is no compiled code on this platform.
 func (p *Program) CtxSiteWords() uint64 { return 0 }
