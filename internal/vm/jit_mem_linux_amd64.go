@@ -138,15 +138,15 @@ func (c *jitc) pktPtrGuard(pc int) {
 	r := jitReg[c.p.code[pc-1].dst]
 	deopt := c.stub(pc, exitDeopt)
 	g := c.guard[pc-1]
-	if g == pktData || g == pktVar {
+	if g != pktEnd { // data or a variable pointer: not below the start
 		a.ALURM(true, x.CMP, r, x.M(jState, offPktLo))
 		a.Jcc(x.CondB, deopt)
-		if g == pktData {
-			return
-		}
-		// A variable pointer may also be at most the window's end, so
-		// that the sums compared with data_end do not wrap.
 	}
+	if g == pktData {
+		return
+	}
+	// data_end or a variable pointer: not past the end (a variable one,
+	// so that the sums compared with data_end do not wrap).
 	a.Lea(true, jT0, x.M(r, -1)) // end-1 <= the last byte; 0 wraps, and fails
 	a.ALURM(true, x.CMP, jT0, x.M(jState, offPktMax))
 	a.Jcc(x.CondA, deopt)

@@ -230,9 +230,9 @@ func (m *Machine) serveNative(base, limit int) (r0 uint64, err error) {
 		// The interpreter runs frames to their exits: a tail call
 		// reached an interpreted program, or a program compiled for
 		// frame 0 in another frame (a tail call from a subprogram), or
-		// compiled code gave its frame up. It counts from m.steps, which a fault leaves as the
-		// last sync (a helper call) set it: so that is put back if it
-		// faults before it syncs.
+		// compiled code gave its frame up. It counts from m.steps,
+		// which a fault leaves as the last sync (a helper call) set
+		// it: so that is put back if it faults before it syncs.
 		for interp || m.prog.native == nil || m.prog.native.fixed && m.depth != 0 {
 			interp = false
 			synced := m.steps
